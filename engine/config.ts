@@ -1,0 +1,417 @@
+// Configuration: one valibot schema is the single source of every setting, its default and its
+// comment. Each key is declared once, with `int`, `bool`, `str`, `oneOf` or `list`; the schema,
+// the environment variable names and their coercion, printConfig's commented TOML and the README
+// table (configDocs) are all derived from that one declaration.
+//
+// Precedence: defaults < TOML file (--config <path> or SHARDTRACK_CONFIG) < environment
+// (SHARDTRACK_<TABLE>__<KEY>) < `overrides` (tests, embedding code). The merged object is
+// validated once and deep-frozen. Unknown keys and bad values stop start-up with a ConfigError
+// naming the key, what was expected and where the value came from: a typo that silently falls
+// back to a default is worse than a tracker that refuses to start.
+
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
+import * as v from 'valibot';
+import { CidrList } from './net/ip.js';
+
+// ---------------------------------------------------------------------------------------------
+// Key declarations
+
+type Kind = 'int' | 'bool' | 'str' | 'list';
+/** Carried in each key's valibot metadata: how to coerce env strings and what to say on error. */
+type Meta = { kind: Kind; expected: string; hint: string };
+
+const meta = <T>(m: Meta) => v.metadata<T, Meta>(m);
+
+function int(def: number, min: number, max: number, doc: string) {
+  return v.pipe(
+    v.optional(v.number(), def),
+    v.integer(),
+    v.minValue(min),
+    v.maxValue(max),
+    v.description(doc),
+    meta<number>({ kind: 'int', expected: `an integer from ${min} to ${max}`, hint: `${min}–${max}` }),
+  );
+}
+
+function bool(def: boolean, doc: string) {
+  return v.pipe(v.optional(v.boolean(), def), v.description(doc), meta<boolean>({ kind: 'bool', expected: 'true or false', hint: '' }));
+}
+
+function str(def: string, doc: string) {
+  return v.pipe(v.optional(v.string(), def), v.description(doc), meta<string>({ kind: 'str', expected: 'a string', hint: '' }));
+}
+
+function oneOf<const T extends readonly [string, ...string[]]>(def: T[number], options: T, doc: string) {
+  const expected = `one of ${options.join(', ')}`;
+  return v.pipe(v.optional(v.picklist(options), def), v.description(doc), meta<T[number]>({ kind: 'str', expected, hint: expected }));
+}
+
+function list(def: string[], doc: string, item: v.GenericSchema<string> = v.string()) {
+  return v.pipe(
+    v.optional(v.array(item), def),
+    v.description(doc),
+    meta<string[]>({ kind: 'list', expected: 'a list of strings', hint: '' }),
+  );
+}
+
+/** A table; absent means all its defaults. */
+function table<const E extends v.ObjectEntries>(entries: E) {
+  return v.optional(v.strictObject(entries), {} as v.InferInput<v.StrictObjectSchema<E, undefined>>);
+}
+
+const ipOrCidr = v.pipe(
+  v.string(),
+  v.check(
+    (s: string) => CidrList.validate(s) === null,
+    (issue) => `not a valid IP or CIDR (${CidrList.validate(String(issue.input))})`,
+  ),
+);
+
+/** Shard workers: one per core, leaving one for the acceptor. */
+const defaultShards = Math.min(256, Math.max(1, availableParallelism() - 1));
+
+const Tables = v.strictObject({
+  http: table({
+    host: str('::', 'listen address for HTTP announce/scrape; "::" listens on IPv6 and IPv4 (dual stack), "0.0.0.0" IPv4 only'),
+    port: int(8080, 1, 65535, 'listen port for HTTP announce/scrape'),
+    max_query_bytes: int(8192, 256, 65536, 'longer query strings are refused before parsing'),
+    max_inflight: int(65536, 1024, 1048576, 'announces/scrapes waiting on shards at once; beyond it clients get "tracker busy"'),
+  }),
+  udp: table({
+    host: str('::', 'listen address for UDP announce/scrape (BEP 15); "::" is dual stack'),
+    port: int(6969, 0, 65535, 'listen port for UDP; 0 disables UDP (used once UDP lands)'),
+  }),
+  tracker: table({
+    private: bool(true, 'require a known passkey in /<passkey>/announce'),
+    require_registered_torrents: bool(false, 'in private mode, refuse info_hashes not registered'),
+    interval: int(1800, 10, 86400, 'seconds clients should wait between announces'),
+    min_interval: int(300, 1, 86400, 'seconds clients must wait between announces; at most tracker.interval'),
+    interval_jitter: int(120, 0, 3600, 'random seconds added to interval so clients spread out'),
+    peer_timeout: int(3900, 30, 172800, 'seconds without an announce before a peer expires'),
+    numwant_default: int(50, 0, 1000, 'peers returned when the client sends no numwant; at most tracker.numwant_max'),
+    numwant_max: int(200, 1, 1000, 'most peers returned in one announce, whatever numwant asks'),
+    scrape_max_hashes: int(64, 1, 1000, 'info_hashes per scrape request'),
+    full_scrape: bool(false, 'answer /scrape without info_hash with every swarm'),
+    allow_client_ip: bool(false, 'honour the ip/ipv4/ipv6 announce parameters (only sensible for trusted clients)'),
+  }),
+  shards: table({
+    count: int(defaultShards, 1, 256, 'shard worker threads (default: cores - 1, at least 1); a swarm lives on one'),
+    max_peers: int(33554432, 1024, 1073741824, 'upper bound on peers per shard (memory is reserved, committed only as used)'),
+    max_swarms: int(8388608, 1024, 268435456, 'upper bound on swarms per shard'),
+  }),
+  net: table({
+    trusted_proxies: list([], 'IPs/CIDRs of reverse proxies whose X-Forwarded-For / X-Real-IP are believed', ipOrCidr),
+  }),
+  registry: table({
+    file: str('data/registry.toml', 'users and torrents of the in-memory registry (watched; edits apply without restart); "" for none'),
+  }),
+  log: table({
+    level: oneOf('info', ['error', 'warn', 'info', 'debug'], 'least severe log level written'),
+  }),
+});
+
+/** Rules between keys; each issue is reported on the first key named. */
+const Schema = v.pipe(
+  Tables,
+  v.forward(
+    v.partialCheck(
+      [['tracker', 'min_interval'], ['tracker', 'interval']],
+      (c) => c.tracker.min_interval <= c.tracker.interval,
+      (issue) => `must not exceed tracker.interval (${issue.input.tracker.interval})`,
+    ),
+    ['tracker', 'min_interval'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['tracker', 'numwant_default'], ['tracker', 'numwant_max']],
+      (c) => c.tracker.numwant_default <= c.tracker.numwant_max,
+      (issue) => `must not exceed tracker.numwant_max (${issue.input.tracker.numwant_max})`,
+    ),
+    ['tracker', 'numwant_default'],
+  ),
+);
+
+// ---------------------------------------------------------------------------------------------
+// Types
+
+type Plain = v.InferOutput<typeof Tables>;
+type DeepReadonly<T> = T extends readonly (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+type DeepPartial<T> = T extends readonly (infer U)[] ? readonly U[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+
+/** The effective configuration: fully typed, deep-frozen. */
+export type Config = DeepReadonly<Plain>;
+/** Any subset of the configuration, as plain values (for `loadConfig({ overrides })`). */
+export type ConfigOverrides = DeepPartial<Plain>;
+
+export interface LoadOptions {
+  /** Command-line arguments; default process.argv.slice(2). Only `--config` is read. */
+  argv?: readonly string[];
+  /** Environment; default process.env. */
+  env?: Record<string, string | undefined>;
+  /** Applied last, over the environment. */
+  overrides?: ConfigOverrides;
+}
+
+/** A setting that stops start-up. `key` is the key path (or variable/flag), `source` where the value came from. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly key: string,
+    problem: string,
+    readonly source?: string,
+  ) {
+    super(`${key}: ${problem}${source === undefined ? '' : ` (from ${source})`}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leaves derived from the schema
+
+type AnySchema = v.GenericSchema & { wrapped?: { entries?: v.ObjectEntries } };
+/** The entries of a table declared with `table()`, or undefined for a key. */
+const tableEntries = (schema: AnySchema) => schema.wrapped?.entries;
+interface Leaf {
+  path: string[];
+  key: string;
+  env: string;
+  meta: Meta;
+  doc: string;
+  default: unknown;
+}
+
+const ENV_PREFIX = 'SHARDTRACK_';
+const ENV_CONFIG = 'SHARDTRACK_CONFIG';
+
+const leaves: Leaf[] = [];
+(function collect(entries: v.ObjectEntries, prefix: string[]) {
+  for (const [name, entry] of Object.entries(entries)) {
+    const schema = entry as AnySchema;
+    const path = [...prefix, name];
+    const sub = tableEntries(schema);
+    if (sub) {
+      collect(sub, path);
+      continue;
+    }
+    const m = v.getMetadata(schema as v.SchemaWithPipe<[v.GenericSchema]>) as Meta;
+    const doc = v.getDescription(schema as v.SchemaWithPipe<[v.GenericSchema]>) ?? '';
+    leaves.push({
+      path,
+      key: path.join('.'),
+      env: ENV_PREFIX + path.map((p) => p.toUpperCase()).join('__'),
+      meta: m,
+      doc: m.hint && m.kind === 'int' ? `${doc} (${m.hint})` : m.hint ? `${doc}; ${m.hint}` : doc,
+      default: deepFreeze(v.getDefault(schema as v.OptionalSchema<v.GenericSchema, unknown>)),
+    });
+  }
+})(Tables.entries, []);
+
+const leafByKey = new Map(leaves.map((l) => [l.key, l]));
+const leafByEnv = new Map(leaves.map((l) => [l.env, l]));
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const argv = opts.argv ?? process.argv.slice(2);
+  const env = opts.env ?? process.env;
+  const merged: Record<string, unknown> = {};
+  const sources = new Map<string, string>(); // key path → where its value came from
+
+  const file = configPath(argv, env);
+  if (file !== undefined) mergeLayer(merged, readToml(file), Tables.entries, [], file, sources);
+  mergeEnv(merged, env, sources);
+  if (opts.overrides) mergeLayer(merged, opts.overrides, Tables.entries, [], 'overrides', sources);
+
+  const result = v.safeParse(Schema, merged);
+  if (!result.success) throw issuesError(result.issues, sources);
+  return deepFreeze(result.output);
+}
+
+/** `--config <path>` / `--config=<path>` (the last one wins), else SHARDTRACK_CONFIG, else none. */
+function configPath(argv: readonly string[], env: Record<string, string | undefined>): string | undefined {
+  let path: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') break;
+    if (arg === '--config') path = argv[++i] ?? '';
+    else if (arg.startsWith('--config=')) path = arg.slice('--config='.length);
+    else continue;
+    if (path === '') throw new ConfigError('--config', 'expected a file path', 'command line');
+  }
+  return path ?? (env[ENV_CONFIG] || undefined);
+}
+
+function readToml(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError('config', `cannot read ${file}: ${(err as Error).message}`);
+  }
+  try {
+    return parseToml(text);
+  } catch (err) {
+    throw new ConfigError('config', `invalid TOML in ${file}: ${(err as Error).message}`);
+  }
+}
+
+const BOOLEANS: Record<string, boolean> = { true: true, false: false, 1: true, 0: false, yes: true, no: false, on: true, off: false };
+
+/** Coerces each SHARDTRACK_* variable by its key's kind and sets it over `target`. */
+function mergeEnv(target: Record<string, unknown>, env: Record<string, string | undefined>, sources: Map<string, string>): void {
+  for (const [name, text] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || name === ENV_CONFIG || text === undefined) continue;
+    const leaf = leafByEnv.get(name);
+    if (!leaf) throw new ConfigError(name, `unknown environment variable${suggest(name, leafByEnv.keys())}`);
+    const bad = (expected: string) => new ConfigError(leaf.key, `expected ${expected}, got ${JSON.stringify(text)}`, name);
+    let value: unknown;
+    switch (leaf.meta.kind) {
+      case 'int':
+        if (!/^\s*[+-]?\d+\s*$/.test(text)) throw bad(leaf.meta.expected);
+        value = Number(text);
+        break;
+      case 'bool':
+        value = BOOLEANS[text.trim().toLowerCase()];
+        if (value === undefined) throw bad('one of true, false, 1, 0, yes, no, on, off');
+        break;
+      case 'str':
+        value = text;
+        break;
+      case 'list':
+        value = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+        break;
+    }
+    let table = target;
+    for (const p of leaf.path.slice(0, -1)) table = (table[p] ??= {}) as Record<string, unknown>;
+    table[leaf.path.at(-1)!] = value;
+    sources.set(leaf.key, name);
+  }
+}
+
+/** Copies one layer's values over `target`, rejecting keys the schema does not declare. */
+function mergeLayer(
+  target: Record<string, unknown>,
+  layer: object,
+  entries: v.ObjectEntries,
+  prefix: string[],
+  source: string,
+  sources: Map<string, string>,
+): void {
+  for (const [name, value] of Object.entries(layer)) {
+    const path = [...prefix, name];
+    const key = path.join('.');
+    const schema = Object.hasOwn(entries, name) ? (entries[name] as AnySchema) : undefined;
+    if (!schema) throw new ConfigError(key, `unknown key${suggest(key, leafByKey.keys())}`, source);
+    if (value === undefined) continue;
+    const sub = tableEntries(schema);
+    if (sub) {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        throw new ConfigError(key, `expected a table, got ${show(value)}`, source);
+      }
+      mergeLayer((target[name] ??= {}) as Record<string, unknown>, value, sub, path, source, sources);
+    } else {
+      target[name] = value;
+      sources.set(key, source);
+    }
+  }
+}
+
+/**
+ * One line per key (a value can fail several checks of its pipe: only the first is shown).
+ * Rules between keys run even on values that failed their own range check (valibot keeps such
+ * data "typed"), so they are only reported once every value is valid by itself.
+ */
+function issuesError(all: readonly v.BaseIssue<unknown>[], sources: Map<string, string>): ConfigError {
+  const own = all.filter((issue) => issue.type !== 'partial_check');
+  const byKey = new Map<string, ConfigError>();
+  for (const issue of own.length > 0 ? own : all) {
+    const items = issue.path ?? [];
+    const key = items.map((p, i) => (typeof p.key === 'number' ? `[${p.key}]` : `${i > 0 ? '.' : ''}${String(p.key)}`)).join('');
+    const leafKey = items.filter((p) => typeof p.key === 'string').map((p) => p.key).join('.');
+    const leaf = leafByKey.get(leafKey);
+    const got = show(items.at(-1)?.value);
+    const problem = issue.type === 'check' || issue.type === 'partial_check' || !leaf ? issue.message : `expected ${leaf.meta.expected}`;
+    if (!byKey.has(key)) byKey.set(key, new ConfigError(key, `${problem}, got ${got}`, sources.get(leafKey) ?? 'default'));
+  }
+  const errors = [...byKey.values()];
+  if (errors.length === 1) return errors[0]!;
+  const joined = new ConfigError(errors[0]!.key, '', errors[0]!.source);
+  joined.message = errors.map((e) => e.message).join('\n');
+  return joined;
+}
+
+function show(value: unknown): string {
+  return typeof value === 'string' || typeof value === 'object' ? JSON.stringify(value) : String(value);
+}
+
+/** "; did you mean X?" for a near miss (edit distance ≤ 2), else "". */
+function suggest(name: string, candidates: Iterable<string>): string {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const c of candidates) {
+    const d = distance(name, c);
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best === undefined ? '' : `; did you mean ${best}?`;
+}
+
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+function deepFreeze<T>(value: T): DeepReadonly<T> {
+  if (typeof value === 'object' && value !== null) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value as DeepReadonly<T>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+/** The effective configuration as commented TOML (`--print-config`); parses back to the same values. */
+export function printConfig(config: Config): string {
+  const lines = [
+    '# Shardtrack effective configuration (environment over file over defaults).',
+    '# Any key can be set in the environment as SHARDTRACK_<TABLE>__<KEY>, e.g. SHARDTRACK_HTTP__PORT.',
+  ];
+  let table = '';
+  for (const leaf of leaves) {
+    const header = leaf.path.slice(0, -1).join('.');
+    if (header !== table) lines.push('', `[${header}]`);
+    table = header;
+    let value: unknown = config;
+    for (const p of leaf.path) value = (value as Record<string, unknown>)[p];
+    lines.push(`# ${leaf.doc}`, stringifyToml({ [leaf.path.at(-1)!]: value }).trimEnd());
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Every key with its environment variable, default and comment (for the README). */
+export function configDocs(): Array<{ key: string; env: string; default: unknown; doc: string }> {
+  return leaves.map((l) => ({ key: l.key, env: l.env, default: l.default, doc: l.doc }));
+}
+
+/** True if `flag` (e.g. "--print-config") appears in argv before a "--" terminator. */
+export function hasFlag(argv: readonly string[], flag: string): boolean {
+  for (const arg of argv) {
+    if (arg === '--') return false;
+    if (arg === flag) return true;
+  }
+  return false;
+}

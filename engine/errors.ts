@@ -1,0 +1,46 @@
+// One registry of everything a tracker client can be told went wrong: a stable code, the
+// message, and the bencoded body pre-encoded once at start-up. The README's table of
+// failure reasons is checked against this list by a test.
+
+export const FAILURES = {
+  query_too_long: 'request too long',
+  malformed_query: 'malformed query string',
+  missing_info_hash: 'missing info_hash',
+  invalid_info_hash: 'info_hash must be 20 bytes',
+  missing_peer_id: 'missing peer_id',
+  invalid_peer_id: 'peer_id must be 20 bytes',
+  missing_port: 'missing port',
+  invalid_port: 'port must be an integer from 1 to 65535',
+  missing_uploaded: 'missing uploaded',
+  invalid_uploaded: 'uploaded must be a non-negative integer below 2^53',
+  missing_downloaded: 'missing downloaded',
+  invalid_downloaded: 'downloaded must be a non-negative integer below 2^53',
+  missing_left: 'missing left',
+  invalid_left: 'left must be a non-negative integer below 2^53',
+  invalid_numwant: 'numwant must be an integer',
+  invalid_event: 'unknown event (expected started, stopped, completed, paused or none)',
+  invalid_ip: 'invalid ip, ipv4 or ipv6 parameter',
+  invalid_compact: 'compact must be 0 or 1',
+  passkey_required: 'this is a private tracker: announce with your personal /<passkey>/announce URL',
+  unknown_passkey: 'unknown passkey',
+  leeching_disabled: 'your leeching privileges are disabled',
+  torrent_not_registered: 'torrent not registered with this tracker',
+  too_many_info_hashes: 'too many info_hashes in one scrape',
+  full_scrape_disabled: 'full scrape is disabled: name the info_hashes',
+  peer_id_in_use: 'this peer_id is in use by another client in this swarm',
+  tracker_full: 'tracker is full, try again later',
+  tracker_busy: 'tracker busy, try again later',
+  shard_restarted: 'tracker was restarting this swarm, try again',
+} as const;
+
+export type FailureCode = keyof typeof FAILURES;
+
+function encodeFailure(message: string): Buffer {
+  const msg = Buffer.from(message, 'utf8');
+  return Buffer.concat([Buffer.from(`d14:failure reason${msg.length}:`), msg, Buffer.from('e')]);
+}
+
+/** Bencoded `failure reason` bodies, by code. */
+export const FAILURE_BODIES: Readonly<Record<FailureCode, Buffer>> = Object.freeze(
+  Object.fromEntries(Object.entries(FAILURES).map(([code, message]) => [code, encodeFailure(message)])) as Record<FailureCode, Buffer>,
+);

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// Shardtrack entry point: load the configuration, start the tracker, stop cleanly on
+// SIGINT/SIGTERM. `--print-config` prints the effective configuration and exits.
+import { ConfigError, hasFlag, loadConfig, printConfig } from './config.js';
+import { startTracker } from './tracker.js';
+
+function log(msg: string): void {
+  process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  let config;
+  try {
+    config = loadConfig({ argv });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`shardtrack: configuration error: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  if (hasFlag(argv, '--print-config')) {
+    process.stdout.write(printConfig(config));
+    return;
+  }
+  const tracker = await startTracker(config, log);
+  const host = config.http.host === '::' || config.http.host === '0.0.0.0' ? 'localhost' : config.http.host;
+  const mode = config.tracker.private ? 'private' : 'open';
+  log(`shardtrack listening on ${config.http.host} port ${tracker.httpPort} (${mode} mode, ${config.shards.count} shard${config.shards.count === 1 ? '' : 's'})`);
+  if (config.tracker.private) {
+    log(`announce URL: http://${host}:${tracker.httpPort}/<passkey>/announce (passkeys in ${config.registry.file || 'the registry'})`);
+  } else {
+    log(`announce URL: http://${host}:${tracker.httpPort}/announce`);
+  }
+  let stopping = false;
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${sig}: shutting down`);
+    tracker.close().then(
+      () => process.exit(0),
+      (e) => {
+        log(`shutdown failed: ${e}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((e) => {
+  log(`fatal: ${e?.stack ?? e}`);
+  process.exit(1);
+});

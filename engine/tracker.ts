@@ -1,0 +1,67 @@
+import { ShardPool } from '../shards/channel.js';
+import type { Config } from './config.js';
+import { HttpFrontend } from './http/server.js';
+import { attachRegistryFile } from './policy/registry-file.js';
+import { Registry } from './policy/registry.js';
+
+// Assembles a running tracker from a configuration: the registry, the shard pool (which
+// owns all swarm memory) and the HTTP acceptor. Used by main.ts and by the integration
+// tests, which start real trackers on free ports.
+
+export interface Tracker {
+  readonly config: Config;
+  readonly registry: Registry;
+  readonly pool: ShardPool;
+  readonly http: HttpFrontend;
+  readonly httpPort: number;
+  close(): Promise<void>;
+}
+
+export type Logger = (msg: string) => void;
+
+const RING_REQUESTS = 8 << 20; // 8 MiB: ~80k announce records queued per shard
+const RING_ANSWERS = 16 << 20;
+
+export async function startTracker(config: Config, log: Logger = () => {}): Promise<Tracker> {
+  const registry = new Registry();
+  const stopWatching =
+    config.registry.file !== ''
+      ? attachRegistryFile(registry, config.registry.file, { createWithUser: config.tracker.private, log })
+      : () => {};
+  if (config.tracker.private && registry.userCount === 0) {
+    log('warning: private mode with no users: every announce will be refused until users are added');
+  }
+  const pool = new ShardPool({
+    count: config.shards.count,
+    maxPeers: config.shards.max_peers,
+    maxSwarms: config.shards.max_swarms,
+    requestRingBytes: RING_REQUESTS,
+    answerRingBytes: RING_ANSWERS,
+    peerTimeout: config.tracker.peer_timeout,
+    numwantMax: config.tracker.numwant_max,
+    scrapeMaxHashes: config.tracker.scrape_max_hashes,
+    log,
+  });
+  const http = new HttpFrontend(config, pool, registry);
+  await pool.start(http);
+  let httpPort: number;
+  try {
+    httpPort = await http.listen();
+  } catch (e) {
+    await pool.close();
+    stopWatching();
+    throw e;
+  }
+  return {
+    config,
+    registry,
+    pool,
+    http,
+    httpPort,
+    async close() {
+      http.close();
+      stopWatching();
+      await pool.close();
+    },
+  };
+}

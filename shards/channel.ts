@@ -1,0 +1,214 @@
+import { Worker } from 'node:worker_threads';
+import { CTL, GLOBAL, KIND_ANNOUNCE, KIND_SCRAPE } from './layout.js';
+import { allocateGlobal, allocateShardMemory, type ShardLimits, type ShardMemory } from './memory.js';
+import { ByteRing } from './ring.js';
+import type { ShardWorkerData } from './worker.js';
+
+// The acceptor's side of the shards: it owns every shard's memory, starts and supervises
+// the threads, queues request records into their rings, rings each doorbell once per
+// event-loop turn, and hands answer records to the sink as the shards publish them.
+
+export interface AnswerSink {
+  /** An announce answer record at `off` of `ring.u8`. */
+  announce(ring: ByteRing, off: number): void;
+  /** A scrape answer record at `off` of `ring.u8`. */
+  scrape(ring: ByteRing, off: number): void;
+  /** A shard died: every request queued to it is lost and must be failed. */
+  shardLost(shard: number): void;
+}
+
+export interface PoolOptions extends ShardLimits {
+  count: number;
+  peerTimeout: number;
+  numwantMax: number;
+  scrapeMaxHashes: number;
+  log: (msg: string) => void;
+}
+
+interface Shard {
+  index: number;
+  memory: ShardMemory;
+  requests: ByteRing; // we produce
+  answers: ByteRing; // we consume
+  ctl: Int32Array;
+  worker: Worker | undefined;
+  dirty: boolean;
+  restarts: number;
+}
+
+const WORKER_URL = new URL('./worker.js', import.meta.url);
+
+export class ShardPool {
+  readonly global: SharedArrayBuffer;
+  readonly shards: Shard[] = [];
+  private readonly g: Int32Array;
+  private sink: AnswerSink | undefined;
+  private flushScheduled = false;
+  private closed = false;
+  private clock: NodeJS.Timeout | undefined;
+  private readonly startedAt = Date.now();
+
+  constructor(private readonly opts: PoolOptions) {
+    this.global = allocateGlobal();
+    this.g = new Int32Array(this.global);
+    for (let i = 0; i < opts.count; i++) {
+      const memory = allocateShardMemory(this.global, opts);
+      this.shards.push({
+        index: i,
+        memory,
+        requests: new ByteRing(memory.requests),
+        answers: new ByteRing(memory.answers),
+        ctl: new Int32Array(memory.ctl),
+        worker: undefined,
+        dirty: false,
+        restarts: 0,
+      });
+    }
+  }
+
+  get count(): number {
+    return this.shards.length;
+  }
+
+  /** Seconds since start: the one clock shards stamp peers with. */
+  now(): number {
+    return Atomics.load(this.g, GLOBAL.NOW);
+  }
+
+  async start(sink: AnswerSink): Promise<void> {
+    this.sink = sink;
+    this.tick();
+    this.clock = setInterval(() => this.tick(), 1000);
+    this.clock.unref();
+    await Promise.all(this.shards.map((s) => this.spawn(s, false)));
+    this.waitForAnswers();
+  }
+
+  private tick(): void {
+    Atomics.store(this.g, GLOBAL.NOW, Math.floor((Date.now() - this.startedAt) / 1000));
+  }
+
+  private spawn(shard: Shard, recover: boolean): Promise<void> {
+    const data: ShardWorkerData = {
+      index: shard.index,
+      memory: shard.memory,
+      recover,
+      peerTimeout: this.opts.peerTimeout,
+      numwantMax: this.opts.numwantMax,
+      scrapeMaxHashes: this.opts.scrapeMaxHashes,
+    };
+    const worker = new Worker(WORKER_URL, { workerData: data, name: `shard-${shard.index}` });
+    shard.worker = worker;
+    worker.on('error', (err) => this.opts.log(`shard ${shard.index} crashed: ${err.stack ?? err}`));
+    worker.on('exit', (code) => this.onExit(shard, worker, code));
+    return new Promise((resolve, reject) => {
+      worker.once('online', () => resolve());
+      worker.once('error', reject);
+    });
+  }
+
+  /**
+   * A shard thread ended. Answers it published are still delivered; requests it had not
+   * answered are failed by the sink; both rings restart empty; a new thread attaches to
+   * the same tables and re-derives their indexes (SwarmStore.recover), so swarms survive.
+   */
+  private onExit(shard: Shard, worker: Worker, code: number): void {
+    if (shard.worker !== worker) return;
+    shard.worker = undefined;
+    if (this.closed) return;
+    this.drain(shard);
+    shard.requests.reset();
+    shard.answers.reset();
+    this.sink?.shardLost(shard.index);
+    shard.restarts++;
+    this.opts.log(`shard ${shard.index} exited (code ${code}); respawning on the same memory (restart ${shard.restarts})`);
+    this.spawn(shard, true).catch((e) => this.opts.log(`shard ${shard.index} failed to respawn: ${e}`));
+  }
+
+  /** Shard owning an info_hash: its first 4 bytes (uniform SHA-1 output) modulo N. */
+  shardOf(u8: Uint8Array, off: number): number {
+    const n = this.shards.length;
+    if (n === 1) return 0;
+    return (((u8[off] << 24) | (u8[off + 1] << 16) | (u8[off + 2] << 8) | u8[off + 3]) >>> 0) % n;
+  }
+
+  /**
+   * Append a request record of `len` bytes to a shard's ring; returns its offset in
+   * `requestRing(shard).u8` for the caller to fill, or -1 when the ring is full (or the
+   * shard is down). Call queued() once the record is written.
+   */
+  reserve(shard: number, len: number): number {
+    const s = this.shards[shard];
+    if (s.worker === undefined) return -1;
+    return s.requests.reserve(len);
+  }
+
+  requestRing(shard: number): ByteRing {
+    return this.shards[shard].requests;
+  }
+
+  /** Publish the records written into a shard's ring; the doorbell rings at the end of this turn. */
+  queued(shard: number): void {
+    const s = this.shards[shard];
+    s.requests.commit();
+    s.dirty = true;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    for (const s of this.shards) {
+      if (!s.dirty) continue;
+      s.dirty = false;
+      Atomics.add(s.ctl, CTL.DOORBELL, 1);
+      Atomics.notify(s.ctl, CTL.DOORBELL);
+    }
+  };
+
+  /** Await the shards' common doorbell; drain every answer ring each time it rings. */
+  private waitForAnswers(): void {
+    if (this.closed) return;
+    const seen = Atomics.load(this.g, GLOBAL.MAIN_BELL);
+    for (const s of this.shards) this.drain(s);
+    const w = Atomics.waitAsync(this.g, GLOBAL.MAIN_BELL, seen);
+    if (w.async) w.value.then(this.onBell);
+    else setImmediate(this.onBell); // rang while draining: go again, but let I/O run first
+  }
+
+  private readonly onBell = (): void => this.waitForAnswers();
+
+  private drain(s: Shard): void {
+    const sink = this.sink!;
+    const ring = s.answers;
+    let any = false;
+    for (let off = ring.next(); off >= 0; off = ring.next()) {
+      any = true;
+      const kind = ring.u8[off];
+      if (kind === KIND_ANNOUNCE) sink.announce(ring, off);
+      else if (kind === KIND_SCRAPE) sink.scrape(ring, off);
+    }
+    if (any) ring.release();
+  }
+
+  /** Stop a shard thread as if it had crashed (tests and operators' drills). */
+  killShard(shard: number): Promise<number> {
+    const w = this.shards[shard].worker;
+    return w ? w.terminate() : Promise.resolve(0);
+  }
+
+  /** Resolves once the shard has a running thread again. */
+  async shardUp(shard: number): Promise<void> {
+    while (this.shards[shard].worker === undefined) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.clock) clearInterval(this.clock);
+    Atomics.add(this.g, GLOBAL.MAIN_BELL, 1);
+    Atomics.notify(this.g, GLOBAL.MAIN_BELL);
+    await Promise.all(this.shards.map((s) => s.worker?.terminate()));
+  }
+}

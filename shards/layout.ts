@@ -1,0 +1,177 @@
+// Record sizes and field offsets for every SharedArrayBuffer that crosses threads.
+// One place, so the acceptor (writer of requests), the shards (writers of answers and
+// swarm state) and later the persistence thread agree on every byte. All multi-byte
+// fields are little-endian and read/written through DataView.
+
+// ---------------------------------------------------------------------------------
+// Control block: one small fixed SharedArrayBuffer per shard, Int32 words.
+// Words written by different threads sit on different 64-byte lines.
+// ---------------------------------------------------------------------------------
+export const CTL_WORDS = 128;
+export const CTL = {
+  // line 0: written by the acceptor
+  DOORBELL: 0, // bumped + notified when requests were queued
+  // line 1: written by the shard
+  HEARTBEAT: 16, // bumped by every drain loop turn (liveness for /ready later)
+  BUSY_MS: 17, // milliseconds spent handling requests (metrics)
+  HANDLED: 18, // requests handled (wraps)
+  // line 2..: table headers, written only by the shard, survive a respawn
+  SWARM_CAP: 32, // swarm slab capacity (records)
+  SWARM_HIGH: 33, // swarm slots ever used (slab high-water mark)
+  SWARM_FREE: 34, // head of the swarm free list (NIL = -1)
+  SWARM_LIVE: 35, // live swarms
+  SWARM_INDEX_CAP: 36, // swarm index capacity (entries, power of two)
+  PEER_CAP: 37,
+  PEER_HIGH: 38,
+  PEER_FREE: 39,
+  PEER_LIVE: 40,
+  PEER_INDEX_CAP: 41,
+  SEEDERS: 42, // totals across the shard, for stats without walking tables
+  LEECHERS: 43,
+  PEERS_V6: 44,
+  SWEEP_PEER: 45, // expiry cursor into the peer slab
+  SWEEP_SWARM: 46, // expiry cursor into the swarm slab
+  TABLE_FULL: 47, // announces refused because max_peers/max_swarms was reached
+} as const;
+
+// Global block shared by the acceptor and every shard.
+export const GLOBAL_WORDS = 64;
+export const GLOBAL = {
+  NOW: 0, // seconds since tracker start, ticked by the acceptor once a second
+  HASH_SEED: 16, // seed of the table hashes (random per process, kept across respawns)
+  MAIN_BELL: 32, // bumped + notified by shards when answers were queued
+} as const;
+
+export const NIL = -1;
+
+// ---------------------------------------------------------------------------------
+// Byte rings (single producer, single consumer). See ring.ts for the protocol.
+// ---------------------------------------------------------------------------------
+export const RING_HEAD = 0; // Int32 index: consumer position (bytes, wraps at 2^32)
+export const RING_TAIL = 16; // Int32 index: producer position, on its own cache line
+export const RING_HEADER_BYTES = 128;
+
+// ---------------------------------------------------------------------------------
+// Requests: acceptor → shard.
+// ---------------------------------------------------------------------------------
+export const KIND_ANNOUNCE = 1;
+export const KIND_SCRAPE = 2;
+
+export const EVENT_NONE = 0;
+export const EVENT_COMPLETED = 1;
+export const EVENT_STARTED = 2;
+export const EVENT_STOPPED = 3;
+export const EVENT_PAUSED = 4;
+
+export const AF_COMPACT = 1; // BEP 23 compact answer
+export const AF_NO_PEER_ID = 2; // non-compact without peer ids
+export const AF_V6 = 4; // the peer's address is IPv6 (answer with IPv6 peers)
+export const AF_HAS_KEY = 8; // the client sent `key`
+
+// Announce request record.
+export const AQ = {
+  KIND: 0, // u8
+  EVENT: 1, // u8
+  FLAGS: 2, // u8 (AF_*)
+  REQ_ID: 4, // u32: acceptor's pending slot + generation
+  USER: 8, // u32: user slot from the registry (0 in open mode)
+  TORRENT: 12, // u32: torrent id from the registry (0 when unregistered)
+  INFO_HASH: 16, // 20 bytes
+  PEER_ID: 36, // 20 bytes
+  IP: 56, // 16 bytes, IPv4 as IPv4-mapped IPv6
+  PORT: 72, // u16
+  NUMWANT: 74, // u16 (already clamped to numwant_max)
+  KEY: 76, // u32
+  UPLOADED: 80, // f64
+  DOWNLOADED: 88, // f64
+  LEFT: 96, // f64
+  SIZE: 104,
+} as const;
+
+// Scrape request record: header then COUNT × 20-byte info_hashes.
+export const SQ = {
+  KIND: 0, // u8
+  COUNT: 2, // u16
+  REQ_ID: 4, // u32
+  HASHES: 8,
+} as const;
+
+// ---------------------------------------------------------------------------------
+// Answers: shard → acceptor.
+// ---------------------------------------------------------------------------------
+export const ST_OK = 0;
+export const ST_TABLE_FULL = 1; // max_swarms / max_peers reached
+export const ST_PEER_ID_IN_USE = 2; // another user or key holds this peer_id in the swarm
+
+// Announce answer: header then COUNT peer entries. Entry size depends on the request:
+// compact IPv4 6 bytes (ip4 + port), compact IPv6 18 bytes (ip16 + port), non-compact
+// 38 bytes (ip16 + port + peer_id). Ports big-endian inside entries (wire order).
+export const AA = {
+  KIND: 0, // u8
+  STATUS: 1, // u8 (ST_*)
+  COUNT: 2, // u16
+  REQ_ID: 4, // u32
+  SEEDERS: 8, // u32
+  LEECHERS: 12, // u32
+  COMPLETED: 16, // u32
+  PEERS: 20,
+} as const;
+export const ENTRY_V4 = 6;
+export const ENTRY_V6 = 18;
+export const ENTRY_FULL = 38;
+
+// Scrape answer: header then COUNT × (seeders, completed, leechers) u32 triples, in request order.
+export const SA = {
+  KIND: 0,
+  COUNT: 2,
+  REQ_ID: 4,
+  FILES: 8,
+} as const;
+export const SCRAPE_ENTRY = 12;
+
+// ---------------------------------------------------------------------------------
+// Swarm table (shard-owned, growable SharedArrayBuffers).
+// ---------------------------------------------------------------------------------
+export const SW = {
+  INFO_HASH: 0, // 20 bytes
+  FLAGS: 20, // u8 (SWF_*)
+  SEEDERS: 24, // u32
+  LEECHERS: 28, // u32
+  COMPLETED: 32, // u32
+  SEED_HEAD: 36, // i32 peer slot or NIL: circular list of seeders, head = rotation cursor
+  LEECH_HEAD: 40, // i32 peer slot or NIL: circular list of leechers (and paused peers)
+  LAST_ACTIVE: 44, // u32 clock; doubles as the free-list link while free
+  SIZE: 48,
+} as const;
+export const SWF_LIVE = 1;
+
+// Peer table: fixed 88-byte records, a free list through NEXT.
+export const PR = {
+  NEXT: 0, // i32: next peer in the swarm's circular list; free-list link while free
+  PREV: 4, // i32
+  SWARM: 8, // u32 swarm slot
+  USER: 12, // u32
+  PEER_ID: 16, // 20 bytes
+  IP: 36, // 16 bytes (IPv4-mapped for IPv4)
+  PORT: 52, // u16, host order
+  FLAGS: 54, // u8 (PF_*)
+  LAST_SEEN: 56, // u32 clock
+  KEY: 60, // u32
+  UPLOADED: 64, // f64 last reported totals, for accounting deltas
+  DOWNLOADED: 72, // f64
+  LEFT: 80, // f64
+  SIZE: 88,
+} as const;
+export const PF_LIVE = 1;
+export const PF_SEEDER = 2; // on the seed list (left == 0)
+export const PF_COMPLETED = 4; // `completed` already counted for this peer
+export const PF_V6 = 8; // native IPv6 address
+export const PF_PAUSED = 16; // BEP 21 partial seed: wants no peers to download from
+export const PF_HAS_KEY = 32;
+
+// Open-addressing indexes: pairs of Int32 [hash, slot + 1]; 0 in the slot word = empty.
+export const INDEX_ENTRY_WORDS = 2;
+
+// Initial capacities (grown by doubling).
+export const INITIAL_SWARMS = 1024;
+export const INITIAL_PEERS = 4096;

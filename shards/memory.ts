@@ -1,0 +1,49 @@
+import { randomInt } from 'node:crypto';
+import { CTL_WORDS, GLOBAL, GLOBAL_WORDS, PR, SW } from './layout.js';
+import { ringBytes } from './ring.js';
+import { SwarmStore, type SwarmBuffers } from './swarm-store.js';
+import { HashIndex, growableBuffer } from './table.js';
+
+/** Everything a shard thread works on. Allocated and kept by the acceptor, so a shard that
+ * dies is respawned on the same memory. */
+export interface ShardMemory extends SwarmBuffers {
+  requests: SharedArrayBuffer; // acceptor → shard ring
+  answers: SharedArrayBuffer; // shard → acceptor ring
+}
+
+export interface ShardLimits {
+  maxPeers: number;
+  maxSwarms: number;
+  requestRingBytes: number; // power of two
+  answerRingBytes: number; // power of two
+}
+
+function pow2AtLeast(n: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(2, n)));
+}
+
+/** The block shared by the acceptor and all shards: clock, hash seed, the acceptor's doorbell. */
+export function allocateGlobal(): SharedArrayBuffer {
+  const sab = new SharedArrayBuffer(GLOBAL_WORDS * 4);
+  new Int32Array(sab)[GLOBAL.HASH_SEED] = randomInt(0, 2 ** 31 - 1) | 0;
+  return sab;
+}
+
+/**
+ * Reserve a shard's tables. Growable buffers reserve address space for the configured bound
+ * (capped by V8's 4 GiB per buffer) and commit memory only as the tables grow; indexes are
+ * sized for a load of at most 1/2.
+ */
+export function allocateShardMemory(global: SharedArrayBuffer, limits: ShardLimits): ShardMemory {
+  const init = SwarmStore.initialBytes();
+  return {
+    ctl: new SharedArrayBuffer(CTL_WORDS * 4),
+    global,
+    swarms: growableBuffer(init.swarms, limits.maxSwarms * SW.SIZE),
+    swarmIndex: growableBuffer(init.swarmIndex, HashIndex.bytesFor(pow2AtLeast(limits.maxSwarms * 2))),
+    peers: growableBuffer(init.peers, limits.maxPeers * PR.SIZE),
+    peerIndex: growableBuffer(init.peerIndex, HashIndex.bytesFor(pow2AtLeast(limits.maxPeers * 2))),
+    requests: new SharedArrayBuffer(ringBytes(limits.requestRingBytes)),
+    answers: new SharedArrayBuffer(ringBytes(limits.answerRingBytes)),
+  };
+}

@@ -1,0 +1,205 @@
+import {
+  AA, AF_COMPACT, AF_HAS_KEY, AF_V6, AQ, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STOPPED,
+  KIND_ANNOUNCE, KIND_SCRAPE, NIL, PF_COMPLETED, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_SEEDER, PF_V6, PR, SA, SCRAPE_ENTRY, SQ,
+  ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, SW, CTL,
+} from './layout.js';
+import type { ByteRing } from './ring.js';
+import type { SwarmStore } from './swarm-store.js';
+
+/** Largest answer record a request can produce, for backpressure checks. */
+export function maxAnswerBytes(numwantMax: number, scrapeMaxHashes: number): number {
+  return Math.max(AA.PEERS + numwantMax * ENTRY_FULL, SA.FILES + scrapeMaxHashes * SCRAPE_ENTRY);
+}
+
+/**
+ * Turns request records into answer records against one shard's swarms. Pure logic over
+ * shared memory: no sockets, no timers; the clock comes in with each call.
+ */
+export class ShardLogic {
+  constructor(private readonly store: SwarmStore) {}
+
+  /** Handle one request record at `off` of `q`, appending its answer to `out`. */
+  handle(q: Uint8Array, qdv: DataView, off: number, out: ByteRing, now: number): void {
+    const kind = q[off];
+    if (kind === KIND_ANNOUNCE) this.announce(q, qdv, off, out, now);
+    else if (kind === KIND_SCRAPE) this.scrape(q, qdv, off, out);
+  }
+
+  private announce(q: Uint8Array, qdv: DataView, off: number, out: ByteRing, now: number): void {
+    const store = this.store;
+    const flags = q[off + AQ.FLAGS];
+    const event = q[off + AQ.EVENT];
+    const v6 = (flags & AF_V6) !== 0;
+    const entry = flags & AF_COMPACT ? (v6 ? ENTRY_V6 : ENTRY_V4) : ENTRY_FULL;
+    const numwant = event === EVENT_STOPPED ? 0 : qdv.getUint16(off + AQ.NUMWANT, true);
+    const at = out.reserve(AA.PEERS + numwant * entry);
+    const a = out.u8;
+    const adv = out.dv;
+    a[at + AA.KIND] = KIND_ANNOUNCE;
+    a[at + AA.STATUS] = ST_OK;
+    adv.setUint32(at + AA.REQ_ID, qdv.getUint32(off + AQ.REQ_ID, true), true);
+
+    let swarm = store.findSwarm(q, off + AQ.INFO_HASH);
+    if (swarm < 0 && event !== EVENT_STOPPED) swarm = store.addSwarm(q, off + AQ.INFO_HASH, now);
+    if (swarm < 0) {
+      if (event !== EVENT_STOPPED) this.fail(at, out, ST_TABLE_FULL);
+      else this.counts(at, adv, -1, 0);
+      return;
+    }
+    const user = qdv.getUint32(off + AQ.USER, true);
+    const key = qdv.getUint32(off + AQ.KEY, true);
+    let peer = store.findPeer(swarm, q, off + AQ.PEER_ID);
+    const pdv = store.peers.dv;
+    if (peer >= 0) {
+      // The same peer_id in a swarm is the same peer only for the same user and, when both
+      // sent one, the same key: nobody can take over (or stop) another's peer.
+      const pat = peer * PR.SIZE;
+      const pflags = store.peers.u8[pat + PR.FLAGS];
+      if (
+        pdv.getUint32(pat + PR.USER, true) !== user ||
+        (pflags & PF_HAS_KEY && flags & AF_HAS_KEY && pdv.getUint32(pat + PR.KEY, true) !== key)
+      ) {
+        this.fail(at, out, ST_PEER_ID_IN_USE);
+        return;
+      }
+    }
+    store.swarms.dv.setUint32(swarm * SW.SIZE + SW.LAST_ACTIVE, now, true);
+
+    if (event === EVENT_STOPPED) {
+      if (peer >= 0) store.removePeer(peer);
+      this.counts(at, adv, swarm, 0);
+      return;
+    }
+
+    const left = qdv.getFloat64(off + AQ.LEFT, true);
+    const seeder = left === 0;
+    // Build the answer before touching the asking peer: it is skipped by slot if known,
+    // and a new peer is not in the lists yet.
+    const wantsSeeders = !seeder && event !== EVENT_PAUSED;
+    let n = 0;
+    if (numwant > 0) {
+      const peersAt = at + AA.PEERS;
+      if (wantsSeeders) n = this.select(swarm, SW.SEED_HEAD, peer, v6, entry, numwant, a, peersAt);
+      if (n < numwant) n += this.select(swarm, SW.LEECH_HEAD, peer, v6, entry, numwant - n, a, peersAt + n * entry);
+    }
+
+    const isNew = peer < 0;
+    if (isNew) {
+      peer = store.allocPeer(swarm, q, off + AQ.PEER_ID);
+      if (peer < 0) {
+        store.ctl[CTL.TABLE_FULL]++;
+        this.fail(at, out, ST_TABLE_FULL);
+        return;
+      }
+    }
+    const pu8 = store.peers.u8;
+    const pat = peer * PR.SIZE;
+    const oldFlags = isNew ? 0 : pu8[pat + PR.FLAGS];
+    let newFlags = PF_LIVE | (oldFlags & PF_COMPLETED);
+    if (seeder) newFlags |= PF_SEEDER;
+    if (v6) newFlags |= PF_V6;
+    if (event === EVENT_PAUSED) newFlags |= PF_PAUSED;
+    if (flags & AF_HAS_KEY) newFlags |= PF_HAS_KEY;
+    if (event === EVENT_COMPLETED && !(oldFlags & PF_COMPLETED)) {
+      newFlags |= PF_COMPLETED;
+      const c = swarm * SW.SIZE + SW.COMPLETED;
+      store.swarms.dv.setUint32(c, store.swarms.dv.getUint32(c, true) + 1, true);
+    }
+    // Moving between lists (or changing family) goes through unlink/link so counts follow.
+    const relink = isNew || (oldFlags & (PF_SEEDER | PF_V6)) !== (newFlags & (PF_SEEDER | PF_V6));
+    if (relink && !isNew) store.unlink(peer);
+    pu8[pat + PR.FLAGS] = newFlags;
+    pdv.setUint32(pat + PR.USER, user, true);
+    pu8.set(q.subarray(off + AQ.IP, off + AQ.IP + 16), pat + PR.IP);
+    pdv.setUint16(pat + PR.PORT, qdv.getUint16(off + AQ.PORT, true), true);
+    pdv.setUint32(pat + PR.LAST_SEEN, now, true);
+    pdv.setUint32(pat + PR.KEY, key, true);
+    pdv.setFloat64(pat + PR.UPLOADED, qdv.getFloat64(off + AQ.UPLOADED, true), true);
+    pdv.setFloat64(pat + PR.DOWNLOADED, qdv.getFloat64(off + AQ.DOWNLOADED, true), true);
+    pdv.setFloat64(pat + PR.LEFT, left, true);
+    if (relink) store.link(peer);
+
+    this.counts(at, adv, swarm, n);
+    out.shrinkLast(AA.PEERS + n * entry);
+  }
+
+  /**
+   * Copy up to `max` peers of the swarm's list at `headField` (same address family, never
+   * `self`) into `a` at `to`, then move the list head past the last visited peer so the
+   * next answer continues from there.
+   */
+  private select(swarm: number, headField: number, self: number, v6: boolean, entry: number, max: number, a: Uint8Array, to: number): number {
+    const store = this.store;
+    const sdv = store.swarms.dv;
+    const sat = swarm * SW.SIZE;
+    const head = sdv.getInt32(sat + headField, true);
+    if (head === NIL) return 0;
+    const size = sdv.getUint32(sat + (headField === SW.SEED_HEAD ? SW.SEEDERS : SW.LEECHERS), true);
+    const pu8 = store.peers.u8;
+    const pdv = store.peers.dv;
+    let cur = head;
+    let n = 0;
+    for (let visited = 0; visited < size && n < max; visited++) {
+      const p = cur;
+      const pat = p * PR.SIZE;
+      cur = pdv.getInt32(pat + PR.NEXT, true);
+      if (p === self || ((pu8[pat + PR.FLAGS] & PF_V6) !== 0) !== v6) continue;
+      const dst = to + n * entry;
+      if (entry === ENTRY_V4) {
+        a[dst] = pu8[pat + PR.IP + 12];
+        a[dst + 1] = pu8[pat + PR.IP + 13];
+        a[dst + 2] = pu8[pat + PR.IP + 14];
+        a[dst + 3] = pu8[pat + PR.IP + 15];
+        a[dst + 4] = pu8[pat + PR.PORT + 1];
+        a[dst + 5] = pu8[pat + PR.PORT];
+      } else {
+        a.set(pu8.subarray(pat + PR.IP, pat + PR.IP + 16), dst);
+        a[dst + 16] = pu8[pat + PR.PORT + 1];
+        a[dst + 17] = pu8[pat + PR.PORT];
+        if (entry === ENTRY_FULL) a.set(pu8.subarray(pat + PR.PEER_ID, pat + PR.PEER_ID + 20), dst + 18);
+      }
+      n++;
+    }
+    sdv.setInt32(sat + headField, cur, true);
+    return n;
+  }
+
+  private counts(at: number, adv: DataView, swarm: number, n: number): void {
+    adv.setUint16(at + AA.COUNT, n, true);
+    if (swarm < 0) {
+      adv.setUint32(at + AA.SEEDERS, 0, true);
+      adv.setUint32(at + AA.LEECHERS, 0, true);
+      adv.setUint32(at + AA.COMPLETED, 0, true);
+      return;
+    }
+    const sdv = this.store.swarms.dv;
+    const sat = swarm * SW.SIZE;
+    adv.setUint32(at + AA.SEEDERS, sdv.getUint32(sat + SW.SEEDERS, true), true);
+    adv.setUint32(at + AA.LEECHERS, sdv.getUint32(sat + SW.LEECHERS, true), true);
+    adv.setUint32(at + AA.COMPLETED, sdv.getUint32(sat + SW.COMPLETED, true), true);
+  }
+
+  private fail(at: number, out: ByteRing, status: number): void {
+    out.u8[at + AA.STATUS] = status;
+    this.counts(at, out.dv, -1, 0);
+    out.shrinkLast(AA.PEERS);
+  }
+
+  private scrape(q: Uint8Array, qdv: DataView, off: number, out: ByteRing): void {
+    const count = qdv.getUint16(off + SQ.COUNT, true);
+    const at = out.reserve(SA.FILES + count * SCRAPE_ENTRY);
+    const adv = out.dv;
+    out.u8[at + SA.KIND] = KIND_SCRAPE;
+    adv.setUint16(at + SA.COUNT, count, true);
+    adv.setUint32(at + SA.REQ_ID, qdv.getUint32(off + SQ.REQ_ID, true), true);
+    const sdv = this.store.swarms.dv;
+    for (let i = 0; i < count; i++) {
+      const swarm = this.store.findSwarm(q, off + SQ.HASHES + i * 20);
+      const e = at + SA.FILES + i * SCRAPE_ENTRY;
+      const sat = swarm * SW.SIZE;
+      adv.setUint32(e, swarm < 0 ? 0 : sdv.getUint32(sat + SW.SEEDERS, true), true);
+      adv.setUint32(e + 4, swarm < 0 ? 0 : sdv.getUint32(sat + SW.COMPLETED, true), true);
+      adv.setUint32(e + 8, swarm < 0 ? 0 : sdv.getUint32(sat + SW.LEECHERS, true), true);
+    }
+  }
+}

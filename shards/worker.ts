@@ -1,0 +1,77 @@
+// Shard thread entry: attach the shared memory, then loop forever draining the request
+// ring in batches, answering into the answer ring, and expiring peers once a second.
+// The loop blocks in Atomics.wait with a timeout when idle, so expiry still runs.
+import { workerData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import { CTL, GLOBAL } from './layout.js';
+import type { ShardMemory } from './memory.js';
+import { ByteRing } from './ring.js';
+import { ShardLogic, maxAnswerBytes } from './shard.js';
+import { SwarmStore } from './swarm-store.js';
+
+export interface ShardWorkerData {
+  index: number;
+  memory: ShardMemory;
+  recover: boolean; // respawned on memory a previous thread was using
+  peerTimeout: number; // seconds
+  numwantMax: number;
+  scrapeMaxHashes: number;
+}
+
+const BATCH = 256; // requests per published batch
+const IDLE_WAIT_MS = 250;
+const FULL_SWEEP_SECONDS = 60; // every slot is visited by expiry at least this often
+
+function run(data: ShardWorkerData): void {
+  const mem = data.memory;
+  const store = new SwarmStore(mem);
+  if (data.recover) store.recover();
+  const logic = new ShardLogic(store);
+  const requests = new ByteRing(mem.requests);
+  const answers = new ByteRing(mem.answers);
+  const ctl = store.ctl;
+  const global = store.global;
+  const maxAnswer = maxAnswerBytes(data.numwantMax, data.scrapeMaxHashes);
+  const q = requests.u8;
+  const qdv = requests.dv;
+  let lastTick = -1;
+
+  for (;;) {
+    const now = Atomics.load(global, GLOBAL.NOW);
+    if (now !== lastTick) {
+      lastTick = now;
+      const budget = Math.max(1024, Math.ceil(Math.max(ctl[CTL.PEER_HIGH], ctl[CTL.SWARM_HIGH]) / FULL_SWEEP_SECONDS));
+      store.expire(now, data.peerTimeout, budget);
+      Atomics.add(ctl, CTL.HEARTBEAT, 1);
+    }
+
+    const t0 = performance.now();
+    let handled = 0;
+    while (handled < BATCH && answers.hasRoom(maxAnswer)) {
+      const off = requests.next();
+      if (off < 0) break;
+      logic.handle(q, qdv, off, answers, now);
+      handled++;
+    }
+    if (handled > 0) {
+      answers.commit();
+      requests.release();
+      Atomics.add(global, GLOBAL.MAIN_BELL, 1);
+      Atomics.notify(global, GLOBAL.MAIN_BELL);
+      ctl[CTL.HANDLED] = (ctl[CTL.HANDLED] + handled) | 0;
+      ctl[CTL.BUSY_MS] = (ctl[CTL.BUSY_MS] + Math.round(performance.now() - t0)) | 0;
+      continue;
+    }
+    if (!answers.hasRoom(maxAnswer)) {
+      // The acceptor is behind on answers: give it a moment rather than spin.
+      Atomics.wait(ctl, CTL.DOORBELL, Atomics.load(ctl, CTL.DOORBELL), 1);
+      continue;
+    }
+    // Read the doorbell before the emptiness check: a request queued after the check
+    // changes the doorbell, so the wait returns at once instead of sleeping on it.
+    const bell = Atomics.load(ctl, CTL.DOORBELL);
+    if (requests.isEmpty()) Atomics.wait(ctl, CTL.DOORBELL, bell, IDLE_WAIT_MS);
+  }
+}
+
+run(workerData as ShardWorkerData);

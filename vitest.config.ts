@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+// Unit tests sit beside their module (*.test.ts); integration tests live in test/ and
+// drive the compiled server in dist/ (shard workers are started from compiled .js files).
+export default defineConfig({
+  test: {
+    include: ['engine/**/*.test.ts', 'shards/**/*.test.ts', 'persistence/**/*.test.ts', 'admin/**/*.test.ts', 'test/**/*.test.ts'],
+    pool: 'forks',
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // The JSON report is what .ci/run turns into the plain "N passed, N failed" line.
+    reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
+  },
+});
