@@ -75,7 +75,7 @@ const defaultShards = Math.min(256, Math.max(1, availableParallelism() - 1));
 const Tables = v.strictObject({
   http: table({
     host: str('::', 'listen address for HTTP announce/scrape; "::" listens on IPv6 and IPv4 (dual stack), "0.0.0.0" IPv4 only'),
-    port: int(8080, 1, 65535, 'listen port for HTTP announce/scrape'),
+    port: int(8080, 0, 65535, 'listen port for HTTP announce/scrape; 0 picks a free port (tests)'),
     max_query_bytes: int(8192, 256, 65536, 'longer query strings are refused before parsing'),
     max_inflight: int(65536, 1024, 1048576, 'announces/scrapes waiting on shards at once; beyond it clients get "tracker busy"'),
   }),

@@ -1,0 +1,179 @@
+// Shared helpers of the integration tests: start a real tracker (compiled, from dist/) on a
+// free port, speak HTTP to it byte-exactly, decode bencoded answers with the `bencode` package.
+import bencode from 'bencode';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { loadConfig, type ConfigOverrides } from '../dist/engine/config.js';
+import { startTracker, type Tracker } from '../dist/engine/tracker.js';
+
+export async function startTestTracker(overrides: ConfigOverrides = {}): Promise<Tracker> {
+  const base: ConfigOverrides = {
+    http: { host: '::', port: 0 },
+    shards: { count: 2, max_peers: 1 << 20, max_swarms: 1 << 18 },
+    tracker: { private: false },
+    registry: { file: '' },
+  };
+  const merged = deepMerge(base, overrides);
+  const config = loadConfig({ argv: [], env: {}, overrides: merged });
+  return startTracker(config);
+}
+
+function deepMerge<T>(a: T, b: T): T {
+  const out: Record<string, unknown> = { ...(a as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(b as Record<string, unknown>)) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) ? deepMerge((out[k] ?? {}) as T, v as T) : v;
+  }
+  return out as T;
+}
+
+export interface Reply {
+  status: number;
+  body: Buffer;
+  headers: http.IncomingHttpHeaders;
+}
+
+export function get(port: number, path: string, opts: { host?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: opts.host ?? '127.0.0.1', port, path, headers: opts.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Percent-encode every byte as real clients do (unreserved ASCII stays). */
+export function pct(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) {
+    const c = String.fromCharCode(b);
+    s += /[A-Za-z0-9.\-_~]/.test(c) ? c : '%' + b.toString(16).padStart(2, '0').toUpperCase();
+  }
+  return s;
+}
+
+export interface AnnounceParams {
+  infoHash: Uint8Array;
+  peerId: Uint8Array;
+  port: number;
+  uploaded?: number;
+  downloaded?: number;
+  left?: number;
+  event?: string;
+  numwant?: number;
+  compact?: 0 | 1;
+  noPeerId?: boolean;
+  key?: string;
+  extra?: string;
+}
+
+export function announcePath(p: AnnounceParams, prefix = ''): string {
+  let q = `info_hash=${pct(p.infoHash)}&peer_id=${pct(p.peerId)}&port=${p.port}&uploaded=${p.uploaded ?? 0}&downloaded=${p.downloaded ?? 0}&left=${p.left ?? 1000}`;
+  if (p.event) q += `&event=${p.event}`;
+  if (p.numwant !== undefined) q += `&numwant=${p.numwant}`;
+  if (p.compact !== undefined) q += `&compact=${p.compact}`;
+  if (p.noPeerId) q += '&no_peer_id=1';
+  if (p.key) q += `&key=${p.key}`;
+  if (p.extra) q += `&${p.extra}`;
+  return `${prefix}/announce?${q}`;
+}
+
+export function decode(body: Buffer): Record<string, any> {
+  return bencode.decode(body) as Record<string, any>;
+}
+
+export function text(v: unknown): string {
+  return Buffer.from(v as Uint8Array).toString('utf8');
+}
+
+export function failure(body: Buffer): string | undefined {
+  const d = decode(body);
+  return d['failure reason'] ? text(d['failure reason']) : undefined;
+}
+
+export function hash(): Uint8Array {
+  return randomBytes(20);
+}
+
+/** A peer id with a client prefix, like real clients send. */
+export function peerId(): Uint8Array {
+  const id = randomBytes(20);
+  id.set(Buffer.from('-qB4630-'), 0);
+  return id;
+}
+
+/** An info_hash whose first four bytes route it to `shard` of `count`. */
+export function hashForShard(shard: number, count: number): Uint8Array {
+  for (;;) {
+    const h = randomBytes(20);
+    if (h.readUInt32BE(0) % count === shard) return h;
+  }
+}
+
+/** Compact IPv4 peers as "a.b.c.d:port" strings. */
+export function compactPeers(v: Uint8Array): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 6 <= v.length; i += 6) out.push(`${v[i]}.${v[i + 1]}.${v[i + 2]}.${v[i + 3]}:${(v[i + 4] << 8) | v[i + 5]}`);
+  return out;
+}
+
+/** Compact IPv6 peers as "[hex...]:port" with the raw 16 bytes in hex. */
+export function compactPeers6(v: Uint8Array): Array<{ ip: string; port: number }> {
+  const out: Array<{ ip: string; port: number }> = [];
+  for (let i = 0; i + 18 <= v.length; i += 18) out.push({ ip: Buffer.from(v.subarray(i, i + 16)).toString('hex'), port: (v[i + 16] << 8) | v[i + 17] });
+  return out;
+}
+
+/**
+ * Decode bencode keeping dictionary keys as hex of their raw bytes (the `bencode` package
+ * turns keys into UTF-8 strings, which loses binary info_hash keys). Also checks that every
+ * dictionary's keys are strictly sorted, as BEP 3 requires.
+ */
+export function decodeRawKeys(buf: Buffer): unknown {
+  let i = 0;
+  const value = (): unknown => {
+    const c = buf[i];
+    if (c === 0x69) {
+      const end = buf.indexOf(0x65, i);
+      const n = Number(buf.subarray(i + 1, end).toString());
+      i = end + 1;
+      return n;
+    }
+    if (c === 0x6c) {
+      i++;
+      const out: unknown[] = [];
+      while (buf[i] !== 0x65) out.push(value());
+      i++;
+      return out;
+    }
+    if (c === 0x64) {
+      i++;
+      const out = new Map<string, unknown>();
+      let prev: Buffer | undefined;
+      while (buf[i] !== 0x65) {
+        const k = bytes();
+        if (prev && Buffer.compare(prev, k) >= 0) throw new Error(`dictionary keys not sorted at ${i}`);
+        prev = k;
+        out.set(k.toString('hex'), value());
+      }
+      i++;
+      return out;
+    }
+    return bytes();
+  };
+  const bytes = (): Buffer => {
+    const colon = buf.indexOf(0x3a, i);
+    const len = Number(buf.subarray(i, colon).toString());
+    const b = buf.subarray(colon + 1, colon + 1 + len);
+    i = colon + 1 + len;
+    return b;
+  };
+  const v = value();
+  if (i !== buf.length) throw new Error(`trailing bytes after bencoded value at ${i}`);
+  return v;
+}
+
+export const hexKey = (s: string): string => Buffer.from(s).toString('hex');
