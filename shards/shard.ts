@@ -49,8 +49,8 @@ export class ShardLogic {
     const user = qdv.getUint32(off + AQ.USER, true);
     const key = qdv.getUint32(off + AQ.KEY, true);
     let peer = store.findPeer(swarm, q, off + AQ.PEER_ID);
-    const pdv = store.peers.dv;
     if (peer >= 0) {
+      const pdv = store.peers.dv;
       // The same peer_id in a swarm is the same peer only for the same user and, when both
       // sent one, the same key: nobody can take over (or stop) another's peer.
       const pat = peer * PR.SIZE;
@@ -92,7 +92,9 @@ export class ShardLogic {
         return;
       }
     }
+    // Views after allocPeer: a grown slab has new ones.
     const pu8 = store.peers.u8;
+    const pdv = store.peers.dv;
     const pat = peer * PR.SIZE;
     const oldFlags = isNew ? 0 : pu8[pat + PR.FLAGS];
     let newFlags = PF_LIVE | (oldFlags & PF_COMPLETED);

@@ -134,6 +134,23 @@ describe('announce', () => {
   });
 });
 
+describe('growth', () => {
+  it('grows peer and swarm tables past their initial sizes while serving', async () => {
+    // INITIAL_PEERS is 4096 and INITIAL_SWARMS 1024 per shard: 12,000 peers in 3,000 swarms
+    // forces slab growth and index rebuilds on both shards mid-traffic.
+    const swarms = Array.from({ length: 3000 }, () => hash());
+    const jobs = Array.from({ length: 12000 }, (_, i) => () =>
+      get(port, announcePath({ infoHash: swarms[i % 3000], peerId: peerId(), port: 10000 + (i % 50000), left: i % 4 === 0 ? 0 : 1 })));
+    const replies: Array<Record<string, any>> = [];
+    for (let i = 0; i < jobs.length; i += 200) replies.push(...(await Promise.all(jobs.slice(i, i + 200).map((j) => j()))).map((r) => decode(r.body)));
+    expect(replies.filter((d) => d['failure reason'])).toEqual([]);
+    const s = decodeRawKeys((await get(port, `/scrape?${swarms.slice(0, 60).map((h) => `info_hash=${pct(h)}`).join('&')}`)).body) as Map<string, any>;
+    for (const f of (s.get(hexKey('files')) as Map<string, Map<string, number>>).values()) {
+      expect(f.get(hexKey('complete'))! + f.get(hexKey('incomplete'))!).toBe(4);
+    }
+  });
+});
+
 describe('scrape (BEP 48)', () => {
   it('merges many info_hashes across both shards into one sorted answer', async () => {
     const hashes = [hashForShard(0, 2), hashForShard(1, 2), hashForShard(0, 2), hashForShard(1, 2)];
