@@ -98,8 +98,8 @@ const Tables = v.strictObject({
   }),
   shards: table({
     count: int(defaultShards, 1, 256, 'shard worker threads (default: cores - 1, at least 1); a swarm lives on one'),
-    max_peers: int(33554432, 1024, 1073741824, 'upper bound on peers per shard (memory is reserved, committed only as used)'),
-    max_swarms: int(8388608, 1024, 268435456, 'upper bound on swarms per shard'),
+    max_peers: int(33554432, 1024, 48_000_000, 'upper bound on peers per shard: address space is reserved, memory committed only as the table grows (88 bytes a peer + index; one table is at most 4 GiB)'),
+    max_swarms: int(8388608, 1024, 80_000_000, 'upper bound on swarms per shard (48 bytes a swarm + index)'),
   }),
   net: table({
     trusted_proxies: list([], 'IPs/CIDRs of reverse proxies whose X-Forwarded-For / X-Real-IP are believed', ipOrCidr),

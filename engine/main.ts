@@ -2,10 +2,13 @@
 // Shardtrack entry point: load the configuration, start the tracker, stop cleanly on
 // SIGINT/SIGTERM. `--print-config` prints the effective configuration and exits.
 import { ConfigError, hasFlag, loadConfig, printConfig } from './config.js';
-import { startTracker } from './tracker.js';
+import { startTracker, type LogLevel } from './tracker.js';
 
-function log(msg: string): void {
-  process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
+const LEVELS: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+let threshold = LEVELS.info;
+
+function log(msg: string, level: LogLevel = 'info'): void {
+  if (LEVELS[level] <= threshold) process.stderr.write(`${new Date().toISOString()} ${level} ${msg}\n`);
 }
 
 async function main(): Promise<void> {
@@ -24,6 +27,7 @@ async function main(): Promise<void> {
     process.stdout.write(printConfig(config));
     return;
   }
+  threshold = LEVELS[config.log.level];
   const tracker = await startTracker(config, log);
   const host = config.http.host === '::' || config.http.host === '0.0.0.0' ? 'localhost' : config.http.host;
   const mode = config.tracker.private ? 'private' : 'open';
@@ -41,7 +45,7 @@ async function main(): Promise<void> {
     tracker.close().then(
       () => process.exit(0),
       (e) => {
-        log(`shutdown failed: ${e}`);
+        log(`shutdown failed: ${e}`, 'error');
         process.exit(1);
       },
     );
@@ -51,6 +55,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e) => {
-  log(`fatal: ${e?.stack ?? e}`);
+  log(`fatal: ${e?.stack ?? e}`, 'error');
   process.exit(1);
 });

@@ -17,7 +17,9 @@ export interface Tracker {
   close(): Promise<void>;
 }
 
-export type Logger = (msg: string) => void;
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+/** Where the tracker reports what operators should know; level defaults to info. */
+export type Logger = (msg: string, level?: LogLevel) => void;
 
 const RING_REQUESTS = 8 << 20; // 8 MiB: ~80k announce records queued per shard
 const RING_ANSWERS = 16 << 20;
@@ -29,7 +31,7 @@ export async function startTracker(config: Config, log: Logger = () => {}): Prom
       ? attachRegistryFile(registry, config.registry.file, { createWithUser: config.tracker.private, log })
       : () => {};
   if (config.tracker.private && registry.userCount === 0) {
-    log('warning: private mode with no users: every announce will be refused until users are added');
+    log('private mode with no users: every announce will be refused until users are added', 'warn');
   }
   const pool = new ShardPool({
     count: config.shards.count,

@@ -22,7 +22,7 @@ export interface PoolOptions extends ShardLimits {
   peerTimeout: number;
   numwantMax: number;
   scrapeMaxHashes: number;
-  log: (msg: string) => void;
+  log: (msg: string, level?: 'error' | 'warn' | 'info' | 'debug') => void;
 }
 
 interface Shard {
@@ -99,7 +99,7 @@ export class ShardPool {
     };
     const worker = new Worker(WORKER_URL, { workerData: data, name: `shard-${shard.index}` });
     shard.worker = worker;
-    worker.on('error', (err) => this.opts.log(`shard ${shard.index} crashed: ${err.stack ?? err}`));
+    worker.on('error', (err) => this.opts.log(`shard ${shard.index} crashed: ${err.stack ?? err}`, 'error'));
     worker.on('exit', (code) => this.onExit(shard, worker, code));
     return new Promise((resolve, reject) => {
       worker.once('online', () => resolve());
@@ -121,8 +121,8 @@ export class ShardPool {
     shard.answers.reset();
     this.sink?.shardLost(shard.index);
     shard.restarts++;
-    this.opts.log(`shard ${shard.index} exited (code ${code}); respawning on the same memory (restart ${shard.restarts})`);
-    this.spawn(shard, true).catch((e) => this.opts.log(`shard ${shard.index} failed to respawn: ${e}`));
+    this.opts.log(`shard ${shard.index} exited (code ${code}); respawning on the same memory (restart ${shard.restarts})`, 'warn');
+    this.spawn(shard, true).catch((e) => this.opts.log(`shard ${shard.index} failed to respawn: ${e}`, 'error'));
   }
 
   /** Shard owning an info_hash: its first 4 bytes (uniform SHA-1 output) modulo N. */
@@ -164,7 +164,9 @@ export class ShardPool {
       if (!s.dirty) continue;
       s.dirty = false;
       Atomics.add(s.ctl, CTL.DOORBELL, 1);
-      Atomics.notify(s.ctl, CTL.DOORBELL);
+      // A busy shard finds the records by itself; waking costs a syscall, so only a
+      // sleeping shard is notified (see the handshake in worker.ts).
+      if (Atomics.load(s.ctl, CTL.SLEEPING) === 1) Atomics.notify(s.ctl, CTL.DOORBELL);
     }
   };
 

@@ -15,6 +15,7 @@ export const CTL = {
   HEARTBEAT: 16, // bumped by every drain loop turn (liveness for /ready later)
   BUSY_MS: 17, // milliseconds spent handling requests (metrics)
   HANDLED: 18, // requests handled (wraps)
+  SLEEPING: 19, // 1 while the shard blocks in Atomics.wait: only then does the doorbell notify
   // line 2..: table headers, written only by the shard, survive a respawn
   SWARM_CAP: 32, // swarm slab capacity (records)
   SWARM_HIGH: 33, // swarm slots ever used (slab high-water mark)

@@ -67,10 +67,15 @@ function run(data: ShardWorkerData): void {
       Atomics.wait(ctl, CTL.DOORBELL, Atomics.load(ctl, CTL.DOORBELL), 1);
       continue;
     }
-    // Read the doorbell before the emptiness check: a request queued after the check
-    // changes the doorbell, so the wait returns at once instead of sleeping on it.
+    // Announce we are going to sleep, then look once more. The acceptor publishes a record
+    // (tail), bumps the doorbell, then reads SLEEPING; we store SLEEPING, then read the tail.
+    // With sequentially consistent atomics one of us sees the other: either we find the
+    // record, or it sees SLEEPING and notifies (and the changed doorbell value makes a late
+    // wait return at once).
     const bell = Atomics.load(ctl, CTL.DOORBELL);
+    Atomics.store(ctl, CTL.SLEEPING, 1);
     if (requests.isEmpty()) Atomics.wait(ctl, CTL.DOORBELL, bell, IDLE_WAIT_MS);
+    Atomics.store(ctl, CTL.SLEEPING, 0);
   }
 }
 

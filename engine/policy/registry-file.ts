@@ -81,7 +81,7 @@ export function newPasskey(): string {
 export function attachRegistryFile(
   registry: Registry,
   path: string,
-  opts: { createWithUser: boolean; log: (msg: string) => void },
+  opts: { createWithUser: boolean; log: (msg: string, level?: 'warn') => void },
 ): () => void {
   if (!existsSync(path) && opts.createWithUser) {
     mkdirSync(dirname(path), { recursive: true });
@@ -102,7 +102,7 @@ export function attachRegistryFile(
       registry.replaceAll(c.users, c.torrents);
       opts.log(`registry: ${c.users.length} users, ${c.torrents.length} torrents from ${path}`);
     } catch (e) {
-      opts.log(`registry not reloaded, keeping the previous one: ${(e as Error).message}`);
+      opts.log(`registry not reloaded, keeping the previous one: ${(e as Error).message}`, 'warn');
     }
   };
   load();
