@@ -16,6 +16,9 @@
 // `--validate-every`-th answer is checked the same way (textually). How the paths reach
 // autocannon (prebuilt buffers by default; --setup, --static) is explained below.
 // --json prints one line `ACJSON {...}` for scripts.
+// --pipelining > 1 only works with servers that accept pipelined requests: uWS closes a
+// connection that pipelines while an answer is deferred (Shardtrack answers after its shard
+// replies), so against Shardtrack use --pipelining 1 and more connections.
 
 import autocannon from 'autocannon'
 import bencode from 'bencode'
@@ -168,6 +171,10 @@ process.stdout.write(
     `checked ${checked} answers (${bad} bad), generator CPU ${out.gen_cpu_pct}%\n`,
 )
 if (firstBad) log(`first bad answer: ${firstBad}`)
+if (out.total < 100 * duration) {
+  log(`error: almost no answers (${out.total})${pipelining > 1 ? ': the server may close connections that pipeline (uWS does when answers are deferred, as in Shardtrack)' : ''}`)
+  process.exit(1)
+}
 if (!a.static && out.total > 1000 && served < out.total) {
   log(`error: only ${served} rotated paths for ${out.total} requests: autocannon's internals changed (try --setup)`)
   process.exit(1)

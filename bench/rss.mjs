@@ -2,8 +2,9 @@
 // Memory per peer of a running tracker.
 //
 //   node bench/rss.mjs --pid PID [--url http://127.0.0.1:8080] [--peers 1000000] [--torrents 50000]
-//       [--connections 64] [--depth 16] [--close] [--time-limit 300] [--settle 3] [--seed S] [--json]
+//       [--connections 128] [--depth 16] [--close] [--time-limit 300] [--settle 3] [--seed S] [--json]
 //   node bench/rss.mjs --write-whitelist FILE [--peers N] [--torrents N] [--seed S]
+//   node bench/rss.mjs --print-probe [--peers N] [--torrents N] [--seed S]
 //
 // Announces `peers` distinct peer identities (event=started, numwant=0 so answers stay small)
 // spread round robin over `torrents` torrents (peer i → torrent i mod T, port 1024 + i div T:
@@ -16,7 +17,8 @@
 // PID is the tracker's process (all of its threads share one RSS). --close sends one request
 // per connection (for servers that close after each answer: opentracker).
 // --write-whitelist writes the info_hashes of this workload (lowercase hex, one a line) for
-// opentracker's access.whitelist, and exits.
+// opentracker's access.whitelist, and exits; --print-probe prints the path of the first
+// announce (to check a server accepts the workload before measuring).
 
 import { readFileSync, writeFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -25,7 +27,7 @@ import { pipelinedLoad } from './lib/http-pipeline.mjs'
 
 function parseArgs(argv) {
   const a = {}
-  const flags = ['close', 'json', 'help']
+  const flags = ['close', 'json', 'help', 'print-probe']
   for (let k = 0; k < argv.length; k++) {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[k])
     if (!m) throw new Error(`unexpected argument ${argv[k]}`)
@@ -38,7 +40,7 @@ function parseArgs(argv) {
 
 const a = parseArgs(process.argv.slice(2))
 const log = (s) => process.stderr.write(s + '\n')
-if (a.help || (!a.pid && !a['write-whitelist'])) {
+if (a.help || (!a.pid && !a['write-whitelist'] && !a['print-probe'])) {
   log(readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).join('\n'))
   process.exit(a.help ? 0 : 2)
 }
@@ -47,6 +49,11 @@ const N = Number(a.peers ?? 1_000_000)
 const T = Number(a.torrents ?? 50_000)
 const pool = createPool({ seed: a.seed ?? DEFAULTS.seed, torrents: T, peers: N, skew: -1 })
 
+if (a['print-probe']) {
+  // the announce the run starts with (peer 0, numwant=0): lets a script check the server takes this workload
+  process.stdout.write(pool.path(0, { numwant: 0 }) + '\n')
+  process.exit(0)
+}
 if (a['write-whitelist']) {
   writeFileSync(a['write-whitelist'], whitelistText(pool))
   log(`wrote ${T} info_hashes to ${a['write-whitelist']}`)
@@ -73,7 +80,7 @@ const r = await pipelinedLoad({
   port: Number(url.port || 80),
   total: N,
   path: (k) => pool.path(k, { event: 'started', numwant: 0 }),
-  connections: Number(a.connections ?? 64),
+  connections: Number(a.connections ?? 128),
   depth: Number(a.depth ?? 16),
   close: !!a.close,
   deadlineMs: Number(a['time-limit'] ?? 300) * 1000,
@@ -87,7 +94,7 @@ const r = await pipelinedLoad({
   },
 })
 log(`rss: ${r.done} announces in ${r.seconds.toFixed(1)} s (${Math.round(r.done / r.seconds)}/s), ${r.failed} HTTP failures, ` +
-  `${failures} failure answers, ${r.reconnects} reconnects${r.timedOut ? ', TIME LIMIT REACHED' : ''}`)
+  `${failures} failure answers, ${r.reconnects} reconnects${r.pipelined ? '' : ', no pipelining'}${r.timedOut ? ', TIME LIMIT REACHED' : ''}`)
 if (firstFailure) log(`rss: first failure: ${firstFailure}`)
 
 await sleep(settle * 1000)
@@ -125,4 +132,5 @@ process.stdout.write(
     `${perPeer.toFixed(1)} bytes/peer (anon ${out.anon_bytes_per_peer.toFixed(1)}); ` +
     `swarm counts as expected in ${swarmsOk}/${probes} probed torrents\n`,
 )
+if (loaded !== N || r.timedOut) log(`rss: WARNING: only ${loaded} of ${N} announces succeeded: the figure above overstates bytes/peer`)
 process.exit(loaded === N && !r.timedOut ? 0 : 1)

@@ -4,6 +4,9 @@
 //
 // Servers that close the connection after each answer (opentracker) are handled: unanswered
 // requests are re-sent on a new connection; give such servers depth 1 and close: true.
+// Servers that close a connection as soon as it pipelines (uWS with deferred answers, e.g.
+// Shardtrack's acceptor) are detected: after a few connections closed with several requests
+// in flight and no answer, the loader falls back to depth 1 (result.pipelined = false).
 // Answers must carry Content-Length (all trackers here do).
 
 import net from 'node:net'
@@ -19,11 +22,12 @@ import net from 'node:net'
  * @param {boolean} [o.close=false]     send `Connection: close` (one request per connection)
  * @param {number} [o.deadlineMs=120000] stop (and report) after this long
  * @param {(k: number, status: number, body: Buffer) => void} [o.onAnswer]
- * @returns {Promise<{done: number, failed: number, reconnects: number, seconds: number, timedOut: boolean}>}
+ * @returns {Promise<{done: number, failed: number, reconnects: number, seconds: number, timedOut: boolean, pipelined: boolean}>}
  */
 export function pipelinedLoad(o) {
   const connections = o.connections ?? 64
-  const depth = o.close ? 1 : (o.depth ?? 16)
+  let depth = o.close ? 1 : (o.depth ?? 16)
+  let pipelineStrikes = 0
   const deadlineMs = o.deadlineMs ?? 120_000
   const tail = Buffer.from(` HTTP/1.1\r\nHost: ${o.host}:${o.port}\r\n${o.close ? 'Connection: close\r\n' : ''}\r\n`, 'latin1')
   const t0 = Date.now()
@@ -39,7 +43,7 @@ export function pipelinedLoad(o) {
       finished = true
       clearTimeout(timer)
       for (const s of sockets) s.destroy()
-      resolve({ done, failed, reconnects, seconds: (Date.now() - t0) / 1000, timedOut })
+      resolve({ done, failed, reconnects, seconds: (Date.now() - t0) / 1000, timedOut, pipelined: depth > 1 })
     }
     const take = () => (retry.length ? retry.pop() : nextK < o.total ? nextK++ : -1)
     const remaining = () => retry.length > 0 || nextK < o.total
@@ -51,6 +55,7 @@ export function pipelinedLoad(o) {
       const inflight = [] // request indices, in order
       let buf = Buffer.alloc(0)
       let broken = false
+      let answered = 0
 
       function send() {
         const parts = []
@@ -78,6 +83,7 @@ export function pipelinedLoad(o) {
           if (he + 4 + len > buf.length) break
           const status = Number(head.slice(9, 12))
           const k = inflight.shift()
+          answered++
           if (status !== 200) failed++
           done++
           if (o.onAnswer) o.onAnswer(k, status, buf.subarray(he + 4, he + 4 + len))
@@ -91,6 +97,7 @@ export function pipelinedLoad(o) {
         sockets.delete(sock)
         open--
         if (finished) return
+        if (depth > 1 && answered === 0 && inflight.length > 1 && ++pipelineStrikes >= 3) depth = 1
         for (const k of inflight) retry.push(k)
         if (broken) failed++
         if (remaining()) { reconnects++; connect() } else if (open === 0) finish(false)
