@@ -181,7 +181,7 @@ describe('ConfigError', () => {
 
   it('rejects bad integers from the environment, naming the key, expectation and variable', () => {
     const e = configError(() => load({ env: { SHARDTRACK_HTTP__PORT: 'abc' } }));
-    expect(e.message).toBe('http.port: expected an integer from 1 to 65535, got "abc" (from SHARDTRACK_HTTP__PORT)');
+    expect(e.message).toBe('http.port: expected an integer from 0 to 65535, got "abc" (from SHARDTRACK_HTTP__PORT)');
     expect(e.key).toBe('http.port');
     expect(e.source).toBe('SHARDTRACK_HTTP__PORT');
     for (const bad of ['', '80x', '8080.0', '1e3', '0x50', '8 080', '--80', 'NaN']) {
@@ -203,7 +203,7 @@ describe('ConfigError', () => {
   it('rejects out-of-range and mistyped values, naming where they came from', () => {
     const file = tomlFile('[http]\nport = 70000\n');
     expect(configError(() => load({ argv: ['--config', file] })).message).toBe(
-      `http.port: expected an integer from 1 to 65535, got 70000 (from ${file})`,
+      `http.port: expected an integer from 0 to 65535, got 70000 (from ${file})`,
     );
     expect(configError(() => load({ env: { SHARDTRACK_SHARDS__COUNT: '0' } })).message).toBe(
       'shards.count: expected an integer from 1 to 256, got 0 (from SHARDTRACK_SHARDS__COUNT)',
@@ -224,8 +224,8 @@ describe('ConfigError', () => {
 
   it('reports every bad key at once, one line each', () => {
     // A variable that cannot be coerced stops at once.
-    expect(configError(() => load({ env: { SHARDTRACK_HTTP__PORT: '0', SHARDTRACK_UDP__PORT: '-1.5' } })).message).not.toContain('\n');
-    const all = configError(() => load({ overrides: { http: { port: 0 }, udp: { port: -1.5 }, tracker: { numwant_default: 300 } } }));
+    expect(configError(() => load({ env: { SHARDTRACK_HTTP__PORT: '-1', SHARDTRACK_UDP__PORT: '-1.5' } })).message).not.toContain('\n');
+    const all = configError(() => load({ overrides: { http: { port: -1 }, udp: { port: -1.5 }, tracker: { numwant_default: 300 } } }));
     const lines = all.message.split('\n');
     expect(lines).toHaveLength(2); // rules between keys wait until every value is valid by itself
     expect(lines[0]).toMatch(/^http\.port: /);
@@ -325,7 +325,7 @@ describe('configDocs', () => {
     ]);
     const byKey = new Map(docs.map((d) => [d.key, d]));
     expect(byKey.get('http.port')).toMatchObject({ env: 'SHARDTRACK_HTTP__PORT', default: 8080 });
-    expect(byKey.get('http.port')!.doc).toContain('1–65535');
+    expect(byKey.get('http.port')!.doc).toContain('0–65535');
     expect(byKey.get('tracker.private')).toMatchObject({ env: 'SHARDTRACK_TRACKER__PRIVATE', default: true });
     expect(byKey.get('net.trusted_proxies')).toMatchObject({ env: 'SHARDTRACK_NET__TRUSTED_PROXIES', default: [] });
     for (const d of docs) {

@@ -33,6 +33,7 @@ export class ShardLogic {
     const entry = flags & AF_COMPACT ? (v6 ? ENTRY_V6 : ENTRY_V4) : ENTRY_FULL;
     const numwant = event === EVENT_STOPPED ? 0 : qdv.getUint16(off + AQ.NUMWANT, true);
     const at = out.reserve(AA.PEERS + numwant * entry);
+    if (at < 0) throw new Error('answer ring full: the drain loop checks hasRoom(maxAnswerBytes) first');
     const a = out.u8;
     const adv = out.dv;
     a[at + AA.KIND] = KIND_ANNOUNCE;
@@ -42,8 +43,12 @@ export class ShardLogic {
     let swarm = store.findSwarm(q, off + AQ.INFO_HASH);
     if (swarm < 0 && event !== EVENT_STOPPED) swarm = store.addSwarm(q, off + AQ.INFO_HASH, now);
     if (swarm < 0) {
-      if (event !== EVENT_STOPPED) this.fail(at, out, ST_TABLE_FULL);
-      else this.counts(at, adv, -1, 0);
+      if (event !== EVENT_STOPPED) {
+        store.ctl[CTL.TABLE_FULL]++; // max_swarms refusals count too (see CTL.TABLE_FULL)
+        this.fail(at, out, ST_TABLE_FULL);
+      } else {
+        this.counts(at, adv, -1, 0);
+      }
       return;
     }
     const user = qdv.getUint32(off + AQ.USER, true);
@@ -190,6 +195,7 @@ export class ShardLogic {
   private scrape(q: Uint8Array, qdv: DataView, off: number, out: ByteRing): void {
     const count = qdv.getUint16(off + SQ.COUNT, true);
     const at = out.reserve(SA.FILES + count * SCRAPE_ENTRY);
+    if (at < 0) throw new Error('answer ring full: the drain loop checks hasRoom(maxAnswerBytes) first');
     const adv = out.dv;
     out.u8[at + SA.KIND] = KIND_SCRAPE;
     adv.setUint16(at + SA.COUNT, count, true);

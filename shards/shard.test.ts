@@ -1,0 +1,641 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import {
+  AA, AF_COMPACT, AF_HAS_KEY, AF_NO_PEER_ID, AF_V6, AQ, CTL, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_NONE,
+  EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, PF_COMPLETED, PF_PAUSED, PR, SA, SCRAPE_ENTRY, SQ,
+  ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL,
+} from './layout.js';
+import { allocateGlobal, allocateShardMemory, type ShardLimits } from './memory.js';
+import { ByteRing } from './ring.js';
+import { maxAnswerBytes, ShardLogic } from './shard.js';
+import { SwarmStore } from './swarm-store.js';
+
+const LIMITS: ShardLimits = { maxPeers: 50_000, maxSwarms: 10_000, requestRingBytes: 1 << 16, answerRingBytes: 1 << 16 };
+
+function sha1(text: string): Uint8Array {
+  return new Uint8Array(createHash('sha1').update(text).digest());
+}
+
+function peerId(i: number): Uint8Array {
+  return new Uint8Array(Buffer.from(`-TR4060-${String(i).padStart(12, '0')}`, 'latin1'));
+}
+
+/** 16-byte IPv4-mapped address. */
+function ip4(a: number, b: number, c: number, d: number): Uint8Array {
+  return new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a, b, c, d]);
+}
+
+/** 16-byte native IPv6 address 2001:db8::<n> (n < 65536). */
+function ip6(n: number): Uint8Array {
+  const b = new Uint8Array(16);
+  b[0] = 0x20;
+  b[1] = 0x01;
+  b[2] = 0x0d;
+  b[3] = 0xb8;
+  b[14] = n >> 8;
+  b[15] = n & 0xff;
+  return b;
+}
+
+interface Ann {
+  ih: Uint8Array;
+  pid: Uint8Array;
+  ip: Uint8Array;
+  port: number;
+  left: number;
+  event?: number;
+  numwant?: number;
+  compact?: boolean;
+  noPeerId?: boolean;
+  user?: number;
+  key?: number; // AF_HAS_KEY when given
+  uploaded?: number;
+  downloaded?: number;
+  torrent?: number;
+}
+
+interface Peer {
+  ip: Uint8Array; // 4 bytes for compact IPv4, else 16
+  port: number;
+  pid?: Uint8Array; // non-compact only
+}
+
+interface Answer {
+  kind: number;
+  status: number;
+  count: number;
+  reqId: number;
+  seeders: number;
+  leechers: number;
+  completed: number;
+  len: number; // payload length of the record
+  peers: Peer[];
+}
+
+/**
+ * A shard without a thread: request records go through a real request ring, ShardLogic
+ * answers into a real answer ring, and the answer is read back the way the acceptor does.
+ */
+class Harness {
+  readonly store: SwarmStore;
+  readonly logic: ShardLogic;
+  private readonly reqP: ByteRing;
+  private readonly reqC: ByteRing;
+  private readonly ansP: ByteRing;
+  private readonly ansC: ByteRing;
+  now = 1000;
+  private reqId = 1;
+
+  constructor(limits: ShardLimits = LIMITS) {
+    const mem = allocateShardMemory(allocateGlobal(), limits);
+    this.store = new SwarmStore(mem);
+    this.logic = new ShardLogic(this.store);
+    this.reqP = new ByteRing(mem.requests);
+    this.reqC = new ByteRing(mem.requests);
+    this.ansP = new ByteRing(mem.answers);
+    this.ansC = new ByteRing(mem.answers);
+  }
+
+  announce(a: Ann): Answer {
+    const at = this.reqP.reserve(AQ.SIZE);
+    expect(at).toBeGreaterThan(0);
+    const q = this.reqP.u8;
+    const dv = this.reqP.dv;
+    q.fill(0xee, at, at + AQ.SIZE); // garbage in padding and unused fields
+    const v6 = !(a.ip.length === 16 && a.ip.subarray(0, 12).every((b, i) => b === (i >= 10 ? 0xff : 0)));
+    const flags =
+      (a.compact === false ? 0 : AF_COMPACT) | (a.noPeerId ? AF_NO_PEER_ID : 0) | (v6 ? AF_V6 : 0) | (a.key !== undefined ? AF_HAS_KEY : 0);
+    const reqId = this.reqId++;
+    q[at + AQ.KIND] = KIND_ANNOUNCE;
+    q[at + AQ.EVENT] = a.event ?? EVENT_NONE;
+    q[at + AQ.FLAGS] = flags;
+    dv.setUint32(at + AQ.REQ_ID, reqId, true);
+    dv.setUint32(at + AQ.USER, a.user ?? 0, true);
+    dv.setUint32(at + AQ.TORRENT, a.torrent ?? 0, true);
+    q.set(a.ih, at + AQ.INFO_HASH);
+    q.set(a.pid, at + AQ.PEER_ID);
+    q.set(a.ip, at + AQ.IP);
+    dv.setUint16(at + AQ.PORT, a.port, true);
+    dv.setUint16(at + AQ.NUMWANT, a.numwant ?? 50, true);
+    dv.setUint32(at + AQ.KEY, a.key ?? 0, true);
+    dv.setFloat64(at + AQ.UPLOADED, a.uploaded ?? 0, true);
+    dv.setFloat64(at + AQ.DOWNLOADED, a.downloaded ?? 0, true);
+    dv.setFloat64(at + AQ.LEFT, a.left, true);
+    const entry = a.compact === false ? ENTRY_FULL : v6 ? ENTRY_V6 : ENTRY_V4;
+    const ans = this.roundTrip();
+    expect(ans.reqId).toBe(reqId);
+    expect(ans.u8[ans.at + AA.KIND]).toBe(KIND_ANNOUNCE);
+    const adv = ans.dv;
+    const count = adv.getUint16(ans.at + AA.COUNT, true);
+    expect(ans.len).toBe(AA.PEERS + count * entry);
+    const peers: Peer[] = [];
+    for (let i = 0; i < count; i++) {
+      const e = ans.at + AA.PEERS + i * entry;
+      const u8 = ans.u8;
+      if (entry === ENTRY_V4) peers.push({ ip: u8.slice(e, e + 4), port: (u8[e + 4]! << 8) | u8[e + 5]! });
+      else if (entry === ENTRY_V6) peers.push({ ip: u8.slice(e, e + 16), port: (u8[e + 16]! << 8) | u8[e + 17]! });
+      else peers.push({ ip: u8.slice(e, e + 16), port: (u8[e + 16]! << 8) | u8[e + 17]!, pid: u8.slice(e + 18, e + 38) });
+    }
+    const out: Answer = {
+      kind: ans.u8[ans.at + AA.KIND]!,
+      status: ans.u8[ans.at + AA.STATUS]!,
+      count,
+      reqId: ans.reqId,
+      seeders: adv.getUint32(ans.at + AA.SEEDERS, true),
+      leechers: adv.getUint32(ans.at + AA.LEECHERS, true),
+      completed: adv.getUint32(ans.at + AA.COMPLETED, true),
+      len: ans.len,
+      peers,
+    };
+    this.ansC.release();
+    return out;
+  }
+
+  scrape(hashes: Uint8Array[]): { count: number; files: [number, number, number][] } {
+    const at = this.reqP.reserve(SQ.HASHES + hashes.length * 20);
+    const q = this.reqP.u8;
+    const dv = this.reqP.dv;
+    q[at + SQ.KIND] = KIND_SCRAPE;
+    dv.setUint16(at + SQ.COUNT, hashes.length, true);
+    const reqId = this.reqId++;
+    dv.setUint32(at + SQ.REQ_ID, reqId, true);
+    hashes.forEach((h, i) => q.set(h, at + SQ.HASHES + i * 20));
+    const ans = this.roundTrip();
+    expect(ans.u8[ans.at + SA.KIND]).toBe(KIND_SCRAPE);
+    expect(ans.reqId).toBe(reqId);
+    const count = ans.dv.getUint16(ans.at + SA.COUNT, true);
+    expect(ans.len).toBe(SA.FILES + count * SCRAPE_ENTRY);
+    const files: [number, number, number][] = [];
+    for (let i = 0; i < count; i++) {
+      const e = ans.at + SA.FILES + i * SCRAPE_ENTRY;
+      files.push([ans.dv.getUint32(e, true), ans.dv.getUint32(e + 4, true), ans.dv.getUint32(e + 8, true)]);
+    }
+    this.ansC.release();
+    return { count, files };
+  }
+
+  /** Publish the request, let the shard handle it, and return the (unreleased) answer record. */
+  private roundTrip(): { u8: Uint8Array; dv: DataView; at: number; len: number; reqId: number } {
+    expect(this.reqP.commit()).toBe(true);
+    const off = this.reqC.next();
+    expect(off).toBeGreaterThan(0);
+    this.logic.handle(this.reqC.u8, this.reqC.dv, off, this.ansP, this.now);
+    this.reqC.release();
+    expect(this.reqC.next()).toBe(-1);
+    expect(this.ansP.commit()).toBe(true);
+    const at = this.ansC.next();
+    expect(at).toBeGreaterThan(0);
+    const len = this.ansC.len;
+    expect(this.ansC.next()).toBe(-1); // exactly one answer per request
+    return { u8: this.ansC.u8, dv: this.ansC.dv, at, len, reqId: this.ansC.dv.getUint32(at + AA.REQ_ID, true) };
+  }
+
+  peerSlot(ih: Uint8Array, pid: Uint8Array): number {
+    const s = this.store.findSwarm(ih, 0);
+    return s < 0 ? -1 : this.store.findPeer(s, pid, 0);
+  }
+}
+
+/** Compact IPv4 entry as it must appear on the wire. */
+function v4Bytes(p: Peer): number[] {
+  return [...p.ip, p.port >> 8, p.port & 0xff];
+}
+
+const IH = sha1('torrent');
+
+function ports(a: Answer): number[] {
+  return a.peers.map((p) => p.port);
+}
+
+describe('ShardLogic announce basics', () => {
+  it('answers a first announce with the counts including the new peer', () => {
+    const h = new Harness();
+    const a = h.announce({ ih: IH, pid: peerId(1), ip: ip4(10, 0, 0, 1), port: 6881, left: 100, event: EVENT_STARTED });
+    expect(a).toMatchObject({ kind: KIND_ANNOUNCE, status: ST_OK, count: 0, seeders: 0, leechers: 1, completed: 0, len: AA.PEERS });
+    const slot = h.peerSlot(IH, peerId(1));
+    expect(slot).toBeGreaterThanOrEqual(0);
+    const at = slot * PR.SIZE;
+    const dv = h.store.peers.dv;
+    expect(dv.getUint16(at + PR.PORT, true)).toBe(6881);
+    expect(h.store.peers.u8.slice(at + PR.IP, at + PR.IP + 16)).toEqual(ip4(10, 0, 0, 1));
+    expect(dv.getUint32(at + PR.LAST_SEEN, true)).toBe(1000);
+    expect(dv.getFloat64(at + PR.LEFT, true)).toBe(100);
+    expect(h.store.ctl[CTL.LEECHERS]).toBe(1);
+  });
+
+  it('stores reported totals and the user on the peer record', () => {
+    const h = new Harness();
+    h.announce({ ih: IH, pid: peerId(1), ip: ip4(10, 0, 0, 1), port: 1, left: 5, user: 77, uploaded: 2 ** 40, downloaded: 12345, key: 0xdeadbeef });
+    const at = h.peerSlot(IH, peerId(1)) * PR.SIZE;
+    const dv = h.store.peers.dv;
+    expect(dv.getUint32(at + PR.USER, true)).toBe(77);
+    expect(dv.getFloat64(at + PR.UPLOADED, true)).toBe(2 ** 40);
+    expect(dv.getFloat64(at + PR.DOWNLOADED, true)).toBe(12345);
+    expect(dv.getUint32(at + PR.KEY, true)).toBe(0xdeadbeef);
+  });
+
+  it('never gives a peer itself', () => {
+    const h = new Harness();
+    for (let i = 0; i < 6; i++) h.announce({ ih: IH, pid: peerId(i), ip: ip4(10, 0, 0, i + 1), port: 7000 + i, left: 10, numwant: 0 });
+    for (let round = 0; round < 30; round++) {
+      const i = (round * 7) % 6;
+      for (const numwant of [50, 5, 3, 1]) {
+        const a = h.announce({ ih: IH, pid: peerId(i), ip: ip4(10, 0, 0, i + 1), port: 7000 + i, left: 10, numwant });
+        expect(a.status).toBe(ST_OK);
+        expect(ports(a)).not.toContain(7000 + i);
+        expect(a.count).toBe(Math.min(numwant, 5));
+        expect(new Set(ports(a)).size).toBe(a.count);
+        expect(a.leechers).toBe(6);
+      }
+    }
+    // a lone peer gets nobody
+    const lone = sha1('lone');
+    h.announce({ ih: lone, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 0 });
+    const again = h.announce({ ih: lone, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 0 });
+    expect(again.count).toBe(0);
+    expect(again.seeders).toBe(1);
+  });
+
+  it('gives seeders only leechers, and leechers seeders first then leechers', () => {
+    const h = new Harness();
+    for (let i = 0; i < 5; i++) h.announce({ ih: IH, pid: peerId(i), ip: ip4(10, 0, 1, i), port: 1000 + i, left: 0, numwant: 0 });
+    for (let i = 0; i < 5; i++) h.announce({ ih: IH, pid: peerId(10 + i), ip: ip4(10, 0, 2, i), port: 2000 + i, left: 7, numwant: 0 });
+    // a seeder (existing) gets all leechers and no seeders
+    const s = h.announce({ ih: IH, pid: peerId(2), ip: ip4(10, 0, 1, 2), port: 1002, left: 0, numwant: 50 });
+    expect(s.count).toBe(5);
+    expect(ports(s).sort()).toEqual([2000, 2001, 2002, 2003, 2004]);
+    // a new seeder too
+    const s2 = h.announce({ ih: IH, pid: peerId(99), ip: ip4(10, 0, 1, 99), port: 1099, left: 0, numwant: 50 });
+    expect(ports(s2).sort()).toEqual([2000, 2001, 2002, 2003, 2004]);
+    expect(s2).toMatchObject({ seeders: 6, leechers: 5 });
+    // a new leecher: seeders first, in rotation order (nobody has asked for seeders yet)
+    const l = h.announce({ ih: IH, pid: peerId(50), ip: ip4(10, 0, 3, 1), port: 3001, left: 9, numwant: 50 });
+    expect(l.count).toBe(11);
+    expect(ports(l).slice(0, 6)).toEqual([1000, 1001, 1002, 1003, 1004, 1099]);
+    expect(ports(l).slice(6).sort()).toEqual([2000, 2001, 2002, 2003, 2004]);
+    expect(l).toMatchObject({ seeders: 6, leechers: 6 });
+    // numwant smaller than the seeders: only seeders
+    const l2 = h.announce({ ih: IH, pid: peerId(51), ip: ip4(10, 0, 3, 2), port: 3002, left: 9, numwant: 4 });
+    expect(l2.count).toBe(4);
+    for (const p of ports(l2)) expect(p).toBeLessThan(2000);
+    // numwant between: all seeders then some leechers
+    const l3 = h.announce({ ih: IH, pid: peerId(52), ip: ip4(10, 0, 3, 3), port: 3003, left: 9, numwant: 8 });
+    expect(l3.count).toBe(8);
+    expect(ports(l3).slice(0, 6).sort()).toEqual([1000, 1001, 1002, 1003, 1004, 1099]);
+    for (const p of ports(l3).slice(6)) expect(p).toBeGreaterThanOrEqual(2000);
+  });
+
+  it('honours numwant, including 0', () => {
+    const h = new Harness();
+    for (let i = 0; i < 30; i++) h.announce({ ih: IH, pid: peerId(i), ip: ip4(10, 0, 0, i), port: 100 + i, left: i % 2, numwant: 0 });
+    for (const numwant of [0, 1, 2, 7, 15, 29, 30, 200]) {
+      const a = h.announce({ ih: IH, pid: peerId(1000 + numwant), ip: ip4(10, 1, 0, 1), port: 9, left: 1, numwant });
+      // the askers pile up as leechers; they are still never more than numwant
+      expect(a.count).toBe(Math.min(numwant, a.seeders + a.leechers - 1));
+      expect(a.len).toBe(AA.PEERS + a.count * ENTRY_V4);
+    }
+  });
+
+  it('rotates: 200 seeders, numwant 50, four leechers together receive all 200', () => {
+    const h = new Harness();
+    for (let i = 0; i < 200; i++) h.announce({ ih: IH, pid: peerId(i), ip: ip4(10, 9, i >> 8, i & 255), port: 20_000 + i, left: 0, numwant: 0 });
+    const seen = new Set<number>();
+    for (let k = 0; k < 4; k++) {
+      const a = h.announce({ ih: IH, pid: peerId(1000 + k), ip: ip4(10, 8, 0, k), port: 30_000 + k, left: 1, numwant: 50 });
+      expect(a.count).toBe(50);
+      const ps = ports(a);
+      expect(new Set(ps).size).toBe(50);
+      for (const p of ps) {
+        expect(p).toBeGreaterThanOrEqual(20_000);
+        expect(p).toBeLessThan(20_200);
+        expect(seen.has(p)).toBe(false);
+        seen.add(p);
+      }
+    }
+    expect(seen.size).toBe(200);
+    // and the fifth starts over where the first began
+    const fifth = h.announce({ ih: IH, pid: peerId(2000), ip: ip4(10, 8, 1, 0), port: 31_000, left: 1, numwant: 50 });
+    expect(ports(fifth)).toEqual(Array.from({ length: 50 }, (_, i) => 20_000 + i));
+  });
+
+  it('rotates the leechers given to seeders too', () => {
+    const h = new Harness();
+    for (let i = 0; i < 30; i++) h.announce({ ih: IH, pid: peerId(i), ip: ip4(10, 9, 0, i), port: 20_000 + i, left: 5, numwant: 0 });
+    const seen = new Set<number>();
+    for (let k = 0; k < 3; k++) {
+      const a = h.announce({ ih: IH, pid: peerId(100 + k), ip: ip4(10, 8, 0, k), port: 30_000 + k, left: 0, numwant: 10 });
+      for (const p of ports(a)) seen.add(p);
+    }
+    expect(seen.size).toBe(30);
+  });
+
+  it('gives peers of the asker\'s family only, in 6- or 18-byte compact entries', () => {
+    const h = new Harness();
+    const v4s = [ip4(192, 168, 1, 1), ip4(8, 8, 8, 8), ip4(255, 0, 127, 1)];
+    const v6s = [ip6(1), ip6(0xabcd)];
+    v4s.forEach((ip, i) => h.announce({ ih: IH, pid: peerId(i), ip, port: 0x1234 + i, left: 0, numwant: 0 }));
+    v6s.forEach((ip, i) => h.announce({ ih: IH, pid: peerId(10 + i), ip, port: 0xfe00 + i, left: 0, numwant: 0 }));
+    expect(h.store.ctl[CTL.PEERS_V6]).toBe(2);
+
+    const a4 = h.announce({ ih: IH, pid: peerId(50), ip: ip4(1, 2, 3, 4), port: 5, left: 1, numwant: 50 });
+    expect(a4.count).toBe(3);
+    expect(a4.len).toBe(AA.PEERS + 3 * ENTRY_V4);
+    expect(a4.peers.map(v4Bytes)).toEqual([
+      [192, 168, 1, 1, 0x12, 0x34],
+      [8, 8, 8, 8, 0x12, 0x35],
+      [255, 0, 127, 1, 0x12, 0x36],
+    ]);
+    expect(a4.seeders).toBe(5); // counts are for the whole swarm
+
+    const a6 = h.announce({ ih: IH, pid: peerId(51), ip: ip6(7), port: 6, left: 1, numwant: 50 });
+    expect(a6.count).toBe(2);
+    expect(a6.len).toBe(AA.PEERS + 2 * ENTRY_V6);
+    expect(a6.peers).toEqual([
+      { ip: ip6(1), port: 0xfe00 },
+      { ip: ip6(0xabcd), port: 0xfe01 },
+    ]);
+    // the IPv6 leecher is given to an IPv6 seeder, the IPv4 one to an IPv4 seeder
+    const s6 = h.announce({ ih: IH, pid: peerId(10), ip: ip6(1), port: 0xfe00, left: 0, numwant: 50 });
+    expect(s6.peers).toEqual([{ ip: ip6(7), port: 6 }]);
+    const s4 = h.announce({ ih: IH, pid: peerId(0), ip: v4s[0]!, port: 0x1234, left: 0, numwant: 50 });
+    expect(s4.peers.map(v4Bytes)).toEqual([[1, 2, 3, 4, 0, 5]]);
+  });
+
+  it('writes non-compact entries as ip16, big-endian port and peer_id (38 bytes), same family', () => {
+    const h = new Harness();
+    h.announce({ ih: IH, pid: peerId(1), ip: ip4(10, 0, 0, 1), port: 0xabcd, left: 0, numwant: 0 });
+    h.announce({ ih: IH, pid: peerId(2), ip: ip4(10, 0, 0, 2), port: 80, left: 0, numwant: 0 });
+    h.announce({ ih: IH, pid: peerId(3), ip: ip6(3), port: 443, left: 0, numwant: 0 });
+    for (const noPeerId of [false, true]) {
+      const a = h.announce({ ih: IH, pid: peerId(9), ip: ip4(1, 1, 1, 1), port: 1, left: 1, compact: false, noPeerId });
+      expect(a.len).toBe(AA.PEERS + 2 * ENTRY_FULL);
+      expect(a.peers).toEqual([
+        { ip: ip4(10, 0, 0, 1), port: 0xabcd, pid: peerId(1) },
+        { ip: ip4(10, 0, 0, 2), port: 80, pid: peerId(2) },
+      ]);
+    }
+    const a6 = h.announce({ ih: IH, pid: peerId(10), ip: ip6(10), port: 2, left: 1, compact: false });
+    expect(a6.peers).toEqual([{ ip: ip6(3), port: 443, pid: peerId(3) }]);
+  });
+
+  it('follows a peer that moves between families and lists', () => {
+    const h = new Harness();
+    const base = { ih: IH, pid: peerId(1), port: 1 };
+    h.announce({ ...base, ip: ip4(1, 1, 1, 1), left: 10 });
+    expect([h.store.ctl[CTL.SEEDERS], h.store.ctl[CTL.LEECHERS], h.store.ctl[CTL.PEERS_V6]]).toEqual([0, 1, 0]);
+    let a = h.announce({ ...base, ip: ip6(1), left: 10 });
+    expect([h.store.ctl[CTL.SEEDERS], h.store.ctl[CTL.LEECHERS], h.store.ctl[CTL.PEERS_V6]]).toEqual([0, 1, 1]);
+    a = h.announce({ ...base, ip: ip6(1), left: 0 });
+    expect(a).toMatchObject({ seeders: 1, leechers: 0 });
+    expect([h.store.ctl[CTL.SEEDERS], h.store.ctl[CTL.LEECHERS], h.store.ctl[CTL.PEERS_V6]]).toEqual([1, 0, 1]);
+    a = h.announce({ ...base, ip: ip4(2, 2, 2, 2), left: 0, port: 99 });
+    expect([h.store.ctl[CTL.SEEDERS], h.store.ctl[CTL.LEECHERS], h.store.ctl[CTL.PEERS_V6]]).toEqual([1, 0, 0]);
+    expect(h.store.ctl[CTL.PEER_LIVE]).toBe(1);
+    // others see the new address and port
+    const other = h.announce({ ih: IH, pid: peerId(2), ip: ip4(3, 3, 3, 3), port: 3, left: 5 });
+    expect(other.peers.map(v4Bytes)).toEqual([[2, 2, 2, 2, 0, 99]]);
+  });
+});
+
+describe('ShardLogic events', () => {
+  it('counts completed once per peer even if it is sent twice', () => {
+    const h = new Harness();
+    h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 100, event: EVENT_STARTED });
+    let a = h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 0, event: EVENT_COMPLETED });
+    expect(a).toMatchObject({ seeders: 1, leechers: 0, completed: 1 });
+    a = h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 0, event: EVENT_COMPLETED });
+    expect(a).toMatchObject({ seeders: 1, leechers: 0, completed: 1 });
+    a = h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 0 });
+    expect(a.completed).toBe(1);
+    const slot = h.peerSlot(IH, peerId(1));
+    expect(h.store.peers.u8[slot * PR.SIZE + PR.FLAGS]! & PF_COMPLETED).toBe(PF_COMPLETED);
+    // another peer completing counts, also on its first announce
+    a = h.announce({ ih: IH, pid: peerId(2), ip: ip4(1, 1, 1, 2), port: 2, left: 0, event: EVENT_COMPLETED });
+    expect(a).toMatchObject({ seeders: 2, completed: 2 });
+    a = h.announce({ ih: IH, pid: peerId(2), ip: ip4(1, 1, 1, 2), port: 2, left: 0, event: EVENT_COMPLETED });
+    expect(a.completed).toBe(2);
+    expect(h.scrape([IH]).files).toEqual([[2, 2, 0]]);
+  });
+
+  it('stopped removes the peer and the counts drop; it gets no peers', () => {
+    const h = new Harness();
+    for (let i = 0; i < 4; i++) h.announce({ ih: IH, pid: peerId(i), ip: ip4(1, 1, 1, i), port: i + 1, left: i < 2 ? 0 : 5 });
+    expect(h.store.ctl[CTL.PEER_LIVE]).toBe(4);
+    let a = h.announce({ ih: IH, pid: peerId(0), ip: ip4(1, 1, 1, 0), port: 1, left: 0, event: EVENT_STOPPED, numwant: 50 });
+    expect(a).toMatchObject({ status: ST_OK, count: 0, seeders: 1, leechers: 2, len: AA.PEERS });
+    expect(h.peerSlot(IH, peerId(0))).toBe(-1);
+    a = h.announce({ ih: IH, pid: peerId(3), ip: ip4(1, 1, 1, 3), port: 4, left: 5, event: EVENT_STOPPED });
+    expect(a).toMatchObject({ count: 0, seeders: 1, leechers: 1 });
+    expect(h.store.ctl[CTL.PEER_LIVE]).toBe(2);
+    expect([h.store.ctl[CTL.SEEDERS], h.store.ctl[CTL.LEECHERS]]).toEqual([1, 1]);
+    // nobody is handed the stopped peers any more
+    const l = h.announce({ ih: IH, pid: peerId(9), ip: ip4(9, 9, 9, 9), port: 9, left: 1 });
+    expect(ports(l).sort()).toEqual([2, 3]);
+    // stopping twice, or an unknown peer stopping, is harmless
+    a = h.announce({ ih: IH, pid: peerId(0), ip: ip4(1, 1, 1, 0), port: 1, left: 0, event: EVENT_STOPPED });
+    expect(a).toMatchObject({ status: ST_OK, count: 0, seeders: 1, leechers: 2 });
+  });
+
+  it('stopped for an unknown torrent answers zeros and creates no swarm', () => {
+    const h = new Harness();
+    const ih = sha1('never seen');
+    const a = h.announce({ ih, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 0, event: EVENT_STOPPED });
+    expect(a).toMatchObject({ status: ST_OK, count: 0, seeders: 0, leechers: 0, completed: 0, len: AA.PEERS });
+    expect(h.store.findSwarm(ih, 0)).toBe(-1);
+    expect(h.store.ctl[CTL.SWARM_LIVE]).toBe(0);
+  });
+
+  it('paused peers get only leechers and stay on the leech list', () => {
+    const h = new Harness();
+    for (let i = 0; i < 3; i++) h.announce({ ih: IH, pid: peerId(i), ip: ip4(1, 1, 1, i), port: 100 + i, left: 0, numwant: 0 });
+    for (let i = 0; i < 3; i++) h.announce({ ih: IH, pid: peerId(10 + i), ip: ip4(1, 1, 2, i), port: 200 + i, left: 9, numwant: 0 });
+    const p = h.announce({ ih: IH, pid: peerId(50), ip: ip4(1, 1, 3, 1), port: 300, left: 9, event: EVENT_PAUSED, numwant: 50 });
+    expect(p.count).toBe(3);
+    expect(ports(p).sort()).toEqual([200, 201, 202]);
+    expect(p).toMatchObject({ seeders: 3, leechers: 4 });
+    const slot = h.peerSlot(IH, peerId(50));
+    expect(h.store.peers.u8[slot * PR.SIZE + PR.FLAGS]! & PF_PAUSED).toBe(PF_PAUSED);
+    // paused again: still no seeders
+    const p2 = h.announce({ ih: IH, pid: peerId(50), ip: ip4(1, 1, 3, 1), port: 300, left: 9, event: EVENT_PAUSED, numwant: 50 });
+    expect(ports(p2).sort()).toEqual([200, 201, 202]);
+    // resuming (no event) brings seeders back and clears the flag
+    const r = h.announce({ ih: IH, pid: peerId(50), ip: ip4(1, 1, 3, 1), port: 300, left: 9, numwant: 50 });
+    expect(ports(r).slice(0, 3).sort()).toEqual([100, 101, 102]);
+    expect(h.store.peers.u8[slot * PR.SIZE + PR.FLAGS]! & PF_PAUSED).toBe(0);
+    // a leecher is given the paused peer
+    const l = h.announce({ ih: IH, pid: peerId(60), ip: ip4(1, 1, 4, 1), port: 400, left: 9, numwant: 50 });
+    expect(ports(l)).toContain(300);
+  });
+});
+
+describe('ShardLogic peer_id ownership', () => {
+  it('refuses a peer_id held by another user in the swarm, for announces and stops', () => {
+    const h = new Harness();
+    h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1111, left: 5, user: 7 });
+    h.announce({ ih: IH, pid: peerId(2), ip: ip4(1, 1, 1, 2), port: 2222, left: 0, user: 8 });
+    const slot = h.peerSlot(IH, peerId(1));
+    for (const event of [EVENT_NONE, EVENT_STARTED, EVENT_COMPLETED, EVENT_STOPPED]) {
+      const a = h.announce({ ih: IH, pid: peerId(1), ip: ip4(6, 6, 6, 6), port: 6666, left: 0, user: 9, event });
+      expect(a).toMatchObject({ status: ST_PEER_ID_IN_USE, count: 0, seeders: 0, leechers: 0, completed: 0, len: AA.PEERS });
+    }
+    // the holder is untouched
+    expect(h.peerSlot(IH, peerId(1))).toBe(slot);
+    expect(h.store.peers.dv.getUint16(slot * PR.SIZE + PR.PORT, true)).toBe(1111);
+    expect(h.store.peers.dv.getUint32(slot * PR.SIZE + PR.USER, true)).toBe(7);
+    expect(h.scrape([IH]).files).toEqual([[1, 0, 1]]);
+    // the same peer_id in another swarm is fine for the other user
+    const other = h.announce({ ih: sha1('other'), pid: peerId(1), ip: ip4(6, 6, 6, 6), port: 6666, left: 0, user: 9 });
+    expect(other.status).toBe(ST_OK);
+    // and the owner itself is fine
+    expect(h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1111, left: 5, user: 7 }).status).toBe(ST_OK);
+  });
+
+  it('refuses a key mismatch when both announces carry a key', () => {
+    const h = new Harness();
+    const base = { ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 5, user: 3 };
+    expect(h.announce({ ...base, key: 0x1234 }).status).toBe(ST_OK);
+    const bad = h.announce({ ...base, key: 0x4321, port: 2, event: EVENT_STOPPED });
+    expect(bad).toMatchObject({ status: ST_PEER_ID_IN_USE, count: 0, seeders: 0, leechers: 0 });
+    expect(h.peerSlot(IH, peerId(1))).toBeGreaterThanOrEqual(0);
+    expect(h.announce({ ...base, key: 0x4321 }).status).toBe(ST_PEER_ID_IN_USE);
+    expect(h.store.peers.dv.getUint16(h.peerSlot(IH, peerId(1)) * PR.SIZE + PR.PORT, true)).toBe(1);
+    // the right key works; an announce without a key cannot be checked and passes
+    expect(h.announce({ ...base, key: 0x1234 }).status).toBe(ST_OK);
+    expect(h.announce({ ...base }).status).toBe(ST_OK);
+    // a peer first seen without a key accepts any key
+    const h2 = new Harness();
+    expect(h2.announce({ ...base }).status).toBe(ST_OK);
+    expect(h2.announce({ ...base, key: 5 }).status).toBe(ST_OK);
+    expect(h2.announce({ ...base, key: 6 }).status).toBe(ST_PEER_ID_IN_USE);
+  });
+});
+
+describe('ShardLogic scrape and limits', () => {
+  it('scrapes several hashes, known and unknown, in request order', () => {
+    const h = new Harness();
+    const A = sha1('A');
+    const B = sha1('B');
+    const C = sha1('C');
+    for (let i = 0; i < 3; i++) h.announce({ ih: A, pid: peerId(i), ip: ip4(1, 0, 0, i), port: 1, left: 0 });
+    h.announce({ ih: A, pid: peerId(9), ip: ip4(1, 0, 0, 9), port: 1, left: 3 });
+    h.announce({ ih: B, pid: peerId(1), ip: ip4(1, 0, 0, 1), port: 1, left: 3 });
+    h.announce({ ih: B, pid: peerId(2), ip: ip4(1, 0, 0, 2), port: 1, left: 3 });
+    h.announce({ ih: B, pid: peerId(2), ip: ip4(1, 0, 0, 2), port: 1, left: 0, event: EVENT_COMPLETED });
+    h.announce({ ih: C, pid: peerId(1), ip: ip4(1, 0, 0, 1), port: 1, left: 3 });
+    h.announce({ ih: C, pid: peerId(1), ip: ip4(1, 0, 0, 1), port: 1, left: 3, event: EVENT_STOPPED });
+    const unknown = sha1('unknown');
+    const r = h.scrape([unknown, B, A, C, unknown, A]);
+    expect(r.count).toBe(6);
+    expect(r.files).toEqual([
+      [0, 0, 0],
+      [1, 1, 1],
+      [3, 0, 1],
+      [0, 0, 0],
+      [0, 0, 0],
+      [3, 0, 1],
+    ]);
+    expect(h.scrape([]).files).toEqual([]);
+  });
+
+  it('refuses new peers with ST_TABLE_FULL at max_peers and counts the refusals', () => {
+    const h = new Harness({ maxPeers: 8, maxSwarms: 4, requestRingBytes: 1 << 12, answerRingBytes: 1 << 12 });
+    for (let i = 0; i < 8; i++) expect(h.announce({ ih: IH, pid: peerId(i), ip: ip4(1, 0, 0, i), port: 1, left: 1 }).status).toBe(ST_OK);
+    const a = h.announce({ ih: IH, pid: peerId(8), ip: ip4(1, 0, 0, 8), port: 1, left: 1, numwant: 50 });
+    expect(a).toMatchObject({ status: ST_TABLE_FULL, count: 0, seeders: 0, leechers: 0, len: AA.PEERS });
+    expect(h.store.ctl[CTL.TABLE_FULL]).toBe(1);
+    // known peers still announce
+    expect(h.announce({ ih: IH, pid: peerId(3), ip: ip4(1, 0, 0, 3), port: 1, left: 1 }).leechers).toBe(8);
+    // a stop makes room
+    h.announce({ ih: IH, pid: peerId(3), ip: ip4(1, 0, 0, 3), port: 1, left: 1, event: EVENT_STOPPED });
+    expect(h.announce({ ih: IH, pid: peerId(8), ip: ip4(1, 0, 0, 8), port: 1, left: 1 }).status).toBe(ST_OK);
+  });
+
+  it('refuses new swarms with ST_TABLE_FULL at max_swarms and counts the refusals', () => {
+    const h = new Harness({ maxPeers: 100, maxSwarms: 4, requestRingBytes: 1 << 12, answerRingBytes: 1 << 12 });
+    for (let i = 0; i < 4; i++) expect(h.announce({ ih: sha1(`s${i}`), pid: peerId(1), ip: ip4(1, 0, 0, 1), port: 1, left: 1 }).status).toBe(ST_OK);
+    const a = h.announce({ ih: sha1('s4'), pid: peerId(1), ip: ip4(1, 0, 0, 1), port: 1, left: 1 });
+    expect(a).toMatchObject({ status: ST_TABLE_FULL, count: 0, seeders: 0, leechers: 0, len: AA.PEERS });
+    expect(h.store.ctl[CTL.TABLE_FULL]).toBe(1);
+    // a stop for a swarm that cannot exist is not a refusal
+    const s = h.announce({ ih: sha1('s5'), pid: peerId(1), ip: ip4(1, 0, 0, 1), port: 1, left: 1, event: EVENT_STOPPED });
+    expect(s.status).toBe(ST_OK);
+    expect(h.store.ctl[CTL.TABLE_FULL]).toBe(1);
+  });
+
+  it('the largest answer fits maxAnswerBytes', () => {
+    expect(maxAnswerBytes(200, 74)).toBe(AA.PEERS + 200 * ENTRY_FULL);
+    expect(maxAnswerBytes(1, 1000)).toBe(SA.FILES + 1000 * SCRAPE_ENTRY);
+    const h = new Harness();
+    for (let i = 0; i < 300; i++) h.announce({ ih: IH, pid: peerId(i), ip: ip4(1, 0, i >> 8, i & 255), port: 1, left: 0, numwant: 0 });
+    const a = h.announce({ ih: IH, pid: peerId(999), ip: ip4(9, 9, 9, 9), port: 1, left: 1, numwant: 200, compact: false });
+    expect(a.count).toBe(200);
+    expect(a.len).toBe(maxAnswerBytes(200, 1));
+  });
+});
+
+describe('ShardLogic randomized against a model', () => {
+  it('answers 5,000 random announces consistently with a model of the swarm', () => {
+    let seed = 12345;
+    const rnd = (): number => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    const h = new Harness();
+    const hashes = [sha1('x'), sha1('y'), sha1('z')];
+    type M = { seeder: boolean; v6: boolean; port: number; completed: boolean };
+    const model = hashes.map(() => ({ peers: new Map<number, M>(), completed: 0 }));
+    for (let op = 0; op < 5_000; op++) {
+      const w = Math.floor(rnd() * hashes.length);
+      const sw = model[w]!;
+      const id = Math.floor(rnd() * 60);
+      const v6 = id % 4 === 0;
+      const ip = v6 ? ip6(id) : ip4(10, 0, 0, id);
+      const r = rnd();
+      const event = r < 0.1 ? EVENT_STOPPED : r < 0.2 ? EVENT_COMPLETED : r < 0.3 ? EVENT_STARTED : EVENT_NONE;
+      const left = rnd() < 0.4 ? 0 : 100;
+      const numwant = Math.floor(rnd() * 40);
+      const port = 1000 + id * 10 + Math.floor(rnd() * 3);
+      const before = sw.peers.get(id);
+      const a = h.announce({ ih: hashes[w]!, pid: peerId(id), ip, port, left, event, numwant });
+      expect(a.status).toBe(ST_OK);
+      // expected peers: same family, not self, seeders only to leechers
+      const others = [...sw.peers.entries()].filter(([pid, p]) => pid !== id && p.v6 === v6);
+      const wantSeeders = left !== 0;
+      const candidates = others.filter(([, p]) => wantSeeders || !p.seeder);
+      if (event === EVENT_STOPPED) {
+        expect(a.count).toBe(0);
+        sw.peers.delete(id);
+      } else {
+        expect(a.count).toBe(Math.min(numwant, candidates.length));
+        const byPort = new Map(candidates.map(([, p]) => [p.port, p]));
+        const got = ports(a);
+        expect(new Set(got).size).toBe(got.length);
+        let sawLeecher = false;
+        for (const p of got) {
+          const m = byPort.get(p);
+          expect(m, `port ${p} is not a candidate`).toBeDefined();
+          if (!m!.seeder) sawLeecher = true;
+          else expect(sawLeecher, 'a seeder after a leecher').toBe(false);
+        }
+        // seeders first: if any leecher was given, every same-family seeder was given
+        if (wantSeeders && sawLeecher) expect(got.filter((p) => byPort.get(p)!.seeder).length).toBe(candidates.filter(([, p]) => p.seeder).length);
+        const completed = (before?.completed ?? false) || event === EVENT_COMPLETED;
+        if (event === EVENT_COMPLETED && !before?.completed) sw.completed++;
+        sw.peers.set(id, { seeder: left === 0, v6, port, completed });
+      }
+      let s = 0;
+      for (const p of sw.peers.values()) if (p.seeder) s++;
+      expect([a.seeders, a.leechers, a.completed]).toEqual([s, sw.peers.size - s, sw.completed]);
+    }
+    const r = h.scrape(hashes);
+    expect(r.files).toEqual(
+      model.map((sw) => {
+        let s = 0;
+        for (const p of sw.peers.values()) if (p.seeder) s++;
+        return [s, sw.completed, sw.peers.size - s];
+      }),
+    );
+  });
+});
