@@ -3,7 +3,7 @@
 NPM_STAMP := node_modules/.stamp
 NODE ?= node
 
-.PHONY: run test build bench bench-hello clean
+.PHONY: run test test-deps build bench clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -15,7 +15,13 @@ build: $(NPM_STAMP)
 run: build
 	$(NODE) dist/engine/main.js $(ARGS)
 
-test: build
+# aria2c (a real BitTorrent client) for test/real-client.test.ts: installed when missing and
+# we may (root with apt); without it that one test is skipped and says so.
+test-deps:
+	@command -v aria2c >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get install -y -qq aria2 >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq aria2 >/dev/null 2>&1)); } || true
+
+test: build test-deps
 	npx vitest run
 
 # HTTP announce benchmark (see bench/README.md for what it runs and how to read it).

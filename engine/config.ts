@@ -81,7 +81,7 @@ const Tables = v.strictObject({
   }),
   udp: table({
     host: str('::', 'listen address for UDP announce/scrape (BEP 15); "::" is dual stack'),
-    port: int(6969, 0, 65535, 'listen port for UDP; 0 disables UDP (used once UDP lands)'),
+    port: int(6969, 0, 65535, 'listen port for UDP announce/scrape; 0 disables UDP'),
   }),
   tracker: table({
     private: bool(true, 'require a known passkey in /<passkey>/announce'),
@@ -98,8 +98,8 @@ const Tables = v.strictObject({
   }),
   shards: table({
     count: int(defaultShards, 1, 256, 'shard worker threads (default: cores - 1, at least 1); a swarm lives on one'),
-    max_peers: int(33554432, 1024, 48_000_000, 'upper bound on peers per shard: address space is reserved, memory committed only as the table grows (88 bytes a peer + index; one table is at most 4 GiB)'),
-    max_swarms: int(8388608, 1024, 80_000_000, 'upper bound on swarms per shard (48 bytes a swarm + index)'),
+    max_peers: int(33554432, 1024, 48_000_000, 'upper bound on peers per shard: address space is reserved, memory committed only as tables grow (about 100-130 bytes a peer with its index and address entry)'),
+    max_swarms: int(8388608, 1024, 64_000_000, 'upper bound on swarms per shard (64 bytes a swarm + index)'),
   }),
   net: table({
     trusted_proxies: list([], 'IPs/CIDRs of reverse proxies whose X-Forwarded-For / X-Real-IP are believed', ipOrCidr),

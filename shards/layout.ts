@@ -7,7 +7,7 @@
 // Control block: one small fixed SharedArrayBuffer per shard, Int32 words.
 // Words written by different threads sit on different 64-byte lines.
 // ---------------------------------------------------------------------------------
-export const CTL_WORDS = 128;
+export const CTL_WORDS = 256;
 export const CTL = {
   // line 0: written by the acceptor
   DOORBELL: 0, // bumped + notified when requests were queued
@@ -33,6 +33,10 @@ export const CTL = {
   SWEEP_PEER: 45, // expiry cursor into the peer slab
   SWEEP_SWARM: 46, // expiry cursor into the swarm slab
   TABLE_FULL: 47, // announces refused because max_peers/max_swarms was reached
+  ARENA4_TOP: 48, // entries of arena 4 ever handed out (bump pointer)
+  ARENA6_TOP: 49,
+  FREE4: 64, // MAX_CLASS words: heads of arena 4's free lists by class (NIL = -1)
+  FREE6: 96, // MAX_CLASS words: same for arena 6
 } as const;
 
 // Global block shared by the acceptor and every shard.
@@ -132,43 +136,58 @@ export const SCRAPE_ENTRY = 12;
 
 // ---------------------------------------------------------------------------------
 // Swarm table (shard-owned, growable SharedArrayBuffers).
+//
+// A swarm keeps its peers' addresses in two contiguous arrays, one per address family,
+// in the peer arenas below: [ seeders | leechers ], wire-ready (compact bytes, port
+// big-endian), so an answer is a copy of a run of consecutive entries, not a walk through
+// scattered records. Each array is a block of 2^(class-1) entries; class 0 = no block.
 // ---------------------------------------------------------------------------------
 export const SW = {
   INFO_HASH: 0, // 20 bytes
   FLAGS: 20, // u8 (SWF_*)
-  SEEDERS: 24, // u32
-  LEECHERS: 28, // u32
-  COMPLETED: 32, // u32
-  SEED_HEAD: 36, // i32 peer slot or NIL: circular list of seeders, head = rotation cursor
-  LEECH_HEAD: 40, // i32 peer slot or NIL: circular list of leechers (and paused peers)
-  LAST_ACTIVE: 44, // u32 clock; doubles as the free-list link while free
-  SIZE: 48,
+  CLASS4: 21, // u8: block class of the IPv4 array
+  CLASS6: 22, // u8: block class of the IPv6 array
+  SEED4: 24, // u32 seeders in the IPv4 array (entries [0, SEED4))
+  LEECH4: 28, // u32 leechers in the IPv4 array (entries [SEED4, SEED4 + LEECH4))
+  SEED6: 32, // u32
+  LEECH6: 36, // u32
+  BLOCK4: 40, // u32 first entry of the IPv4 block in arena 4
+  BLOCK6: 44, // u32 first entry of the IPv6 block in arena 6
+  COMPLETED: 48, // u32 times completed (counted once per peer)
+  LAST_ACTIVE: 52, // u32 clock; doubles as the free-list link while free
+  ROT_SEED: 56, // u32 rotation counter of the seeder segments: where the next answer starts
+  ROT_LEECH: 60, // u32 rotation counter of the leecher segments
+  SIZE: 64,
 } as const;
 export const SWF_LIVE = 1;
 
-// Peer table: fixed 88-byte records, a free list through NEXT.
+// Peer records: identity and accounting state; the address lives in the swarm's array
+// entry at POS (one source of truth for it).
 export const PR = {
-  NEXT: 0, // i32: next peer in the swarm's circular list; free-list link while free
-  PREV: 4, // i32
-  SWARM: 8, // u32 swarm slot
-  USER: 12, // u32
-  PEER_ID: 16, // 20 bytes
-  IP: 36, // 16 bytes (IPv4-mapped for IPv4)
-  PORT: 52, // u16, host order
-  FLAGS: 54, // u8 (PF_*)
-  LAST_SEEN: 56, // u32 clock
-  KEY: 60, // u32
-  UPLOADED: 64, // f64 last reported totals, for accounting deltas
-  DOWNLOADED: 72, // f64
-  LEFT: 80, // f64
-  SIZE: 88,
+  SWARM: 0, // u32 swarm slot
+  USER: 4, // u32
+  PEER_ID: 8, // 20 bytes
+  FLAGS: 28, // u8 (PF_*)
+  POS: 32, // u32 index in the swarm's array of the peer's family; free-list link while free
+  LAST_SEEN: 36, // u32 clock
+  KEY: 40, // u32
+  UPLOADED: 48, // f64 last reported totals, for accounting deltas
+  DOWNLOADED: 56, // f64
+  LEFT: 64, // f64
+  SIZE: 72,
 } as const;
 export const PF_LIVE = 1;
-export const PF_SEEDER = 2; // on the seed list (left == 0)
+export const PF_SEEDER = 2; // in the seeder segment (left == 0)
 export const PF_COMPLETED = 4; // `completed` already counted for this peer
-export const PF_V6 = 8; // native IPv6 address
+export const PF_V6 = 8; // native IPv6 address: lives in the IPv6 array
 export const PF_PAUSED = 16; // BEP 21 partial seed: wants no peers to download from
 export const PF_HAS_KEY = 32;
+
+// Peer arenas: per family, the address entries (compact wire form) and, in a parallel
+// region with the same entry index, the peer slot of each entry (u32).
+export const ADDR4 = 6; // ip4 + port BE
+export const ADDR6 = 18; // ip16 + port BE
+export const MAX_CLASS = 28; // blocks of up to 2^27 entries
 
 // Open-addressing indexes: pairs of Int32 [hash, slot + 1]; 0 in the slot word = empty.
 export const INDEX_ENTRY_WORDS = 2;
@@ -176,3 +195,4 @@ export const INDEX_ENTRY_WORDS = 2;
 // Initial capacities (grown by doubling).
 export const INITIAL_SWARMS = 1024;
 export const INITIAL_PEERS = 4096;
+export const INITIAL_ARENA_ENTRIES = 8192;

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { CTL_WORDS, GLOBAL, GLOBAL_WORDS, PR, SW } from './layout.js';
+import { ADDR4, ADDR6, CTL_WORDS, GLOBAL, GLOBAL_WORDS, PR, SW } from './layout.js';
 import { ringBytes } from './ring.js';
 import { SwarmStore, type SwarmBuffers } from './swarm-store.js';
 import { HashIndex, growableBuffer } from './table.js';
@@ -43,6 +43,12 @@ export function allocateShardMemory(global: SharedArrayBuffer, limits: ShardLimi
     swarmIndex: growableBuffer(init.swarmIndex, HashIndex.bytesFor(pow2AtLeast(limits.maxSwarms * 2))),
     peers: growableBuffer(init.peers, limits.maxPeers * PR.SIZE),
     peerIndex: growableBuffer(init.peerIndex, HashIndex.bytesFor(pow2AtLeast(limits.maxPeers * 2))),
+    // Peer arrays: a swarm's block is at most twice its peers, and freed blocks wait on
+    // free lists, so reserve four entries per peer (address space only).
+    addr4: growableBuffer(init.addr4, limits.maxPeers * 4 * ADDR4),
+    slots4: growableBuffer(init.slots4, limits.maxPeers * 4 * 4),
+    addr6: growableBuffer(init.addr6, limits.maxPeers * 4 * ADDR6),
+    slots6: growableBuffer(init.slots6, limits.maxPeers * 4 * 4),
     requests: new SharedArrayBuffer(ringBytes(limits.requestRingBytes)),
     answers: new SharedArrayBuffer(ringBytes(limits.answerRingBytes)),
   };

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
-  AA, AF_COMPACT, AF_HAS_KEY, AF_NO_PEER_ID, AF_V6, AQ, CTL, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_NONE,
-  EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, PF_COMPLETED, PF_PAUSED, PR, SA, SCRAPE_ENTRY, SQ,
-  ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL,
+  AA, ADDR4, ADDR6, AF_COMPACT, AF_HAS_KEY, AF_NO_PEER_ID, AF_V6, AQ, CTL, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED,
+  EVENT_NONE, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, PF_COMPLETED, PF_LIVE, PF_PAUSED, PF_SEEDER,
+  PF_V6, PR, SA, SCRAPE_ENTRY, SQ, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, SW,
 } from './layout.js';
 import { allocateGlobal, allocateShardMemory, type ShardLimits } from './memory.js';
 import { ByteRing } from './ring.js';
@@ -207,6 +207,100 @@ function ports(a: Answer): number[] {
   return a.peers.map((p) => p.port);
 }
 
+// ---------------------------------------------------------------------------------------
+// Reading the store the way the redesign keeps it: per swarm and family one array of
+// wire-form addresses [seeders | leechers], the owning slot beside each entry.
+// ---------------------------------------------------------------------------------------
+
+interface Seg {
+  slot: number;
+  ip: number[]; // 4 bytes (IPv4) or 16 (IPv6)
+  port: number;
+}
+
+function famFields(v6: boolean): { seed: number; leech: number; block: number; cls: number; bytes: number } {
+  return v6
+    ? { seed: SW.SEED6, leech: SW.LEECH6, block: SW.BLOCK6, cls: SW.CLASS6, bytes: ADDR6 }
+    : { seed: SW.SEED4, leech: SW.LEECH4, block: SW.BLOCK4, cls: SW.CLASS4, bytes: ADDR4 };
+}
+
+/** One segment of a swarm's array, checked: live peers of this swarm, right flags, POS pointing at the entry. */
+function segment(store: SwarmStore, swarm: number, v6: boolean, seeders: boolean): Seg[] {
+  const f = famFields(v6);
+  const arena = v6 ? store.arena6 : store.arena4;
+  const sat = swarm * SW.SIZE;
+  const S = store.swarms.dv.getUint32(sat + f.seed, true);
+  const L = store.swarms.dv.getUint32(sat + f.leech, true);
+  if (S + L === 0) {
+    expect(store.swarms.u8[sat + f.cls]).toBe(0);
+    return [];
+  }
+  expect(S + L).toBeLessThanOrEqual(2 ** (store.swarms.u8[sat + f.cls]! - 1));
+  const blk = store.swarms.dv.getUint32(sat + f.block, true);
+  const out: Seg[] = [];
+  for (let i = seeders ? 0 : S; i < (seeders ? S : S + L); i++) {
+    const slot = arena.slots.i32[blk + i]!;
+    const at = slot * PR.SIZE;
+    const flags = store.peers.u8[at + PR.FLAGS]!;
+    expect(flags & PF_LIVE).toBe(PF_LIVE);
+    expect(((flags & PF_SEEDER) !== 0) === seeders, `slot ${slot} in the ${seeders ? 'seeder' : 'leecher'} segment`).toBe(true);
+    expect(((flags & PF_V6) !== 0) === v6, `slot ${slot} in the IPv${v6 ? 6 : 4} array`).toBe(true);
+    expect(store.peers.dv.getUint32(at + PR.SWARM, true)).toBe(swarm);
+    expect(store.peers.dv.getUint32(at + PR.POS, true)).toBe(i);
+    const e = (blk + i) * f.bytes;
+    const a = arena.addr.u8;
+    out.push({ slot, ip: [...a.subarray(e, e + f.bytes - 2)], port: (a[e + f.bytes - 2]! << 8) | a[e + f.bytes - 1]! });
+  }
+  return out;
+}
+
+/** Where a peer is: family, segment and its address as stored. */
+function whereIs(store: SwarmStore, slot: number): { v6: boolean; seeder: boolean; ip: number[]; port: number } {
+  const at = slot * PR.SIZE;
+  const flags = store.peers.u8[at + PR.FLAGS]!;
+  const v6 = (flags & PF_V6) !== 0;
+  const seeder = (flags & PF_SEEDER) !== 0;
+  const seg = segment(store, store.peers.dv.getUint32(at + PR.SWARM, true), v6, seeder);
+  const e = seg.find((x) => x.slot === slot);
+  expect(e, `slot ${slot} is in its array`).toBeDefined();
+  return { v6, seeder, ip: e!.ip, port: e!.port };
+}
+
+/** Rotation counter of the seeder segments (what leechers are handed). */
+function rotOf(store: SwarmStore, swarm: number): number {
+  return store.swarms.dv.getUint32(swarm * SW.SIZE + SW.ROT_SEED, true);
+}
+
+/** `list` read cyclically from `start`. */
+function rotated<T>(list: T[], start: number): T[] {
+  if (list.length === 0) return [];
+  const k = start % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
+}
+
+const v4of = (ip: Uint8Array): number[] => [...ip.subarray(12)];
+
+/** Shard totals and per-family counts of a swarm all agree with its arrays. */
+function checkCounts(h: Harness, hashes: Uint8Array[]): void {
+  let seeders = 0;
+  let leechers = 0;
+  let v6 = 0;
+  for (const ih of hashes) {
+    const s = h.store.findSwarm(ih, 0);
+    if (s < 0) continue;
+    const n = [segment(h.store, s, false, true), segment(h.store, s, false, false), segment(h.store, s, true, true), segment(h.store, s, true, false)].map(
+      (x) => x.length,
+    );
+    seeders += n[0]! + n[2]!;
+    leechers += n[1]! + n[3]!;
+    v6 += n[2]! + n[3]!;
+    expect(h.store.seeders(s)).toBe(n[0]! + n[2]!);
+    expect(h.store.leechers(s)).toBe(n[1]! + n[3]!);
+  }
+  expect([h.store.ctl[CTL.SEEDERS], h.store.ctl[CTL.LEECHERS], h.store.ctl[CTL.PEERS_V6]]).toEqual([seeders, leechers, v6]);
+  expect(h.store.ctl[CTL.PEER_LIVE]).toBe(seeders + leechers);
+}
+
 describe('ShardLogic announce basics', () => {
   it('answers a first announce with the counts including the new peer', () => {
     const h = new Harness();
@@ -214,13 +308,18 @@ describe('ShardLogic announce basics', () => {
     expect(a).toMatchObject({ kind: KIND_ANNOUNCE, status: ST_OK, count: 0, seeders: 0, leechers: 1, completed: 0, len: AA.PEERS });
     const slot = h.peerSlot(IH, peerId(1));
     expect(slot).toBeGreaterThanOrEqual(0);
+    // the address lives in the swarm's IPv4 array, in wire form
+    expect(whereIs(h.store, slot)).toEqual({ v6: false, seeder: false, ip: [10, 0, 0, 1], port: 6881 });
+    const s = h.store.findSwarm(IH, 0);
+    const blk = h.store.swarms.dv.getUint32(s * SW.SIZE + SW.BLOCK4, true);
+    expect([...h.store.arena4.addr.u8.subarray(blk * ADDR4, blk * ADDR4 + 6)]).toEqual([10, 0, 0, 1, 0x1a, 0xe1]);
     const at = slot * PR.SIZE;
     const dv = h.store.peers.dv;
-    expect(dv.getUint16(at + PR.PORT, true)).toBe(6881);
-    expect(h.store.peers.u8.slice(at + PR.IP, at + PR.IP + 16)).toEqual(ip4(10, 0, 0, 1));
     expect(dv.getUint32(at + PR.LAST_SEEN, true)).toBe(1000);
     expect(dv.getFloat64(at + PR.LEFT, true)).toBe(100);
+    expect(h.store.peers.u8[at + PR.FLAGS]).toBe(PF_LIVE);
     expect(h.store.ctl[CTL.LEECHERS]).toBe(1);
+    expect(h.store.swarms.dv.getUint32(s * SW.SIZE + SW.LEECH4, true)).toBe(1);
   });
 
   it('stores reported totals and the user on the peer record', () => {
@@ -231,7 +330,13 @@ describe('ShardLogic announce basics', () => {
     expect(dv.getUint32(at + PR.USER, true)).toBe(77);
     expect(dv.getFloat64(at + PR.UPLOADED, true)).toBe(2 ** 40);
     expect(dv.getFloat64(at + PR.DOWNLOADED, true)).toBe(12345);
+    expect(dv.getFloat64(at + PR.LEFT, true)).toBe(5);
     expect(dv.getUint32(at + PR.KEY, true)).toBe(0xdeadbeef);
+    // a later announce updates them
+    h.now = 1005;
+    h.announce({ ih: IH, pid: peerId(1), ip: ip4(10, 0, 0, 1), port: 1, left: 0, user: 77, uploaded: 3, downloaded: 4, key: 0xdeadbeef });
+    expect([dv.getFloat64(at + PR.UPLOADED, true), dv.getFloat64(at + PR.DOWNLOADED, true), dv.getFloat64(at + PR.LEFT, true)]).toEqual([3, 4, 0]);
+    expect(dv.getUint32(at + PR.LAST_SEEN, true)).toBe(1005);
   });
 
   it('never gives a peer itself', () => {
@@ -254,24 +359,32 @@ describe('ShardLogic announce basics', () => {
     const again = h.announce({ ih: lone, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 0 });
     expect(again.count).toBe(0);
     expect(again.seeders).toBe(1);
+    // nor does a lone leecher asking for seeders and leechers
+    const lone2 = sha1('lone2');
+    h.announce({ ih: lone2, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 5 });
+    expect(h.announce({ ih: lone2, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 5 }).count).toBe(0);
   });
 
   it('gives seeders only leechers, and leechers seeders first then leechers', () => {
     const h = new Harness();
     for (let i = 0; i < 5; i++) h.announce({ ih: IH, pid: peerId(i), ip: ip4(10, 0, 1, i), port: 1000 + i, left: 0, numwant: 0 });
     for (let i = 0; i < 5; i++) h.announce({ ih: IH, pid: peerId(10 + i), ip: ip4(10, 0, 2, i), port: 2000 + i, left: 7, numwant: 0 });
+    const s = h.store.findSwarm(IH, 0);
     // a seeder (existing) gets all leechers and no seeders
-    const s = h.announce({ ih: IH, pid: peerId(2), ip: ip4(10, 0, 1, 2), port: 1002, left: 0, numwant: 50 });
-    expect(s.count).toBe(5);
-    expect(ports(s).sort()).toEqual([2000, 2001, 2002, 2003, 2004]);
+    const s1 = h.announce({ ih: IH, pid: peerId(2), ip: ip4(10, 0, 1, 2), port: 1002, left: 0, numwant: 50 });
+    expect(s1.count).toBe(5);
+    expect(ports(s1).sort()).toEqual([2000, 2001, 2002, 2003, 2004]);
     // a new seeder too
     const s2 = h.announce({ ih: IH, pid: peerId(99), ip: ip4(10, 0, 1, 99), port: 1099, left: 0, numwant: 50 });
     expect(ports(s2).sort()).toEqual([2000, 2001, 2002, 2003, 2004]);
     expect(s2).toMatchObject({ seeders: 6, leechers: 5 });
-    // a new leecher: seeders first, in rotation order (nobody has asked for seeders yet)
+    // a new leecher: all seeders first, in array order from the rotation counter, then the leechers
+    const seedOrder = segment(h.store, s, false, true).map((e) => e.port);
+    expect(seedOrder).toEqual([1000, 1001, 1002, 1003, 1004, 1099]); // seeders are kept in arrival order
+    const rot = rotOf(h.store, s);
     const l = h.announce({ ih: IH, pid: peerId(50), ip: ip4(10, 0, 3, 1), port: 3001, left: 9, numwant: 50 });
     expect(l.count).toBe(11);
-    expect(ports(l).slice(0, 6)).toEqual([1000, 1001, 1002, 1003, 1004, 1099]);
+    expect(ports(l).slice(0, 6)).toEqual(rotated(seedOrder, rot));
     expect(ports(l).slice(6).sort()).toEqual([2000, 2001, 2002, 2003, 2004]);
     expect(l).toMatchObject({ seeders: 6, leechers: 6 });
     // numwant smaller than the seeders: only seeders
@@ -283,6 +396,11 @@ describe('ShardLogic announce basics', () => {
     expect(l3.count).toBe(8);
     expect(ports(l3).slice(0, 6).sort()).toEqual([1000, 1001, 1002, 1003, 1004, 1099]);
     for (const p of ports(l3).slice(6)) expect(p).toBeGreaterThanOrEqual(2000);
+    // a seeder is never given a seeder, however many it asks for
+    const s3 = h.announce({ ih: IH, pid: peerId(3), ip: ip4(10, 0, 1, 3), port: 1003, left: 0, numwant: 200 });
+    expect(s3.count).toBe(8);
+    for (const p of ports(s3)) expect(p).toBeGreaterThanOrEqual(2000);
+    checkCounts(h, [IH]);
   });
 
   it('honours numwant, including 0', () => {
@@ -299,18 +417,19 @@ describe('ShardLogic announce basics', () => {
   it('rotates: 200 seeders, numwant 50, four leechers together receive all 200', () => {
     const h = new Harness();
     for (let i = 0; i < 200; i++) h.announce({ ih: IH, pid: peerId(i), ip: ip4(10, 9, i >> 8, i & 255), port: 20_000 + i, left: 0, numwant: 0 });
+    const s = h.store.findSwarm(IH, 0);
+    expect(rotOf(h.store, s)).toBe(0);
     const seen = new Set<number>();
     for (let k = 0; k < 4; k++) {
       const a = h.announce({ ih: IH, pid: peerId(1000 + k), ip: ip4(10, 8, 0, k), port: 30_000 + k, left: 1, numwant: 50 });
       expect(a.count).toBe(50);
       const ps = ports(a);
-      expect(new Set(ps).size).toBe(50);
+      expect(ps).toEqual(Array.from({ length: 50 }, (_, i) => 20_000 + k * 50 + i));
       for (const p of ps) {
-        expect(p).toBeGreaterThanOrEqual(20_000);
-        expect(p).toBeLessThan(20_200);
         expect(seen.has(p)).toBe(false);
         seen.add(p);
       }
+      expect(rotOf(h.store, s)).toBe((k + 1) * 50);
     }
     expect(seen.size).toBe(200);
     // and the fifth starts over where the first began
@@ -319,23 +438,41 @@ describe('ShardLogic announce basics', () => {
   });
 
   it('rotates the leechers given to seeders too', () => {
+    // The seeders are in the swarm before they ask: rotation covers a segment exactly only
+    // while it is unchanged. (A seeder joining moves the first leecher to the end of the
+    // array, which shifts the leecher segment's origin by one.)
     const h = new Harness();
     for (let i = 0; i < 30; i++) h.announce({ ih: IH, pid: peerId(i), ip: ip4(10, 9, 0, i), port: 20_000 + i, left: 5, numwant: 0 });
+    for (let k = 0; k < 3; k++) h.announce({ ih: IH, pid: peerId(100 + k), ip: ip4(10, 8, 0, k), port: 30_000 + k, left: 0, numwant: 0 });
     const seen = new Set<number>();
     for (let k = 0; k < 3; k++) {
       const a = h.announce({ ih: IH, pid: peerId(100 + k), ip: ip4(10, 8, 0, k), port: 30_000 + k, left: 0, numwant: 10 });
-      for (const p of ports(a)) seen.add(p);
+      expect(a.count).toBe(10);
+      for (const p of ports(a)) {
+        expect(p).toBeLessThan(30_000);
+        seen.add(p);
+      }
     }
     expect(seen.size).toBe(30);
   });
 
-  it('gives peers of the asker\'s family only, in 6- or 18-byte compact entries', () => {
+  it("gives peers of the asker's family only, in 6- or 18-byte compact entries", () => {
     const h = new Harness();
     const v4s = [ip4(192, 168, 1, 1), ip4(8, 8, 8, 8), ip4(255, 0, 127, 1)];
     const v6s = [ip6(1), ip6(0xabcd)];
     v4s.forEach((ip, i) => h.announce({ ih: IH, pid: peerId(i), ip, port: 0x1234 + i, left: 0, numwant: 0 }));
     v6s.forEach((ip, i) => h.announce({ ih: IH, pid: peerId(10 + i), ip, port: 0xfe00 + i, left: 0, numwant: 0 }));
     expect(h.store.ctl[CTL.PEERS_V6]).toBe(2);
+    const s = h.store.findSwarm(IH, 0);
+    expect(segment(h.store, s, false, true).map((e) => [...e.ip, e.port])).toEqual([
+      [192, 168, 1, 1, 0x1234],
+      [8, 8, 8, 8, 0x1235],
+      [255, 0, 127, 1, 0x1236],
+    ]);
+    expect(segment(h.store, s, true, true).map((e) => [e.ip, e.port])).toEqual([
+      [[...ip6(1)], 0xfe00],
+      [[...ip6(0xabcd)], 0xfe01],
+    ]);
 
     const a4 = h.announce({ ih: IH, pid: peerId(50), ip: ip4(1, 2, 3, 4), port: 5, left: 1, numwant: 50 });
     expect(a4.count).toBe(3);
@@ -347,18 +484,25 @@ describe('ShardLogic announce basics', () => {
     ]);
     expect(a4.seeders).toBe(5); // counts are for the whole swarm
 
+    const rot = rotOf(h.store, s);
     const a6 = h.announce({ ih: IH, pid: peerId(51), ip: ip6(7), port: 6, left: 1, numwant: 50 });
     expect(a6.count).toBe(2);
     expect(a6.len).toBe(AA.PEERS + 2 * ENTRY_V6);
-    expect(a6.peers).toEqual([
-      { ip: ip6(1), port: 0xfe00 },
-      { ip: ip6(0xabcd), port: 0xfe01 },
-    ]);
+    expect(a6.peers).toEqual(
+      rotated(
+        [
+          { ip: ip6(1), port: 0xfe00 },
+          { ip: ip6(0xabcd), port: 0xfe01 },
+        ],
+        rot,
+      ),
+    );
     // the IPv6 leecher is given to an IPv6 seeder, the IPv4 one to an IPv4 seeder
     const s6 = h.announce({ ih: IH, pid: peerId(10), ip: ip6(1), port: 0xfe00, left: 0, numwant: 50 });
     expect(s6.peers).toEqual([{ ip: ip6(7), port: 6 }]);
     const s4 = h.announce({ ih: IH, pid: peerId(0), ip: v4s[0]!, port: 0x1234, left: 0, numwant: 50 });
     expect(s4.peers.map(v4Bytes)).toEqual([[1, 2, 3, 4, 0, 5]]);
+    checkCounts(h, [IH]);
   });
 
   it('writes non-compact entries as ip16, big-endian port and peer_id (38 bytes), same family', () => {
@@ -375,6 +519,9 @@ describe('ShardLogic announce basics', () => {
       ]);
     }
     const a6 = h.announce({ ih: IH, pid: peerId(10), ip: ip6(10), port: 2, left: 1, compact: false });
+    // only the IPv6 seeder: the IPv4 peers (seeders and the leecher peerId(9)) are another family
+    expect(a6.count).toBe(1);
+    expect(a6.len).toBe(AA.PEERS + ENTRY_FULL);
     expect(a6.peers).toEqual([{ ip: ip6(3), port: 443, pid: peerId(3) }]);
   });
 
@@ -382,18 +529,90 @@ describe('ShardLogic announce basics', () => {
     const h = new Harness();
     const base = { ih: IH, pid: peerId(1), port: 1 };
     h.announce({ ...base, ip: ip4(1, 1, 1, 1), left: 10 });
+    const slot = h.peerSlot(IH, peerId(1));
     expect([h.store.ctl[CTL.SEEDERS], h.store.ctl[CTL.LEECHERS], h.store.ctl[CTL.PEERS_V6]]).toEqual([0, 1, 0]);
+    expect(whereIs(h.store, slot)).toEqual({ v6: false, seeder: false, ip: [1, 1, 1, 1], port: 1 });
     let a = h.announce({ ...base, ip: ip6(1), left: 10 });
     expect([h.store.ctl[CTL.SEEDERS], h.store.ctl[CTL.LEECHERS], h.store.ctl[CTL.PEERS_V6]]).toEqual([0, 1, 1]);
+    expect(whereIs(h.store, slot)).toEqual({ v6: true, seeder: false, ip: [...ip6(1)], port: 1 });
     a = h.announce({ ...base, ip: ip6(1), left: 0 });
     expect(a).toMatchObject({ seeders: 1, leechers: 0 });
     expect([h.store.ctl[CTL.SEEDERS], h.store.ctl[CTL.LEECHERS], h.store.ctl[CTL.PEERS_V6]]).toEqual([1, 0, 1]);
+    expect(whereIs(h.store, slot)).toEqual({ v6: true, seeder: true, ip: [...ip6(1)], port: 1 });
     a = h.announce({ ...base, ip: ip4(2, 2, 2, 2), left: 0, port: 99 });
     expect([h.store.ctl[CTL.SEEDERS], h.store.ctl[CTL.LEECHERS], h.store.ctl[CTL.PEERS_V6]]).toEqual([1, 0, 0]);
     expect(h.store.ctl[CTL.PEER_LIVE]).toBe(1);
+    expect(h.peerSlot(IH, peerId(1))).toBe(slot); // the same record throughout
+    expect(whereIs(h.store, slot)).toEqual({ v6: false, seeder: true, ip: [2, 2, 2, 2], port: 99 });
     // others see the new address and port
     const other = h.announce({ ih: IH, pid: peerId(2), ip: ip4(3, 3, 3, 3), port: 3, left: 5 });
     expect(other.peers.map(v4Bytes)).toEqual([[2, 2, 2, 2, 0, 99]]);
+    checkCounts(h, [IH]);
+  });
+
+  it('an existing peer that changes address is handed out with the new one', () => {
+    const h = new Harness();
+    for (let i = 0; i < 4; i++) h.announce({ ih: IH, pid: peerId(i), ip: ip4(10, 0, 0, i), port: 100 + i, left: 0, numwant: 0 });
+    h.announce({ ih: IH, pid: peerId(9), ip: ip6(9), port: 900, left: 0, numwant: 0 });
+    const s = h.store.findSwarm(IH, 0);
+    const slot = h.peerSlot(IH, peerId(2));
+    const before = segment(h.store, s, false, true);
+    // new IP and port, same family and segment: rewritten in place
+    const a = h.announce({ ih: IH, pid: peerId(2), ip: ip4(172, 16, 5, 4), port: 51413, left: 0, numwant: 0 });
+    expect(a).toMatchObject({ status: ST_OK, seeders: 5, leechers: 0 });
+    const after = segment(h.store, s, false, true);
+    expect(after.map((e) => e.slot)).toEqual(before.map((e) => e.slot));
+    expect(after.find((e) => e.slot === slot)).toEqual({ slot, ip: [172, 16, 5, 4], port: 51413 });
+    expect(h.store.ctl[CTL.PEER_LIVE]).toBe(5);
+    // only the port changes
+    h.announce({ ih: IH, pid: peerId(2), ip: ip4(172, 16, 5, 4), port: 6000, left: 0, numwant: 0 });
+    // a leecher asking for everything sees the new address and never the old one
+    const l = h.announce({ ih: IH, pid: peerId(50), ip: ip4(1, 1, 1, 1), port: 1, left: 5, numwant: 50 });
+    expect(l.count).toBe(4);
+    const got = l.peers.map(v4Bytes);
+    expect(got).toContainEqual([172, 16, 5, 4, 6000 >> 8, 6000 & 255]);
+    expect(got).not.toContainEqual([10, 0, 0, 2, 0, 102]);
+    expect(got).not.toContainEqual([172, 16, 5, 4, 51413 >> 8, 51413 & 255]);
+    // and an IPv6 peer changing its address
+    h.announce({ ih: IH, pid: peerId(9), ip: ip6(0x99), port: 901, left: 0, numwant: 0 });
+    const l6 = h.announce({ ih: IH, pid: peerId(51), ip: ip6(51), port: 1, left: 5, numwant: 50 });
+    expect(l6.peers).toEqual([{ ip: ip6(0x99), port: 901 }]);
+    // a non-compact answer carries the new address with the peer's id
+    const full = h.announce({ ih: IH, pid: peerId(52), ip: ip4(1, 1, 1, 2), port: 1, left: 5, numwant: 50, compact: false });
+    expect(full.peers).toContainEqual({ ip: ip4(172, 16, 5, 4), port: 6000, pid: peerId(2) });
+    checkCounts(h, [IH]);
+  });
+
+  it('a peer switching family moves from one array to the other, and only that family is given it', () => {
+    const h = new Harness();
+    h.announce({ ih: IH, pid: peerId(1), ip: ip4(10, 0, 0, 1), port: 11, left: 0, numwant: 0 });
+    h.announce({ ih: IH, pid: peerId(2), ip: ip4(10, 0, 0, 2), port: 12, left: 0, numwant: 0 });
+    h.announce({ ih: IH, pid: peerId(3), ip: ip6(3), port: 13, left: 0, numwant: 0 });
+    const s = h.store.findSwarm(IH, 0);
+    const slot = h.peerSlot(IH, peerId(2));
+    const counts = (): number[] =>
+      [SW.SEED4, SW.LEECH4, SW.SEED6, SW.LEECH6].map((f) => h.store.swarms.dv.getUint32(s * SW.SIZE + f, true));
+    expect(counts()).toEqual([2, 0, 1, 0]);
+    // v4 → v6
+    h.announce({ ih: IH, pid: peerId(2), ip: ip6(2), port: 22, left: 0, numwant: 0 });
+    expect(counts()).toEqual([1, 0, 2, 0]);
+    expect(segment(h.store, s, false, true).map((e) => e.slot)).not.toContain(slot);
+    expect(segment(h.store, s, true, true).find((e) => e.slot === slot)).toEqual({ slot, ip: [...ip6(2)], port: 22 });
+    expect(h.store.ctl[CTL.PEERS_V6]).toBe(2);
+    const l4 = h.announce({ ih: IH, pid: peerId(40), ip: ip4(9, 9, 9, 9), port: 1, left: 1, numwant: 50 });
+    expect(l4.peers.map(v4Bytes)).toEqual([[10, 0, 0, 1, 0, 11]]);
+    const l6 = h.announce({ ih: IH, pid: peerId(60), ip: ip6(60), port: 1, left: 1, numwant: 50 });
+    expect(l6.peers.map((p) => p.port).sort()).toEqual([13, 22]);
+    // v6 → v4, becoming a leecher at the same time
+    h.announce({ ih: IH, pid: peerId(2), ip: ip4(10, 0, 0, 22), port: 23, left: 7, numwant: 0 });
+    expect(counts()).toEqual([1, 2, 1, 1]); // peerId(40) is an IPv4 leecher, peerId(60) an IPv6 one
+    expect(whereIs(h.store, slot)).toEqual({ v6: false, seeder: false, ip: [10, 0, 0, 22], port: 23 });
+    const s6 = h.announce({ ih: IH, pid: peerId(3), ip: ip6(3), port: 13, left: 0, numwant: 50 });
+    expect(s6.peers).toEqual([{ ip: ip6(60), port: 1 }]);
+    const s4 = h.announce({ ih: IH, pid: peerId(1), ip: ip4(10, 0, 0, 1), port: 11, left: 0, numwant: 50 });
+    expect(s4.peers.map(v4Bytes).sort()).toEqual([[10, 0, 0, 22, 0, 23], [9, 9, 9, 9, 0, 1]].sort());
+    expect(h.store.ctl[CTL.PEER_LIVE]).toBe(5);
+    checkCounts(h, [IH]);
   });
 });
 
@@ -409,6 +628,9 @@ describe('ShardLogic events', () => {
     expect(a.completed).toBe(1);
     const slot = h.peerSlot(IH, peerId(1));
     expect(h.store.peers.u8[slot * PR.SIZE + PR.FLAGS]! & PF_COMPLETED).toBe(PF_COMPLETED);
+    // the flag survives a move between families
+    h.announce({ ih: IH, pid: peerId(1), ip: ip6(1), port: 1, left: 0, event: EVENT_COMPLETED });
+    expect(h.store.peers.u8[slot * PR.SIZE + PR.FLAGS]! & PF_COMPLETED).toBe(PF_COMPLETED);
     // another peer completing counts, also on its first announce
     a = h.announce({ ih: IH, pid: peerId(2), ip: ip4(1, 1, 1, 2), port: 2, left: 0, event: EVENT_COMPLETED });
     expect(a).toMatchObject({ seeders: 2, completed: 2 });
@@ -420,20 +642,28 @@ describe('ShardLogic events', () => {
   it('stopped removes the peer and the counts drop; it gets no peers', () => {
     const h = new Harness();
     for (let i = 0; i < 4; i++) h.announce({ ih: IH, pid: peerId(i), ip: ip4(1, 1, 1, i), port: i + 1, left: i < 2 ? 0 : 5 });
-    expect(h.store.ctl[CTL.PEER_LIVE]).toBe(4);
+    h.announce({ ih: IH, pid: peerId(7), ip: ip6(7), port: 7, left: 5 });
+    expect(h.store.ctl[CTL.PEER_LIVE]).toBe(5);
+    const s = h.store.findSwarm(IH, 0);
     let a = h.announce({ ih: IH, pid: peerId(0), ip: ip4(1, 1, 1, 0), port: 1, left: 0, event: EVENT_STOPPED, numwant: 50 });
-    expect(a).toMatchObject({ status: ST_OK, count: 0, seeders: 1, leechers: 2, len: AA.PEERS });
+    expect(a).toMatchObject({ status: ST_OK, count: 0, seeders: 1, leechers: 3, len: AA.PEERS });
     expect(h.peerSlot(IH, peerId(0))).toBe(-1);
     a = h.announce({ ih: IH, pid: peerId(3), ip: ip4(1, 1, 1, 3), port: 4, left: 5, event: EVENT_STOPPED });
+    expect(a).toMatchObject({ count: 0, seeders: 1, leechers: 2 });
+    a = h.announce({ ih: IH, pid: peerId(7), ip: ip6(7), port: 7, left: 5, event: EVENT_STOPPED });
     expect(a).toMatchObject({ count: 0, seeders: 1, leechers: 1 });
     expect(h.store.ctl[CTL.PEER_LIVE]).toBe(2);
-    expect([h.store.ctl[CTL.SEEDERS], h.store.ctl[CTL.LEECHERS]]).toEqual([1, 1]);
+    expect([h.store.ctl[CTL.SEEDERS], h.store.ctl[CTL.LEECHERS], h.store.ctl[CTL.PEERS_V6]]).toEqual([1, 1, 0]);
+    expect(segment(h.store, s, false, true).map((e) => e.port)).toEqual([2]);
+    expect(segment(h.store, s, false, false).map((e) => e.port)).toEqual([3]);
+    expect(h.store.swarms.u8[s * SW.SIZE + SW.CLASS6]).toBe(0); // the emptied IPv6 array was released
     // nobody is handed the stopped peers any more
     const l = h.announce({ ih: IH, pid: peerId(9), ip: ip4(9, 9, 9, 9), port: 9, left: 1 });
     expect(ports(l).sort()).toEqual([2, 3]);
     // stopping twice, or an unknown peer stopping, is harmless
     a = h.announce({ ih: IH, pid: peerId(0), ip: ip4(1, 1, 1, 0), port: 1, left: 0, event: EVENT_STOPPED });
     expect(a).toMatchObject({ status: ST_OK, count: 0, seeders: 1, leechers: 2 });
+    checkCounts(h, [IH]);
   });
 
   it('stopped for an unknown torrent answers zeros and creates no swarm', () => {
@@ -445,7 +675,7 @@ describe('ShardLogic events', () => {
     expect(h.store.ctl[CTL.SWARM_LIVE]).toBe(0);
   });
 
-  it('paused peers get only leechers and stay on the leech list', () => {
+  it('paused peers get only leechers and stay in the leecher segment', () => {
     const h = new Harness();
     for (let i = 0; i < 3; i++) h.announce({ ih: IH, pid: peerId(i), ip: ip4(1, 1, 1, i), port: 100 + i, left: 0, numwant: 0 });
     for (let i = 0; i < 3; i++) h.announce({ ih: IH, pid: peerId(10 + i), ip: ip4(1, 1, 2, i), port: 200 + i, left: 9, numwant: 0 });
@@ -455,6 +685,7 @@ describe('ShardLogic events', () => {
     expect(p).toMatchObject({ seeders: 3, leechers: 4 });
     const slot = h.peerSlot(IH, peerId(50));
     expect(h.store.peers.u8[slot * PR.SIZE + PR.FLAGS]! & PF_PAUSED).toBe(PF_PAUSED);
+    expect(whereIs(h.store, slot)).toMatchObject({ v6: false, seeder: false });
     // paused again: still no seeders
     const p2 = h.announce({ ih: IH, pid: peerId(50), ip: ip4(1, 1, 3, 1), port: 300, left: 9, event: EVENT_PAUSED, numwant: 50 });
     expect(ports(p2).sort()).toEqual([200, 201, 202]);
@@ -463,8 +694,10 @@ describe('ShardLogic events', () => {
     expect(ports(r).slice(0, 3).sort()).toEqual([100, 101, 102]);
     expect(h.store.peers.u8[slot * PR.SIZE + PR.FLAGS]! & PF_PAUSED).toBe(0);
     // a leecher is given the paused peer
+    h.announce({ ih: IH, pid: peerId(50), ip: ip4(1, 1, 3, 1), port: 300, left: 9, event: EVENT_PAUSED, numwant: 0 });
     const l = h.announce({ ih: IH, pid: peerId(60), ip: ip4(1, 1, 4, 1), port: 400, left: 9, numwant: 50 });
     expect(ports(l)).toContain(300);
+    checkCounts(h, [IH]);
   });
 });
 
@@ -478,9 +711,12 @@ describe('ShardLogic peer_id ownership', () => {
       const a = h.announce({ ih: IH, pid: peerId(1), ip: ip4(6, 6, 6, 6), port: 6666, left: 0, user: 9, event });
       expect(a).toMatchObject({ status: ST_PEER_ID_IN_USE, count: 0, seeders: 0, leechers: 0, completed: 0, len: AA.PEERS });
     }
-    // the holder is untouched
+    // also from another family
+    const a6 = h.announce({ ih: IH, pid: peerId(1), ip: ip6(6), port: 6666, left: 0, user: 9 });
+    expect(a6.status).toBe(ST_PEER_ID_IN_USE);
+    // the holder is untouched: same slot, segment, family and address
     expect(h.peerSlot(IH, peerId(1))).toBe(slot);
-    expect(h.store.peers.dv.getUint16(slot * PR.SIZE + PR.PORT, true)).toBe(1111);
+    expect(whereIs(h.store, slot)).toEqual({ v6: false, seeder: false, ip: [1, 1, 1, 1], port: 1111 });
     expect(h.store.peers.dv.getUint32(slot * PR.SIZE + PR.USER, true)).toBe(7);
     expect(h.scrape([IH]).files).toEqual([[1, 0, 1]]);
     // the same peer_id in another swarm is fine for the other user
@@ -488,6 +724,7 @@ describe('ShardLogic peer_id ownership', () => {
     expect(other.status).toBe(ST_OK);
     // and the owner itself is fine
     expect(h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1111, left: 5, user: 7 }).status).toBe(ST_OK);
+    checkCounts(h, [IH, sha1('other')]);
   });
 
   it('refuses a key mismatch when both announces carry a key', () => {
@@ -497,8 +734,8 @@ describe('ShardLogic peer_id ownership', () => {
     const bad = h.announce({ ...base, key: 0x4321, port: 2, event: EVENT_STOPPED });
     expect(bad).toMatchObject({ status: ST_PEER_ID_IN_USE, count: 0, seeders: 0, leechers: 0 });
     expect(h.peerSlot(IH, peerId(1))).toBeGreaterThanOrEqual(0);
-    expect(h.announce({ ...base, key: 0x4321 }).status).toBe(ST_PEER_ID_IN_USE);
-    expect(h.store.peers.dv.getUint16(h.peerSlot(IH, peerId(1)) * PR.SIZE + PR.PORT, true)).toBe(1);
+    expect(h.announce({ ...base, key: 0x4321, port: 2 }).status).toBe(ST_PEER_ID_IN_USE);
+    expect(whereIs(h.store, h.peerSlot(IH, peerId(1))).port).toBe(1);
     // the right key works; an announce without a key cannot be checked and passes
     expect(h.announce({ ...base, key: 0x1234 }).status).toBe(ST_OK);
     expect(h.announce({ ...base }).status).toBe(ST_OK);
@@ -516,16 +753,17 @@ describe('ShardLogic scrape and limits', () => {
     const A = sha1('A');
     const B = sha1('B');
     const C = sha1('C');
-    for (let i = 0; i < 3; i++) h.announce({ ih: A, pid: peerId(i), ip: ip4(1, 0, 0, i), port: 1, left: 0 });
+    for (let i = 0; i < 3; i++) h.announce({ ih: A, pid: peerId(i), ip: i === 1 ? ip6(i) : ip4(1, 0, 0, i), port: 1, left: 0 });
     h.announce({ ih: A, pid: peerId(9), ip: ip4(1, 0, 0, 9), port: 1, left: 3 });
     h.announce({ ih: B, pid: peerId(1), ip: ip4(1, 0, 0, 1), port: 1, left: 3 });
-    h.announce({ ih: B, pid: peerId(2), ip: ip4(1, 0, 0, 2), port: 1, left: 3 });
-    h.announce({ ih: B, pid: peerId(2), ip: ip4(1, 0, 0, 2), port: 1, left: 0, event: EVENT_COMPLETED });
+    h.announce({ ih: B, pid: peerId(2), ip: ip6(2), port: 1, left: 3 });
+    h.announce({ ih: B, pid: peerId(2), ip: ip6(2), port: 1, left: 0, event: EVENT_COMPLETED });
     h.announce({ ih: C, pid: peerId(1), ip: ip4(1, 0, 0, 1), port: 1, left: 3 });
     h.announce({ ih: C, pid: peerId(1), ip: ip4(1, 0, 0, 1), port: 1, left: 3, event: EVENT_STOPPED });
     const unknown = sha1('unknown');
     const r = h.scrape([unknown, B, A, C, unknown, A]);
     expect(r.count).toBe(6);
+    // (seeders, completed, leechers), both families summed
     expect(r.files).toEqual([
       [0, 0, 0],
       [1, 1, 1],
@@ -543,11 +781,16 @@ describe('ShardLogic scrape and limits', () => {
     const a = h.announce({ ih: IH, pid: peerId(8), ip: ip4(1, 0, 0, 8), port: 1, left: 1, numwant: 50 });
     expect(a).toMatchObject({ status: ST_TABLE_FULL, count: 0, seeders: 0, leechers: 0, len: AA.PEERS });
     expect(h.store.ctl[CTL.TABLE_FULL]).toBe(1);
-    // known peers still announce
+    expect(h.peerSlot(IH, peerId(8))).toBe(-1);
+    // known peers still announce, also switching family
     expect(h.announce({ ih: IH, pid: peerId(3), ip: ip4(1, 0, 0, 3), port: 1, left: 1 }).leechers).toBe(8);
+    expect(h.announce({ ih: IH, pid: peerId(4), ip: ip6(4), port: 1, left: 1 }).status).toBe(ST_OK);
+    expect(h.store.ctl[CTL.PEERS_V6]).toBe(1);
     // a stop makes room
     h.announce({ ih: IH, pid: peerId(3), ip: ip4(1, 0, 0, 3), port: 1, left: 1, event: EVENT_STOPPED });
     expect(h.announce({ ih: IH, pid: peerId(8), ip: ip4(1, 0, 0, 8), port: 1, left: 1 }).status).toBe(ST_OK);
+    expect(h.store.ctl[CTL.TABLE_FULL]).toBe(1);
+    checkCounts(h, [IH]);
   });
 
   it('refuses new swarms with ST_TABLE_FULL at max_swarms and counts the refusals', () => {
@@ -556,10 +799,37 @@ describe('ShardLogic scrape and limits', () => {
     const a = h.announce({ ih: sha1('s4'), pid: peerId(1), ip: ip4(1, 0, 0, 1), port: 1, left: 1 });
     expect(a).toMatchObject({ status: ST_TABLE_FULL, count: 0, seeders: 0, leechers: 0, len: AA.PEERS });
     expect(h.store.ctl[CTL.TABLE_FULL]).toBe(1);
+    expect(h.store.findSwarm(sha1('s4'), 0)).toBe(-1);
     // a stop for a swarm that cannot exist is not a refusal
     const s = h.announce({ ih: sha1('s5'), pid: peerId(1), ip: ip4(1, 0, 0, 1), port: 1, left: 1, event: EVENT_STOPPED });
     expect(s.status).toBe(ST_OK);
     expect(h.store.ctl[CTL.TABLE_FULL]).toBe(1);
+  });
+
+  it('refuses with ST_TABLE_FULL when the arena has no room for the array a peer needs', () => {
+    // maxPeers 16 reserves 64 entries per family; take 62 of the IPv6 arena's directly
+    const h = new Harness({ maxPeers: 16, maxSwarms: 4, requestRingBytes: 1 << 12, answerRingBytes: 1 << 12 });
+    for (const cls of [6, 5, 4, 3, 2]) expect(h.store.arena6.alloc(cls)).toBeGreaterThanOrEqual(0);
+    expect(h.store.ctl[CTL.ARENA6_TOP]).toBe(62);
+    // one IPv6 peer fits (a 1-entry block), a second needs a 2-entry block: refused
+    expect(h.announce({ ih: IH, pid: peerId(1), ip: ip6(1), port: 1, left: 0 }).status).toBe(ST_OK);
+    const a = h.announce({ ih: IH, pid: peerId(2), ip: ip6(2), port: 2, left: 5, numwant: 50 });
+    expect(a).toMatchObject({ status: ST_TABLE_FULL, count: 0, seeders: 0, leechers: 0, len: AA.PEERS });
+    expect(h.store.ctl[CTL.TABLE_FULL]).toBe(1);
+    expect(h.peerSlot(IH, peerId(2))).toBe(-1); // the refused peer's slot was given back
+    expect(h.store.ctl[CTL.PEER_LIVE]).toBe(1);
+    expect(h.store.ctl[CTL.PEER_FREE]).not.toBe(-1);
+    // IPv4 still works; an IPv4 peer moving to IPv6 is refused and dropped (it announces again)
+    expect(h.announce({ ih: IH, pid: peerId(3), ip: ip4(1, 1, 1, 3), port: 3, left: 5 }).status).toBe(ST_OK);
+    const moved = h.announce({ ih: IH, pid: peerId(3), ip: ip6(3), port: 3, left: 5 });
+    expect(moved.status).toBe(ST_TABLE_FULL);
+    expect(h.store.ctl[CTL.TABLE_FULL]).toBe(2);
+    expect(h.peerSlot(IH, peerId(3))).toBe(-1);
+    expect(h.store.ctl[CTL.PEER_LIVE]).toBe(1);
+    checkCounts(h, [IH]);
+    // the remaining IPv6 peer is unharmed and answered normally
+    const s = h.scrape([IH]);
+    expect(s.files).toEqual([[1, 0, 0]]);
   });
 
   it('the largest answer fits maxAnswerBytes', () => {
@@ -570,11 +840,12 @@ describe('ShardLogic scrape and limits', () => {
     const a = h.announce({ ih: IH, pid: peerId(999), ip: ip4(9, 9, 9, 9), port: 1, left: 1, numwant: 200, compact: false });
     expect(a.count).toBe(200);
     expect(a.len).toBe(maxAnswerBytes(200, 1));
+    for (const p of a.peers) expect(p.pid).toBeDefined();
   });
 });
 
 describe('ShardLogic randomized against a model', () => {
-  it('answers 5,000 random announces consistently with a model of the swarm', () => {
+  it('answers 6,000 random announces consistently with a model of the swarms', () => {
     let seed = 12345;
     const rnd = (): number => {
       seed = (seed + 0x6d2b79f5) | 0;
@@ -584,51 +855,86 @@ describe('ShardLogic randomized against a model', () => {
     };
     const h = new Harness();
     const hashes = [sha1('x'), sha1('y'), sha1('z')];
-    type M = { seeder: boolean; v6: boolean; port: number; completed: boolean };
+    type M = { seeder: boolean; v6: boolean; ip: Uint8Array; port: number; completed: boolean };
     const model = hashes.map(() => ({ peers: new Map<number, M>(), completed: 0 }));
-    for (let op = 0; op < 5_000; op++) {
+    const addrKey = (v6: boolean, ip: Uint8Array | number[], port: number): string => `${v6 ? 6 : 4}/${Buffer.from(ip).toString('hex')}:${port}`;
+    let familySwitches = 0;
+    let addressChanges = 0;
+    for (let op = 0; op < 6_000; op++) {
       const w = Math.floor(rnd() * hashes.length);
       const sw = model[w]!;
       const id = Math.floor(rnd() * 60);
-      const v6 = id % 4 === 0;
-      const ip = v6 ? ip6(id) : ip4(10, 0, 0, id);
+      const before = sw.peers.get(id);
+      // mostly keep the family and address; sometimes switch family or move
+      let v6 = before ? before.v6 : rnd() < 0.3;
+      if (before && rnd() < 0.08) {
+        v6 = !v6;
+        familySwitches++;
+      }
+      const variant = Math.floor(rnd() * 3);
+      const ip = v6 ? ip6(id * 4 + variant) : ip4(10, variant, 0, id);
+      const port = 1000 + id * 10 + Math.floor(rnd() * 3);
+      if (before && before.v6 === v6 && (port !== before.port || Buffer.compare(before.ip, ip) !== 0)) addressChanges++;
       const r = rnd();
-      const event = r < 0.1 ? EVENT_STOPPED : r < 0.2 ? EVENT_COMPLETED : r < 0.3 ? EVENT_STARTED : EVENT_NONE;
+      const event = r < 0.1 ? EVENT_STOPPED : r < 0.2 ? EVENT_COMPLETED : r < 0.3 ? EVENT_STARTED : r < 0.35 ? EVENT_PAUSED : EVENT_NONE;
       const left = rnd() < 0.4 ? 0 : 100;
       const numwant = Math.floor(rnd() * 40);
-      const port = 1000 + id * 10 + Math.floor(rnd() * 3);
-      const before = sw.peers.get(id);
-      const a = h.announce({ ih: hashes[w]!, pid: peerId(id), ip, port, left, event, numwant });
+      const compact = rnd() < 0.8;
+      const a = h.announce({ ih: hashes[w]!, pid: peerId(id), ip, port, left, event, numwant, compact });
       expect(a.status).toBe(ST_OK);
-      // expected peers: same family, not self, seeders only to leechers
+      // expected peers: same family, not self, seeders only to leechers that are not paused
       const others = [...sw.peers.entries()].filter(([pid, p]) => pid !== id && p.v6 === v6);
-      const wantSeeders = left !== 0;
+      const wantSeeders = left !== 0 && event !== EVENT_PAUSED;
       const candidates = others.filter(([, p]) => wantSeeders || !p.seeder);
       if (event === EVENT_STOPPED) {
         expect(a.count).toBe(0);
         sw.peers.delete(id);
       } else {
         expect(a.count).toBe(Math.min(numwant, candidates.length));
-        const byPort = new Map(candidates.map(([, p]) => [p.port, p]));
-        const got = ports(a);
+        const byAddr = new Map(candidates.map(([pid, p]) => [addrKey(p.v6, v6 ? p.ip : p.ip.subarray(12), p.port), { pid, p }]));
+        const got = a.peers.map((p) => addrKey(v6, compact || v6 ? p.ip : p.ip.subarray(12), p.port));
         expect(new Set(got).size).toBe(got.length);
         let sawLeecher = false;
-        for (const p of got) {
-          const m = byPort.get(p);
-          expect(m, `port ${p} is not a candidate`).toBeDefined();
-          if (!m!.seeder) sawLeecher = true;
+        a.peers.forEach((peer, i) => {
+          const m = byAddr.get(got[i]!);
+          expect(m, `${got[i]} is not a candidate`).toBeDefined();
+          if (!compact) {
+            expect(peer.pid).toEqual(peerId(m!.pid));
+            if (!v6) expect(v4of(peer.ip)).toEqual(v4of(m!.p.ip)); // and the ::ffff: prefix
+            if (!v6) expect([...peer.ip.subarray(0, 12)]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
+          }
+          if (!m!.p.seeder) sawLeecher = true;
           else expect(sawLeecher, 'a seeder after a leecher').toBe(false);
-        }
+        });
         // seeders first: if any leecher was given, every same-family seeder was given
-        if (wantSeeders && sawLeecher) expect(got.filter((p) => byPort.get(p)!.seeder).length).toBe(candidates.filter(([, p]) => p.seeder).length);
+        if (wantSeeders && sawLeecher) expect(got.filter((k) => byAddr.get(k)!.p.seeder).length).toBe(candidates.filter(([, p]) => p.seeder).length);
         const completed = (before?.completed ?? false) || event === EVENT_COMPLETED;
         if (event === EVENT_COMPLETED && !before?.completed) sw.completed++;
-        sw.peers.set(id, { seeder: left === 0, v6, port, completed });
+        sw.peers.set(id, { seeder: left === 0, v6, ip, port, completed });
       }
       let s = 0;
       for (const p of sw.peers.values()) if (p.seeder) s++;
       expect([a.seeders, a.leechers, a.completed]).toEqual([s, sw.peers.size - s, sw.completed]);
+      if (op % 250 === 0 || op === 5_999) {
+        // the arrays hold exactly the model's peers, with their current addresses
+        for (let k = 0; k < hashes.length; k++) {
+          const sl = h.store.findSwarm(hashes[k]!, 0);
+          for (const fam6 of [false, true]) {
+            for (const seedSeg of [true, false]) {
+              const want = [...model[k]!.peers.values()]
+                .filter((p) => p.v6 === fam6 && p.seeder === seedSeg)
+                .map((p) => addrKey(fam6, fam6 ? p.ip : p.ip.subarray(12), p.port))
+                .sort();
+              const have = sl < 0 ? [] : segment(h.store, sl, fam6, seedSeg).map((e) => addrKey(fam6, e.ip, e.port)).sort();
+              expect(have).toEqual(want);
+            }
+          }
+        }
+        checkCounts(h, hashes);
+      }
     }
+    expect(familySwitches).toBeGreaterThan(100);
+    expect(addressChanges).toBeGreaterThan(500);
     const r = h.scrape(hashes);
     expect(r.files).toEqual(
       model.map((sw) => {

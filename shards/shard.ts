@@ -1,6 +1,6 @@
 import {
   AA, AF_COMPACT, AF_HAS_KEY, AF_V6, AQ, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STOPPED,
-  KIND_ANNOUNCE, KIND_SCRAPE, NIL, PF_COMPLETED, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_SEEDER, PF_V6, PR, SA, SCRAPE_ENTRY, SQ,
+  KIND_ANNOUNCE, KIND_SCRAPE, PF_COMPLETED, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_SEEDER, PF_V6, PR, SA, SCRAPE_ENTRY, SQ,
   ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, SW, CTL,
 } from './layout.js';
 import type { ByteRing } from './ring.js';
@@ -16,6 +16,8 @@ export function maxAnswerBytes(numwantMax: number, scrapeMaxHashes: number): num
  * shared memory: no sockets, no timers; the clock comes in with each call.
  */
 export class ShardLogic {
+  private readonly wire = new Uint8Array(18);
+
   constructor(private readonly store: SwarmStore) {}
 
   /** Handle one request record at `off` of `q`, appending its answer to `out`. */
@@ -79,23 +81,29 @@ export class ShardLogic {
     const left = qdv.getFloat64(off + AQ.LEFT, true);
     const seeder = left === 0;
     // Build the answer before touching the asking peer: it is skipped by slot if known,
-    // and a new peer is not in the lists yet.
+    // and a new peer is not in the arrays yet.
     const wantsSeeders = !seeder && event !== EVENT_PAUSED;
     let n = 0;
     if (numwant > 0) {
       const peersAt = at + AA.PEERS;
-      if (wantsSeeders) n = this.select(swarm, SW.SEED_HEAD, peer, v6, entry, numwant, a, peersAt);
-      if (n < numwant) n += this.select(swarm, SW.LEECH_HEAD, peer, v6, entry, numwant - n, a, peersAt + n * entry);
+      if (wantsSeeders) n = store.copyPeers(swarm, v6, true, peer, numwant, a, peersAt, entry);
+      if (n < numwant) n += store.copyPeers(swarm, v6, false, peer, numwant - n, a, peersAt + n * entry, entry);
     }
+
+    // The peer's address in wire form (compact: ip4 or ip16, then the port big-endian).
+    const w = this.wire;
+    const ipAt = off + AQ.IP;
+    const port = qdv.getUint16(off + AQ.PORT, true);
+    let wlen = 0;
+    if (v6) for (; wlen < 16; wlen++) w[wlen] = q[ipAt + wlen];
+    else for (; wlen < 4; wlen++) w[wlen] = q[ipAt + 12 + wlen];
+    w[wlen] = port >>> 8;
+    w[wlen + 1] = port & 0xff;
 
     const isNew = peer < 0;
     if (isNew) {
       peer = store.allocPeer(swarm, q, off + AQ.PEER_ID);
-      if (peer < 0) {
-        store.ctl[CTL.TABLE_FULL]++;
-        this.fail(at, out, ST_TABLE_FULL);
-        return;
-      }
+      if (peer < 0) return this.tableFull(at, out);
     }
     // Views after allocPeer: a grown slab has new ones.
     const pu8 = store.peers.u8;
@@ -112,63 +120,33 @@ export class ShardLogic {
       const c = swarm * SW.SIZE + SW.COMPLETED;
       store.swarms.dv.setUint32(c, store.swarms.dv.getUint32(c, true) + 1, true);
     }
-    // Moving between lists (or changing family) goes through unlink/link so counts follow.
-    const relink = isNew || (oldFlags & (PF_SEEDER | PF_V6)) !== (newFlags & (PF_SEEDER | PF_V6));
-    if (relink && !isNew) store.unlink(peer);
-    pu8[pat + PR.FLAGS] = newFlags;
+    // Same segment and family: rewrite the address in place. Otherwise move the peer to its
+    // new segment or family array, which keeps the counts right.
+    if (!isNew && (oldFlags & (PF_SEEDER | PF_V6)) === (newFlags & (PF_SEEDER | PF_V6))) {
+      pu8[pat + PR.FLAGS] = newFlags;
+      store.setAddress(peer, w, 0);
+    } else {
+      if (!isNew) store.displace(peer); // reads the old flags
+      pu8[pat + PR.FLAGS] = newFlags;
+      if (!store.place(peer, w, 0)) {
+        store.freePeer(peer);
+        return this.tableFull(at, out);
+      }
+    }
     pdv.setUint32(pat + PR.USER, user, true);
-    pu8.set(q.subarray(off + AQ.IP, off + AQ.IP + 16), pat + PR.IP);
-    pdv.setUint16(pat + PR.PORT, qdv.getUint16(off + AQ.PORT, true), true);
     pdv.setUint32(pat + PR.LAST_SEEN, now, true);
     pdv.setUint32(pat + PR.KEY, key, true);
     pdv.setFloat64(pat + PR.UPLOADED, qdv.getFloat64(off + AQ.UPLOADED, true), true);
     pdv.setFloat64(pat + PR.DOWNLOADED, qdv.getFloat64(off + AQ.DOWNLOADED, true), true);
     pdv.setFloat64(pat + PR.LEFT, left, true);
-    if (relink) store.link(peer);
 
     this.counts(at, adv, swarm, n);
     out.shrinkLast(AA.PEERS + n * entry);
   }
 
-  /**
-   * Copy up to `max` peers of the swarm's list at `headField` (same address family, never
-   * `self`) into `a` at `to`, then move the list head past the last visited peer so the
-   * next answer continues from there.
-   */
-  private select(swarm: number, headField: number, self: number, v6: boolean, entry: number, max: number, a: Uint8Array, to: number): number {
-    const store = this.store;
-    const sdv = store.swarms.dv;
-    const sat = swarm * SW.SIZE;
-    const head = sdv.getInt32(sat + headField, true);
-    if (head === NIL) return 0;
-    const size = sdv.getUint32(sat + (headField === SW.SEED_HEAD ? SW.SEEDERS : SW.LEECHERS), true);
-    const pu8 = store.peers.u8;
-    const pdv = store.peers.dv;
-    let cur = head;
-    let n = 0;
-    for (let visited = 0; visited < size && n < max; visited++) {
-      const p = cur;
-      const pat = p * PR.SIZE;
-      cur = pdv.getInt32(pat + PR.NEXT, true);
-      if (p === self || ((pu8[pat + PR.FLAGS] & PF_V6) !== 0) !== v6) continue;
-      const dst = to + n * entry;
-      if (entry === ENTRY_V4) {
-        a[dst] = pu8[pat + PR.IP + 12];
-        a[dst + 1] = pu8[pat + PR.IP + 13];
-        a[dst + 2] = pu8[pat + PR.IP + 14];
-        a[dst + 3] = pu8[pat + PR.IP + 15];
-        a[dst + 4] = pu8[pat + PR.PORT + 1];
-        a[dst + 5] = pu8[pat + PR.PORT];
-      } else {
-        a.set(pu8.subarray(pat + PR.IP, pat + PR.IP + 16), dst);
-        a[dst + 16] = pu8[pat + PR.PORT + 1];
-        a[dst + 17] = pu8[pat + PR.PORT];
-        if (entry === ENTRY_FULL) a.set(pu8.subarray(pat + PR.PEER_ID, pat + PR.PEER_ID + 20), dst + 18);
-      }
-      n++;
-    }
-    sdv.setInt32(sat + headField, cur, true);
-    return n;
+  private tableFull(at: number, out: ByteRing): void {
+    this.store.ctl[CTL.TABLE_FULL]++;
+    this.fail(at, out, ST_TABLE_FULL);
   }
 
   private counts(at: number, adv: DataView, swarm: number, n: number): void {
@@ -179,11 +157,9 @@ export class ShardLogic {
       adv.setUint32(at + AA.COMPLETED, 0, true);
       return;
     }
-    const sdv = this.store.swarms.dv;
-    const sat = swarm * SW.SIZE;
-    adv.setUint32(at + AA.SEEDERS, sdv.getUint32(sat + SW.SEEDERS, true), true);
-    adv.setUint32(at + AA.LEECHERS, sdv.getUint32(sat + SW.LEECHERS, true), true);
-    adv.setUint32(at + AA.COMPLETED, sdv.getUint32(sat + SW.COMPLETED, true), true);
+    adv.setUint32(at + AA.SEEDERS, this.store.seeders(swarm), true);
+    adv.setUint32(at + AA.LEECHERS, this.store.leechers(swarm), true);
+    adv.setUint32(at + AA.COMPLETED, this.store.swarms.dv.getUint32(swarm * SW.SIZE + SW.COMPLETED, true), true);
   }
 
   private fail(at: number, out: ByteRing, status: number): void {
@@ -204,10 +180,9 @@ export class ShardLogic {
     for (let i = 0; i < count; i++) {
       const swarm = this.store.findSwarm(q, off + SQ.HASHES + i * 20);
       const e = at + SA.FILES + i * SCRAPE_ENTRY;
-      const sat = swarm * SW.SIZE;
-      adv.setUint32(e, swarm < 0 ? 0 : sdv.getUint32(sat + SW.SEEDERS, true), true);
-      adv.setUint32(e + 4, swarm < 0 ? 0 : sdv.getUint32(sat + SW.COMPLETED, true), true);
-      adv.setUint32(e + 8, swarm < 0 ? 0 : sdv.getUint32(sat + SW.LEECHERS, true), true);
+      adv.setUint32(e, swarm < 0 ? 0 : this.store.seeders(swarm), true);
+      adv.setUint32(e + 4, swarm < 0 ? 0 : sdv.getUint32(swarm * SW.SIZE + SW.COMPLETED, true), true);
+      adv.setUint32(e + 8, swarm < 0 ? 0 : this.store.leechers(swarm), true);
     }
   }
 }

@@ -1,5 +1,8 @@
+import { PeerArena, classEntries } from './arena.js';
 import { hash20, equal20 } from './hash.js';
-import { CTL, GLOBAL, INITIAL_PEERS, INITIAL_SWARMS, NIL, PF_LIVE, PF_SEEDER, PF_V6, PR, SW, SWF_LIVE } from './layout.js';
+import {
+  ADDR4, ADDR6, CTL, ENTRY_FULL, GLOBAL, INITIAL_ARENA_ENTRIES, INITIAL_PEERS, INITIAL_SWARMS, NIL, PF_LIVE, PF_SEEDER, PF_V6, PR, SW, SWF_LIVE,
+} from './layout.js';
 import { HashIndex, Slab, type KeyMatcher } from './table.js';
 
 /** The shared buffers that hold one shard's swarms. Owned by the acceptor, written by the shard. */
@@ -10,22 +13,38 @@ export interface SwarmBuffers {
   swarmIndex: SharedArrayBuffer;
   peers: SharedArrayBuffer;
   peerIndex: SharedArrayBuffer;
+  addr4: SharedArrayBuffer;
+  slots4: SharedArrayBuffer;
+  addr6: SharedArrayBuffer;
+  slots6: SharedArrayBuffer;
+}
+
+/** Field offsets of one family's array in a swarm record. */
+interface Family {
+  arena: PeerArena;
+  seed: number;
+  leech: number;
+  block: number;
+  cls: number;
+  bytes: number;
 }
 
 /**
  * Swarms and peers of one shard, with no JS object per swarm or peer.
  *
  * - swarm slab: SW records; index info_hash → swarm slot.
- * - peer slab: PR records; index (swarm slot, peer_id) → peer slot.
- * - each swarm links its peers in two circular doubly-linked lists (seeders; leechers and
- *   paused peers) through PR.NEXT/PREV; the list head is also the rotation cursor of
- *   peer selection, so successive answers walk around the swarm.
- * - free slots of both slabs are chained through a link field; slabs and indexes double
- *   when full (indexes are rebuilt from the slabs, keeping their load ≤ 1/2).
+ * - peer slab: PR records (identity, accounting state); index (swarm, peer_id) → slot.
+ * - each swarm keeps, per address family, one contiguous array of wire-form addresses
+ *   partitioned [seeders | leechers] in a peer arena, with the owning peer slot of every
+ *   entry alongside. A peer's record knows its position (PR.POS); moves keep it current.
+ *   Answers copy runs of consecutive entries: no pointer chasing through scattered records.
+ * - slabs and indexes double when full (indexes are rebuilt from the slabs, keeping their
+ *   load ≤ 1/2); arrays move to the next power-of-two block when full and to a smaller one
+ *   when a quarter full.
  *
  * Only the owning shard thread writes. Table headers live in the control block so a
- * respawned shard resumes on the same memory (after recover() re-derives what a crash in
- * the middle of an update could have left inconsistent).
+ * respawned shard resumes on the same memory, after recover() re-derives what a crash in
+ * the middle of an update could have left inconsistent.
  */
 export class SwarmStore {
   readonly ctl: Int32Array;
@@ -34,6 +53,10 @@ export class SwarmStore {
   readonly swarmIndex: HashIndex;
   readonly peers: Slab;
   readonly peerIndex: HashIndex;
+  readonly arena4: PeerArena;
+  readonly arena6: PeerArena;
+  private readonly fam4: Family;
+  private readonly fam6: Family;
   private readonly seed: number;
   private readonly swarmKeys: KeyMatcher;
   private readonly peerKeys: KeyMatcher;
@@ -45,6 +68,10 @@ export class SwarmStore {
     this.swarmIndex = new HashIndex(bufs.swarmIndex);
     this.peers = new Slab(bufs.peers, PR.SIZE);
     this.peerIndex = new HashIndex(bufs.peerIndex);
+    this.arena4 = new PeerArena(bufs.addr4, bufs.slots4, ADDR4, this.ctl, CTL.ARENA4_TOP, CTL.FREE4);
+    this.arena6 = new PeerArena(bufs.addr6, bufs.slots6, ADDR6, this.ctl, CTL.ARENA6_TOP, CTL.FREE6);
+    this.fam4 = { arena: this.arena4, seed: SW.SEED4, leech: SW.LEECH4, block: SW.BLOCK4, cls: SW.CLASS4, bytes: ADDR4 };
+    this.fam6 = { arena: this.arena6, seed: SW.SEED6, leech: SW.LEECH6, block: SW.BLOCK6, cls: SW.CLASS6, bytes: ADDR6 };
     this.seed = Atomics.load(this.global, GLOBAL.HASH_SEED);
     const swarms = this.swarms;
     const peers = this.peers;
@@ -59,12 +86,16 @@ export class SwarmStore {
   }
 
   /** Sizes of the buffers for a fresh shard. */
-  static initialBytes(): { swarms: number; swarmIndex: number; peers: number; peerIndex: number } {
+  static initialBytes(): Record<'swarms' | 'swarmIndex' | 'peers' | 'peerIndex' | 'addr4' | 'slots4' | 'addr6' | 'slots6', number> {
     return {
       swarms: INITIAL_SWARMS * SW.SIZE,
       swarmIndex: HashIndex.bytesFor(INITIAL_SWARMS * 2),
       peers: INITIAL_PEERS * PR.SIZE,
       peerIndex: HashIndex.bytesFor(INITIAL_PEERS * 2),
+      addr4: INITIAL_ARENA_ENTRIES * ADDR4,
+      slots4: INITIAL_ARENA_ENTRIES * 4,
+      addr6: 1024 * ADDR6,
+      slots6: 1024 * 4,
     };
   }
 
@@ -80,6 +111,8 @@ export class SwarmStore {
     c[CTL.PEER_FREE] = NIL;
     c[CTL.PEER_LIVE] = 0;
     c[CTL.PEER_INDEX_CAP] = this.peerIndex.capacity;
+    this.arena4.init();
+    this.arena6.init();
   }
 
   // ------------------------------------------------------------------ swarms
@@ -103,28 +136,39 @@ export class SwarmStore {
       slot = c[CTL.SWARM_HIGH]++;
     }
     const u8 = this.swarms.u8;
-    const dv = this.swarms.dv;
     const at = slot * SW.SIZE;
     u8.fill(0, at, at + SW.SIZE);
     u8.set(key.subarray(off, off + 20), at + SW.INFO_HASH);
     u8[at + SW.FLAGS] = SWF_LIVE;
-    dv.setInt32(at + SW.SEED_HEAD, NIL, true);
-    dv.setInt32(at + SW.LEECH_HEAD, NIL, true);
-    dv.setUint32(at + SW.LAST_ACTIVE, now, true);
+    this.swarms.dv.setUint32(at + SW.LAST_ACTIVE, now, true);
     this.swarmIndex.insert(hash20(key, off, this.seed), slot);
     c[CTL.SWARM_LIVE]++;
     return slot;
   }
 
-  /** Free an empty swarm. */
+  /** Free a swarm that has no peers left. */
   removeSwarm(slot: number): void {
     const u8 = this.swarms.u8;
     const at = slot * SW.SIZE;
     this.swarmIndex.remove(hash20(u8, at + SW.INFO_HASH, this.seed), slot);
+    this.freeBlock(at, this.fam4);
+    this.freeBlock(at, this.fam6);
     u8[at + SW.FLAGS] = 0;
     this.swarms.dv.setInt32(at + SW.LAST_ACTIVE, this.ctl[CTL.SWARM_FREE], true);
     this.ctl[CTL.SWARM_FREE] = slot;
     this.ctl[CTL.SWARM_LIVE]--;
+  }
+
+  seeders(swarm: number): number {
+    const dv = this.swarms.dv;
+    const at = swarm * SW.SIZE;
+    return dv.getUint32(at + SW.SEED4, true) + dv.getUint32(at + SW.SEED6, true);
+  }
+
+  leechers(swarm: number): number {
+    const dv = this.swarms.dv;
+    const at = swarm * SW.SIZE;
+    return dv.getUint32(at + SW.LEECH4, true) + dv.getUint32(at + SW.LEECH6, true);
   }
 
   private growSwarmIndex(): boolean {
@@ -152,15 +196,15 @@ export class SwarmStore {
   }
 
   /**
-   * Take a peer slot for (swarm, peer_id) and index it. The caller fills the record and
-   * then links it with link(). Returns -1 when the table is at its configured bound.
+   * Take a peer slot for (swarm, peer_id) and index it. The caller sets its flags and then
+   * puts it in its swarm's array with place(). Returns -1 at the configured bound.
    */
   allocPeer(swarm: number, peerId: Uint8Array, off: number): number {
     const c = this.ctl;
     if (c[CTL.PEER_LIVE] + 1 > this.peerIndex.capacity >> 1 && !this.growPeerIndex()) return -1;
     let slot = c[CTL.PEER_FREE];
     if (slot !== NIL) {
-      c[CTL.PEER_FREE] = this.peers.dv.getInt32(slot * PR.SIZE + PR.NEXT, true);
+      c[CTL.PEER_FREE] = this.peers.dv.getInt32(slot * PR.SIZE + PR.POS, true);
     } else {
       if (c[CTL.PEER_HIGH] >= this.peers.capacity) {
         if (!this.peers.grow()) return -1;
@@ -177,17 +221,22 @@ export class SwarmStore {
     return slot;
   }
 
-  /** Unlink, unindex and free a peer. */
-  removePeer(slot: number): void {
+  /** Unindex and free a peer slot that is not (or no longer) in its swarm's array. */
+  freePeer(slot: number): void {
     const u8 = this.peers.u8;
     const at = slot * PR.SIZE;
     const swarm = this.peers.dv.getUint32(at + PR.SWARM, true);
-    this.unlink(slot);
     this.peerIndex.remove(hash20(u8, at + PR.PEER_ID, this.seed, swarm), slot);
     u8[at + PR.FLAGS] = 0;
-    this.peers.dv.setInt32(at + PR.NEXT, this.ctl[CTL.PEER_FREE], true);
+    this.peers.dv.setInt32(at + PR.POS, this.ctl[CTL.PEER_FREE], true);
     this.ctl[CTL.PEER_FREE] = slot;
     this.ctl[CTL.PEER_LIVE]--;
+  }
+
+  /** Take a placed peer out of its swarm and free it. */
+  removePeer(slot: number): void {
+    this.displace(slot);
+    this.freePeer(slot);
   }
 
   private growPeerIndex(): boolean {
@@ -211,60 +260,181 @@ export class SwarmStore {
     }
   }
 
-  // ------------------------------------------------------------------ swarm lists
+  // ------------------------------------------------------------------ swarm arrays
 
-  /**
-   * Put a live peer on its swarm's seed or leech list (by PF_SEEDER) and count it.
-   * New peers go just behind the head, i.e. last in rotation order.
-   */
-  link(slot: number): void {
-    const pdv = this.peers.dv;
-    const pat = slot * PR.SIZE;
-    const flags = this.peers.u8[pat + PR.FLAGS];
-    const sat = pdv.getUint32(pat + PR.SWARM, true) * SW.SIZE;
-    const sdv = this.swarms.dv;
-    const seeder = (flags & PF_SEEDER) !== 0;
-    const headField = sat + (seeder ? SW.SEED_HEAD : SW.LEECH_HEAD);
-    const head = sdv.getInt32(headField, true);
-    if (head === NIL) {
-      pdv.setInt32(pat + PR.NEXT, slot, true);
-      pdv.setInt32(pat + PR.PREV, slot, true);
-      sdv.setInt32(headField, slot, true);
-    } else {
-      const tail = pdv.getInt32(head * PR.SIZE + PR.PREV, true);
-      pdv.setInt32(pat + PR.NEXT, head, true);
-      pdv.setInt32(pat + PR.PREV, tail, true);
-      pdv.setInt32(tail * PR.SIZE + PR.NEXT, slot, true);
-      pdv.setInt32(head * PR.SIZE + PR.PREV, slot, true);
-    }
-    const countField = sat + (seeder ? SW.SEEDERS : SW.LEECHERS);
-    sdv.setUint32(countField, sdv.getUint32(countField, true) + 1, true);
-    this.ctl[seeder ? CTL.SEEDERS : CTL.LEECHERS]++;
-    if (flags & PF_V6) this.ctl[CTL.PEERS_V6]++;
+  private famOf(flags: number): Family {
+    return flags & PF_V6 ? this.fam6 : this.fam4;
   }
 
-  /** Take a peer off its list and uncount it (inverse of link). */
-  unlink(slot: number): void {
+  /**
+   * Put a live peer (PF_V6 and PF_SEEDER already set in its flags) into its swarm's array
+   * with the wire-form address at src[off] (6 or 18 bytes). Returns false when the arena
+   * reservation is exhausted (the caller frees the peer).
+   */
+  place(slot: number, src: Uint8Array, off: number): boolean {
     const pdv = this.peers.dv;
     const pat = slot * PR.SIZE;
     const flags = this.peers.u8[pat + PR.FLAGS];
-    const sat = pdv.getUint32(pat + PR.SWARM, true) * SW.SIZE;
+    const f = this.famOf(flags);
     const sdv = this.swarms.dv;
-    const seeder = (flags & PF_SEEDER) !== 0;
-    const headField = sat + (seeder ? SW.SEED_HEAD : SW.LEECH_HEAD);
-    const next = pdv.getInt32(pat + PR.NEXT, true);
-    if (next === slot) {
-      sdv.setInt32(headField, NIL, true);
+    const sat = pdv.getUint32(pat + PR.SWARM, true) * SW.SIZE;
+    const S = sdv.getUint32(sat + f.seed, true);
+    const L = sdv.getUint32(sat + f.leech, true);
+    const cls = this.swarms.u8[sat + f.cls];
+    if (S + L + 1 > classEntries(cls) && !this.resize(sat, f, cls === 0 ? 1 : cls + 1, S + L)) return false;
+    const blk = sdv.getUint32(sat + f.block, true);
+    let pos: number;
+    if (flags & PF_SEEDER) {
+      if (L > 0) this.move(f, blk, S, S + L); // first leecher to the end makes room
+      pos = S;
+      sdv.setUint32(sat + f.seed, S + 1, true);
+      this.ctl[CTL.SEEDERS]++;
     } else {
-      const prev = pdv.getInt32(pat + PR.PREV, true);
-      pdv.setInt32(prev * PR.SIZE + PR.NEXT, next, true);
-      pdv.setInt32(next * PR.SIZE + PR.PREV, prev, true);
-      if (sdv.getInt32(headField, true) === slot) sdv.setInt32(headField, next, true);
+      pos = S + L;
+      sdv.setUint32(sat + f.leech, L + 1, true);
+      this.ctl[CTL.LEECHERS]++;
     }
-    const countField = sat + (seeder ? SW.SEEDERS : SW.LEECHERS);
-    sdv.setUint32(countField, sdv.getUint32(countField, true) - 1, true);
-    this.ctl[seeder ? CTL.SEEDERS : CTL.LEECHERS]--;
+    if (flags & PF_V6) this.ctl[CTL.PEERS_V6]++;
+    this.writeEntry(f, blk + pos, slot, src, off);
+    pdv.setUint32(pat + PR.POS, pos, true);
+    return true;
+  }
+
+  /** Take a peer out of its swarm's array (inverse of place). */
+  displace(slot: number): void {
+    const pdv = this.peers.dv;
+    const pat = slot * PR.SIZE;
+    const flags = this.peers.u8[pat + PR.FLAGS];
+    const f = this.famOf(flags);
+    const sdv = this.swarms.dv;
+    const sat = pdv.getUint32(pat + PR.SWARM, true) * SW.SIZE;
+    const S = sdv.getUint32(sat + f.seed, true);
+    const L = sdv.getUint32(sat + f.leech, true);
+    const blk = sdv.getUint32(sat + f.block, true);
+    const pos = pdv.getUint32(pat + PR.POS, true);
+    if (flags & PF_SEEDER) {
+      // last seeder fills the hole, last leecher fills the last seeder's place
+      if (pos !== S - 1) this.move(f, blk, S - 1, pos);
+      if (L > 0) this.move(f, blk, S + L - 1, S - 1);
+      sdv.setUint32(sat + f.seed, S - 1, true);
+      this.ctl[CTL.SEEDERS]--;
+    } else {
+      if (pos !== S + L - 1) this.move(f, blk, S + L - 1, pos);
+      sdv.setUint32(sat + f.leech, L - 1, true);
+      this.ctl[CTL.LEECHERS]--;
+    }
     if (flags & PF_V6) this.ctl[CTL.PEERS_V6]--;
+    const n = S + L - 1;
+    const cls = this.swarms.u8[sat + f.cls];
+    if (n === 0) this.freeBlock(sat, f);
+    else if (cls > 2 && n <= classEntries(cls) >> 2) this.resize(sat, f, cls - 1, n);
+  }
+
+  /** Overwrite a placed peer's address (same family). */
+  setAddress(slot: number, src: Uint8Array, off: number): void {
+    const pat = slot * PR.SIZE;
+    const flags = this.peers.u8[pat + PR.FLAGS];
+    const f = this.famOf(flags);
+    const sat = this.peers.dv.getUint32(pat + PR.SWARM, true) * SW.SIZE;
+    const e = (this.swarms.dv.getUint32(sat + f.block, true) + this.peers.dv.getUint32(pat + PR.POS, true)) * f.bytes;
+    const a = f.arena.addr.u8;
+    for (let i = 0; i < f.bytes; i++) a[e + i] = src[off + i];
+  }
+
+  private writeEntry(f: Family, entry: number, slot: number, src: Uint8Array, off: number): void {
+    const a = f.arena.addr.u8;
+    const e = entry * f.bytes;
+    for (let i = 0; i < f.bytes; i++) a[e + i] = src[off + i];
+    f.arena.slots.i32[entry] = slot;
+  }
+
+  /** Move the entry at relative index `from` to `to` and tell its peer. */
+  private move(f: Family, blk: number, from: number, to: number): void {
+    const a = f.arena.addr.u8;
+    const b = f.bytes;
+    a.copyWithin((blk + to) * b, (blk + from) * b, (blk + from + 1) * b);
+    const slots = f.arena.slots.i32;
+    const slot = slots[blk + from];
+    slots[blk + to] = slot;
+    this.peers.dv.setUint32(slot * PR.SIZE + PR.POS, to, true);
+  }
+
+  /** Move a swarm's array of `n` entries into a block of class `cls`. */
+  private resize(sat: number, f: Family, cls: number, n: number): boolean {
+    const nb = f.arena.alloc(cls);
+    if (nb < 0) return false;
+    const su8 = this.swarms.u8;
+    const sdv = this.swarms.dv;
+    const old = su8[sat + f.cls];
+    if (old !== 0) {
+      const ob = sdv.getUint32(sat + f.block, true);
+      f.arena.addr.u8.copyWithin(nb * f.bytes, ob * f.bytes, (ob + n) * f.bytes);
+      f.arena.slots.i32.copyWithin(nb, ob, ob + n);
+      f.arena.free(ob, old);
+    }
+    sdv.setUint32(sat + f.block, nb, true);
+    su8[sat + f.cls] = cls;
+    return true;
+  }
+
+  private freeBlock(sat: number, f: Family): void {
+    const cls = this.swarms.u8[sat + f.cls];
+    if (cls === 0) return;
+    f.arena.free(this.swarms.dv.getUint32(sat + f.block, true), cls);
+    this.swarms.u8[sat + f.cls] = 0;
+  }
+
+  // ------------------------------------------------------------------ answers
+
+  /**
+   * Copy up to `max` peers of one segment (seeders or leechers) of the swarm's array for
+   * the family `v6` into `out` at `to`, never `self`. Entries are `entry` bytes: the
+   * compact form (6 or 18) or ENTRY_FULL (ip16, port, peer_id). Starts at the swarm's
+   * rotation counter, so successive answers walk the whole segment.
+   */
+  copyPeers(swarm: number, v6: boolean, seeders: boolean, self: number, max: number, out: Uint8Array, to: number, entry: number): number {
+    const f = v6 ? this.fam6 : this.fam4;
+    const sdv = this.swarms.dv;
+    const sat = swarm * SW.SIZE;
+    const S = sdv.getUint32(sat + f.seed, true);
+    const first = seeders ? 0 : S;
+    const len = seeders ? S : sdv.getUint32(sat + f.leech, true);
+    if (len === 0 || max === 0) return 0;
+    const blk = sdv.getUint32(sat + f.block, true);
+    const slots = f.arena.slots.i32;
+    const a = f.arena.addr.u8;
+    const b = f.bytes;
+    // Each segment rotates on its own counter: handing out one segment (or a segment
+    // changing size) must not skip peers of the other.
+    const rotField = sat + (seeders ? SW.ROT_SEED : SW.ROT_LEECH);
+    const rot = sdv.getUint32(rotField, true);
+    let i = rot % len;
+    let n = 0;
+    for (let visited = 0; visited < len && n < max; visited++, i = i + 1 === len ? 0 : i + 1) {
+      const e = blk + first + i;
+      const slot = slots[e];
+      if (slot === self) continue;
+      const src = e * b;
+      let dst = to + n * entry;
+      if (entry === ENTRY_FULL) {
+        if (!v6) {
+          for (let k = 0; k < 10; k++) out[dst + k] = 0;
+          out[dst + 10] = 0xff;
+          out[dst + 11] = 0xff;
+          dst += 12;
+        }
+        for (let k = 0; k < b; k++) out[dst + k] = a[src + k];
+        const pid = slot * PR.SIZE + PR.PEER_ID;
+        const pu8 = this.peers.u8;
+        const d = to + n * entry + 18;
+        for (let k = 0; k < 20; k++) out[d + k] = pu8[pid + k];
+      } else {
+        for (let k = 0; k < b; k++) out[dst + k] = a[src + k];
+      }
+      n++;
+    }
+    sdv.setUint32(rotField, (rot + n) >>> 0, true);
+    return n;
   }
 
   // ------------------------------------------------------------------ maintenance
@@ -298,11 +468,7 @@ export class SwarmStore {
     for (let n = 0; n < budget && high > 0; n++) {
       if (s >= high) s = 0;
       const at = s * SW.SIZE;
-      if (
-        su8[at + SW.FLAGS] & SWF_LIVE &&
-        sdv.getUint32(at + SW.SEEDERS, true) + sdv.getUint32(at + SW.LEECHERS, true) === 0 &&
-        now - sdv.getUint32(at + SW.LAST_ACTIVE, true) > timeout
-      ) {
+      if (su8[at + SW.FLAGS] & SWF_LIVE && this.seeders(s) + this.leechers(s) === 0 && now - sdv.getUint32(at + SW.LAST_ACTIVE, true) > timeout) {
         this.removeSwarm(s);
       }
       s++;
@@ -312,57 +478,102 @@ export class SwarmStore {
   }
 
   /**
-   * Re-derive everything but the records themselves: free lists, both indexes, the swarm
-   * lists and every counter. Run by a shard respawned on memory whose previous thread may
-   * have died in the middle of an update; live records are the source of truth.
+   * Re-derive everything a thread that died mid-update could have left torn, from the
+   * swarm arrays (which peers are where, at which address) and the peer records (who they
+   * are): array entries whose peer is not live, not of this swarm or seen twice are
+   * dropped; live peers found in no array are freed (they lost their address and will
+   * announce again); positions, seeder flags, counters, free lists and both indexes are
+   * rebuilt.
    */
   recover(): void {
     this.swarms.refresh();
     this.peers.refresh();
     this.swarmIndex.refresh();
     this.peerIndex.refresh();
+    this.arena4.refresh();
+    this.arena6.refresh();
     const c = this.ctl;
     const su8 = this.swarms.u8;
     const sdv = this.swarms.dv;
-    // swarms: reset lists and counts, rebuild the free list
-    let free = NIL;
-    let live = 0;
-    for (let s = c[CTL.SWARM_HIGH] - 1; s >= 0; s--) {
-      const at = s * SW.SIZE;
-      if (su8[at + SW.FLAGS] & SWF_LIVE) {
-        live++;
-        sdv.setUint32(at + SW.SEEDERS, 0, true);
-        sdv.setUint32(at + SW.LEECHERS, 0, true);
-        sdv.setInt32(at + SW.SEED_HEAD, NIL, true);
-        sdv.setInt32(at + SW.LEECH_HEAD, NIL, true);
-      } else {
-        sdv.setInt32(at + SW.LAST_ACTIVE, free, true);
-        free = s;
-      }
-    }
-    c[CTL.SWARM_FREE] = free;
-    c[CTL.SWARM_LIVE] = live;
-    this.rebuildSwarmIndex(this.swarmIndex.capacity);
-    // peers: drop those whose swarm is gone, relink the rest, rebuild the free list
+    const pu8 = this.peers.u8;
+    const pdv = this.peers.dv;
+    const peerHigh = c[CTL.PEER_HIGH];
+    const seen = new Uint8Array(peerHigh);
+    const used4: Array<{ start: number; cls: number }> = [];
+    const used6: Array<{ start: number; cls: number }> = [];
+    let swarmFree = NIL;
+    let swarmLive = 0;
     c[CTL.SEEDERS] = 0;
     c[CTL.LEECHERS] = 0;
     c[CTL.PEERS_V6] = 0;
-    const pu8 = this.peers.u8;
-    const pdv = this.peers.dv;
-    free = NIL;
-    live = 0;
-    for (let p = c[CTL.PEER_HIGH] - 1; p >= 0; p--) {
-      const at = p * PR.SIZE;
-      if (pu8[at + PR.FLAGS] & PF_LIVE) {
-        const swarm = pdv.getUint32(at + PR.SWARM, true);
-        if (swarm < c[CTL.SWARM_HIGH] && su8[swarm * SW.SIZE + SW.FLAGS] & SWF_LIVE) {
-          live++;
-          this.link(p);
+    for (let s = c[CTL.SWARM_HIGH] - 1; s >= 0; s--) {
+      const sat = s * SW.SIZE;
+      if (!(su8[sat + SW.FLAGS] & SWF_LIVE)) {
+        sdv.setInt32(sat + SW.LAST_ACTIVE, swarmFree, true);
+        swarmFree = s;
+        continue;
+      }
+      swarmLive++;
+      for (const f of [this.fam4, this.fam6]) {
+        const cls = su8[sat + f.cls];
+        if (cls === 0) {
+          sdv.setUint32(sat + f.seed, 0, true);
+          sdv.setUint32(sat + f.leech, 0, true);
           continue;
         }
-        pu8[at + PR.FLAGS] = 0;
+        const blk = sdv.getUint32(sat + f.block, true);
+        const S = Math.min(sdv.getUint32(sat + f.seed, true), classEntries(cls));
+        const n = Math.min(S + sdv.getUint32(sat + f.leech, true), classEntries(cls));
+        const slots = f.arena.slots.i32;
+        const a = f.arena.addr.u8;
+        // compact the valid entries of each segment to its front, in order
+        let kept = 0;
+        let keptSeeders = 0;
+        for (let i = 0; i < n; i++) {
+          const slot = slots[blk + i];
+          if (slot < 0 || slot >= peerHigh || seen[slot] || !(pu8[slot * PR.SIZE + PR.FLAGS] & PF_LIVE)) continue;
+          if (pdv.getUint32(slot * PR.SIZE + PR.SWARM, true) !== s) continue;
+          seen[slot] = 1;
+          if (kept !== i) {
+            a.copyWithin((blk + kept) * f.bytes, (blk + i) * f.bytes, (blk + i + 1) * f.bytes);
+            slots[blk + kept] = slot;
+          }
+          const pat = slot * PR.SIZE;
+          let flags = (pu8[pat + PR.FLAGS] & ~(PF_SEEDER | PF_V6)) | (f === this.fam6 ? PF_V6 : 0);
+          if (i < S) {
+            flags |= PF_SEEDER;
+            keptSeeders++;
+          }
+          pu8[pat + PR.FLAGS] = flags;
+          pdv.setUint32(pat + PR.POS, kept, true);
+          kept++;
+        }
+        sdv.setUint32(sat + f.seed, keptSeeders, true);
+        sdv.setUint32(sat + f.leech, kept - keptSeeders, true);
+        c[CTL.SEEDERS] += keptSeeders;
+        c[CTL.LEECHERS] += kept - keptSeeders;
+        if (f === this.fam6) c[CTL.PEERS_V6] += kept;
+        if (kept === 0) su8[sat + f.cls] = 0;
+        else (f === this.fam4 ? used4 : used6).push({ start: blk, cls });
       }
-      pdv.setInt32(at + PR.NEXT, free, true);
+    }
+    c[CTL.SWARM_FREE] = swarmFree;
+    c[CTL.SWARM_LIVE] = swarmLive;
+    // Free lists of the arenas: everything but the blocks of non-empty arrays.
+    this.arena4.rebuildFreeLists(used4);
+    this.arena6.rebuildFreeLists(used6);
+    this.rebuildSwarmIndex(this.swarmIndex.capacity);
+    // peers: free live records no array holds, rebuild the free list
+    let free = NIL;
+    let live = 0;
+    for (let p = peerHigh - 1; p >= 0; p--) {
+      const at = p * PR.SIZE;
+      if (pu8[at + PR.FLAGS] & PF_LIVE && seen[p]) {
+        live++;
+        continue;
+      }
+      pu8[at + PR.FLAGS] = 0;
+      pdv.setInt32(at + PR.POS, free, true);
       free = p;
     }
     c[CTL.PEER_FREE] = free;

@@ -23,9 +23,9 @@ export function fullScrape(pool: ShardPool): { hashes: Uint8Array; counts: Uint3
       const at = slot * SW.SIZE;
       if (!(u8[at + SW.FLAGS] & SWF_LIVE)) continue;
       hashes.set(u8.subarray(at + SW.INFO_HASH, at + SW.INFO_HASH + 20), n * 20);
-      counts[n * 3] = dv.getUint32(at + SW.SEEDERS, true);
+      counts[n * 3] = dv.getUint32(at + SW.SEED4, true) + dv.getUint32(at + SW.SEED6, true);
       counts[n * 3 + 1] = dv.getUint32(at + SW.COMPLETED, true);
-      counts[n * 3 + 2] = dv.getUint32(at + SW.LEECHERS, true);
+      counts[n * 3 + 2] = dv.getUint32(at + SW.LEECH4, true) + dv.getUint32(at + SW.LEECH6, true);
       n++;
     }
   }
