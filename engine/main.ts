@@ -32,10 +32,13 @@ async function main(): Promise<void> {
   const host = config.http.host === '::' || config.http.host === '0.0.0.0' ? 'localhost' : config.http.host;
   const mode = config.tracker.private ? 'private' : 'open';
   log(`shardtrack listening on ${config.http.host} port ${tracker.httpPort} (${mode} mode, ${config.shards.count} shard${config.shards.count === 1 ? '' : 's'})`);
+  if (tracker.udp) log(`UDP (BEP 15${config.tracker.private ? ', passkeys by BEP 41' : ''}) on ${config.udp.host} port ${tracker.udpPort}`);
   if (config.tracker.private) {
     log(`announce URL: http://${host}:${tracker.httpPort}/<passkey>/announce (passkeys in ${config.registry.file || 'the registry'})`);
+    if (tracker.udp) log(`UDP announce URL: udp://${host}:${tracker.udpPort}/<passkey>/announce`);
   } else {
     log(`announce URL: http://${host}:${tracker.httpPort}/announce`);
+    if (tracker.udp) log(`UDP announce URL: udp://${host}:${tracker.udpPort}/announce`);
   }
   let stopping = false;
   const stop = (sig: string) => {

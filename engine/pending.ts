@@ -15,6 +15,8 @@ export class PendingTable<T> {
   /** Per-slot byte the owner may use (answer format flags). */
   readonly tags: Uint8Array;
   readonly shards: Uint16Array;
+  /** Which frontend (engine/dispatch.ts) each slot belongs to. */
+  readonly owners: Uint8Array;
   private readonly free: Int32Array;
   private top: number;
 
@@ -26,6 +28,7 @@ export class PendingTable<T> {
     this.gens = new Uint16Array(capacity);
     this.tags = new Uint8Array(capacity);
     this.shards = new Uint16Array(capacity);
+    this.owners = new Uint8Array(capacity);
     this.free = new Int32Array(capacity);
     for (let i = 0; i < capacity; i++) this.free[i] = capacity - 1 - i;
     this.top = capacity;
@@ -36,7 +39,7 @@ export class PendingTable<T> {
   }
 
   /** Take a slot for `item`; returns the slot, or -1 when the table is full. */
-  acquire(item: T, shard: number, tag: number): number {
+  acquire(item: T, shard: number, tag: number, owner = 0): number {
     if (this.top === 0) return -1;
     const slot = this.free[--this.top];
     const gen = (this.gens[slot] + 1) % GEN_LIMIT;
@@ -45,6 +48,7 @@ export class PendingTable<T> {
     this.items[slot] = item;
     this.shards[slot] = shard;
     this.tags[slot] = tag;
+    this.owners[slot] = owner;
     return slot;
   }
 

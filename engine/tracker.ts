@@ -1,6 +1,8 @@
 import { ShardPool } from '../shards/channel.js';
 import type { Config } from './config.js';
+import { Dispatch } from './dispatch.js';
 import { HttpFrontend } from './http/server.js';
+import { UdpFrontend } from './udp/server.js';
 import { attachRegistryFile } from './policy/registry-file.js';
 import { Registry } from './policy/registry.js';
 
@@ -14,6 +16,9 @@ export interface Tracker {
   readonly pool: ShardPool;
   readonly http: HttpFrontend;
   readonly httpPort: number;
+  /** The UDP frontend, unless udp.port is 0. */
+  readonly udp: UdpFrontend | undefined;
+  readonly udpPort: number;
   close(): Promise<void>;
 }
 
@@ -44,12 +49,17 @@ export async function startTracker(config: Config, log: Logger = () => {}): Prom
     scrapeMaxHashes: config.tracker.scrape_max_hashes,
     log,
   });
-  const http = new HttpFrontend(config, pool, registry);
-  await pool.start(http);
+  const dispatch = new Dispatch(pool, config.http.max_inflight);
+  const http = new HttpFrontend(config, dispatch, pool, registry);
+  const udp = config.udp.port !== 0 ? new UdpFrontend(config, dispatch, pool, registry) : undefined;
+  await pool.start(dispatch);
   let httpPort: number;
+  let udpPort = 0;
   try {
     httpPort = await http.listen();
+    if (udp) udpPort = await udp.listen();
   } catch (e) {
+    http.close();
     await pool.close();
     stopWatching();
     throw e;
@@ -60,8 +70,11 @@ export async function startTracker(config: Config, log: Logger = () => {}): Prom
     pool,
     http,
     httpPort,
+    udp,
+    udpPort,
     async close() {
       http.close();
+      udp?.close();
       stopWatching();
       await pool.close();
     },

@@ -44,7 +44,7 @@ describe('command line', () => {
   it('starts, serves announces and stops cleanly on SIGTERM', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'shardtrack-cli-'));
     const child = spawn(process.execPath, [MAIN], {
-      env: { ...cleanEnv(), SHARDTRACK_HTTP__PORT: '0', SHARDTRACK_REGISTRY__FILE: join(dir, 'registry.toml') },
+      env: { ...cleanEnv(), SHARDTRACK_HTTP__PORT: '0', SHARDTRACK_UDP__PORT: '0', SHARDTRACK_REGISTRY__FILE: join(dir, 'registry.toml') },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let log = '';

@@ -9,6 +9,7 @@ import { startTracker, type Tracker } from '../dist/engine/tracker.js';
 export async function startTestTracker(overrides: ConfigOverrides = {}): Promise<Tracker> {
   const base: ConfigOverrides = {
     http: { host: '::', port: 0 },
+    udp: { port: 0 }, // off unless a test asks for it (freeUdpPort)
     shards: { count: 2, max_peers: 1 << 20, max_swarms: 1 << 18 },
     tracker: { private: false },
     registry: { file: '' },
@@ -24,6 +25,16 @@ function deepMerge<T>(a: T, b: T): T {
     out[k] = v && typeof v === 'object' && !Array.isArray(v) ? deepMerge((out[k] ?? {}) as T, v as T) : v;
   }
   return out as T;
+}
+
+/** A UDP port nothing is bound to right now (bound and released; fine on loopback). */
+export async function freeUdpPort(): Promise<number> {
+  const { createSocket } = await import('node:dgram');
+  const s = createSocket('udp6');
+  await new Promise<void>((r) => s.bind(0, '::', () => r()));
+  const port = s.address().port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }
 
 export interface Reply {

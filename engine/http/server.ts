@@ -1,12 +1,13 @@
 import HyperExpress from 'hyper-express';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { AA, AF_COMPACT, AF_NO_PEER_ID, AF_V6, AQ, KIND_SCRAPE, SA, SCRAPE_ENTRY, SQ, ST_OK, ST_PEER_ID_IN_USE } from '../../shards/layout.js';
-import type { AnswerSink, ShardPool } from '../../shards/channel.js';
+import { AF_COMPACT, AF_NO_PEER_ID, AF_V6, AQ } from '../../shards/layout.js';
+import type { ShardPool } from '../../shards/channel.js';
 import type { ByteRing } from '../../shards/ring.js';
 import type { Config } from '../config.js';
 import { FAILURE_BODIES, type FailureCode } from '../errors.js';
 import { CidrList, clientAddressFromForwarded, fromRemoteAddress, parseIp } from '../net/ip.js';
-import { PendingTable } from '../pending.js';
+import { SCRAPE_TAG, type Dispatch, type Frontend, type ScrapeJob } from '../dispatch.js';
+import { announceFailure } from '../answer-status.js';
 import type { Registry } from '../policy/registry.js';
 import { BencodeWriter } from './bencode.js';
 import { encodeAnnounce, encodeScrape, maxAnnounceBytes, maxScrapeBytes, sortedOrder, TAG_COMPACT, TAG_NO_PEER_ID, TAG_V6, type Intervals } from './encode.js';
@@ -21,27 +22,20 @@ import { fullScrape } from './full-scrape.js';
 // its shard's ring, and answered when the shard's answer record comes back. Failures that
 // need no shard are answered at once with a pre-encoded bencoded `failure reason`.
 
-/** A scrape fanned out to several shards, answered when every part is back. */
-interface ScrapeJob {
+/** The HTTP side of a scrape in flight. */
+interface ScrapeWaiter {
   res: HttpResponse;
   aborted: boolean;
-  done: boolean;
-  hashes: Uint8Array; // unique info_hashes, 20 bytes each
-  counts: Uint32Array; // (seeders, completed, leechers) per hash
-  parts: number; // shard answers still missing
-  partIndex: Map<number, Uint16Array>; // shard → job indexes of the hashes sent to it
 }
-
-type Waiting = HttpResponse | ScrapeJob;
 
 const TEXT = 'text/plain';
 
-export class HttpFrontend implements AnswerSink {
+export class HttpFrontend implements Frontend {
   private readonly server: HyperExpress.Server;
   private readonly uws: TemplatedApp;
   private readonly parser: AnnounceParser;
   private readonly scrapeParser: ScrapeParser;
-  private readonly pending: PendingTable<Waiting>;
+  private readonly owner: number;
   private readonly abortHandlers: Array<() => void>;
   private readonly writer: BencodeWriter;
   private readonly trusted: CidrList;
@@ -51,14 +45,16 @@ export class HttpFrontend implements AnswerSink {
 
   constructor(
     private readonly cfg: Config,
+    private readonly dispatch: Dispatch,
     private readonly pool: ShardPool,
     private readonly registry: Registry,
   ) {
+    this.owner = dispatch.register(this);
     const t = cfg.tracker;
     this.parser = new AnnounceParser({ numwantDefault: t.numwant_default, numwantMax: t.numwant_max, allowClientIp: t.allow_client_ip });
     this.scrapeParser = new ScrapeParser(t.scrape_max_hashes);
-    this.pending = new PendingTable<Waiting>(cfg.http.max_inflight);
-    this.abortHandlers = Array.from({ length: cfg.http.max_inflight }, (_, slot) => () => this.pending.release(slot));
+    const pending = dispatch.pending;
+    this.abortHandlers = Array.from({ length: pending.capacity }, (_, slot) => () => pending.release(slot));
     this.writer = new BencodeWriter(Math.max(maxAnnounceBytes(t.numwant_max), maxScrapeBytes(t.scrape_max_hashes)));
     this.trusted = new CidrList(cfg.net.trusted_proxies);
     this.iv = { interval: t.interval, minInterval: t.min_interval, jitter: t.interval_jitter };
@@ -87,10 +83,6 @@ export class HttpFrontend implements AnswerSink {
 
   get listeningPort(): number {
     return this.port;
-  }
-
-  get inFlight(): number {
-    return this.pending.inFlight;
   }
 
   close(): void {
@@ -148,17 +140,8 @@ export class HttpFrontend implements AnswerSink {
 
     const flags = rec[AQ.FLAGS];
     const tag = (flags & AF_COMPACT ? TAG_COMPACT : 0) | (flags & AF_NO_PEER_ID ? TAG_NO_PEER_ID : 0) | (flags & AF_V6 ? TAG_V6 : 0);
-    const shard = this.pool.shardOf(rec, AQ.INFO_HASH);
-    const slot = this.pending.acquire(res, shard, tag);
+    const slot = this.dispatch.submitAnnounce(rec, p.dv, res, tag, this.owner);
     if (slot < 0) return this.fail(res, 'tracker_busy');
-    const at = this.pool.reserve(shard, AQ.SIZE);
-    if (at < 0) {
-      this.pending.release(slot);
-      return this.fail(res, 'tracker_busy');
-    }
-    p.dv.setUint32(AQ.REQ_ID, this.pending.idOf(slot), true);
-    this.pool.requestRing(shard).u8.set(rec, at);
-    this.pool.queued(shard);
     res.onAborted(this.abortHandlers[slot]);
   }
 
@@ -177,54 +160,24 @@ export class HttpFrontend implements AnswerSink {
       return;
     }
 
-    // Unique hashes, grouped by shard.
-    const hashes = new Uint8Array(sp.count * 20);
+    // Unique hashes: a bencoded dictionary has each key once.
+    const hashes = sp.hashes;
     let unique = 0;
-    const byShard = new Map<number, number[]>();
     outer: for (let i = 0; i < sp.count; i++) {
       for (let j = 0; j < unique; j++) {
-        if (Buffer.compare(sp.hashes.subarray(i * 20, i * 20 + 20), hashes.subarray(j * 20, j * 20 + 20)) === 0) continue outer;
+        if (Buffer.compare(hashes.subarray(i * 20, i * 20 + 20), hashes.subarray(j * 20, j * 20 + 20)) === 0) continue outer;
       }
-      hashes.set(sp.hashes.subarray(i * 20, i * 20 + 20), unique * 20);
-      const shard = this.pool.shardOf(hashes, unique * 20);
-      let list = byShard.get(shard);
-      if (list === undefined) byShard.set(shard, (list = []));
-      list.push(unique);
+      if (unique !== i) hashes.copyWithin(unique * 20, i * 20, i * 20 + 20);
       unique++;
     }
-    const job: ScrapeJob = {
-      res,
-      aborted: false,
-      done: false,
-      hashes: hashes.subarray(0, unique * 20),
-      counts: new Uint32Array(unique * 3),
-      parts: byShard.size,
-      partIndex: new Map(),
-    };
-    const slots: number[] = [];
-    for (const [shard, list] of byShard) {
-      const slot = this.pending.acquire(job, shard, 0);
-      const at = slot < 0 ? -1 : this.pool.reserve(shard, SQ.HASHES + list.length * 20);
-      if (at < 0) {
-        if (slot >= 0) this.pending.release(slot);
-        for (const s of slots) this.pending.release(s); // parts already queued answer into nothing
-        return this.fail(res, 'tracker_busy');
-      }
-      slots.push(slot);
-      const ring = this.pool.requestRing(shard);
-      ring.u8[at + SQ.KIND] = KIND_SCRAPE;
-      ring.dv.setUint16(at + SQ.COUNT, list.length, true);
-      ring.dv.setUint32(at + SQ.REQ_ID, this.pending.idOf(slot), true);
-      for (let k = 0; k < list.length; k++) ring.u8.set(job.hashes.subarray(list[k] * 20, list[k] * 20 + 20), at + SQ.HASHES + k * 20);
-      job.partIndex.set(this.pending.idOf(slot), Uint16Array.from(list));
-      this.pool.queued(shard);
-    }
+    const waiter: ScrapeWaiter = { res, aborted: false };
+    if (this.dispatch.submitScrape(hashes, unique, waiter, this.owner) === null) return this.fail(res, 'tracker_busy');
     res.onAborted(() => {
-      job.aborted = true;
+      waiter.aborted = true;
     });
   }
 
-  // ------------------------------------------------------------------ answers (AnswerSink)
+  // ------------------------------------------------------------------ answers (Frontend)
 
   private corkRes: HttpResponse | undefined;
   private corkBody: Uint8Array | undefined;
@@ -240,54 +193,23 @@ export class HttpFrontend implements AnswerSink {
     this.corkBody = undefined;
   }
 
-  announce(ring: ByteRing, off: number): void {
-    const slot = this.pending.slotOf(ring.dv.getUint32(off + AA.REQ_ID, true));
-    if (slot < 0) return; // client gone, or the slot was failed and reused
-    const res = this.pending.item(slot) as HttpResponse;
-    const tag = this.pending.tags[slot];
-    this.pending.release(slot);
-    const status = ring.u8[off + AA.STATUS];
-    if (status !== ST_OK) {
-      const body = FAILURE_BODIES[status === ST_PEER_ID_IN_USE ? 'peer_id_in_use' : 'tracker_full'];
-      return this.send(res, body);
-    }
+  announced(item: unknown, tag: number, _slot: number, ring: ByteRing, off: number): void {
+    const res = item as HttpResponse;
+    const failure = announceFailure(ring, off);
+    if (failure !== null) return this.send(res, FAILURE_BODIES[failure]);
     this.send(res, encodeAnnounce(this.writer, ring.u8, ring.dv, off, tag, this.iv));
   }
 
-  scrape(ring: ByteRing, off: number): void {
-    const id = ring.dv.getUint32(off + SA.REQ_ID, true);
-    const slot = this.pending.slotOf(id);
-    if (slot < 0) return;
-    const job = this.pending.item(slot) as ScrapeJob;
-    this.pending.release(slot);
-    const list = job.partIndex.get(id)!;
-    const n = Math.min(list.length, ring.dv.getUint16(off + SA.COUNT, true));
-    for (let k = 0; k < n; k++) {
-      const e = off + SA.FILES + k * SCRAPE_ENTRY;
-      const i = list[k] * 3;
-      job.counts[i] = ring.dv.getUint32(e, true);
-      job.counts[i + 1] = ring.dv.getUint32(e + 4, true);
-      job.counts[i + 2] = ring.dv.getUint32(e + 8, true);
-    }
-    if (--job.parts > 0 || job.done) return;
-    job.done = true;
-    if (job.aborted) return;
-    const count = job.hashes.length / 20;
-    this.send(job.res, encodeScrape(this.writer, job.hashes, job.counts, sortedOrder(job.hashes, count), this.iv.minInterval));
+  scraped(job: ScrapeJob): void {
+    const w = job.item as ScrapeWaiter;
+    if (w.aborted) return;
+    this.send(w.res, encodeScrape(this.writer, job.hashes, job.counts, sortedOrder(job.hashes, job.count), this.iv.minInterval));
   }
 
-  shardLost(shard: number): void {
-    for (const slot of this.pending.slotsOfShard(shard)) {
-      const w = this.pending.item(slot)!;
-      this.pending.release(slot);
-      if ('hashes' in w) {
-        if (w.done) continue;
-        w.done = true;
-        if (!w.aborted) this.send(w.res, FAILURE_BODIES.shard_restarted);
-      } else {
-        this.send(w, FAILURE_BODIES.shard_restarted);
-      }
-    }
+  lost(item: unknown, tag: number): void {
+    if (tag !== SCRAPE_TAG) return this.send(item as HttpResponse, FAILURE_BODIES.shard_restarted);
+    const w = item as ScrapeWaiter;
+    if (!w.aborted) this.send(w.res, FAILURE_BODIES.shard_restarted);
   }
 }
 

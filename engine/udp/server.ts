@@ -1,0 +1,219 @@
+import dgram from 'node:dgram';
+import type { ShardPool } from '../../shards/channel.js';
+import { AA, AQ, ENTRY_V4, ENTRY_V6 } from '../../shards/layout.js';
+import type { ByteRing } from '../../shards/ring.js';
+import { announceFailure } from '../answer-status.js';
+import type { Config } from '../config.js';
+import { SCRAPE_TAG, type Dispatch, type Frontend, type ScrapeJob } from '../dispatch.js';
+import { FAILURES, type FailureCode } from '../errors.js';
+import { isV4Mapped, parseIp } from '../net/ip.js';
+import type { Registry } from '../policy/registry.js';
+import {
+  ACTION_SCRAPE, Kind, SCRAPE_HEADER, SCRAPE_MAX, UdpAnnounceParser, classify, writeAnnounceHeader, writeConnect, writeError,
+} from './codec.js';
+import { ConnectionIds } from './connection-id.js';
+
+// The UDP acceptor (BEP 15, BEP 41): one dual-stack socket (or an IPv4 one), stateless
+// connection ids, announces and scrapes through the same dispatch and shard rings as
+// HTTP. Datagrams that are too short or not ours are dropped; an address that has not
+// proven itself with a valid connection id never gets more bytes back than it sent.
+
+const MAX_PACKET = 2048; // a 74-hash scrape is 1496 bytes; BEP 41 options add a little
+const TAG_V6 = 1;
+/** IPv6 answers are cut to fit one 1500-byte Ethernet frame: 20 + 79 × 18 = 1442 bytes. */
+const MAX_PEERS_V6 = 79;
+
+const NOT_CONNECTED = 'invalid or expired connection id: connect again';
+const UNKNOWN_ACTION = 'unknown action';
+const PRIVATE_SCRAPE = 'scrape over UDP needs no passkey and this tracker is private: scrape over HTTP';
+
+interface ScrapeReply {
+  tid: number;
+  address: string;
+  port: number;
+}
+
+export class UdpFrontend implements Frontend {
+  private socket: dgram.Socket | undefined;
+  private readonly owner: number;
+  private readonly ids = new ConnectionIds();
+  private readonly parser: UdpAnnounceParser;
+  private readonly packet = new Uint8Array(MAX_PACKET);
+  private readonly pdv = new DataView(this.packet.buffer);
+  private readonly addr = new Uint8Array(16);
+  // per pending slot: where and under which transaction id to answer
+  private readonly tids: Uint32Array;
+  private readonly addresses: string[];
+  private readonly ports: Uint16Array;
+  private boundPort = 0;
+  /** Datagrams dropped without an answer (too short, not ours, oversized). */
+  dropped = 0;
+
+  constructor(
+    private readonly cfg: Config,
+    private readonly dispatch: Dispatch,
+    private readonly pool: ShardPool,
+    private readonly registry: Registry,
+  ) {
+    this.owner = dispatch.register(this);
+    const t = cfg.tracker;
+    this.parser = new UdpAnnounceParser({ numwantDefault: t.numwant_default, numwantMax: t.numwant_max, allowClientIp: t.allow_client_ip });
+    const n = dispatch.pending.capacity;
+    this.tids = new Uint32Array(n);
+    this.addresses = new Array<string>(n).fill('');
+    this.ports = new Uint16Array(n);
+  }
+
+  /** Bind the socket; resolves with the port. */
+  listen(port = this.cfg.udp.port): Promise<number> {
+    const host = this.cfg.udp.host;
+    const v4only = host.includes('.');
+    const socket = dgram.createSocket({ type: v4only ? 'udp4' : 'udp6', ipv6Only: false, recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
+    this.socket = socket;
+    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo.address, rinfo.port));
+    socket.on('error', () => {}); // ICMP-induced errors on sends must not kill the acceptor
+    return new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(port, host, () => {
+        socket.off('error', reject);
+        this.boundPort = socket.address().port;
+        resolve(this.boundPort);
+      });
+    });
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  close(): void {
+    this.socket?.close();
+    this.socket = undefined;
+  }
+
+  // ------------------------------------------------------------------ requests
+
+  private onMessage(msg: Buffer, address: string, port: number): void {
+    const len = msg.length;
+    if (len > MAX_PACKET) {
+      this.dropped++;
+      return;
+    }
+    const p = this.packet;
+    const dv = this.pdv;
+    p.set(msg);
+    const kind = classify(dv, len);
+    if (kind === Kind.Drop || !parseIp(address, this.addr, 0)) {
+      this.dropped++;
+      return;
+    }
+    const tid = dv.getUint32(12, false);
+    const now = this.pool.now();
+    if (kind === Kind.Connect) {
+      const out = Buffer.allocUnsafe(16);
+      writeConnect(new DataView(out.buffer, out.byteOffset, 16), tid, (d, at) => this.ids.issue(now, this.addr, 0, d, at));
+      return this.send(out, 16, address, port);
+    }
+    if (!this.ids.check(now, this.addr, 0, dv, 0)) return this.error(tid, NOT_CONNECTED, len, address, port);
+    if (kind === Kind.BadAction) return this.error(tid, UNKNOWN_ACTION, len, address, port);
+    if (kind === Kind.Announce) return this.announce(tid, len, address, port);
+    this.scrape(tid, len, address, port);
+  }
+
+  private announce(tid: number, len: number, address: string, port: number): void {
+    const pr = this.parser;
+    pr.rec.set(this.addr, AQ.IP);
+    const err = pr.parse(this.packet, this.pdv, len);
+    if (err !== null) return this.fail(tid, err, address, port);
+    let user = 0;
+    let canLeech = true;
+    if (this.cfg.tracker.private) {
+      const pk = pr.passkey();
+      if (pk === null) return this.fail(tid, 'passkey_required', address, port);
+      const u = this.registry.user(pk);
+      if (u === undefined) return this.fail(tid, 'unknown_passkey', address, port);
+      user = u.id;
+      canLeech = u.canLeech;
+    }
+    if (!canLeech && pr.dv.getFloat64(AQ.LEFT, true) > 0) return this.fail(tid, 'leeching_disabled', address, port);
+    const torrent = this.registry.torrentId(pr.rec, AQ.INFO_HASH);
+    if (torrent === 0 && this.cfg.tracker.private && this.cfg.tracker.require_registered_torrents) {
+      return this.fail(tid, 'torrent_not_registered', address, port);
+    }
+    const v6 = !isV4Mapped(this.addr, 0);
+    if (v6 && pr.dv.getUint16(AQ.NUMWANT, true) > MAX_PEERS_V6) pr.dv.setUint16(AQ.NUMWANT, MAX_PEERS_V6, true);
+    pr.dv.setUint32(AQ.USER, user, true);
+    pr.dv.setUint32(AQ.TORRENT, torrent, true);
+    const slot = this.dispatch.submitAnnounce(pr.rec, pr.dv, this, v6 ? TAG_V6 : 0, this.owner);
+    if (slot < 0) return this.fail(tid, 'tracker_busy', address, port);
+    this.tids[slot] = tid;
+    this.addresses[slot] = address;
+    this.ports[slot] = port;
+  }
+
+  private scrape(tid: number, len: number, address: string, port: number): void {
+    if (this.cfg.tracker.private) return this.error(tid, PRIVATE_SCRAPE, Infinity, address, port);
+    const count = Math.min(Math.floor((len - SCRAPE_HEADER) / 20), SCRAPE_MAX, this.cfg.tracker.scrape_max_hashes);
+    const reply: ScrapeReply = { tid, address, port };
+    const job = this.dispatch.submitScrape(this.packet.subarray(SCRAPE_HEADER, SCRAPE_HEADER + count * 20), count, reply, this.owner);
+    if (job === null) this.fail(tid, 'tracker_busy', address, port);
+  }
+
+  // ------------------------------------------------------------------ answers (Frontend)
+
+  announced(_item: unknown, tag: number, slot: number, ring: ByteRing, off: number): void {
+    const tid = this.tids[slot];
+    const address = this.addresses[slot];
+    const port = this.ports[slot];
+    const failure = announceFailure(ring, off);
+    if (failure !== null) return this.fail(tid, failure, address, port);
+    const adv = ring.dv;
+    const n = adv.getUint16(off + AA.COUNT, true);
+    const peerBytes = n * (tag & TAG_V6 ? ENTRY_V6 : ENTRY_V4);
+    const out = Buffer.allocUnsafe(20 + peerBytes);
+    const iv = this.cfg.tracker;
+    const interval = iv.interval + (iv.interval_jitter > 0 ? Math.floor(Math.random() * (iv.interval_jitter + 1)) : 0);
+    writeAnnounceHeader(new DataView(out.buffer, out.byteOffset, 20), tid, interval, adv.getUint32(off + AA.LEECHERS, true), adv.getUint32(off + AA.SEEDERS, true));
+    out.set(ring.u8.subarray(off + AA.PEERS, off + AA.PEERS + peerBytes), 20);
+    this.send(out, out.length, address, port);
+  }
+
+  scraped(job: ScrapeJob): void {
+    const r = job.item as ScrapeReply;
+    const out = Buffer.allocUnsafe(8 + job.count * 12);
+    out.writeUInt32BE(ACTION_SCRAPE, 0);
+    out.writeUInt32BE(r.tid, 4);
+    for (let i = 0; i < job.count; i++) {
+      out.writeUInt32BE(job.counts[i * 3], 8 + i * 12);
+      out.writeUInt32BE(job.counts[i * 3 + 1], 12 + i * 12);
+      out.writeUInt32BE(job.counts[i * 3 + 2], 16 + i * 12);
+    }
+    this.send(out, out.length, r.address, r.port);
+  }
+
+  lost(item: unknown, tag: number, slot: number): void {
+    if (tag === SCRAPE_TAG) {
+      const r = item as ScrapeReply;
+      return this.fail(r.tid, 'shard_restarted', r.address, r.port);
+    }
+    this.fail(this.tids[slot], 'shard_restarted', this.addresses[slot], this.ports[slot]);
+  }
+
+  // ------------------------------------------------------------------ output
+
+  /** An error packet to a client whose connection id checked out. */
+  private fail(tid: number, code: FailureCode, address: string, port: number): void {
+    this.error(tid, FAILURES[code], Infinity, address, port);
+  }
+
+  private error(tid: number, message: string, max: number, address: string, port: number): void {
+    const out = Buffer.allocUnsafe(8 + message.length);
+    const n = writeError(out, new DataView(out.buffer, out.byteOffset, out.length), tid, message, max);
+    if (n > 0) this.send(out, n, address, port);
+  }
+
+  private send(out: Buffer, len: number, address: string, port: number): void {
+    this.socket?.send(out, 0, len, port, address);
+  }
+}
+
