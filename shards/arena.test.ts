@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { PeerArena, classEntries, classFor } from './arena.js';
 import { MAX_CLASS, NIL } from './layout.js';
+import { prng } from '../test/support/prng.js';
 
 const TOP = 3; // word of the bump pointer in the test control block
 const FREE = 8; // first of MAX_CLASS free-list heads
-
-/** Small deterministic PRNG (mulberry32) so failures reproduce. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Made {
   arena: PeerArena;

@@ -5,16 +5,7 @@ import { Worker } from 'node:worker_threads';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RING_HEAD, RING_HEADER_BYTES, RING_TAIL } from './layout.js';
 import { ByteRing, ringBytes } from './ring.js';
-
-/** Small deterministic PRNG (mulberry32) so failures reproduce. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../test/support/prng.js';
 
 /** Bytes a record of `len` payload bytes takes in the ring (8-byte header, 8-aligned payload). */
 function need(len: number): number {

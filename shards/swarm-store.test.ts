@@ -8,18 +8,9 @@ import {
 import { allocateGlobal, allocateShardMemory, type ShardLimits, type ShardMemory } from './memory.js';
 import { SwarmStore } from './swarm-store.js';
 import { HashIndex, type KeyMatcher } from './table.js';
+import { prng } from '../test/support/prng.js';
 
 const LIMITS: ShardLimits = { maxPeers: 50_000, maxSwarms: 10_000, requestRingBytes: 1 << 16, answerRingBytes: 1 << 16 };
-
-/** Small deterministic PRNG (mulberry32) so failures reproduce. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function fresh(limits: ShardLimits = LIMITS): { mem: ShardMemory; store: SwarmStore } {
   const mem = allocateShardMemory(allocateGlobal(), limits);

@@ -115,6 +115,24 @@ export class SwarmStore {
     this.arena6.init();
   }
 
+  /**
+   * A free record of `slab`: the head of its free list (linked through the i32 field at
+   * `link`), else the next never-used one, growing the slab when needed. -1 at the bound.
+   */
+  private takeSlot(slab: Slab, freeWord: number, highWord: number, capWord: number, link: number): number {
+    const c = this.ctl;
+    const free = c[freeWord];
+    if (free !== NIL) {
+      c[freeWord] = slab.dv.getInt32(free * slab.recordSize + link, true);
+      return free;
+    }
+    if (c[highWord] >= slab.capacity) {
+      if (!slab.grow()) return -1;
+      c[capWord] = slab.capacity;
+    }
+    return c[highWord]++;
+  }
+
   // ------------------------------------------------------------------ swarms
 
   findSwarm(key: Uint8Array, off: number): number {
@@ -125,16 +143,8 @@ export class SwarmStore {
   addSwarm(key: Uint8Array, off: number, now: number): number {
     const c = this.ctl;
     if (c[CTL.SWARM_LIVE] + 1 > this.swarmIndex.capacity >> 1 && !this.growSwarmIndex()) return -1;
-    let slot = c[CTL.SWARM_FREE];
-    if (slot !== NIL) {
-      c[CTL.SWARM_FREE] = this.swarms.dv.getInt32(slot * SW.SIZE + SW.LAST_ACTIVE, true);
-    } else {
-      if (c[CTL.SWARM_HIGH] >= this.swarms.capacity) {
-        if (!this.swarms.grow()) return -1;
-        c[CTL.SWARM_CAP] = this.swarms.capacity;
-      }
-      slot = c[CTL.SWARM_HIGH]++;
-    }
+    const slot = this.takeSlot(this.swarms, CTL.SWARM_FREE, CTL.SWARM_HIGH, CTL.SWARM_CAP, SW.LAST_ACTIVE);
+    if (slot < 0) return -1;
     const u8 = this.swarms.u8;
     const at = slot * SW.SIZE;
     u8.fill(0, at, at + SW.SIZE);
@@ -202,16 +212,8 @@ export class SwarmStore {
   allocPeer(swarm: number, peerId: Uint8Array, off: number): number {
     const c = this.ctl;
     if (c[CTL.PEER_LIVE] + 1 > this.peerIndex.capacity >> 1 && !this.growPeerIndex()) return -1;
-    let slot = c[CTL.PEER_FREE];
-    if (slot !== NIL) {
-      c[CTL.PEER_FREE] = this.peers.dv.getInt32(slot * PR.SIZE + PR.POS, true);
-    } else {
-      if (c[CTL.PEER_HIGH] >= this.peers.capacity) {
-        if (!this.peers.grow()) return -1;
-        c[CTL.PEER_CAP] = this.peers.capacity;
-      }
-      slot = c[CTL.PEER_HIGH]++;
-    }
+    const slot = this.takeSlot(this.peers, CTL.PEER_FREE, CTL.PEER_HIGH, CTL.PEER_CAP, PR.POS);
+    if (slot < 0) return -1;
     const at = slot * PR.SIZE;
     this.peers.u8.fill(0, at, at + PR.SIZE);
     this.peers.dv.setUint32(at + PR.SWARM, swarm, true);

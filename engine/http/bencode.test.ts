@@ -6,16 +6,7 @@ import { BencodeWriter, lit } from './bencode.js';
 import {
   encodeAnnounce, encodeScrape, maxAnnounceBytes, maxScrapeBytes, sortedOrder, TAG_COMPACT, TAG_NO_PEER_ID, TAG_V6, type Intervals,
 } from './encode.js';
-
-/** Small deterministic PRNG (mulberry32) so failures reproduce. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../../test/support/prng.js';
 
 type Decoded = Record<string, unknown>;
 

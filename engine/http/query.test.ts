@@ -7,19 +7,10 @@ import {
 import { FAILURES, type FailureCode } from '../errors.js';
 import { parseIp } from '../net/ip.js';
 import { AnnounceParser, decodeBytes, parseUint, ScrapeParser, type AnnounceOptions } from './query.js';
+import { prng } from '../../test/support/prng.js';
 
 // Present in Node (the architecture notes recommend it for ids) but missing from @types/node.
 const { unescapeBuffer } = querystring as unknown as { unescapeBuffer(s: string, decodeSpaces: boolean): Buffer };
-
-/** Small deterministic PRNG (mulberry32) so failures reproduce. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Every byte as %XX (upper or lower case hex). */
 function pct(bytes: Uint8Array, lower = false): string {

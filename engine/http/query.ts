@@ -70,6 +70,47 @@ function valueIs(s: string, start: number, end: number, v: string): boolean {
   return keyIs(s, start, end, v);
 }
 
+/** Walks the `key=value&...` pairs of a query string by position: no substrings. */
+class PairScanner {
+  kStart = 0;
+  kEnd = 0;
+  vStart = 0;
+  vEnd = 0;
+  private s = '';
+  private i = 0;
+
+  reset(s: string): void {
+    this.s = s;
+    this.i = 0;
+  }
+
+  /** Move to the next non-empty pair; a key without '=' has an empty value. */
+  next(): boolean {
+    const s = this.s;
+    const len = s.length;
+    while (this.i < len) {
+      const kStart = this.i;
+      let kEnd = -1;
+      let i = kStart;
+      while (i < len && s.charCodeAt(i) !== 0x26) {
+        if (kEnd < 0 && s.charCodeAt(i) === 0x3d) kEnd = i;
+        i++;
+      }
+      this.i = i + 1; // past '&'
+      if (kEnd < 0) {
+        if (i === kStart) continue; // empty pair ("&&")
+        kEnd = i;
+      }
+      this.kStart = kStart;
+      this.kEnd = kEnd;
+      this.vStart = kEnd === i ? i : kEnd + 1;
+      this.vEnd = i;
+      return true;
+    }
+    return false;
+  }
+}
+
 export interface AnnounceOptions {
   numwantDefault: number;
   numwantMax: number;
@@ -91,6 +132,7 @@ export class AnnounceParser {
   readonly rec = new Uint8Array(AQ.SIZE);
   readonly dv = new DataView(this.rec.buffer);
   private readonly ipScratch = new Uint8Array(16);
+  private readonly pairs = new PairScanner();
 
   constructor(private readonly opts: AnnounceOptions) {}
 
@@ -103,22 +145,13 @@ export class AnnounceParser {
     let numwant = this.opts.numwantDefault;
     let key = 0;
     let seen = 0;
-    const len = s.length;
-    let i = 0;
-    while (i < len) {
-      const kStart = i;
-      let kEnd = -1;
-      while (i < len && s.charCodeAt(i) !== 0x26) {
-        if (kEnd < 0 && s.charCodeAt(i) === 0x3d) kEnd = i;
-        i++;
-      }
-      const vEnd = i;
-      i++; // skip '&'
-      if (kEnd < 0) {
-        if (vEnd === kStart) continue; // empty pair ("&&")
-        kEnd = vEnd; // key without '=': value is empty
-      }
-      const vStart = kEnd === vEnd ? vEnd : kEnd + 1;
+    const q = this.pairs;
+    q.reset(s);
+    while (q.next()) {
+      const kStart = q.kStart;
+      const kEnd = q.kEnd;
+      const vStart = q.vStart;
+      const vEnd = q.vEnd;
       const klen = kEnd - kStart;
       const c0 = s.charCodeAt(kStart);
       if (klen === 9 && c0 === 0x69 && keyIs(s, kStart, kEnd, 'info_hash')) {
@@ -212,6 +245,7 @@ export class AnnounceParser {
 export class ScrapeParser {
   readonly hashes: Uint8Array;
   count = 0;
+  private readonly pairs = new PairScanner();
 
   constructor(private readonly maxHashes: number) {
     this.hashes = new Uint8Array(maxHashes * 20);
@@ -219,20 +253,12 @@ export class ScrapeParser {
 
   parse(s: string): FailureCode | null {
     this.count = 0;
-    const len = s.length;
-    let i = 0;
-    while (i < len) {
-      const kStart = i;
-      let kEnd = -1;
-      while (i < len && s.charCodeAt(i) !== 0x26) {
-        if (kEnd < 0 && s.charCodeAt(i) === 0x3d) kEnd = i;
-        i++;
-      }
-      const vEnd = i;
-      i++;
-      if (kEnd < 0 || !keyIs(s, kStart, kEnd, 'info_hash')) continue;
+    const q = this.pairs;
+    q.reset(s);
+    while (q.next()) {
+      if (!keyIs(s, q.kStart, q.kEnd, 'info_hash')) continue;
       if (this.count === this.maxHashes) return 'too_many_info_hashes';
-      if (decodeBytes(s, kEnd + 1, vEnd, this.hashes, this.count * 20, 20) !== 20) return 'invalid_info_hash';
+      if (decodeBytes(s, q.vStart, q.vEnd, this.hashes, this.count * 20, 20) !== 20) return 'invalid_info_hash';
       this.count++;
     }
     return null;

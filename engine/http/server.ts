@@ -8,6 +8,7 @@ import { FAILURE_BODIES, type FailureCode } from '../errors.js';
 import { CidrList, clientAddressFromForwarded, fromRemoteAddress, parseIp } from '../net/ip.js';
 import { SCRAPE_TAG, type Dispatch, type Frontend, type ScrapeJob } from '../dispatch.js';
 import { announceFailure } from '../answer-status.js';
+import { Admission, announceOptions } from '../policy/admission.js';
 import type { Registry } from '../policy/registry.js';
 import { BencodeWriter } from './bencode.js';
 import { encodeAnnounce, encodeScrape, maxAnnounceBytes, maxScrapeBytes, sortedOrder, TAG_COMPACT, TAG_NO_PEER_ID, TAG_V6, type Intervals } from './encode.js';
@@ -36,6 +37,7 @@ export class HttpFrontend implements Frontend {
   private readonly parser: AnnounceParser;
   private readonly scrapeParser: ScrapeParser;
   private readonly owner: number;
+  private readonly admission: Admission;
   private readonly abortHandlers: Array<() => void>;
   private readonly writer: BencodeWriter;
   private readonly trusted: CidrList;
@@ -47,11 +49,12 @@ export class HttpFrontend implements Frontend {
     private readonly cfg: Config,
     private readonly dispatch: Dispatch,
     private readonly pool: ShardPool,
-    private readonly registry: Registry,
+    registry: Registry,
   ) {
     this.owner = dispatch.register(this);
+    this.admission = new Admission(cfg, registry);
     const t = cfg.tracker;
-    this.parser = new AnnounceParser({ numwantDefault: t.numwant_default, numwantMax: t.numwant_max, allowClientIp: t.allow_client_ip });
+    this.parser = new AnnounceParser(announceOptions(cfg));
     this.scrapeParser = new ScrapeParser(t.scrape_max_hashes);
     const pending = dispatch.pending;
     this.abortHandlers = Array.from({ length: pending.capacity }, (_, slot) => () => pending.release(slot));
@@ -105,38 +108,14 @@ export class HttpFrontend implements Frontend {
     if (real !== '' && parseIp(real.trim(), this.addr, 0)) out.set(this.addr, off);
   }
 
-  /** Passkey check: the user id to account to, -1 after answering a failure. */
-  private user(res: HttpResponse, req: HttpRequest, keyed: boolean): { id: number; canLeech: boolean } | null {
-    if (!this.cfg.tracker.private) return OPEN_USER;
-    if (!keyed) {
-      this.fail(res, 'passkey_required');
-      return null;
-    }
-    const u = this.registry.user(req.getParameter(0));
-    if (u === undefined) {
-      this.fail(res, 'unknown_passkey');
-      return null;
-    }
-    return u;
-  }
-
   private onAnnounce(res: HttpResponse, req: HttpRequest, keyed: boolean): void {
     const query = req.getQuery() ?? '';
     if (query.length > this.cfg.http.max_query_bytes) return this.fail(res, 'query_too_long');
-    const user = this.user(res, req, keyed);
-    if (user === null) return;
     const p = this.parser;
     const rec = p.rec;
     this.clientAddress(res, req, rec, AQ.IP);
-    const err = p.parse(query);
+    const err = p.parse(query) ?? this.admission.announce(keyed ? req.getParameter(0) : null, rec, p.dv);
     if (err !== null) return this.fail(res, err);
-    if (!user.canLeech && p.dv.getFloat64(AQ.LEFT, true) > 0) return this.fail(res, 'leeching_disabled');
-    const torrent = this.registry.torrentId(rec, AQ.INFO_HASH);
-    if (torrent === 0 && this.cfg.tracker.private && this.cfg.tracker.require_registered_torrents) {
-      return this.fail(res, 'torrent_not_registered');
-    }
-    p.dv.setUint32(AQ.USER, user.id, true);
-    p.dv.setUint32(AQ.TORRENT, torrent, true);
 
     const flags = rec[AQ.FLAGS];
     const tag = (flags & AF_COMPACT ? TAG_COMPACT : 0) | (flags & AF_NO_PEER_ID ? TAG_NO_PEER_ID : 0) | (flags & AF_V6 ? TAG_V6 : 0);
@@ -148,9 +127,8 @@ export class HttpFrontend implements Frontend {
   private onScrape(res: HttpResponse, req: HttpRequest, keyed: boolean): void {
     const query = req.getQuery() ?? '';
     if (query.length > this.cfg.http.max_query_bytes) return this.fail(res, 'query_too_long');
-    if (this.user(res, req, keyed) === null) return;
     const sp = this.scrapeParser;
-    const err = sp.parse(query);
+    const err = this.admission.scrape(keyed ? req.getParameter(0) : null) ?? sp.parse(query);
     if (err !== null) return this.fail(res, err);
     if (sp.count === 0) {
       if (!this.cfg.tracker.full_scrape) return this.fail(res, 'full_scrape_disabled');
@@ -213,4 +191,3 @@ export class HttpFrontend implements Frontend {
   }
 }
 
-const OPEN_USER = Object.freeze({ id: 0, canLeech: true });

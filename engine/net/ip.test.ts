@@ -10,6 +10,7 @@ import {
   MAX_IP_TEXT,
   parseIp,
 } from './ip.js';
+import { prng } from '../../test/support/prng.js';
 
 /** Parse or fail the test; returns a fresh 16-byte copy. */
 function ip(text: string): Uint8Array {
@@ -28,16 +29,6 @@ function reference(buf: Uint8Array): string {
   const groups: string[] = [];
   for (let g = 0; g < 8; g++) groups.push(((buf[2 * g]! << 8) | buf[2 * g + 1]!).toString(16));
   return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
-}
-
-/** Small deterministic PRNG (mulberry32) so failures reproduce. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('parseIp / formatIp', () => {

@@ -7,21 +7,13 @@ import { formatIpString, parseIp } from '../net/ip.js';
 import { PASSKEY_RE } from '../policy/registry.js';
 import {
   ACTION_ANNOUNCE, ACTION_CONNECT, ACTION_ERROR, ACTION_SCRAPE, ANNOUNCE_BYTES, CONNECT_BYTES, Kind, SCRAPE_HEADER,
-  UdpAnnounceParser, classify, writeAnnounceHeader, writeConnect, writeError, type UdpAnnounceOptions,
+  UdpAnnounceParser, classify, writeAnnounceHeader, writeConnect, writeError,
 } from './codec.js';
+import { prng } from '../../test/support/prng.js';
+import type { AnnounceOptions } from '../http/query.js';
 
 // BEP 15 (UDP tracker protocol) and BEP 41 (URL data options), packets built by hand
 // byte by byte from the spec's tables, independently of the codec.
-
-/** Small deterministic PRNG (mulberry32) so failures reproduce. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ascii = (s: string): number[] => Array.from(s, (c) => c.charCodeAt(0));
 const PROTOCOL_ID = 0x41727101980n;
@@ -94,7 +86,7 @@ function announcePacket(a: Announce = {}): Uint8Array {
   return p;
 }
 
-const OPTS: UdpAnnounceOptions = { numwantDefault: 50, numwantMax: 200, allowClientIp: false };
+const OPTS: AnnounceOptions = { numwantDefault: 50, numwantMax: 200, allowClientIp: false };
 
 /**
  * Parse like the server does: the packet copied into a larger reused buffer (whose tail

@@ -2,6 +2,7 @@ import {
   AF_COMPACT, AF_HAS_KEY, AF_V6, AQ, EVENT_COMPLETED, EVENT_NONE, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE,
 } from '../../shards/layout.js';
 import type { FailureCode } from '../errors.js';
+import type { AnnounceOptions } from '../http/query.js';
 import { isV4Mapped } from '../net/ip.js';
 import { PASSKEY_RE } from '../policy/registry.js';
 
@@ -50,11 +51,6 @@ function u64(dv: DataView, at: number): number {
   return hi * TWO32 + dv.getUint32(at + 4, false);
 }
 
-export interface UdpAnnounceOptions {
-  numwantDefault: number;
-  numwantMax: number;
-  allowClientIp: boolean;
-}
 
 /**
  * Parses announce packets into one reusable request record (shards/layout AQ), like the
@@ -67,7 +63,7 @@ export class UdpAnnounceParser {
   readonly url = new Uint8Array(1024);
   urlLength = 0;
 
-  constructor(private readonly opts: UdpAnnounceOptions) {}
+  constructor(private readonly opts: AnnounceOptions) {}
 
   parse(p: Uint8Array, dv: DataView, len: number): FailureCode | null {
     const rec = this.rec;

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseIp } from '../net/ip.js';
 import { ConnectionIds } from './connection-id.js';
+import { prng } from '../../test/support/prng.js';
 
 // Stateless BEP 15 connection ids. The key source (node:crypto randomInt) can be pinned
 // by a test; left alone, it is the real CSPRNG.
@@ -16,16 +17,6 @@ vi.mock('node:crypto', async (importOriginal) => {
 afterEach(() => {
   forced.next = null;
 });
-
-/** Small deterministic PRNG (mulberry32) so failures reproduce. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function ip16(text: string): Uint8Array {
   const out = new Uint8Array(16);

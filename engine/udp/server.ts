@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import { SCRAPE_TAG, type Dispatch, type Frontend, type ScrapeJob } from '../dispatch.js';
 import { FAILURES, type FailureCode } from '../errors.js';
 import { isV4Mapped, parseIp } from '../net/ip.js';
+import { Admission, announceOptions } from '../policy/admission.js';
 import type { Registry } from '../policy/registry.js';
 import {
   ACTION_SCRAPE, Kind, SCRAPE_HEADER, SCRAPE_MAX, UdpAnnounceParser, classify, writeAnnounceHeader, writeConnect, writeError,
@@ -36,6 +37,7 @@ interface ScrapeReply {
 export class UdpFrontend implements Frontend {
   private socket: dgram.Socket | undefined;
   private readonly owner: number;
+  private readonly admission: Admission;
   private readonly ids = new ConnectionIds();
   private readonly parser: UdpAnnounceParser;
   private readonly packet = new Uint8Array(MAX_PACKET);
@@ -53,11 +55,11 @@ export class UdpFrontend implements Frontend {
     private readonly cfg: Config,
     private readonly dispatch: Dispatch,
     private readonly pool: ShardPool,
-    private readonly registry: Registry,
+    registry: Registry,
   ) {
     this.owner = dispatch.register(this);
-    const t = cfg.tracker;
-    this.parser = new UdpAnnounceParser({ numwantDefault: t.numwant_default, numwantMax: t.numwant_max, allowClientIp: t.allow_client_ip });
+    this.admission = new Admission(cfg, registry);
+    this.parser = new UdpAnnounceParser(announceOptions(cfg));
     const n = dispatch.pending.capacity;
     this.tids = new Uint32Array(n);
     this.addresses = new Array<string>(n).fill('');
@@ -123,27 +125,11 @@ export class UdpFrontend implements Frontend {
   private announce(tid: number, len: number, address: string, port: number): void {
     const pr = this.parser;
     pr.rec.set(this.addr, AQ.IP);
-    const err = pr.parse(this.packet, this.pdv, len);
+    // The passkey string is built only in private mode.
+    const err = pr.parse(this.packet, this.pdv, len) ?? this.admission.announce(this.cfg.tracker.private ? pr.passkey() : null, pr.rec, pr.dv);
     if (err !== null) return this.fail(tid, err, address, port);
-    let user = 0;
-    let canLeech = true;
-    if (this.cfg.tracker.private) {
-      const pk = pr.passkey();
-      if (pk === null) return this.fail(tid, 'passkey_required', address, port);
-      const u = this.registry.user(pk);
-      if (u === undefined) return this.fail(tid, 'unknown_passkey', address, port);
-      user = u.id;
-      canLeech = u.canLeech;
-    }
-    if (!canLeech && pr.dv.getFloat64(AQ.LEFT, true) > 0) return this.fail(tid, 'leeching_disabled', address, port);
-    const torrent = this.registry.torrentId(pr.rec, AQ.INFO_HASH);
-    if (torrent === 0 && this.cfg.tracker.private && this.cfg.tracker.require_registered_torrents) {
-      return this.fail(tid, 'torrent_not_registered', address, port);
-    }
     const v6 = !isV4Mapped(this.addr, 0);
     if (v6 && pr.dv.getUint16(AQ.NUMWANT, true) > MAX_PEERS_V6) pr.dv.setUint16(AQ.NUMWANT, MAX_PEERS_V6, true);
-    pr.dv.setUint32(AQ.USER, user, true);
-    pr.dv.setUint32(AQ.TORRENT, torrent, true);
     const slot = this.dispatch.submitAnnounce(pr.rec, pr.dv, this, v6 ? TAG_V6 : 0, this.owner);
     if (slot < 0) return this.fail(tid, 'tracker_busy', address, port);
     this.tids[slot] = tid;
