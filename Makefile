@@ -3,7 +3,7 @@
 NPM_STAMP := node_modules/.stamp
 NODE ?= node
 
-.PHONY: run test test-deps build bench clean
+.PHONY: run test test-deps build bench bench-udp clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -24,9 +24,12 @@ test-deps:
 test: build test-deps
 	npx vitest run
 
-# HTTP announce benchmark (see bench/README.md for what it runs and how to read it).
+# Benchmarks (see bench/README.md for what they run and how to read them).
 bench: build
 	bash bench/run-http.sh
+
+bench-udp: build
+	bash bench/run-udp.sh
 
 clean:
 	rm -rf dist test-results
