@@ -149,10 +149,10 @@ export class UdpAnnounceParser {
 
 // ----------------------------------------------------------------------------- answers
 
-export function writeConnect(dv: DataView, tid: number, ids: (dv: DataView, at: number) => void): number {
+/** Connect answer: action, transaction id; the caller writes the connection id at 8..16. */
+export function writeConnect(dv: DataView, tid: number): number {
   dv.setUint32(0, ACTION_CONNECT, false);
   dv.setUint32(4, tid, false);
-  ids(dv, 8);
   return CONNECT_BYTES;
 }
 

@@ -20,6 +20,11 @@ import { ConnectionIds } from './connection-id.js';
 // proven itself with a valid connection id never gets more bytes back than it sent.
 
 const MAX_PACKET = 2048; // a 74-hash scrape is 1496 bytes; BEP 41 options add a little
+// Answers are written into a ring of preallocated buffers rather than one new Buffer each:
+// dgram.send hands loopback and uncongested sends to the kernel at once, and a queued send
+// would have to wait 4096 answers before its buffer is reused.
+const OUT_RING = 4096;
+const OUT_BYTES = 1500; // the largest answer: 20 + 200 × 6 (IPv4) or 20 + 79 × 18 (IPv6)
 const TAG_V6 = 1;
 /** IPv6 answers are cut to fit one 1500-byte Ethernet frame: 20 + 79 × 18 = 1442 bytes. */
 const MAX_PEERS_V6 = 79;
@@ -47,6 +52,9 @@ export class UdpFrontend implements Frontend {
   private readonly tids: Uint32Array;
   private readonly addresses: string[];
   private readonly ports: Uint16Array;
+  private readonly outBufs: Buffer[] = [];
+  private readonly outViews: DataView[] = [];
+  private outNext = 0;
   private boundPort = 0;
   /** Datagrams dropped without an answer (too short, not ours, oversized). */
   dropped = 0;
@@ -64,6 +72,18 @@ export class UdpFrontend implements Frontend {
     this.tids = new Uint32Array(n);
     this.addresses = new Array<string>(n).fill('');
     this.ports = new Uint16Array(n);
+    const space = Buffer.alloc(OUT_RING * OUT_BYTES);
+    for (let i = 0; i < OUT_RING; i++) {
+      this.outBufs.push(space.subarray(i * OUT_BYTES, (i + 1) * OUT_BYTES));
+      this.outViews.push(new DataView(space.buffer, space.byteOffset + i * OUT_BYTES, OUT_BYTES));
+    }
+  }
+
+  /** Index of the next answer buffer of the ring. */
+  private nextOut(): number {
+    const i = this.outNext;
+    this.outNext = i + 1 === OUT_RING ? 0 : i + 1;
+    return i;
   }
 
   /** Bind the socket; resolves with the port. */
@@ -112,9 +132,10 @@ export class UdpFrontend implements Frontend {
     const tid = dv.getUint32(12, false);
     const now = this.pool.now();
     if (kind === Kind.Connect) {
-      const out = Buffer.allocUnsafe(16);
-      writeConnect(new DataView(out.buffer, out.byteOffset, 16), tid, (d, at) => this.ids.issue(now, this.addr, 0, d, at));
-      return this.send(out, 16, address, port);
+      const o = this.nextOut();
+      const len = writeConnect(this.outViews[o], tid);
+      this.ids.issue(now, this.addr, 0, this.outViews[o], 8);
+      return this.send(this.outBufs[o], len, address, port);
     }
     if (!this.ids.check(now, this.addr, 0, dv, 0)) return this.error(tid, NOT_CONNECTED, len, address, port);
     if (kind === Kind.BadAction) return this.error(tid, UNKNOWN_ACTION, len, address, port);
@@ -156,17 +177,20 @@ export class UdpFrontend implements Frontend {
     const adv = ring.dv;
     const n = adv.getUint16(off + AA.COUNT, true);
     const peerBytes = n * (tag & TAG_V6 ? ENTRY_V6 : ENTRY_V4);
-    const out = Buffer.allocUnsafe(20 + peerBytes);
+    const o = this.nextOut();
+    const out = this.outBufs[o];
     const iv = this.cfg.tracker;
     const interval = iv.interval + (iv.interval_jitter > 0 ? Math.floor(Math.random() * (iv.interval_jitter + 1)) : 0);
-    writeAnnounceHeader(new DataView(out.buffer, out.byteOffset, 20), tid, interval, adv.getUint32(off + AA.LEECHERS, true), adv.getUint32(off + AA.SEEDERS, true));
-    out.set(ring.u8.subarray(off + AA.PEERS, off + AA.PEERS + peerBytes), 20);
-    this.send(out, out.length, address, port);
+    writeAnnounceHeader(this.outViews[o], tid, interval, adv.getUint32(off + AA.LEECHERS, true), adv.getUint32(off + AA.SEEDERS, true));
+    const src = ring.u8;
+    const from = off + AA.PEERS;
+    for (let i = 0; i < peerBytes; i++) out[20 + i] = src[from + i];
+    this.send(out, 20 + peerBytes, address, port);
   }
 
   scraped(job: ScrapeJob): void {
     const r = job.item as ScrapeReply;
-    const out = Buffer.allocUnsafe(8 + job.count * 12);
+    const out = this.outBufs[this.nextOut()];
     out.writeUInt32BE(ACTION_SCRAPE, 0);
     out.writeUInt32BE(r.tid, 4);
     for (let i = 0; i < job.count; i++) {
@@ -174,7 +198,7 @@ export class UdpFrontend implements Frontend {
       out.writeUInt32BE(job.counts[i * 3 + 1], 12 + i * 12);
       out.writeUInt32BE(job.counts[i * 3 + 2], 16 + i * 12);
     }
-    this.send(out, out.length, r.address, r.port);
+    this.send(out, 8 + job.count * 12, r.address, r.port);
   }
 
   lost(item: unknown, tag: number, slot: number): void {
@@ -193,9 +217,9 @@ export class UdpFrontend implements Frontend {
   }
 
   private error(tid: number, message: string, max: number, address: string, port: number): void {
-    const out = Buffer.allocUnsafe(8 + message.length);
-    const n = writeError(out, new DataView(out.buffer, out.byteOffset, out.length), tid, message, max);
-    if (n > 0) this.send(out, n, address, port);
+    const o = this.nextOut();
+    const n = writeError(this.outBufs[o], this.outViews[o], tid, message, max);
+    if (n > 0) this.send(this.outBufs[o], n, address, port);
   }
 
   private send(out: Buffer, len: number, address: string, port: number): void {
