@@ -171,10 +171,10 @@ export const PR = {
   POS: 32, // u32 index in the swarm's array of the peer's family; free-list link while free
   LAST_SEEN: 36, // u32 clock
   KEY: 40, // u32
-  UPLOADED: 48, // f64 last reported totals, for accounting deltas
-  DOWNLOADED: 56, // f64
-  LEFT: 64, // f64
-  SIZE: 72,
+  UPLOADED: 44, // f64 last reported totals, for accounting deltas (DataView: no alignment needed)
+  DOWNLOADED: 52, // f64
+  LEFT: 60, // f64
+  SIZE: 68,
 } as const;
 export const PF_LIVE = 1;
 export const PF_SEEDER = 2; // in the seeder segment (left == 0)

@@ -47,9 +47,21 @@ export function allocateShardMemory(global: SharedArrayBuffer, limits: ShardLimi
     // free lists, so reserve four entries per peer (address space only).
     addr4: growableBuffer(init.addr4, limits.maxPeers * 4 * ADDR4),
     slots4: growableBuffer(init.slots4, limits.maxPeers * 4 * 4),
+    marks4: growableBuffer(init.marks4, limits.maxPeers * 4),
     addr6: growableBuffer(init.addr6, limits.maxPeers * 4 * ADDR6),
     slots6: growableBuffer(init.slots6, limits.maxPeers * 4 * 4),
-    requests: new SharedArrayBuffer(ringBytes(limits.requestRingBytes)),
-    answers: new SharedArrayBuffer(ringBytes(limits.answerRingBytes)),
+    marks6: growableBuffer(init.marks6, limits.maxPeers * 4),
+    requests: committed(new SharedArrayBuffer(ringBytes(limits.requestRingBytes))),
+    answers: committed(new SharedArrayBuffer(ringBytes(limits.answerRingBytes))),
   };
+}
+
+/**
+ * Touch every page of a fixed buffer now. The rings are walked end to end within minutes of
+ * any load, so their memory is part of the tracker's baseline, not something that grows with
+ * peers; committing it at start makes the process's footprint what it will be.
+ */
+function committed(sab: SharedArrayBuffer): SharedArrayBuffer {
+  new Uint8Array(sab).fill(0);
+  return sab;
 }

@@ -807,29 +807,44 @@ describe('ShardLogic scrape and limits', () => {
   });
 
   it('refuses with ST_TABLE_FULL when the arena has no room for the array a peer needs', () => {
-    // maxPeers 16 reserves 64 entries per family; take 62 of the IPv6 arena's directly
+    // maxPeers 16 reserves 64 entries per family; take 62 of the IPv6 arena's directly,
+    // each block at a multiple of its size: [0,32) [32,48) [48,56) [56,60) [60,62)
     const h = new Harness({ maxPeers: 16, maxSwarms: 4, requestRingBytes: 1 << 12, answerRingBytes: 1 << 12 });
-    for (const cls of [6, 5, 4, 3, 2]) expect(h.store.arena6.alloc(cls)).toBeGreaterThanOrEqual(0);
+    expect([6, 5, 4, 3, 2].map((cls) => h.store.arena6.alloc(cls))).toEqual([0, 32, 48, 56, 60]);
     expect(h.store.ctl[CTL.ARENA6_TOP]).toBe(62);
-    // one IPv6 peer fits (a 1-entry block), a second needs a 2-entry block: refused
+    // two IPv6 peers fit (a 2-entry block at [62, 64)); a third needs a 4-entry block, which
+    // would start at 64: refused
     expect(h.announce({ ih: IH, pid: peerId(1), ip: ip6(1), port: 1, left: 0 }).status).toBe(ST_OK);
-    const a = h.announce({ ih: IH, pid: peerId(2), ip: ip6(2), port: 2, left: 5, numwant: 50 });
+    expect(h.announce({ ih: IH, pid: peerId(2), ip: ip6(2), port: 2, left: 5 }).status).toBe(ST_OK);
+    expect(h.store.ctl[CTL.ARENA6_TOP]).toBe(64);
+    const a = h.announce({ ih: IH, pid: peerId(4), ip: ip6(4), port: 4, left: 5, numwant: 50 });
     expect(a).toMatchObject({ status: ST_TABLE_FULL, count: 0, seeders: 0, leechers: 0, len: AA.PEERS });
     expect(h.store.ctl[CTL.TABLE_FULL]).toBe(1);
-    expect(h.peerSlot(IH, peerId(2))).toBe(-1); // the refused peer's slot was given back
-    expect(h.store.ctl[CTL.PEER_LIVE]).toBe(1);
+    expect(h.peerSlot(IH, peerId(4))).toBe(-1); // the refused peer's slot was given back
+    expect(h.store.ctl[CTL.PEER_LIVE]).toBe(2);
     expect(h.store.ctl[CTL.PEER_FREE]).not.toBe(-1);
+    expect(h.store.ctl[CTL.ARENA6_TOP]).toBe(64);
     // IPv4 still works; an IPv4 peer moving to IPv6 is refused and dropped (it announces again)
     expect(h.announce({ ih: IH, pid: peerId(3), ip: ip4(1, 1, 1, 3), port: 3, left: 5 }).status).toBe(ST_OK);
     const moved = h.announce({ ih: IH, pid: peerId(3), ip: ip6(3), port: 3, left: 5 });
     expect(moved.status).toBe(ST_TABLE_FULL);
     expect(h.store.ctl[CTL.TABLE_FULL]).toBe(2);
     expect(h.peerSlot(IH, peerId(3))).toBe(-1);
-    expect(h.store.ctl[CTL.PEER_LIVE]).toBe(1);
+    expect(h.store.ctl[CTL.PEER_LIVE]).toBe(2);
     checkCounts(h, [IH]);
-    // the remaining IPv6 peer is unharmed and answered normally
+    // the IPv6 peers already there are unharmed and answered normally
     const s = h.scrape([IH]);
-    expect(s.files).toEqual([[1, 0, 0]]);
+    expect(s.files).toEqual([[1, 0, 1]]);
+    const again = h.announce({ ih: IH, pid: peerId(2), ip: ip6(2), port: 2, left: 5, numwant: 50 });
+    expect(again.status).toBe(ST_OK);
+    expect(again.peers).toEqual([{ ip: ip6(1), port: 1 }]);
+    // a freed 4-entry block is enough: the next refused peer gets in
+    h.store.arena6.free(56, 3);
+    const third = h.announce({ ih: IH, pid: peerId(4), ip: ip6(4), port: 4, left: 5 });
+    expect(third.status).toBe(ST_OK);
+    expect(h.store.ctl[CTL.TABLE_FULL]).toBe(2);
+    expect(h.store.ctl[CTL.ARENA6_TOP]).toBe(64);
+    checkCounts(h, [IH]);
   });
 
   it('the largest answer fits maxAnswerBytes', () => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { classEntries, classFor, type PeerArena } from './arena.js';
+import { MIN_CLASS, classEntries, classFor, type PeerArena } from './arena.js';
 import {
   ADDR4, ADDR6, CTL, ENTRY_FULL, GLOBAL, INITIAL_ARENA_ENTRIES, INITIAL_PEERS, INITIAL_SWARMS, MAX_CLASS, NIL, PF_LIVE, PF_SEEDER, PF_V6, PR, SW,
   SWF_LIVE,
@@ -187,23 +187,67 @@ function slotsOf(store: SwarmStore, swarm: number, v6: boolean, seeders: boolean
   return segment(store, swarm, v6, seeders).map((e) => e.slot);
 }
 
-/** Blocks on one arena's free lists (cycle- and range-checked). */
+/**
+ * Blocks on one arena's free lists, by class ascending, each list head first. Checks
+ * cycles, range, alignment, both links (next and previous in the first two slot words)
+ * and the mark of each block.
+ */
 function arenaFree(store: SwarmStore, v6: boolean): { start: number; cls: number }[] {
   const f = fam(store, v6);
   const top = store.ctl[f.top]!;
+  const name = `arena ${v6 ? 6 : 4}`;
   const out: { start: number; cls: number }[] = [];
   for (let c = 0; c < MAX_CLASS; c++) {
     const seen = new Set<number>();
+    const size = classEntries(c);
+    let prev = NIL;
     let b = store.ctl[f.free + c]!;
     while (b !== NIL) {
-      if (seen.has(b)) throw new Error(`arena ${v6 ? 6 : 4} free list ${c} has a cycle at ${b}`);
-      if (b < 0 || b + classEntries(c) > top) throw new Error(`arena ${v6 ? 6 : 4} free block ${b} (class ${c}) outside 0..${top}`);
+      if (seen.has(b)) throw new Error(`${name} free list ${c} has a cycle at ${b}`);
+      if (c < MIN_CLASS) throw new Error(`${name} free list ${c} below the smallest class holds ${b}`);
+      if (b < 0 || b + size > top) throw new Error(`${name} free block ${b} (class ${c}) outside 0..${top}`);
+      if (b % size !== 0) throw new Error(`${name} free block ${b} (class ${c}) not aligned`);
+      if (f.arena.slots.i32[b + 1] !== prev) throw new Error(`${name} free block ${b} (class ${c}): previous link ${f.arena.slots.i32[b + 1]}, not ${prev}`);
+      if (f.arena.marks.u8[b] !== c) throw new Error(`${name} free block ${b} (class ${c}) marked ${f.arena.marks.u8[b]}`);
       seen.add(b);
       out.push({ start: b, cls: c });
+      prev = b;
       b = f.arena.slots.i32[b]!;
     }
   }
   return out;
+}
+
+function byStart(blocks: { start: number; cls: number }[]): { start: number; cls: number }[] {
+  return [...blocks].sort((a, b) => a.start - b.start);
+}
+
+/** The maximal aligned blocks of [from, to): what a wholly free arena is made of. */
+function alignedBlocks(from: number, to: number): { start: number; cls: number }[] {
+  const out: { start: number; cls: number }[] = [];
+  while (from < to) {
+    let size = classEntries(MIN_CLASS);
+    while (from % (size * 2) === 0 && from + size * 2 <= to) size *= 2;
+    out.push({ start: from, cls: Math.log2(size) + 1 });
+    from += size;
+  }
+  return out;
+}
+
+/**
+ * Where the arena of `v6` will put the next block of class `cls`: the head of the smallest
+ * non-empty list of a class that fits, else from the bump pointer (stepping back over free
+ * blocks that end there) at the next multiple of the block's size.
+ */
+function nextBlock(store: SwarmStore, v6: boolean, cls: number): { start: number; fromLists: boolean } {
+  const f = fam(store, v6);
+  const free = arenaFree(store, v6);
+  const fits = free.filter((b) => b.cls >= cls);
+  if (fits.length > 0) return { start: store.ctl[f.free + Math.min(...fits.map((b) => b.cls))]!, fromLists: true };
+  let low = store.ctl[f.top]!;
+  for (let b = free.find((x) => x.start + classEntries(x.cls) === low); b; b = free.find((x) => x.start + classEntries(x.cls) === low)) low = b.start;
+  const size = classEntries(cls);
+  return { start: Math.ceil(low / size) * size, fromLists: false };
 }
 
 /** Free list of the peer or swarm slab, checked for cycles and for holding only dead slots. */
@@ -274,10 +318,12 @@ function checkStore(store: SwarmStore, tight = true): void {
       const n = S + L;
       if ((n === 0) !== (cls === 0)) err(`swarm ${s}/${v6 ? 6 : 4}: ${n} entries in class ${cls}`);
       if (n > classEntries(cls)) err(`swarm ${s}/${v6 ? 6 : 4}: ${n} entries overflow class ${cls}`);
-      if (tight && cls > 2 && n <= classEntries(cls) >> 2) err(`swarm ${s}/${v6 ? 6 : 4}: ${n} entries, class ${cls} not shrunk`);
+      if (tight && cls > MIN_CLASS && n <= classEntries(cls) >> 2) err(`swarm ${s}/${v6 ? 6 : 4}: ${n} entries, class ${cls} not shrunk`);
       if (cls === 0) continue;
+      if (cls < MIN_CLASS) err(`swarm ${s}/${v6 ? 6 : 4}: class ${cls} below the smallest`);
       const blk = store.swarms.dv.getUint32(sat + f.block, true);
       if (blk + classEntries(cls) > c[f.top]!) err(`swarm ${s}/${v6 ? 6 : 4}: block ${blk} beyond the arena top`);
+      if (tight && blk % classEntries(cls) !== 0) err(`swarm ${s}/${v6 ? 6 : 4}: block ${blk} of class ${cls} not aligned`);
       used[v6 ? 1 : 0].push({ start: blk, cls });
       seeders += S;
       leechers += L;
@@ -320,7 +366,8 @@ function checkStore(store: SwarmStore, tight = true): void {
   for (const v6 of [false, true]) {
     const f = fam(store, v6);
     try {
-      const blocks = [...used[v6 ? 1 : 0], ...arenaFree(store, v6)].sort((a, b) => a.start - b.start);
+      const free = arenaFree(store, v6);
+      const blocks = [...used[v6 ? 1 : 0], ...free].sort((a, b) => a.start - b.start);
       let cursor = 0;
       for (const b of blocks) {
         if (b.start !== cursor) {
@@ -329,8 +376,23 @@ function checkStore(store: SwarmStore, tight = true): void {
         }
         cursor = b.start + classEntries(b.cls);
       }
-      if (cursor !== c[f.top]) err(`arena ${v6 ? 6 : 4}: blocks end at ${cursor}, top ${c[f.top]}`);
-      if (f.arena.addr.capacity < c[f.top]! || f.arena.slots.capacity < c[f.top]!) err(`arena ${v6 ? 6 : 4} capacity below top`);
+      const top = c[f.top]!;
+      if (cursor !== top) err(`arena ${v6 ? 6 : 4}: blocks end at ${cursor}, top ${top}`);
+      if (f.arena.addr.capacity < top || f.arena.slots.capacity < top || f.arena.marks.capacity < top) err(`arena ${v6 ? 6 : 4} capacity below top`);
+      // marks agree with the lists: exactly the first entry of each free block, below the top
+      const marked = new Map(free.map((b) => [b.start, b.cls]));
+      const u8 = f.arena.marks.u8;
+      for (let i = 0; i < u8.length; i++) {
+        const want = i < top ? (marked.get(i) ?? 0) : 0;
+        if (u8[i] !== want) {
+          err(`arena ${v6 ? 6 : 4}: mark ${i} is ${u8[i]}, not ${want}`);
+          break;
+        }
+      }
+      // merged: no free block's buddy is a free block of the same class
+      for (const b of free) {
+        if (marked.get(b.start ^ classEntries(b.cls)) === b.cls) err(`arena ${v6 ? 6 : 4}: free buddies ${b.start} and ${b.start ^ classEntries(b.cls)} (class ${b.cls})`);
+      }
     } catch (e) {
       err((e as Error).message);
     }
@@ -370,9 +432,15 @@ describe('SwarmStore: fresh tables', () => {
     expect(mem.slots4.maxByteLength).toBe(LIMITS.maxPeers * 4 * 4);
     expect(mem.addr6.maxByteLength).toBe(LIMITS.maxPeers * 4 * ADDR6);
     expect(mem.slots6.maxByteLength).toBe(LIMITS.maxPeers * 4 * 4);
+    expect(mem.marks4.maxByteLength).toBe(LIMITS.maxPeers * 4);
+    expect(mem.marks6.maxByteLength).toBe(LIMITS.maxPeers * 4);
     expect(store.arena4.addr.capacity).toBe(INITIAL_ARENA_ENTRIES);
     expect(store.arena4.slots.capacity).toBe(INITIAL_ARENA_ENTRIES);
+    expect(store.arena4.marks.capacity).toBe(INITIAL_ARENA_ENTRIES);
     expect(store.arena6.addr.capacity).toBe(store.arena6.slots.capacity);
+    expect(store.arena6.marks.capacity).toBe(store.arena6.slots.capacity);
+    expect(store.arena4.marks.sab).toBe(mem.marks4);
+    expect(store.arena6.marks.sab).toBe(mem.marks6);
     expect(new Int32Array(mem.global)[GLOBAL.HASH_SEED]).toBe(Atomics.load(store.global, GLOBAL.HASH_SEED));
     checkStore(store);
   });
@@ -382,11 +450,21 @@ describe('SwarmStore: fresh tables', () => {
     const s = store.addSwarm(sha1('a'), 0, 5);
     addPeer(store, s, peerId(1), { addr: wire(false, 0x0a000001, 80) });
     addPeer(store, s, peerId(2), { v6: true, seeder: true });
+    addPeer(store, s, peerId(3), { addr: wire(false, 0x0a000003, 80) });
+    addPeer(store, s, peerId(4), { addr: wire(false, 0x0a000004, 80) }); // a 4-entry array: [0, 2) is free again
+    store.removePeer(store.findPeer(s, peerId(4), 0));
     const again = new SwarmStore(mem);
     expect(again.ctl[CTL.SWARM_LIVE]).toBe(1);
-    expect(again.ctl[CTL.PEER_LIVE]).toBe(2);
-    expect(again.ctl[CTL.ARENA4_TOP]).toBe(1);
-    expect(again.ctl[CTL.ARENA6_TOP]).toBe(1);
+    expect(again.ctl[CTL.PEER_LIVE]).toBe(3);
+    expect(again.ctl[CTL.ARENA4_TOP]).toBe(8);
+    expect(again.ctl[CTL.ARENA6_TOP]).toBe(2); // one 2-entry block
+    expect(arenaFree(again, false)).toEqual([{ start: 0, cls: 3 }]); // [0, 2) merged with the gap [2, 4)
+    // the second life merges with what the first one freed
+    again.removePeer(again.findPeer(s, peerId(3), 0));
+    expect(classOf(again, s, false)).toBe(2);
+    again.removePeer(again.findPeer(s, peerId(2), 0));
+    expect(arenaFree(again, true)).toEqual([{ start: 0, cls: 2 }]);
+    addPeer(again, s, peerId(2), { v6: true, seeder: true });
     expect(again.findSwarm(sha1('a'), 0)).toBe(s);
     expect(again.findPeer(s, peerId(1), 0)).toBe(0);
     expect(segment(again, s, false, false)).toEqual([{ slot: 0, addr: '0a0000010050' }]);
@@ -504,15 +582,29 @@ describe('SwarmStore: swarms', () => {
   it('removing a swarm whose arrays are empty frees no block; the block of a swarm emptied by peers leaving was freed already', () => {
     const { store } = fresh();
     const s = store.addSwarm(sha1('s'), 0, 0);
-    const p = [0, 1, 2].map((i) => addPeer(store, s, peerId(i), { v6: i === 2 }));
-    expect(store.ctl[CTL.ARENA4_TOP]).toBe(3); // class 1 then class 2
-    for (const x of p) store.removePeer(x);
+    const p = [0, 1, 2, 3].map((i) => addPeer(store, s, peerId(i), { v6: i === 3 }));
+    // IPv4: 2 entries at 0, then 4 entries at 4 (aligned); the gap [2, 4) merged with the freed [0, 2)
+    expect(store.ctl[CTL.ARENA4_TOP]).toBe(8);
+    expect([classOf(store, s, false), blockOf(store, s, false)]).toEqual([3, 4]);
+    expect(arenaFree(store, false)).toEqual([{ start: 0, cls: 3 }]);
+    expect(store.ctl[CTL.ARENA6_TOP]).toBe(2);
+    checkStore(store);
+    store.removePeer(p[0]!);
+    store.removePeer(p[1]!); // 1 of 4 entries: back to 2 entries, split from [0, 4)
+    expect([classOf(store, s, false), blockOf(store, s, false)]).toEqual([2, 0]);
+    expect(arenaFree(store, false)).toEqual([{ start: 2, cls: 2 }, { start: 4, cls: 3 }]);
+    checkStore(store);
+    store.removePeer(p[2]!);
+    store.removePeer(p[3]!);
     expect(classOf(store, s, false)).toBe(0);
     expect(classOf(store, s, true)).toBe(0);
-    expect(arenaFree(store, false)).toEqual([{ start: 0, cls: 1 }, { start: 1, cls: 2 }]);
-    expect(arenaFree(store, true)).toEqual([{ start: 0, cls: 1 }]);
+    // everything merged: the whole of each arena is one free block
+    expect(arenaFree(store, false)).toEqual([{ start: 0, cls: 4 }]);
+    expect(arenaFree(store, true)).toEqual([{ start: 0, cls: 2 }]);
     store.removeSwarm(s);
-    expect(arenaFree(store, false)).toEqual([{ start: 0, cls: 1 }, { start: 1, cls: 2 }]);
+    expect(arenaFree(store, false)).toEqual([{ start: 0, cls: 4 }]);
+    expect(arenaFree(store, true)).toEqual([{ start: 0, cls: 2 }]);
+    expect([store.ctl[CTL.ARENA4_TOP], store.ctl[CTL.ARENA6_TOP]]).toEqual([8, 2]);
     checkStore(store);
   });
 });
@@ -779,7 +871,7 @@ describe('SwarmStore: growth', () => {
     checkStore(store);
   });
 
-  it('one swarm of 20,000 peers: arrays grow class by class, then shrink back as peers leave, reusing freed blocks', () => {
+  it('one swarm of 20,000 peers: arrays grow class by class, then shrink back as peers leave, on merged and split blocks', () => {
     const { store, mem } = fresh();
     const s = store.addSwarm(sha1('huge'), 0, 0);
     const rnd = prng(31);
@@ -792,12 +884,13 @@ describe('SwarmStore: growth', () => {
       const k = v6 ? 1 : 0;
       n[k] += delta;
       const cls = expectCls[k];
-      if (delta > 0 && n[k] > classEntries(cls)) expectCls[k] = cls + 1;
+      if (delta > 0 && n[k] > classEntries(cls)) expectCls[k] = cls === 0 ? MIN_CLASS : cls + 1;
       if (delta < 0) {
         if (n[k] === 0) expectCls[k] = 0;
-        else if (cls > 2 && n[k] <= classEntries(cls) >> 2) expectCls[k] = cls - 1;
+        else if (cls > MIN_CLASS && n[k] <= classEntries(cls) >> 2) expectCls[k] = cls - 1;
       }
       expect(classOf(store, s, v6)).toBe(expectCls[k]);
+      if (expectCls[k] !== 0) expect(blockOf(store, s, v6) % classEntries(expectCls[k])).toBe(0);
     };
     const checkModel = (): void => {
       for (const v6 of [false, true]) {
@@ -829,14 +922,19 @@ describe('SwarmStore: growth', () => {
     expect(store.seeders(s)).toBe(seeders);
     expect(store.leechers(s)).toBe(N - seeders);
     expect([store.ctl[CTL.SEEDERS], store.ctl[CTL.LEECHERS], store.ctl[CTL.PEERS_V6]]).toEqual([seeders, N - seeders, 2000]);
-    // every block from class 1 up was taken from the bump pointer once: 2^16 - 1 entries
-    expect(store.ctl[CTL.ARENA4_TOP]).toBe(2 ** 16 - 1);
-    expect(store.ctl[CTL.ARENA6_TOP]).toBe(2 ** 12 - 1);
+    // Each block of class c >= 3 came from the bump pointer at 2^(c-1), the first multiple
+    // of its size past the one before, and the outgrown blocks below it merged into one:
+    // the 32,768-entry array sits at 32,768, with [0, 32768) free as a single block.
+    expect(blockOf(store, s, false)).toBe(2 ** 15);
+    expect(store.ctl[CTL.ARENA4_TOP]).toBe(2 ** 16);
+    expect(arenaFree(store, false)).toEqual([{ start: 0, cls: 16 }]);
+    expect(blockOf(store, s, true)).toBe(2 ** 11);
+    expect(store.ctl[CTL.ARENA6_TOP]).toBe(2 ** 12);
+    expect(arenaFree(store, true)).toEqual([{ start: 0, cls: 12 }]);
     expect(store.arena4.addr.capacity).toBe(65536); // grown from 8192 by doubling
     expect(mem.addr4.byteLength).toBe(65536 * ADDR4);
     expect(mem.slots4.byteLength).toBe(65536 * 4);
-    // the outgrown blocks wait on the free lists, one per class
-    expect(arenaFree(store, false)).toEqual(Array.from({ length: 15 }, (_, i) => ({ start: 2 ** i - 1, cls: i + 1 })));
+    expect(mem.marks4.byteLength).toBe(65536);
     checkStore(store);
 
     // everybody leaves, in random order: arrays shrink class by class
@@ -862,18 +960,24 @@ describe('SwarmStore: growth', () => {
     expect(classOf(store, s, false)).toBe(0);
     expect(classOf(store, s, true)).toBe(0);
     expect([store.ctl[CTL.SEEDERS], store.ctl[CTL.LEECHERS], store.ctl[CTL.PEERS_V6], store.ctl[CTL.PEER_LIVE]]).toEqual([0, 0, 0, 0]);
-    // shrinking took every smaller block from the free lists: the arena did not grow
-    expect(store.ctl[CTL.ARENA4_TOP]).toBe(2 ** 16 - 1);
-    expect(arenaFree(store, false)).toEqual(Array.from({ length: 16 }, (_, i) => ({ start: 2 ** i - 1, cls: i + 1 })));
+    // shrinking split every smaller block from free ones: the arena did not grow, and with
+    // everybody gone it is one free block again
+    expect(store.ctl[CTL.ARENA4_TOP]).toBe(2 ** 16);
+    expect(store.ctl[CTL.ARENA6_TOP]).toBe(2 ** 12);
+    expect(arenaFree(store, false)).toEqual([{ start: 0, cls: 17 }]);
+    expect(arenaFree(store, true)).toEqual([{ start: 0, cls: 13 }]);
     checkStore(store);
 
-    // growing again reuses every block: the bump pointers stay put
+    // growing again splits and merges the same blocks: the bump pointers stay put
     peers.length = 0;
     removed.clear();
     grow();
     checkModel();
-    expect(store.ctl[CTL.ARENA4_TOP]).toBe(2 ** 16 - 1);
-    expect(store.ctl[CTL.ARENA6_TOP]).toBe(2 ** 12 - 1);
+    expect(store.ctl[CTL.ARENA4_TOP]).toBe(2 ** 16);
+    expect(store.ctl[CTL.ARENA6_TOP]).toBe(2 ** 12);
+    expect([blockOf(store, s, false), blockOf(store, s, true)]).toEqual([2 ** 15, 2 ** 11]);
+    expect(arenaFree(store, false)).toEqual([{ start: 0, cls: 16 }]);
+    expect(arenaFree(store, true)).toEqual([{ start: 0, cls: 12 }]);
     checkStore(store);
   });
 
@@ -934,78 +1038,132 @@ describe('SwarmStore: growth', () => {
     checkStore(store);
   });
 
-  it('place returns false when the arena reservation is exhausted (fragmented by rounds of ever larger arrays)', () => {
-    const MAXP = 64;
+  it('place returns false when no aligned block fits the reservation (pinned free space); room made → the array grows', () => {
+    // 40 peers reserve 160 entries per family. A 64-entry block must start at a multiple of
+    // 64: at 0 or 64, since [128, 192) lies beyond the reservation.
+    const MAXP = 40;
     const { store } = fresh({ maxPeers: MAXP, maxSwarms: 64, requestRingBytes: 1 << 12, answerRingBytes: 1 << 12 });
     const reserve = MAXP * 4;
     expect(store.arena4.addr.maxRecords).toBe(reserve);
-    const swarms = Array.from({ length: 64 }, (_, i) => store.addSwarm(sha1(`frag ${i}`), 0, 0));
-    let refused: { round: number; swarm: number; n: number } | undefined;
+    expect(store.arena4.marks.maxRecords).toBe(reserve);
+    const swarms = Array.from({ length: 40 }, (_, i) => store.addSwarm(sha1(`pin ${i}`), 0, 0));
     let id = 0;
-    // Round r fills swarms with 2^r + 1 peers each (a class r + 2 array), then empties them.
-    // Freed blocks are too small for the next round, so the bump pointer keeps moving.
-    for (let r = 0; r < 8 && !refused; r++) {
-      const size = 2 ** r + 1;
-      const placed: number[] = [];
-      outer: for (const s of swarms) {
-        for (let k = 0; k < size; k++) {
-          if (placed.length === MAXP) break outer;
-          const before = { ...swarmCounts(store, s), top: store.ctl[CTL.ARENA4_TOP], leechers: store.ctl[CTL.LEECHERS], live: store.ctl[CTL.PEER_LIVE] };
-          const slot = store.allocPeer(s, peerId(id), 0);
-          expect(slot).toBeGreaterThanOrEqual(0);
-          store.peers.u8[slot * PR.SIZE + PR.FLAGS] = PF_LIVE;
-          if (!store.place(slot, wire(false, id, 1), 0)) {
-            // refused: nothing changed, and the block really does not exist
-            const cls = classOf(store, s, false);
-            expect({ ...swarmCounts(store, s), top: store.ctl[CTL.ARENA4_TOP], leechers: store.ctl[CTL.LEECHERS] }).toEqual({
-              ...counts(before.seed4, before.leech4),
-              top: before.top,
-              leechers: before.leechers,
-            });
-            expect(store.ctl[CTL.FREE4 + cls + 1]).toBe(NIL);
-            expect(store.ctl[CTL.ARENA4_TOP]! + classEntries(cls + 1)).toBeGreaterThan(reserve);
-            store.freePeer(slot);
-            expect(store.ctl[CTL.PEER_LIVE]).toBe(before.live);
-            expect(store.findPeer(s, peerId(id), 0)).toBe(-1);
-            refused = { round: r, swarm: s, n: k };
-            break outer;
-          }
-          placed.push(slot);
-          id++;
-        }
-      }
-      checkStore(store);
-      if (refused) break;
-      for (const p of placed) store.removePeer(p);
-      checkStore(store);
+    const add = (s: number, o: PeerOpts = {}): number => addPeer(store, s, peerId(id++), o);
+    // 33 swarms of one peer: 2-entry blocks one after the other, no free block
+    const pins = swarms.slice(0, 33).map((s) => add(s));
+    for (let i = 0; i < 33; i++) expect(blockOf(store, swarms[i]!, false)).toBe(2 * i);
+    expect(store.ctl[CTL.ARENA4_TOP]).toBe(66);
+    expect(arenaFree(store, false)).toEqual([]);
+    // all but the first and the last leave: [2, 64) merges into its maximal blocks; the
+    // pins at [0, 2) and [64, 66) keep both 64-entry blocks below the top from being free
+    for (let i = 1; i < 32; i++) store.removePeer(pins[i]!);
+    expect(byStart(arenaFree(store, false))).toEqual([
+      { start: 2, cls: 2 }, { start: 4, cls: 3 }, { start: 8, cls: 4 }, { start: 16, cls: 5 }, { start: 32, cls: 6 },
+    ]);
+    checkStore(store);
+    // one swarm grows to 32 peers on the free blocks, each class in turn; the top stays
+    const x = swarms[1]!;
+    const blocks: number[] = [];
+    for (let k = 0; k < 32; k++) {
+      expect(add(x)).toBeGreaterThanOrEqual(0);
+      if (blocks.at(-1) !== blockOf(store, x, false)) blocks.push(blockOf(store, x, false));
     }
-    // round 3 (9 peers a swarm, a 16-entry block each): the first swarm's 9th peer needs a
-    // class-5 block; none is free and 245 + 16 entries exceed the 256 reserved
-    expect(refused).toEqual({ round: 3, swarm: swarms[0], n: 8 });
-    expect(store.ctl[CTL.ARENA4_TOP]).toBe(245);
+    expect(blocks).toEqual([2, 4, 8, 16, 32]);
+    expect(classOf(store, x, false)).toBe(6);
+    expect(store.ctl[CTL.ARENA4_TOP]).toBe(66);
+    expect(arenaFree(store, false)).toEqual([{ start: 2, cls: 2 }, { start: 4, cls: 3 }, { start: 8, cls: 4 }, { start: 16, cls: 5 }]);
+    checkStore(store);
+
+    // its 33rd peer needs 64 entries: none free, and from the top they would start at 128
+    // and end at 192 (66 + 64 would fit, but not aligned): refused, nothing changed
+    const refuse = (): void => {
+      const before = { counts: swarmCounts(store, x), top: store.ctl[CTL.ARENA4_TOP], free: arenaFree(store, false), leechers: store.ctl[CTL.LEECHERS], live: store.ctl[CTL.PEER_LIVE] };
+      expect(arenaFree(store, false).filter((b) => b.cls >= 7)).toEqual([]);
+      expect(nextBlock(store, false, 7)).toEqual({ start: 128, fromLists: false });
+      const slot = store.allocPeer(x, peerId(id), 0);
+      expect(slot).toBeGreaterThanOrEqual(0);
+      store.peers.u8[slot * PR.SIZE + PR.FLAGS] = PF_LIVE;
+      expect(store.place(slot, wire(false, id, 1), 0)).toBe(false);
+      expect({ counts: swarmCounts(store, x), top: store.ctl[CTL.ARENA4_TOP], free: arenaFree(store, false), leechers: store.ctl[CTL.LEECHERS] }).toEqual({
+        counts: before.counts,
+        top: before.top,
+        free: before.free,
+        leechers: before.leechers,
+      });
+      expect([blockOf(store, x, false), classOf(store, x, false)]).toEqual([32, 6]);
+      store.freePeer(slot);
+      expect(store.ctl[CTL.PEER_LIVE]).toBe(before.live);
+      expect(store.findPeer(x, peerId(id), 0)).toBe(-1);
+      id++;
+    };
+    expect(store.ctl[CTL.PEER_LIVE]).toBe(34);
+    refuse();
     expect(store.arena4.addr.capacity).toBe(reserve);
-    expect(swarmCounts(store, swarms[0]!)).toEqual(counts(0, 8));
-    // another swarm still grows up to class 4 on blocks freed by earlier rounds, without
-    // moving the bump pointer, and is refused at exactly the same point
-    const other = swarms[1]!;
-    for (let k = 0; k < 8; k++) {
-      const next = classOf(store, other, false) + (k === classEntries(classOf(store, other, false)) ? 1 : 0);
-      const head = store.ctl[CTL.FREE4 + next]!;
-      const grows = next !== classOf(store, other, false);
-      expect(addPeer(store, other, peerId(200_000 + k))).toBeGreaterThanOrEqual(0);
-      if (grows) {
-        expect(head).not.toBe(NIL);
-        expect(blockOf(store, other, false)).toBe(head);
+    checkStore(store);
+
+    // the free blocks still serve: another swarm grows to 5 peers without moving the top,
+    // and the other family's arena is unaffected
+    const y = swarms[2]!;
+    const yPeers = Array.from({ length: 5 }, () => add(y));
+    expect(yPeers.every((p) => p >= 0)).toBe(true);
+    expect([blockOf(store, y, false), classOf(store, y, false)]).toEqual([8, 4]);
+    expect(store.ctl[CTL.ARENA4_TOP]).toBe(66);
+    expect(add(y, { v6: true })).toBeGreaterThanOrEqual(0);
+    expect([store.ctl[CTL.PEERS_V6], store.ctl[CTL.ARENA6_TOP]]).toEqual([1, 2]);
+    store.removePeer(yPeers[4]!);
+    refuse();
+    checkStore(store);
+
+    // the pin at [64, 66) leaves: a free block at the top, not merged with what lies beyond
+    // it; the 64-entry block now starts there and the array grows
+    store.removePeer(pins[32]!);
+    expect(arenaFree(store, false)).toEqual([{ start: 64, cls: 2 }, { start: 2, cls: 2 }, { start: 4, cls: 3 }, { start: 16, cls: 5 }]);
+    expect(nextBlock(store, false, 7)).toEqual({ start: 64, fromLists: false });
+    expect(add(x)).toBeGreaterThanOrEqual(0);
+    expect([blockOf(store, x, false), classOf(store, x, false)]).toEqual([64, 7]);
+    expect(store.ctl[CTL.ARENA4_TOP]).toBe(128);
+    expect(swarmCounts(store, x)).toEqual(counts(0, 33));
+    expect(arenaFree(store, false)).toEqual([{ start: 2, cls: 2 }, { start: 4, cls: 3 }, { start: 16, cls: 5 }, { start: 32, cls: 6 }]);
+    checkStore(store);
+    // and with everybody gone, the arena is one free block
+    for (const s of swarms) for (const v6 of [false, true]) for (const seed of [true, false]) for (const p of slotsOf(store, s, v6, seed)) store.removePeer(p);
+    expect(store.ctl[CTL.PEER_LIVE]).toBe(0);
+    expect(arenaFree(store, false)).toEqual([{ start: 0, cls: 8 }]);
+    expect(arenaFree(store, true)).toEqual([{ start: 0, cls: 2 }]);
+    checkStore(store);
+  });
+
+  it('lockstep growth of 2,000 swarms to 20 peers each keeps the arena within 1.3x of the arrays; all gone → one merged arena', () => {
+    // Everyone re-announcing after a restart: each swarm gets one peer per round. Without
+    // merging, every outgrown block waited for a swarm of exactly its size (about 2x).
+    const { store } = fresh();
+    const N = 2000;
+    const K = 20;
+    const swarms = Array.from({ length: N }, (_, i) => store.addSwarm(sha1(`lockstep ${i}`), 0, 0));
+    const slots: number[] = [];
+    let id = 0;
+    for (let round = 0; round < K; round++) {
+      for (const s of swarms) {
+        const slot = addPeer(store, s, peerId(id++), { seeder: id % 4 === 0 });
+        expect(slot).toBeGreaterThanOrEqual(0);
+        slots.push(slot);
       }
+      if (round === 0 || round === 4 || round === 16) checkStore(store);
     }
-    expect(store.ctl[CTL.ARENA4_TOP]).toBe(245);
-    expect(addPeer(store, other, peerId(200_008))).toBe(-2); // place refused, slot given back
-    expect(store.findPeer(other, peerId(200_008), 0)).toBe(-1);
-    expect(store.ctl[CTL.PEER_LIVE]).toBe(16);
-    // the other family's arena is unaffected
-    const p6 = addPeer(store, swarms[2]!, peerId(100_000), { v6: true });
-    expect(p6).toBeGreaterThanOrEqual(0);
-    expect(store.ctl[CTL.PEERS_V6]).toBe(1);
+    let need = 0;
+    for (const s of swarms) {
+      expect(classOf(store, s, false)).toBe(classFor(K));
+      need += classEntries(classOf(store, s, false));
+    }
+    expect(need).toBe(N * 32);
+    const top = store.ctl[CTL.ARENA4_TOP]!;
+    expect(top).toBeGreaterThanOrEqual(need);
+    expect(top).toBeLessThanOrEqual(1.3 * need);
+    checkStore(store);
+    // everybody leaves (in the order they came): the whole arena is free and merged
+    for (const slot of slots) store.removePeer(slot);
+    expect(store.ctl[CTL.ARENA4_TOP]).toBe(top);
+    expect(byStart(arenaFree(store, false))).toEqual(alignedBlocks(0, top));
     checkStore(store);
   });
 });
@@ -1297,11 +1455,16 @@ describe('SwarmStore.recover', () => {
     expect(before.ctl.PEERS_V6).toBeGreaterThan(500);
     expect(before.peerFree.length).toBe(before.ctl.PEER_HIGH! - before.ctl.PEER_LIVE!);
     expect(before.swarmFree.length).toBe(20);
-    const free4 = arenaFree(store, false).length;
-    expect(free4).toBeGreaterThan(0);
+    const free4 = byStart(arenaFree(store, false));
+    const free6 = byStart(arenaFree(store, true));
+    expect(free4.length).toBeGreaterThan(0);
+    expect(free6.length).toBeGreaterThan(0);
     const again = new SwarmStore(mem);
     again.recover();
     expect(snapshot(again, swarmKeys, peerKeys)).toEqual(before);
+    // rebuilt from the used blocks alone, the free blocks are the same merged ones
+    expect(byStart(arenaFree(again, false))).toEqual(free4);
+    expect(byStart(arenaFree(again, true))).toEqual(free6);
     for (let w = 1; w < 300; w += 7) {
       if (w % 15 === 0) continue;
       const s = again.findSwarm(swarmKeys[w]!, 0);
@@ -1348,6 +1511,10 @@ describe('SwarmStore.recover', () => {
       c[CTL.FREE4 + k] = k % 3 === 0 ? NIL : usedBlock;
       c[CTL.FREE6 + k] = k;
     }
+    // marks garbage too: on used blocks (a merge would take them) and inside free ones
+    store.arena4.marks.u8[usedBlock] = classOf(store, store.findSwarm(swarmKeys[1]!, 0), false);
+    for (let k = 0; k < 200; k++) store.arena4.marks.u8[Math.floor(rnd() * c[CTL.ARENA4_TOP]!)] = 1 + Math.floor(rnd() * 10);
+    for (let k = 0; k < 50; k++) store.arena6.marks.u8[Math.floor(rnd() * c[CTL.ARENA6_TOP]!)] = 1 + Math.floor(rnd() * 10);
 
     const again = new SwarmStore(mem);
     again.recover();
@@ -1596,26 +1763,31 @@ describe('SwarmStore.recover', () => {
     for (let i = 0, n = swarmFree.size; i < n; i++) expect(swarmFree.delete(again.addSwarm(sha1(`new ${i}`), 0, 0))).toBe(true);
     expect(again.addSwarm(sha1('newest'), 0, 0)).toBe(after.ctl.SWARM_HIGH);
     // arena blocks come from the rebuilt free lists before the bump pointer moves: a new
-    // swarm's array growing class by class takes each class's free block if there is one
+    // swarm's array growing class by class takes the smallest free block that fits, split
+    // down, else an aligned block from the top
     const grower = again.addSwarm(sha1('grower'), 0, 0);
     let fromLists = 0;
-    for (let i = 0; i < 100; i++) {
+    let fromTop = 0;
+    for (let i = 0; i < 1100; i++) {
       const cls = classOf(again, grower, false);
       const willGrow = i === classEntries(cls);
-      const head = again.ctl[CTL.FREE4 + cls + 1]!;
+      const next = cls === 0 ? MIN_CLASS : cls + 1;
+      const want = nextBlock(again, false, next);
       const top = again.ctl[CTL.ARENA4_TOP]!;
       expect(addPeer(again, grower, peerId(300_000 + i))).toBeGreaterThanOrEqual(0);
       if (!willGrow) continue;
-      if (head !== NIL) {
+      expect([blockOf(again, grower, false), classOf(again, grower, false)]).toEqual([want.start, next]);
+      if (want.fromLists) {
         fromLists++;
-        expect(blockOf(again, grower, false)).toBe(head);
         expect(again.ctl[CTL.ARENA4_TOP]).toBe(top);
       } else {
-        expect(blockOf(again, grower, false)).toBe(top);
-        expect(again.ctl[CTL.ARENA4_TOP]).toBe(top + classEntries(cls + 1));
+        fromTop++;
+        expect(again.ctl[CTL.ARENA4_TOP]).toBe(want.start + classEntries(next));
       }
     }
+    expect(classOf(again, grower, false)).toBe(12);
     expect(fromLists).toBeGreaterThan(0);
+    expect(fromTop).toBeGreaterThan(0);
     checkStore(again, false);
   });
 });

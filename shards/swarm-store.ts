@@ -1,4 +1,4 @@
-import { PeerArena, classEntries } from './arena.js';
+import { MIN_CLASS, PeerArena, classEntries } from './arena.js';
 import { hash20, equal20 } from './hash.js';
 import {
   ADDR4, ADDR6, CTL, ENTRY_FULL, GLOBAL, INITIAL_ARENA_ENTRIES, INITIAL_PEERS, INITIAL_SWARMS, NIL, PF_LIVE, PF_SEEDER, PF_V6, PR, SW, SWF_LIVE,
@@ -15,8 +15,10 @@ export interface SwarmBuffers {
   peerIndex: SharedArrayBuffer;
   addr4: SharedArrayBuffer;
   slots4: SharedArrayBuffer;
+  marks4: SharedArrayBuffer;
   addr6: SharedArrayBuffer;
   slots6: SharedArrayBuffer;
+  marks6: SharedArrayBuffer;
 }
 
 /** Field offsets of one family's array in a swarm record. */
@@ -68,8 +70,8 @@ export class SwarmStore {
     this.swarmIndex = new HashIndex(bufs.swarmIndex);
     this.peers = new Slab(bufs.peers, PR.SIZE);
     this.peerIndex = new HashIndex(bufs.peerIndex);
-    this.arena4 = new PeerArena(bufs.addr4, bufs.slots4, ADDR4, this.ctl, CTL.ARENA4_TOP, CTL.FREE4);
-    this.arena6 = new PeerArena(bufs.addr6, bufs.slots6, ADDR6, this.ctl, CTL.ARENA6_TOP, CTL.FREE6);
+    this.arena4 = new PeerArena(bufs.addr4, bufs.slots4, bufs.marks4, ADDR4, this.ctl, CTL.ARENA4_TOP, CTL.FREE4);
+    this.arena6 = new PeerArena(bufs.addr6, bufs.slots6, bufs.marks6, ADDR6, this.ctl, CTL.ARENA6_TOP, CTL.FREE6);
     this.fam4 = { arena: this.arena4, seed: SW.SEED4, leech: SW.LEECH4, block: SW.BLOCK4, cls: SW.CLASS4, bytes: ADDR4 };
     this.fam6 = { arena: this.arena6, seed: SW.SEED6, leech: SW.LEECH6, block: SW.BLOCK6, cls: SW.CLASS6, bytes: ADDR6 };
     this.seed = Atomics.load(this.global, GLOBAL.HASH_SEED);
@@ -86,7 +88,7 @@ export class SwarmStore {
   }
 
   /** Sizes of the buffers for a fresh shard. */
-  static initialBytes(): Record<'swarms' | 'swarmIndex' | 'peers' | 'peerIndex' | 'addr4' | 'slots4' | 'addr6' | 'slots6', number> {
+  static initialBytes(): Record<'swarms' | 'swarmIndex' | 'peers' | 'peerIndex' | 'addr4' | 'slots4' | 'marks4' | 'addr6' | 'slots6' | 'marks6', number> {
     return {
       swarms: INITIAL_SWARMS * SW.SIZE,
       swarmIndex: HashIndex.bytesFor(INITIAL_SWARMS * 2),
@@ -94,8 +96,10 @@ export class SwarmStore {
       peerIndex: HashIndex.bytesFor(INITIAL_PEERS * 2),
       addr4: INITIAL_ARENA_ENTRIES * ADDR4,
       slots4: INITIAL_ARENA_ENTRIES * 4,
+      marks4: INITIAL_ARENA_ENTRIES,
       addr6: 1024 * ADDR6,
       slots6: 1024 * 4,
+      marks6: 1024,
     };
   }
 
@@ -283,7 +287,7 @@ export class SwarmStore {
     const S = sdv.getUint32(sat + f.seed, true);
     const L = sdv.getUint32(sat + f.leech, true);
     const cls = this.swarms.u8[sat + f.cls];
-    if (S + L + 1 > classEntries(cls) && !this.resize(sat, f, cls === 0 ? 1 : cls + 1, S + L)) return false;
+    if (S + L + 1 > classEntries(cls) && !this.resize(sat, f, cls === 0 ? MIN_CLASS : cls + 1, S + L)) return false;
     const blk = sdv.getUint32(sat + f.block, true);
     let pos: number;
     if (flags & PF_SEEDER) {
@@ -329,7 +333,7 @@ export class SwarmStore {
     const n = S + L - 1;
     const cls = this.swarms.u8[sat + f.cls];
     if (n === 0) this.freeBlock(sat, f);
-    else if (cls > 2 && n <= classEntries(cls) >> 2) this.resize(sat, f, cls - 1, n);
+    else if (cls > MIN_CLASS && n <= classEntries(cls) >> 2) this.resize(sat, f, cls - 1, n);
   }
 
   /** Overwrite a placed peer's address (same family). */
