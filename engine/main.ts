@@ -29,16 +29,18 @@ async function main(): Promise<void> {
   }
   threshold = LEVELS[config.log.level];
   const tracker = await startTracker(config, log);
-  const host = config.http.host === '::' || config.http.host === '0.0.0.0' ? 'localhost' : config.http.host;
+  const shown = (h: string) => (h === '::' || h === '0.0.0.0' ? 'localhost' : h.includes(':') ? `[${h}]` : h);
+  const host = shown(config.http.host);
+  const udpHost = shown(config.udp.host);
   const mode = config.tracker.private ? 'private' : 'open';
   log(`shardtrack listening on ${config.http.host} port ${tracker.httpPort} (${mode} mode, ${config.shards.count} shard${config.shards.count === 1 ? '' : 's'})`);
   if (tracker.udp) log(`UDP (BEP 15${config.tracker.private ? ', passkeys by BEP 41' : ''}) on ${config.udp.host} port ${tracker.udpPort}`);
   if (config.tracker.private) {
     log(`announce URL: http://${host}:${tracker.httpPort}/<passkey>/announce (passkeys in ${config.registry.file || 'the registry'})`);
-    if (tracker.udp) log(`UDP announce URL: udp://${host}:${tracker.udpPort}/<passkey>/announce`);
+    if (tracker.udp) log(`UDP announce URL: udp://${udpHost}:${tracker.udpPort}/<passkey>/announce`);
   } else {
     log(`announce URL: http://${host}:${tracker.httpPort}/announce`);
-    if (tracker.udp) log(`UDP announce URL: udp://${host}:${tracker.udpPort}/announce`);
+    if (tracker.udp) log(`UDP announce URL: udp://${udpHost}:${tracker.udpPort}/announce`);
   }
   let stopping = false;
   const stop = (sig: string) => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
-import { announcePath, decode, get, hash, peerId } from './helpers.js';
+import { announcePath, decode, get, hash, peerId, startTestTracker } from './helpers.js';
 
 const MAIN = join(__dirname, '..', 'dist', 'engine', 'main.js');
 const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SHARDTRACK_')));
@@ -39,6 +39,21 @@ describe('command line', () => {
     const r = spawnSync(process.execPath, [MAIN], { env: { ...cleanEnv(), SHARDTRACK_TRACKER__INTERVALL: '5' }, encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/SHARDTRACK_TRACKER__INTERVALL/);
+  });
+
+  it('refuses to start on an HTTP port another tracker holds (uWS would share it silently)', async () => {
+    const first = await startTestTracker({});
+    try {
+      const r = spawnSync(process.execPath, [MAIN], {
+        env: { ...cleanEnv(), SHARDTRACK_HTTP__PORT: String(first.httpPort), SHARDTRACK_UDP__PORT: '0', SHARDTRACK_REGISTRY__FILE: '' },
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/already in use/);
+    } finally {
+      await first.close();
+    }
   });
 
   it('starts, serves announces and stops cleanly on SIGTERM', async () => {

@@ -1,4 +1,5 @@
 import HyperExpress from 'hyper-express';
+import { createServer } from 'node:net';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { AF_COMPACT, AF_NO_PEER_ID, AF_V6, AQ } from '../../shards/layout.js';
 import type { ShardPool } from '../../shards/channel.js';
@@ -78,6 +79,10 @@ export class HttpFrontend implements Frontend {
   }
 
   async listen(): Promise<number> {
+    // uWebSockets.js listens with SO_REUSEPORT: a second tracker on the same port would bind
+    // without error and the kernel would split connections (and swarms) between the two.
+    // A plain socket (no SO_REUSEPORT) cannot bind a port that is held, so probe first.
+    if (this.cfg.http.port !== 0) await assertPortFree(this.cfg.http.host, this.cfg.http.port);
     const sock = await this.server.listen(this.cfg.http.port, this.cfg.http.host);
     this.port = this.server.port ?? this.cfg.http.port;
     void sock;
@@ -191,3 +196,13 @@ export class HttpFrontend implements Frontend {
   }
 }
 
+/** Reject when something already listens on host:port (see listen()). */
+function assertPortFree(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (e: NodeJS.ErrnoException) =>
+      reject(new Error(e.code === 'EADDRINUSE' ? `HTTP port ${port} on ${host} is already in use (another tracker?)` : `cannot listen on ${host}:${port}: ${e.message}`)),
+    );
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
