@@ -53,35 +53,13 @@ CLK_TCK=$(getconf CLK_TCK)
 LUA="$ROOT/bench/wrk-announce.lua"
 PATHS="$WORK/paths.txt"
 
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$OUT/run.log" >&2; }
-note() { log "NOTE: $*"; printf '{"note":%s}\n' "$("$NODE" -e 'process.stdout.write(JSON.stringify(process.argv[1]))' "$*")" >> "$OUT/notes.jsonl"; }
-skip() { log "SKIP $1: $2"; printf '{"target":"%s","reason":%s}\n' "$1" "$("$NODE" -e 'process.stdout.write(JSON.stringify(process.argv[1]))' "$2")" >> "$OUT/skipped.jsonl"; }
+# shellcheck source=lib/common.sh
+source "$ROOT/bench/lib/common.sh"
 
-# ---- process bookkeeping: every server we start is stopped by PID ----
-declare -A PID=()
-stop_pid() { # name
-  local p=${PID[$1]:-}
-  [ -n "$p" ] || return 0
-  if kill -0 "$p" 2>/dev/null; then
-    kill -TERM "$p" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$p" 2>/dev/null && { log "$1 (pid $p) ignored SIGTERM; SIGKILL"; kill -KILL "$p" 2>/dev/null; }
-  fi
-  wait "$p" 2>/dev/null
-  unset "PID[$1]"
-}
-cleanup() {
-  for n in "${!PID[@]}"; do stop_pid "$n"; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM
-
-port_free() { ! ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
 
 start_server() { # name port logfile command...
   local name=$1 port=$2 logf=$3; shift 3
-  if ! port_free "$port"; then log "port $port is taken; set BENCH_PORT"; return 1; fi
+  if ! tcp_port_free "$port"; then log "port $port is taken; set BENCH_PORT"; return 1; fi
   taskset -c "$SCPU" "$@" >"$logf" 2>&1 &
   PID[$name]=$!
   # ready when the port accepts connections (up to 20 s)

@@ -52,33 +52,9 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d /tmp/shardtrack-udp-bench.XXXXXX)
 
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$OUT/run.log" >&2; }
-jstr() { "$NODE" -e 'process.stdout.write(JSON.stringify(process.argv[1]))' "$1"; }
-note() { log "NOTE: $*"; printf '{"note":%s}\n' "$(jstr "$*")" >>"$OUT/notes.jsonl"; }
-skip() { log "SKIP $1: $2"; printf '{"target":"%s","reason":%s}\n' "$1" "$(jstr "$2")" >>"$OUT/skipped.jsonl"; }
+# shellcheck source=lib/common.sh
+source "$ROOT/bench/lib/common.sh"
 
-# ---- process bookkeeping: every server we start is stopped by PID ----
-declare -A PID=()
-stop_pid() { # name
-  local p=${PID[$1]:-}
-  [ -n "$p" ] || return 0
-  if kill -0 "$p" 2>/dev/null; then
-    kill -TERM "$p" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$p" 2>/dev/null && { log "$1 (pid $p) ignored SIGTERM; SIGKILL"; kill -KILL "$p" 2>/dev/null; }
-  fi
-  wait "$p" 2>/dev/null
-  unset "PID[$1]"
-}
-cleanup() {
-  for n in "${!PID[@]}"; do stop_pid "$n"; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM
-
-udp_port_free() { ! ss -lunH "sport = :$1" 2>/dev/null | grep -q .; }
-tcp_port_free() { ! ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
 
 # udp-load with the common options; pinned to the load core
 load() { taskset -c "$LCPU" "$NODE" "$ROOT/bench/udp-load.mjs" --host "$HOST" "$@"; }

@@ -4,16 +4,14 @@
 //
 //   node bench/udp-report.mjs bench/results/udp-YYYYmmdd-HHMMSS
 
-import { readFileSync, existsSync } from 'node:fs'
-import { join } from 'node:path'
+import { readRun, median, fmt } from './lib/results.mjs'
 
 const dir = process.argv[2]
 if (!dir) { process.stderr.write('usage: node bench/udp-report.mjs RESULTS_DIR\n'); process.exit(2) }
-const lines = (f) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [])
+const { lines, machine } = readRun(dir)
 const results = lines('results.jsonl')
 const skipped = lines('skipped.jsonl')
 const notes = lines('notes.jsonl')
-const machine = existsSync(join(dir, 'machine.json')) ? JSON.parse(readFileSync(join(dir, 'machine.json'), 'utf8')) : {}
 
 const ROWS = [
   ['shardtrack', 'Shardtrack, open mode'],
@@ -22,13 +20,6 @@ const ROWS = [
   ['hello', 'hello: Node dgram, fixed answers (ceiling)'],
 ]
 
-const median = (xs) => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
-  if (!s.length) return NaN
-  const m = s.length >> 1
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
-}
-const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '–')
 const sum = (xs) => xs.reduce((a, b) => a + b, 0)
 
 const out = []

@@ -21,6 +21,12 @@ export interface SwarmBuffers {
   marks6: SharedArrayBuffer;
 }
 
+/** Twice an index's capacity, or 0 when its reservation cannot hold that many entries. */
+function doubled(index: HashIndex): number {
+  const next = index.capacity * 2;
+  return next > index.maxEntries ? 0 : next;
+}
+
 /** Field offsets of one family's array in a swarm record. */
 interface Family {
   arena: PeerArena;
@@ -146,7 +152,11 @@ export class SwarmStore {
   /** Create the swarm of an info_hash. Returns -1 when the table is at its configured bound. */
   addSwarm(key: Uint8Array, off: number, now: number): number {
     const c = this.ctl;
-    if (c[CTL.SWARM_LIVE] + 1 > this.swarmIndex.capacity >> 1 && !this.growSwarmIndex()) return -1;
+    if (c[CTL.SWARM_LIVE] + 1 > this.swarmIndex.capacity >> 1) {
+      const next = doubled(this.swarmIndex);
+      if (next === 0) return -1;
+      this.rebuildSwarmIndex(next);
+    }
     const slot = this.takeSlot(this.swarms, CTL.SWARM_FREE, CTL.SWARM_HIGH, CTL.SWARM_CAP, SW.LAST_ACTIVE);
     if (slot < 0) return -1;
     const u8 = this.swarms.u8;
@@ -185,13 +195,6 @@ export class SwarmStore {
     return dv.getUint32(at + SW.LEECH4, true) + dv.getUint32(at + SW.LEECH6, true);
   }
 
-  private growSwarmIndex(): boolean {
-    const next = this.swarmIndex.capacity * 2;
-    if (next > this.swarmIndex.maxEntries) return false;
-    this.rebuildSwarmIndex(next);
-    return true;
-  }
-
   private rebuildSwarmIndex(entries: number): void {
     this.swarmIndex.reset(entries);
     this.ctl[CTL.SWARM_INDEX_CAP] = this.swarmIndex.capacity;
@@ -215,7 +218,11 @@ export class SwarmStore {
    */
   allocPeer(swarm: number, peerId: Uint8Array, off: number): number {
     const c = this.ctl;
-    if (c[CTL.PEER_LIVE] + 1 > this.peerIndex.capacity >> 1 && !this.growPeerIndex()) return -1;
+    if (c[CTL.PEER_LIVE] + 1 > this.peerIndex.capacity >> 1) {
+      const next = doubled(this.peerIndex);
+      if (next === 0) return -1;
+      this.rebuildPeerIndex(next);
+    }
     const slot = this.takeSlot(this.peers, CTL.PEER_FREE, CTL.PEER_HIGH, CTL.PEER_CAP, PR.POS);
     if (slot < 0) return -1;
     const at = slot * PR.SIZE;
@@ -243,13 +250,6 @@ export class SwarmStore {
   removePeer(slot: number): void {
     this.displace(slot);
     this.freePeer(slot);
-  }
-
-  private growPeerIndex(): boolean {
-    const next = this.peerIndex.capacity * 2;
-    if (next > this.peerIndex.maxEntries) return false;
-    this.rebuildPeerIndex(next);
-    return true;
   }
 
   private rebuildPeerIndex(entries: number): void {

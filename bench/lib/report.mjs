@@ -4,16 +4,14 @@
 //
 //   node bench/lib/report.mjs bench/results/http-YYYYmmdd-HHMMSS
 
-import { readFileSync, existsSync } from 'node:fs'
-import { join } from 'node:path'
+import { readRun, median, fmt } from './results.mjs'
 
 const dir = process.argv[2]
 if (!dir) { process.stderr.write('usage: node bench/lib/report.mjs RESULTS_DIR\n'); process.exit(2) }
-const lines = (f) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [])
+const { lines, machine } = readRun(dir)
 const results = lines('results.jsonl')
 const rss = lines('rss.jsonl')
 const skipped = lines('skipped.jsonl')
-const machine = existsSync(join(dir, 'machine.json')) ? JSON.parse(readFileSync(join(dir, 'machine.json'), 'utf8')) : {}
 
 const ROWS = [
   ['shardtrack', 'autocannon', 'keepalive', 'Shardtrack', 'keep-alive', 'autocannon'],
@@ -27,13 +25,6 @@ const ROWS = [
   ['uws', 'autocannon', 'keepalive', 'hello: raw uWS', 'keep-alive (autocannon ceiling)', 'autocannon'],
 ]
 
-const median = (xs) => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
-  if (!s.length) return NaN
-  const m = s.length >> 1
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
-}
-const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '–')
 
 const out = []
 out.push(`## HTTP announce benchmark — ${machine.date ?? ''}`)
