@@ -29,7 +29,12 @@ export type Logger = (msg: string, level?: LogLevel) => void;
 const RING_REQUESTS = 8 << 20; // 8 MiB: ~80k announce records queued per shard
 const RING_ANSWERS = 16 << 20;
 
-export async function startTracker(config: Config, log: Logger = () => {}): Promise<Tracker> {
+/**
+ * Start a tracker. `onFatal` is called when a shard cannot be kept alive (it died more than
+ * the restart budget allows); by default the process exits with status 1 so that its
+ * supervisor restarts it.
+ */
+export async function startTracker(config: Config, log: Logger = () => {}, onFatal: (msg: string) => void = exitOnFatal(log)): Promise<Tracker> {
   const registry = new Registry();
   const stopWatching =
     config.registry.file !== ''
@@ -48,6 +53,7 @@ export async function startTracker(config: Config, log: Logger = () => {}): Prom
     numwantMax: config.tracker.numwant_max,
     scrapeMaxHashes: config.tracker.scrape_max_hashes,
     log,
+    onFatal,
   });
   const dispatch = new Dispatch(pool, config.http.max_inflight);
   const http = new HttpFrontend(config, dispatch, pool, registry);
@@ -78,5 +84,12 @@ export async function startTracker(config: Config, log: Logger = () => {}): Prom
       stopWatching();
       await pool.close();
     },
+  };
+}
+
+function exitOnFatal(log: Logger): (msg: string) => void {
+  return (msg) => {
+    log(msg, 'error');
+    process.exit(1);
   };
 }

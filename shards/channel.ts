@@ -23,6 +23,8 @@ export interface PoolOptions extends ShardLimits {
   numwantMax: number;
   scrapeMaxHashes: number;
   log: (msg: string, level?: 'error' | 'warn' | 'info' | 'debug') => void;
+  /** A shard cannot be kept alive: stop serving (the process exits in production). */
+  onFatal: (msg: string) => void;
 }
 
 interface Shard {
@@ -34,7 +36,11 @@ interface Shard {
   worker: Worker | undefined;
   dirty: boolean;
   restarts: number;
+  recentExits: number[]; // exit times within the restart window
 }
+
+const RESTART_BUDGET = 5;
+const RESTART_WINDOW_MS = 60_000;
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 
@@ -62,6 +68,7 @@ export class ShardPool {
         worker: undefined,
         dirty: false,
         restarts: 0,
+        recentExits: [],
       });
     }
   }
@@ -121,8 +128,18 @@ export class ShardPool {
     shard.answers.reset();
     this.sink?.shardLost(shard.index);
     shard.restarts++;
+    // A shard that keeps dying (memory it cannot recover from, a bug on a request it meets
+    // again) must not spin: past the budget the process gives up and its supervisor
+    // (systemd, Docker) restarts it, rather than carrying on half-alive.
+    const now = Date.now();
+    shard.recentExits = shard.recentExits.filter((t) => now - t < RESTART_WINDOW_MS);
+    shard.recentExits.push(now);
+    if (shard.recentExits.length > RESTART_BUDGET) {
+      this.opts.onFatal(`shard ${shard.index} died ${shard.recentExits.length} times within ${RESTART_WINDOW_MS / 1000} s; giving up`);
+      return;
+    }
     this.opts.log(`shard ${shard.index} exited (code ${code}); respawning on the same memory (restart ${shard.restarts})`, 'warn');
-    this.spawn(shard, true).catch((e) => this.opts.log(`shard ${shard.index} failed to respawn: ${e}`, 'error'));
+    this.spawn(shard, true).catch((e) => this.opts.onFatal(`shard ${shard.index} failed to respawn: ${e}`));
   }
 
   /** Shard owning an info_hash: its first 4 bytes (uniform SHA-1 output) modulo N. */

@@ -6,7 +6,7 @@ import http from 'node:http';
 import { loadConfig, type ConfigOverrides } from '../dist/engine/config.js';
 import { startTracker, type Tracker } from '../dist/engine/tracker.js';
 
-export async function startTestTracker(overrides: ConfigOverrides = {}): Promise<Tracker> {
+export async function startTestTracker(overrides: ConfigOverrides = {}, onFatal?: (msg: string) => void): Promise<Tracker> {
   const base: ConfigOverrides = {
     http: { host: '::', port: 0 },
     udp: { port: 0 }, // off unless a test asks for it (freeUdpPort)
@@ -16,7 +16,9 @@ export async function startTestTracker(overrides: ConfigOverrides = {}): Promise
   };
   const merged = deepMerge(base, overrides);
   const config = loadConfig({ argv: [], env: {}, overrides: merged });
-  return startTracker(config);
+  return startTracker(config, () => {}, onFatal ?? ((msg) => {
+    throw new Error(`tracker gave up: ${msg}`);
+  }));
 }
 
 function deepMerge<T>(a: T, b: T): T {

@@ -80,4 +80,21 @@ describe('shard restart', () => {
     const [counts] = await scrapeCounts([hashes[0]]);
     expect(counts[0] + counts[1]).toBeGreaterThan(0);
   });
+
+  it('gives up (to its supervisor) when a shard keeps dying, instead of respawning forever', async () => {
+    const fatal: string[] = [];
+    const t2 = await startTestTracker({ shards: { count: 1 } }, (msg) => fatal.push(msg));
+    try {
+      for (let i = 0; i < 5; i++) {
+        await t2.pool.killShard(0);
+        await t2.pool.shardUp(0);
+      }
+      expect(fatal).toEqual([]); // five deaths a minute are within the budget
+      await t2.pool.killShard(0);
+      expect(fatal).toHaveLength(1);
+      expect(fatal[0]).toMatch(/shard 0 died 6 times/);
+    } finally {
+      await t2.close();
+    }
+  });
 });
