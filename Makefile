@@ -11,6 +11,7 @@ $(NPM_STAMP): package.json package-lock.json
 
 build: $(NPM_STAMP)
 	npx tsc -p tsconfig.json
+	mkdir -p dist/persistence && cp -r persistence/migrations dist/persistence/
 
 run: build
 	$(NODE) dist/engine/main.js $(ARGS)

@@ -1,0 +1,79 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { testSchema, type TestSchema } from '../test/support/pg.js';
+import { loadMigrations, migrate, MigrationError } from './migrate.js';
+
+let db: TestSchema;
+beforeEach(async () => {
+  db = await testSchema();
+});
+afterEach(async () => {
+  await db?.drop();
+});
+
+const tables = async (): Promise<string[]> =>
+  (await db.sql<{ table_name: string }[]>`SELECT table_name FROM information_schema.tables WHERE table_schema = ${db.name} ORDER BY table_name`).map(
+    (r) => r.table_name,
+  );
+
+describe('migrations', () => {
+  it('apply from zero into an empty schema and are then idempotent', async () => {
+    const all = loadMigrations();
+    expect(all.map((m) => m.version)).toEqual(all.map((_, i) => i + 1));
+    expect(await migrate(db.sql)).toEqual(all.map((m) => m.version));
+    expect(await tables()).toEqual(
+      ['admin_tokens', 'applied_batches', 'bans', 'client_allowlist', 'dead_letters', 'history', 'schema_migrations', 'snatches', 'torrents', 'users'].sort(),
+    );
+    expect(await migrate(db.sql)).toEqual([]);
+    const [{ n }] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM schema_migrations`;
+    expect(n).toBe(all.length);
+  });
+
+  it('serialise concurrent starters: each migration applied exactly once', async () => {
+    const results = await Promise.all([migrate(db.sql), migrate(db.connect()), migrate(db.connect())]);
+    expect(results.flat().sort()).toEqual(loadMigrations().map((m) => m.version));
+  });
+
+  it('refuse a migration edited after it was applied, and a database newer than the code', async () => {
+    await migrate(db.sql);
+    const edited = loadMigrations().map((m, i) => (i === 0 ? { ...m, checksum: 'f'.repeat(64) } : m));
+    await expect(migrate(db.sql, edited)).rejects.toThrow(MigrationError);
+    await expect(migrate(db.sql, edited)).rejects.toThrow(/migration 1 \(initial\) was changed/);
+    await expect(migrate(db.sql, [])).rejects.toThrow(/newer than this tracker knows/);
+  });
+
+  it('leave the database untouched when a migration fails', async () => {
+    const broken = [...loadMigrations(), { version: loadMigrations().length + 1, name: 'broken', sql: 'CREATE TABLE x (a int); SELECT nope;', checksum: 'x' }];
+    await expect(migrate(db.sql, broken)).rejects.toThrow();
+    expect(await tables()).toEqual([]);
+  });
+
+  it('enforce the registry invariants in the schema', async () => {
+    await migrate(db.sql);
+    await expect(db.sql`INSERT INTO users (passkey) VALUES ('short')`).rejects.toThrow(/check/i);
+    await expect(db.sql`INSERT INTO torrents (info_hash) VALUES (${Buffer.alloc(19)})`).rejects.toThrow(/check/i);
+    await expect(db.sql`INSERT INTO torrents (info_hash, deleted_at) VALUES (${Buffer.alloc(20)}, now())`).rejects.toThrow(/check/i);
+    await db.sql`INSERT INTO torrents (info_hash, deleted_at, deleted_reason) VALUES (${Buffer.alloc(20)}, now(), 'dupe')`;
+    await expect(db.sql`INSERT INTO torrents (info_hash) VALUES (${Buffer.alloc(20)})`).rejects.toThrow(/unique/i);
+  });
+
+  it('notify registry_changed on registry edits, not on ledger counter updates', async () => {
+    await migrate(db.sql);
+    const seen: string[] = [];
+    const listener = db.connect();
+    await listener.listen('registry_changed', (table) => seen.push(table));
+    const settle = () => new Promise((r) => setTimeout(r, 150));
+    const [u] = await db.sql<{ id: number }[]>`INSERT INTO users (passkey) VALUES ('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa') RETURNING id`;
+    await settle();
+    expect(seen).toEqual(['users']);
+    await db.sql`UPDATE users SET uploaded = uploaded + 100, seed_time = seed_time + 60 WHERE id = ${u.id}`;
+    await settle();
+    expect(seen).toEqual(['users']); // a ledger flush stays quiet
+    await db.sql`UPDATE users SET can_leech = false WHERE id = ${u.id}`;
+    await db.sql`INSERT INTO torrents (info_hash) VALUES (${Buffer.alloc(20, 1)})`;
+    await db.sql`UPDATE torrents SET snatches = snatches + 1`;
+    await db.sql`UPDATE torrents SET download_multiplier = 0`;
+    await db.sql`INSERT INTO bans (network, reason) VALUES ('10.0.0.0/8', 'test')`;
+    await settle();
+    expect(seen).toEqual(['users', 'users', 'torrents', 'torrents', 'bans']);
+  });
+});
