@@ -77,3 +77,38 @@ describe('migrations', () => {
     expect(seen).toEqual(['users', 'users', 'torrents', 'torrents', 'bans']);
   });
 });
+
+describe('the embedded default (PGlite through pglite-socket)', () => {
+  it('runs the same migrations and keeps them across a restart', async () => {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+    const postgres = (await import('postgres')).default;
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'shardtrack-pglite-'));
+    const open = async () => {
+      const pg = await PGlite.create(dir);
+      const server = new PGLiteSocketServer({ db: pg, port: 0, host: '127.0.0.1', maxConnections: 2 });
+      await server.start();
+      const port = Number(/:(\d+)$/.exec(server.getServerConn())![1]);
+      const sql = postgres({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 1, onnotice: () => {} });
+      return { sql, close: async () => { await sql.end({ timeout: 1 }); await server.stop(); await pg.close(); } };
+    };
+    let db1 = await open();
+    try {
+      expect(await migrate(db1.sql)).toEqual(loadMigrations().map((m) => m.version));
+      await db1.sql`INSERT INTO users (passkey) VALUES ('bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb')`;
+    } finally {
+      await db1.close();
+    }
+    db1 = await open();
+    try {
+      expect(await migrate(db1.sql)).toEqual([]);
+      const [{ n }] = await db1.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM users`;
+      expect(n).toBe(1);
+    } finally {
+      await db1.close();
+    }
+  }, 60_000);
+});
