@@ -1,0 +1,108 @@
+import { appendFileSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { prng } from '../test/support/prng.js';
+import { Journal } from './journal.js';
+
+const dir = () => mkdtempSync(join(tmpdir(), 'shardtrack-journal-'));
+const file = (d: string) => join(d, 'accounting.journal');
+type Rec = { user: number; torrent: number; up: number };
+
+describe('accounting journal', () => {
+  it('hands back every batch not acknowledged, after a restart, in order', () => {
+    const d = dir();
+    const j = Journal.open<Rec>(d);
+    j.append(1, [{ user: 1, torrent: 2, up: 10 }]);
+    j.append(2, [{ user: 3, torrent: 4, up: 20 }]);
+    j.append(3, []);
+    j.ack(2);
+    j.close();
+    const again = Journal.open<Rec>(d);
+    expect(again.unacked()).toEqual([
+      { id: 1, records: [{ user: 1, torrent: 2, up: 10 }] },
+      { id: 3, records: [] },
+    ]);
+    expect(again.lastBatchId).toBe(3);
+    expect(() => again.append(3, [])).toThrow(/must increase/);
+    again.close();
+  });
+
+  it('empties the file when everything is acknowledged, keeping the id sequence', () => {
+    const d = dir();
+    const j = Journal.open<Rec>(d);
+    for (let id = 1; id <= 50; id++) j.append(id, [{ user: id, torrent: id, up: id }]);
+    expect(j.size).toBeGreaterThan(50 * 12);
+    for (let id = 1; id <= 50; id++) j.ack(id);
+    expect(j.unacked()).toEqual([]);
+    expect(statSync(file(d)).size).toBe(j.size);
+    expect(j.size).toBeLessThan(40); // one small frame remembering the last id
+    j.close();
+    const again = Journal.open<Rec>(d);
+    expect(again.lastBatchId).toBe(50);
+    expect(again.unacked()).toEqual([]);
+    again.append(51, []);
+    again.close();
+  });
+
+  it('cuts a torn tail (a crash mid-write) and keeps every whole frame before it', () => {
+    const d = dir();
+    const j = Journal.open<Rec>(d);
+    j.append(1, [{ user: 1, torrent: 1, up: 1 }]);
+    j.append(2, [{ user: 2, torrent: 2, up: 2 }]);
+    j.close();
+    const whole = statSync(file(d)).size;
+    for (let cut = whole - 1; cut > whole - 20; cut--) {
+      truncateSync(file(d), cut);
+      const r = Journal.open<Rec>(d);
+      expect(r.unacked().map((b) => b.id)).toEqual([1]);
+      expect(statSync(file(d)).size).toBe(r.size); // the torn bytes are gone from disk
+      r.append(2, [{ user: 2, torrent: 2, up: 2 }]); // and appending continues cleanly
+      r.close();
+      expect(Journal.open<Rec>(d).unacked().map((b) => b.id)).toEqual([1, 2]);
+    }
+  });
+
+  it('stops at a corrupt frame instead of replaying garbage', () => {
+    const d = dir();
+    const j = Journal.open<Rec>(d);
+    j.append(1, [{ user: 1, torrent: 1, up: 1 }]);
+    const afterFirst = j.size;
+    j.append(2, [{ user: 2, torrent: 2, up: 2 }]);
+    j.close();
+    const buf = readFileSync(file(d));
+    buf[afterFirst + 14] ^= 0xff; // a payload byte of the second frame
+    writeFileSync(file(d), buf);
+    expect(Journal.open<Rec>(d).unacked().map((b) => b.id)).toEqual([1]);
+    // garbage appended after valid frames is cut too
+    appendFileSync(file(d), Buffer.from('not a frame at all'));
+    expect(Journal.open<Rec>(d).unacked().map((b) => b.id)).toEqual([1]);
+  });
+
+  it('agrees with a model over random appends, acks and restarts', () => {
+    const d = dir();
+    const rnd = prng(7);
+    let j = Journal.open<Rec>(d);
+    const model = new Map<number, Rec[]>();
+    let next = 1;
+    for (let step = 0; step < 600; step++) {
+      const r = rnd();
+      if (r < 0.5) {
+        const recs = Array.from({ length: Math.floor(rnd() * 5) }, () => ({ user: Math.floor(rnd() * 1e6), torrent: Math.floor(rnd() * 1e6), up: Math.floor(rnd() * 2 ** 40) }));
+        j.append(next, recs);
+        model.set(next++, recs);
+      } else if (r < 0.9 && model.size > 0) {
+        const ids = [...model.keys()];
+        const id = ids[Math.floor(rnd() * ids.length)];
+        j.ack(id);
+        model.delete(id);
+      } else {
+        j.close();
+        j = Journal.open<Rec>(d);
+      }
+      if (step % 50 === 0) expect(j.unacked()).toEqual([...model].map(([id, records]) => ({ id, records })));
+    }
+    j.close();
+    expect(Journal.open<Rec>(d).unacked()).toEqual([...model].map(([id, records]) => ({ id, records })));
+  });
+});

@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { pack, unpack } from 'msgpackr';
+
+// The accounting journal: batches of records are on disk before they count as taken, so a
+// crash or a PostgreSQL outage loses nothing. One append-only file of frames:
+//
+//   u32 payload length | 8 bytes sha256(payload) prefix | payload (msgpack)
+//
+// payload = { k: 'batch', id, records } or { k: 'ack', id }. Each append is one write and
+// one fsync. On open the file is scanned: a torn or corrupt tail (a crash mid-write) is cut
+// off; batches without an ack are pending and are handed back for replay. Replaying a
+// batch that did reach the database is harmless: the flush records batch ids in
+// applied_batches in the same transaction, so a replay is recognised and skipped there.
+// When every batch is acked the file is rewritten empty (atomically, by rename).
+
+const HEADER = 12;
+
+export interface JournalBatch<R> {
+  id: number;
+  records: R[];
+}
+
+export class Journal<R = unknown> {
+  private fd: number;
+  private bytes = 0;
+  private readonly pending = new Map<number, R[]>();
+  private lastId = 0;
+
+  private constructor(private readonly path: string) {
+    this.fd = openSync(path, 'a+');
+  }
+
+  /** Open (or create) the journal in `dir`, recovering what a previous run left. */
+  static open<R>(dir: string): Journal<R> {
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, 'accounting.journal');
+    const j = new Journal<R>(path);
+    j.recover();
+    return j;
+  }
+
+  /** Bytes on disk (for the disk budget and its metric). */
+  get size(): number {
+    return this.bytes;
+  }
+
+  /** Highest batch id ever written: new batches continue after it. */
+  get lastBatchId(): number {
+    return this.lastId;
+  }
+
+  /** Batches written and not acknowledged, oldest first. */
+  unacked(): JournalBatch<R>[] {
+    return [...this.pending].map(([id, records]) => ({ id, records }));
+  }
+
+  /** Make a batch durable. Returns once it is fsynced. */
+  append(id: number, records: R[]): void {
+    if (id <= this.lastId) throw new Error(`journal batch ids must increase: ${id} after ${this.lastId}`);
+    this.write({ k: 'batch', id, records });
+    this.pending.set(id, records);
+    this.lastId = id;
+  }
+
+  /** The batch is committed in the database. When nothing is pending the file is emptied. */
+  ack(id: number): void {
+    if (!this.pending.delete(id)) return;
+    if (this.pending.size === 0) this.reset();
+    else this.write({ k: 'ack', id });
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+
+  private write(payload: object): void {
+    const body = pack(payload);
+    const frame = Buffer.allocUnsafe(HEADER + body.length);
+    frame.writeUInt32LE(body.length, 0);
+    createHash('sha256').update(body).digest().copy(frame, 4, 0, 8);
+    body.copy(frame, HEADER);
+    let off = 0;
+    while (off < frame.length) off += writeSync(this.fd, frame, off, frame.length - off);
+    fsyncSync(this.fd);
+    this.bytes += frame.length;
+  }
+
+  /** Scan the file; keep every whole, intact frame; cut the rest. */
+  private recover(): void {
+    const buf = existsSync(this.path) ? readFileSync(this.path) : Buffer.alloc(0);
+    let at = 0;
+    while (at + HEADER <= buf.length) {
+      const len = buf.readUInt32LE(at);
+      if (at + HEADER + len > buf.length) break; // torn tail
+      const body = buf.subarray(at + HEADER, at + HEADER + len);
+      if (!createHash('sha256').update(body).digest().subarray(0, 8).equals(buf.subarray(at + 4, at + 12))) break; // corrupt
+      let payload: { k: string; id: number; records?: R[] };
+      try {
+        payload = unpack(body);
+      } catch {
+        break;
+      }
+      if (payload.k === 'batch') {
+        this.pending.set(payload.id, payload.records ?? []);
+        if (payload.id > this.lastId) this.lastId = payload.id;
+      } else if (payload.k === 'ack') {
+        this.pending.delete(payload.id);
+        if (payload.id > this.lastId) this.lastId = payload.id;
+      }
+      at += HEADER + len;
+    }
+    if (at < buf.length) {
+      ftruncateSync(this.fd, at);
+      fsyncSync(this.fd);
+    }
+    this.bytes = at;
+    if (this.pending.size === 0 && at > 0) this.reset();
+  }
+
+  /** Replace the file by an empty one (rename is atomic): nothing is pending. */
+  private reset(): void {
+    const tmp = `${this.path}.tmp`;
+    const fd = openSync(tmp, 'w');
+    // keep the id sequence across the reset, so replays never meet a reused id
+    closeSync(this.fd);
+    this.fd = fd;
+    this.bytes = 0;
+    if (this.lastId > 0) this.write({ k: 'ack', id: this.lastId, last: true });
+    renameSync(tmp, this.path);
+    // the rename itself must survive a crash: fsync the directory entry too
+    const dirFd = openSync(dirname(this.path), 'r');
+    fsyncSync(dirFd);
+    closeSync(dirFd);
+    if (fstatSync(this.fd).size !== this.bytes) throw new Error('journal reset: unexpected file size');
+  }
+}
