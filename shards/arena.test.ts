@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MIN_CLASS, PeerArena, classEntries, classFor } from './arena.js';
 import { MAX_CLASS, NIL } from './layout.js';
 import { prng } from '../test/support/prng.js';
+import { alignedBlocks } from '../test/support/arena-model.js';
 
 const TOP = 3; // word of the bump pointer in the test control block
 const FREE = 8; // first of MAX_CLASS free-list heads
@@ -103,20 +104,6 @@ function expectTiling(blocks: Block[], top: number): void {
   expect(cursor).toBe(top);
 }
 
-/**
- * The maximal aligned blocks of [from, to), in address order: at each point the largest
- * block of at least MIN_CLASS that starts at a multiple of its size and fits.
- */
-function aligned(from: number, to: number): Block[] {
-  const out: Block[] = [];
-  while (from < to) {
-    let size = classEntries(MIN_CLASS);
-    while (from % (size * 2) === 0 && from + size * 2 <= to) size *= 2;
-    out.push({ start: from, cls: Math.log2(size) + 1 });
-    from += size;
-  }
-  return out;
-}
 
 /** Everything about the allocator's state that an operation might change. */
 function state(m: Made): { top: number; free: Block[] } {
@@ -556,10 +543,10 @@ describe('PeerArena.rebuildFreeLists', () => {
       let cursor = 0;
       const want: Block[] = [];
       for (const b of byStart(live)) {
-        want.push(...aligned(cursor, b.start));
+        want.push(...alignedBlocks(cursor, b.start));
         cursor = b.start + classEntries(b.cls);
       }
-      want.push(...aligned(cursor, top));
+      want.push(...alignedBlocks(cursor, top));
       expect(byStart(free)).toEqual(want);
       // allocating every free block hands out exactly those blocks, then the bump pointer moves
       const got: Block[] = [];
@@ -657,7 +644,7 @@ describe('PeerArena randomized against a model', () => {
       for (const [start, b] of live) m.arena.free(start, b.cls);
       live.clear();
       expect(m.ctl[TOP]).toBe(top);
-      expect(byStart(allFree(m))).toEqual(aligned(0, top));
+      expect(byStart(allFree(m))).toEqual(alignedBlocks(0, top));
       expectMarks(m);
     }
   });

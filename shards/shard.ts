@@ -45,12 +45,8 @@ export class ShardLogic {
     let swarm = store.findSwarm(q, off + AQ.INFO_HASH);
     if (swarm < 0 && event !== EVENT_STOPPED) swarm = store.addSwarm(q, off + AQ.INFO_HASH, now);
     if (swarm < 0) {
-      if (event !== EVENT_STOPPED) {
-        store.ctl[CTL.TABLE_FULL]++; // max_swarms refusals count too (see CTL.TABLE_FULL)
-        this.fail(at, out, ST_TABLE_FULL);
-      } else {
-        this.counts(at, adv, -1, 0);
-      }
+      if (event !== EVENT_STOPPED) this.tableFull(at, out); // max_swarms refusals count too
+      else this.counts(at, adv, -1, 0);
       return;
     }
     const user = qdv.getUint32(off + AQ.USER, true);

@@ -9,6 +9,7 @@ import { allocateGlobal, allocateShardMemory, type ShardLimits, type ShardMemory
 import { SwarmStore } from './swarm-store.js';
 import { HashIndex, type KeyMatcher } from './table.js';
 import { prng } from '../test/support/prng.js';
+import { alignedBlocks } from '../test/support/arena-model.js';
 
 const LIMITS: ShardLimits = { maxPeers: 50_000, maxSwarms: 10_000, requestRingBytes: 1 << 16, answerRingBytes: 1 << 16 };
 
@@ -222,17 +223,6 @@ function byStart(blocks: { start: number; cls: number }[]): { start: number; cls
   return [...blocks].sort((a, b) => a.start - b.start);
 }
 
-/** The maximal aligned blocks of [from, to): what a wholly free arena is made of. */
-function alignedBlocks(from: number, to: number): { start: number; cls: number }[] {
-  const out: { start: number; cls: number }[] = [];
-  while (from < to) {
-    let size = classEntries(MIN_CLASS);
-    while (from % (size * 2) === 0 && from + size * 2 <= to) size *= 2;
-    out.push({ start: from, cls: Math.log2(size) + 1 });
-    from += size;
-  }
-  return out;
-}
 
 /**
  * Where the arena of `v6` will put the next block of class `cls`: the head of the smallest

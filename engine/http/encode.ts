@@ -23,6 +23,9 @@ const K_PORT = lit('4:porti');
 const END = 0x65; // 'e'
 const LIST = 0x6c; // 'l'
 
+/** Scratch for the text form of one peer address (non-compact answers). */
+const ipText = new Uint8Array(MAX_IP_TEXT);
+
 export interface Intervals {
   interval: number;
   minInterval: number;
@@ -66,7 +69,6 @@ export function encodeAnnounce(w: BencodeWriter, a: Uint8Array, adv: DataView, o
   }
   return w.byte(END).view();
 }
-const ipText = new Uint8Array(MAX_IP_TEXT);
 
 const K_FILES = lit('d5:filesd');
 const K_FILE_COMPLETE = lit('d8:completei');
