@@ -21,6 +21,8 @@ export const FAILURES = {
   invalid_event: 'unknown event (expected started, stopped, completed, paused or none)',
   invalid_ip: 'invalid ip, ipv4 or ipv6 parameter',
   invalid_compact: 'compact must be 0 or 1',
+  banned: 'your IP address is banned from this tracker',
+  client_not_allowed: "your client is not allowed on this tracker; see the site's list of allowed clients",
   passkey_required: 'this is a private tracker: announce with your personal /<passkey>/announce URL',
   unknown_passkey: 'unknown passkey',
   leeching_disabled: 'your leeching privileges are disabled',

@@ -72,6 +72,28 @@ describe('private mode', () => {
     expect(failure((await get(port, p2)).body)).toMatch(/not registered/);
   });
 
+  it('checks bans and the client allow-list before the passkey', async () => {
+    const unknown = announcePath({ infoHash: registered, peerId: peerId(), port: 2009 }, '/cccccccccccccccccccccccccccccccc');
+    const known = announcePath({ infoHash: registered, peerId: peerId(), port: 2010 }, `/${PK1}`);
+    const local = new Uint8Array(16);
+    local.set([0xff, 0xff, 127, 0, 0, 1], 10); // ::ffff:127.0.0.1
+    try {
+      t.registry.bans.replace([{ network: local, prefix: 128, expiresAt: 0 }]);
+      expect(failure((await get(port, unknown)).body)).toBe('your IP address is banned from this tracker');
+      expect(failure((await get(port, `/${PK1}/scrape?info_hash=${pct(registered)}`)).body)).toBe('your IP address is banned from this tracker');
+      t.registry.bans.replace([]);
+      t.registry.clients.replace([Buffer.from('-TR')]);
+      expect(failure((await get(port, unknown)).body)).toMatch(/client is not allowed/);
+      expect(failure((await get(port, known)).body)).toMatch(/client is not allowed/);
+      t.registry.clients.replace([Buffer.from('-qB4')]);
+      expect(failure((await get(port, unknown)).body)).toBe('unknown passkey');
+      expect(failure((await get(port, known)).body)).toBeUndefined();
+    } finally {
+      t.registry.bans.replace([]);
+      t.registry.clients.replace([]);
+    }
+  });
+
   it('keeps users from taking over each other\'s peer_id', async () => {
     const id = peerId();
     await get(port, announcePath({ infoHash: registered, peerId: id, port: 2007, left: 0 }, `/${PK2}`));

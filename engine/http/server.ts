@@ -44,6 +44,7 @@ export class HttpFrontend implements Frontend {
   private readonly trusted: CidrList;
   private readonly iv: Intervals;
   private readonly addr = new Uint8Array(16);
+  private readonly scrapeAddr = new Uint8Array(16); // not `addr`: clientAddress() uses that as scratch
   private port = 0;
 
   constructor(
@@ -133,7 +134,8 @@ export class HttpFrontend implements Frontend {
     const query = req.getQuery() ?? '';
     if (query.length > this.cfg.http.max_query_bytes) return this.fail(res, 'query_too_long');
     const sp = this.scrapeParser;
-    const err = this.admission.scrape(keyed ? req.getParameter(0) : null) ?? sp.parse(query);
+    this.clientAddress(res, req, this.scrapeAddr, 0);
+    const err = this.admission.scrape(keyed ? req.getParameter(0) : null, this.scrapeAddr, 0) ?? sp.parse(query);
     if (err !== null) return this.fail(res, err);
     if (sp.count === 0) {
       if (!this.cfg.tracker.full_scrape) return this.fail(res, 'full_scrape_disabled');

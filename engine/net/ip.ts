@@ -280,6 +280,19 @@ export class CidrList {
   }
 }
 
+const cidrBits = new Uint8Array(1);
+
+/**
+ * Parses "ip" or "ip/len" (the rules of {@link CidrList}) into the 16 network bytes at
+ * out[off] and returns the prefix length in the 16-byte space: an IPv4 /24 is 120.
+ * Throws an Error naming the problem; for configuration and admin input, not the hot path.
+ */
+export function parseCidrInto(entry: string, out: Uint8Array, off = 0): number {
+  const reason = parseCidr(entry, out, off, cidrBits, 0);
+  if (reason !== null) throw new Error(`invalid IP or CIDR "${entry}": ${reason}`);
+  return cidrBits[0];
+}
+
 /** Parses "ip" or "ip/len" into prefix (16 bytes) and bits[bi]; returns a reason or null. */
 function parseCidr(entry: string, prefix: Uint8Array, po: number, bits: Uint8Array, bi: number): string | null {
   const slash = entry.indexOf('/');

@@ -24,6 +24,8 @@ export class Admission {
    * none) and stamp its USER and TORRENT fields. Returns the failure to answer, or null.
    */
   announce(passkey: string | null, rec: Uint8Array, dv: DataView): FailureCode | null {
+    if (this.isBanned(rec, AQ.IP)) return 'banned';
+    if (!this.registry.clients.allowed(rec, AQ.PEER_ID)) return 'client_not_allowed';
     let user = 0;
     if (this.cfg.tracker.private) {
       if (passkey === null) return 'passkey_required';
@@ -39,10 +41,17 @@ export class Admission {
     return null;
   }
 
-  /** May this client scrape? (Private mode: a known passkey.) */
-  scrape(passkey: string | null): FailureCode | null {
+  /** May the client at the 16-byte address ip16[off] scrape? (Not banned; private mode: a known passkey.) */
+  scrape(passkey: string | null, ip16: Uint8Array, off: number): FailureCode | null {
+    if (this.isBanned(ip16, off)) return 'banned';
     if (!this.cfg.tracker.private) return null;
     if (passkey === null) return 'passkey_required';
     return this.registry.user(passkey) === undefined ? 'unknown_passkey' : null;
+  }
+
+  private isBanned(ip16: Uint8Array, off: number): boolean {
+    const bans = this.registry.bans;
+    // The clock is read only when there are bans: most trackers have none.
+    return bans.size !== 0 && bans.banned(ip16, off, Math.floor(Date.now() / 1000));
   }
 }

@@ -2,6 +2,9 @@
 // by info_hash. Lookups run on every announce and allocate nothing; changes (from the
 // registry file today, from the persistence thread later) apply at once, without restart.
 
+import { BanList } from './bans.js';
+import { ClientAllowList } from './clients.js';
+
 export interface UserEntry {
   readonly id: number; // > 0; carried in request records for accounting
   readonly passkey: string;
@@ -32,6 +35,10 @@ function same(a: Uint8Array, b: Uint8Array, off: number): boolean {
 }
 
 export class Registry {
+  /** IP/CIDR bans, checked before anything else on every announce and scrape. */
+  readonly bans = new BanList();
+  /** peer_id prefixes of permitted clients; empty = all. */
+  readonly clients = new ClientAllowList();
   private users = new Map<string, UserEntry>();
   private torrents = new Map<number, TorrentNode>();
   private torrentCount = 0;

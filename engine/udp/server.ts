@@ -160,6 +160,8 @@ export class UdpFrontend implements Frontend {
 
   private scrape(tid: number, len: number, address: string, port: number): void {
     if (this.cfg.tracker.private) return this.error(tid, PRIVATE_SCRAPE, Infinity, address, port);
+    const err = this.admission.scrape(null, this.addr, 0);
+    if (err !== null) return this.fail(tid, err, address, port);
     const count = Math.min(Math.floor((len - SCRAPE_HEADER) / 20), SCRAPE_MAX, this.cfg.tracker.scrape_max_hashes);
     const reply: ScrapeReply = { tid, address, port };
     const job = this.dispatch.submitScrape(this.packet.subarray(SCRAPE_HEADER, SCRAPE_HEADER + count * 20), count, reply, this.owner);
