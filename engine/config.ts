@@ -105,7 +105,21 @@ const Tables = v.strictObject({
     trusted_proxies: list([], 'IPs/CIDRs of reverse proxies whose X-Forwarded-For / X-Real-IP are believed', ipOrCidr),
   }),
   registry: table({
-    file: str('data/registry.toml', 'users and torrents of the in-memory registry (watched; edits apply without restart); "" for none'),
+    file: str('data/registry.toml', 'with database.enabled = false only: users and torrents from a watched TOML file (edits apply without restart); "" for none'),
+  }),
+  database: table({
+    enabled: bool(true, 'keep the ledger (accounting) and the registry in a database; false = in-memory only, registry from registry.file'),
+    url: str('', 'PostgreSQL URL (postgres://user@host:5432/db); empty = the conventional DATABASE_URL, else the embedded database under data_dir'),
+    schema: v.pipe(
+      v.optional(v.pipe(v.string(), v.regex(/^[a-z_][a-z0-9_]{0,62}$/)), 'public'),
+      v.description('schema holding the tracker\'s tables (lower-case SQL identifier)'),
+      meta<string>({ kind: 'str', expected: 'a lower-case SQL identifier', hint: '' }),
+    ),
+    data_dir: str('data', 'where the accounting journal and the embedded database live'),
+  }),
+  persistence: table({
+    flush_interval_ms: int(1000, 20, 60000, 'accounting records are journalled and written to the database at least this often'),
+    journal_max_bytes: int(1073741824, 1048576, 2 ** 50, 'disk budget of the journal while the database is away; at 80% the tracker warns, at 100% it stops taking announces rather than lose accounting'),
   }),
   log: table({
     level: oneOf('info', ['error', 'warn', 'info', 'debug'], 'least severe log level written'),
@@ -226,6 +240,13 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const file = configPath(argv, env);
   if (file !== undefined) mergeLayer(merged, readToml(file), Tables.entries, [], file, sources);
   mergeEnv(merged, env, sources);
+  // The conventional DATABASE_URL, unless the file or SHARDTRACK_DATABASE__URL set one.
+  const dbUrl = env.DATABASE_URL;
+  if (dbUrl && !sources.has('database.url')) {
+    const db = (merged.database ??= {}) as Record<string, unknown>;
+    db.url = dbUrl;
+    sources.set('database.url', 'DATABASE_URL');
+  }
   if (opts.overrides) mergeLayer(merged, opts.overrides, Tables.entries, [], 'overrides', sources);
 
   const result = v.safeParse(Schema, merged);

@@ -1,10 +1,14 @@
+import { join } from 'node:path';
+import { Persistence } from '../persistence/channel.js';
 import { ShardPool } from '../shards/channel.js';
+import { AQ } from '../shards/layout.js';
 import type { Config } from './config.js';
 import { Dispatch } from './dispatch.js';
 import { HttpFrontend } from './http/server.js';
 import { UdpFrontend } from './udp/server.js';
 import { attachRegistryFile } from './policy/registry-file.js';
 import { Registry } from './policy/registry.js';
+import { applySnapshot } from './policy/registry-db.js';
 
 // Assembles a running tracker from a configuration: the registry, the shard pool (which
 // owns all swarm memory) and the HTTP acceptor. Used by main.ts and by the integration
@@ -19,6 +23,11 @@ export interface Tracker {
   /** The UDP frontend, unless udp.port is 0. */
   readonly udp: UdpFrontend | undefined;
   readonly udpPort: number;
+  /** The persistence thread, unless database.enabled is false. */
+  readonly persistence: Persistence | undefined;
+  /** Peers put back into their swarms from the database at start. */
+  readonly restoredPeers: number;
+  /** Stop listening, let the shards answer what they hold, commit the ledger, stop. */
   close(): Promise<void>;
 }
 
@@ -28,6 +37,8 @@ export type Logger = (msg: string, level?: LogLevel) => void;
 
 const RING_REQUESTS = 8 << 20; // 8 MiB: ~80k announce records queued per shard
 const RING_ANSWERS = 16 << 20;
+const RING_ACCOUNTING = 16 << 20; // ~130k records per shard: seconds of full load between cuts
+const DRAIN_MS = 3000; // at shutdown, how long requests already queued may take to be answered
 
 /**
  * Start a tracker. `onFatal` is called when a shard cannot be kept alive (it died more than
@@ -36,19 +47,20 @@ const RING_ANSWERS = 16 << 20;
  */
 export async function startTracker(config: Config, log: Logger = () => {}, onFatal: (msg: string) => void = exitOnFatal(log)): Promise<Tracker> {
   const registry = new Registry();
+  const db = config.database;
+  // Without a database the registry comes from the watched file; with one, from the database.
   const stopWatching =
-    config.registry.file !== ''
+    !db.enabled && config.registry.file !== ''
       ? attachRegistryFile(registry, config.registry.file, { createWithUser: config.tracker.private, log })
       : () => {};
-  if (config.tracker.private && registry.userCount === 0) {
-    log('private mode with no users: every announce will be refused until users are added', 'warn');
-  }
   const pool = new ShardPool({
     count: config.shards.count,
     maxPeers: config.shards.max_peers,
     maxSwarms: config.shards.max_swarms,
     requestRingBytes: RING_REQUESTS,
     answerRingBytes: RING_ANSWERS,
+    accountingRingBytes: db.enabled ? RING_ACCOUNTING : 4096,
+    accounting: db.enabled,
     peerTimeout: config.tracker.peer_timeout,
     numwantMax: config.tracker.numwant_max,
     scrapeMaxHashes: config.tracker.scrape_max_hashes,
@@ -59,14 +71,38 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
   const http = new HttpFrontend(config, dispatch, pool, registry);
   const udp = config.udp.port !== 0 ? new UdpFrontend(config, dispatch, pool, registry) : undefined;
   await pool.start(dispatch);
+  let persistence: Persistence | undefined;
+  let restoredPeers = 0;
   let httpPort: number;
   let udpPort = 0;
   try {
+    if (db.enabled) {
+      ({ persistence, restored: restoredPeers } = await Persistence.start(pool.accountingBuffers(), pool.epoch, {
+        url: db.url,
+        schema: db.schema,
+        dataDir: db.data_dir,
+        flushIntervalMs: config.persistence.flush_interval_ms,
+        journalMaxBytes: config.persistence.journal_max_bytes,
+        peerTimeout: config.tracker.peer_timeout,
+        firstUser: config.tracker.private,
+        log,
+        onRegistry: (snap) => applySnapshot(registry, snap, log),
+        onRestore: (records) => restore(pool, records),
+        onFirstUser: (passkey) => log(`created a first user (passkey ${passkey}) in the empty ${db.url === '' ? `embedded database under ${join(db.data_dir, 'pglite')}` : 'database'}`),
+        onFatal,
+      }));
+      if (restoredPeers > 0) log(`restored ${restoredPeers} peers from the database`);
+    }
+    if (config.tracker.private && registry.userCount === 0) {
+      log('private mode with no users: every announce will be refused until users are added', 'warn');
+    }
     httpPort = await http.listen();
     if (udp) udpPort = await udp.listen();
   } catch (e) {
     http.close();
+    udp?.close();
     await pool.close();
+    await persistence?.close();
     stopWatching();
     throw e;
   }
@@ -78,13 +114,34 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
     httpPort,
     udp,
     udpPort,
+    persistence,
+    restoredPeers,
     async close() {
       http.close();
       udp?.close();
       stopWatching();
+      // Requests already in the rings are answered (and accounted) before the shards stop;
+      // then the persistence thread takes the last records.
+      const until = Date.now() + DRAIN_MS;
+      while (dispatch.pending.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
       await pool.close();
+      await persistence?.close();
     },
   };
+}
+
+/** Put peers read back from the database into their shards, waiting for ring space as needed. */
+async function restore(pool: ShardPool, records: Uint8Array): Promise<void> {
+  for (let at = 0; at < records.length; at += AQ.SIZE) {
+    const shard = pool.shardOf(records, at + AQ.INFO_HASH);
+    let off = pool.reserve(shard, AQ.SIZE);
+    while (off < 0) {
+      await new Promise((r) => setTimeout(r, 1)); // the shard is working through the ring
+      off = pool.reserve(shard, AQ.SIZE);
+    }
+    pool.requestRing(shard).u8.set(records.subarray(at, at + AQ.SIZE), off);
+    pool.queued(shard);
+  }
 }
 
 function exitOnFatal(log: Logger): (msg: string) => void {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pack, unpack } from 'msgpackr';
 
@@ -25,7 +25,9 @@ export interface JournalBatch<R> {
 export class Journal<R = unknown> {
   private fd: number;
   private bytes = 0;
-  private readonly pending = new Map<number, R[]>();
+  // unacked batches: where their frame's payload is in the file (read back when replayed,
+  // so an outage costs disk, bounded by the budget, not memory)
+  private readonly pending = new Map<number, { at: number; len: number; records: number }>();
   private lastId = 0;
 
   private constructor(private readonly path: string) {
@@ -53,14 +55,33 @@ export class Journal<R = unknown> {
 
   /** Batches written and not acknowledged, oldest first. */
   unacked(): JournalBatch<R>[] {
-    return [...this.pending].map(([id, records]) => ({ id, records }));
+    return this.pendingIds().map((id) => ({ id, records: this.read(id) }));
+  }
+
+  /** Ids of the batches written and not acknowledged, oldest first. */
+  pendingIds(): number[] {
+    return [...this.pending.keys()];
+  }
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** The records of an unacknowledged batch, read back from the file. */
+  read(id: number): R[] {
+    const p = this.pending.get(id);
+    if (p === undefined) throw new Error(`journal has no pending batch ${id}`);
+    const body = Buffer.allocUnsafe(p.len);
+    let got = 0;
+    while (got < p.len) got += readSync(this.fd, body, got, p.len - got, p.at + got);
+    return (unpack(body) as { records: R[] }).records;
   }
 
   /** Make a batch durable. Returns once it is fsynced. */
   append(id: number, records: R[]): void {
     if (id <= this.lastId) throw new Error(`journal batch ids must increase: ${id} after ${this.lastId}`);
-    this.write({ k: 'batch', id, records });
-    this.pending.set(id, records);
+    const at = this.write({ k: 'batch', id, records });
+    this.pending.set(id, { at: at + HEADER, len: this.bytes - at - HEADER, records: records.length });
     this.lastId = id;
   }
 
@@ -75,7 +96,9 @@ export class Journal<R = unknown> {
     closeSync(this.fd);
   }
 
-  private write(payload: object): void {
+  /** Append one frame; returns its offset in the file. */
+  private write(payload: object): number {
+    const at = this.bytes;
     const body = pack(payload);
     const frame = Buffer.allocUnsafe(HEADER + body.length);
     frame.writeUInt32LE(body.length, 0);
@@ -85,6 +108,7 @@ export class Journal<R = unknown> {
     while (off < frame.length) off += writeSync(this.fd, frame, off, frame.length - off);
     fsyncSync(this.fd);
     this.bytes += frame.length;
+    return at;
   }
 
   /** Scan the file; keep every whole, intact frame; cut the rest. */
@@ -96,14 +120,14 @@ export class Journal<R = unknown> {
       if (at + HEADER + len > buf.length) break; // torn tail
       const body = buf.subarray(at + HEADER, at + HEADER + len);
       if (!createHash('sha256').update(body).digest().subarray(0, 8).equals(buf.subarray(at + 4, at + 12))) break; // corrupt
-      let payload: { k: string; id: number; records?: R[] };
+      let payload: { k: string; id: number; records?: unknown[] };
       try {
         payload = unpack(body);
       } catch {
         break;
       }
       if (payload.k === 'batch') {
-        this.pending.set(payload.id, payload.records ?? []);
+        this.pending.set(payload.id, { at: at + HEADER, len, records: payload.records?.length ?? 0 });
         if (payload.id > this.lastId) this.lastId = payload.id;
       } else if (payload.k === 'ack') {
         this.pending.delete(payload.id);
@@ -122,7 +146,7 @@ export class Journal<R = unknown> {
   /** Replace the file by an empty one (rename is atomic): nothing is pending. */
   private reset(): void {
     const tmp = `${this.path}.tmp`;
-    const fd = openSync(tmp, 'w');
+    const fd = openSync(tmp, 'w+');
     // keep the id sequence across the reset, so replays never meet a reused id
     closeSync(this.fd);
     this.fd = fd;

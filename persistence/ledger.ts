@@ -20,6 +20,23 @@ export interface AccountingRecord {
   leechTime: number;
   completed: boolean; // this announce was event=completed (counted once per peer)
   at: number; // unix seconds of the announce
+  /** The announcing peer's new state, kept in the peers table (absent: ledger only). */
+  peer?: PeerState;
+}
+
+/** A peer's totals and address after an announce: its row in the peers table. */
+export interface PeerState {
+  infoHash: Uint8Array; // 20 bytes
+  id: Uint8Array; // peer_id, 20 bytes
+  ip: Uint8Array; // 16 bytes, IPv4 mapped
+  port: number;
+  key: number;
+  hasKey: boolean;
+  uploaded: number; // reported totals
+  downloaded: number;
+  left: number;
+  paused: boolean;
+  stopped: boolean; // the peer left: its row goes
 }
 
 export interface FlushResult {
@@ -42,10 +59,23 @@ interface Row {
   completedAt: number | null;
 }
 
-/** Sum records per (user, torrent): a flush writes each pair once. */
+/** A peer's last state in a batch, with who it was. */
+interface PeerRow extends PeerState {
+  user: number;
+  torrent: number;
+  at: number;
+}
+
+const hex = (b: Uint8Array, len: number): string => Buffer.from(b.buffer, b.byteOffset, len).toString('hex');
+
+/**
+ * Sum records per (user, torrent): a flush writes each pair once. Records without a user
+ * (open mode) or a registered torrent have no place in the ledger (their peers do).
+ */
 export function aggregate(records: readonly AccountingRecord[]): Row[] {
   const rows = new Map<string, Row>();
   for (const r of records) {
+    if (r.user === 0 || r.torrent === 0) continue;
     const k = `${r.user}:${r.torrent}`;
     let row = rows.get(k);
     if (row === undefined) {
@@ -63,6 +93,15 @@ export function aggregate(records: readonly AccountingRecord[]): Row[] {
     if (r.completed && (row.completedAt === null || r.at < row.completedAt)) row.completedAt = r.at;
   }
   return [...rows.values()];
+}
+
+/** Each peer's last state in the batch (its records arrive in announce order: one shard owns its swarm). */
+function lastPeers(records: readonly AccountingRecord[]): PeerRow[] {
+  const peers = new Map<string, PeerRow>();
+  for (const r of records) {
+    if (r.peer) peers.set(hex(r.peer.infoHash, 20) + hex(r.peer.id, 20), { ...r.peer, user: r.user, torrent: r.torrent, at: r.at });
+  }
+  return [...peers.values()];
 }
 
 type Tx = postgres.TransactionSql;
@@ -97,13 +136,23 @@ export async function flushBatch(sql: postgres.Sql, batchId: number, records: re
           await tx.savepoint((sp) => write(sp, [r]));
           good.push(r);
         } catch (e) {
+          // Only refusals of the data itself are the record's fault; anything else (a
+          // broken statement, a lost connection) fails the batch, which is retried.
+          if (!isDataError(e)) throw e;
           dead += await deadLetter(tx, batchId, [r], () => (e as Error).message);
         }
       }
       rows = good;
     }
+    await writePeers(tx, lastPeers(records));
     return { applied: true, rows: rows.length, deadLetters: dead };
   });
+}
+
+/** SQLSTATE class 22 (data exception: out of range, bad value) or 23 (constraint violated). */
+function isDataError(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
 }
 
 function uniq(xs: number[]): number[] {
@@ -160,6 +209,35 @@ async function write(tx: Tx, rows: Row[]): Promise<void> {
       FROM (SELECT torrent_id, count(*) AS n FROM s GROUP BY torrent_id) AS c
       WHERE t.id = c.torrent_id`;
   }
+}
+
+/**
+ * The peers table follows each peer's last announce in the batch; a stop deletes the row.
+ * Peers of users or torrents deleted meanwhile are not kept (they are state, not ledger).
+ */
+async function writePeers(tx: Tx, peers: PeerRow[]): Promise<void> {
+  // bytes travel as hex text and booleans as 0/1: the client cannot send arrays of either
+  const gone = peers.filter((p) => p.stopped);
+  const live = peers.filter((p) => !p.stopped);
+  if (gone.length > 0) {
+    await tx`DELETE FROM peers AS p USING unnest(${gone.map((p) => hex(p.infoHash, 20))}::text[], ${gone.map((p) => hex(p.id, 20))}::text[]) AS x(h, id)
+             WHERE p.info_hash = decode(x.h, 'hex') AND p.peer_id = decode(x.id, 'hex')`;
+  }
+  if (live.length === 0) return;
+  const col = <T>(f: (p: PeerRow) => T): T[] => live.map(f);
+  await tx`
+    INSERT INTO peers AS p (info_hash, peer_id, torrent_id, user_id, ip, port, peer_key, has_key, uploaded, downloaded, left_bytes, paused, last_announce)
+    SELECT decode(h, 'hex'), decode(id, 'hex'), nullif(t, 0), nullif(u, 0), decode(ip, 'hex'), port, k, hk <> 0, up, down, lft, pz <> 0, to_timestamp(at)
+    FROM unnest(${col((p) => hex(p.infoHash, 20))}::text[], ${col((p) => hex(p.id, 20))}::text[], ${col((p) => p.torrent)}::bigint[],
+                ${col((p) => p.user)}::bigint[], ${col((p) => hex(p.ip, 16))}::text[], ${col((p) => p.port)}::int[], ${col((p) => p.key)}::bigint[],
+                ${col((p) => (p.hasKey ? 1 : 0))}::int[], ${col((p) => p.uploaded)}::bigint[], ${col((p) => p.downloaded)}::bigint[],
+                ${col((p) => p.left)}::bigint[], ${col((p) => (p.paused ? 1 : 0))}::int[], ${col((p) => p.at)}::float8[])
+         AS x(h, id, t, u, ip, port, k, hk, up, down, lft, pz, at)
+    WHERE (u = 0 OR EXISTS (SELECT 1 FROM users WHERE id = u)) AND (t = 0 OR EXISTS (SELECT 1 FROM torrents WHERE id = t))
+    ON CONFLICT (info_hash, peer_id) DO UPDATE SET
+      torrent_id = EXCLUDED.torrent_id, user_id = EXCLUDED.user_id, ip = EXCLUDED.ip, port = EXCLUDED.port,
+      peer_key = EXCLUDED.peer_key, has_key = EXCLUDED.has_key, uploaded = EXCLUDED.uploaded, downloaded = EXCLUDED.downloaded,
+      left_bytes = EXCLUDED.left_bytes, paused = EXCLUDED.paused, last_announce = greatest(p.last_announce, EXCLUDED.last_announce)`;
 }
 
 async function deadLetter(tx: Tx, batchId: number, rows: Row[], reason: (r: Row) => string): Promise<number> {

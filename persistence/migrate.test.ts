@@ -21,7 +21,7 @@ describe('migrations', () => {
     expect(all.map((m) => m.version)).toEqual(all.map((_, i) => i + 1));
     expect(await migrate(db.sql)).toEqual(all.map((m) => m.version));
     expect(await tables()).toEqual(
-      ['admin_tokens', 'applied_batches', 'bans', 'client_allowlist', 'dead_letters', 'history', 'schema_migrations', 'snatches', 'torrents', 'users'].sort(),
+      ['admin_tokens', 'applied_batches', 'bans', 'client_allowlist', 'dead_letters', 'history', 'peers', 'schema_migrations', 'snatches', 'torrents', 'users'].sort(),
     );
     expect(await migrate(db.sql)).toEqual([]);
     const [{ n }] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM schema_migrations`;
@@ -60,7 +60,8 @@ describe('migrations', () => {
     await migrate(db.sql);
     const seen: string[] = [];
     const listener = db.connect();
-    await listener.listen('registry_changed', (table) => seen.push(table));
+    // the payload names the schema: trackers of several schemas may share a database
+    await listener.listen('registry_changed', (table) => seen.push(table.replace(`${db.name}.`, '')));
     const settle = () => new Promise((r) => setTimeout(r, 150));
     const [u] = await db.sql<{ id: number }[]>`INSERT INTO users (passkey) VALUES ('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa') RETURNING id`;
     await settle();

@@ -22,6 +22,8 @@ export interface PoolOptions extends ShardLimits {
   peerTimeout: number;
   numwantMax: number;
   scrapeMaxHashes: number;
+  /** Shards write accounting records for the persistence thread. */
+  accounting: boolean;
   log: (msg: string, level?: 'error' | 'warn' | 'info' | 'debug') => void;
   /** A shard cannot be kept alive: stop serving (the process exits in production). */
   onFatal: (msg: string) => void;
@@ -103,6 +105,7 @@ export class ShardPool {
       peerTimeout: this.opts.peerTimeout,
       numwantMax: this.opts.numwantMax,
       scrapeMaxHashes: this.opts.scrapeMaxHashes,
+      accounting: this.opts.accounting,
     };
     const worker = new Worker(WORKER_URL, { workerData: data, name: `shard-${shard.index}` });
     shard.worker = worker;
@@ -158,6 +161,16 @@ export class ShardPool {
     const s = this.shards[shard];
     if (s.worker === undefined) return -1;
     return s.requests.reserve(len);
+  }
+
+  /** The accounting rings (one per shard), for the persistence thread. */
+  accountingBuffers(): SharedArrayBuffer[] {
+    return this.shards.map((s) => s.memory.accounting);
+  }
+
+  /** Unix time (seconds) at which the tracker clock (now()) was 0. */
+  get epoch(): number {
+    return this.startedAt / 1000;
   }
 
   requestRing(shard: number): ByteRing {

@@ -72,6 +72,7 @@ export const AF_COMPACT = 1; // BEP 23 compact answer
 export const AF_NO_PEER_ID = 2; // non-compact without peer ids
 export const AF_V6 = 4; // the peer's address is IPv6 (answer with IPv6 peers)
 export const AF_HAS_KEY = 8; // the client sent `key`
+export const AF_RESTORE = 16; // a peer reloaded from the database at start: no answer, no accounting
 
 // Announce request record.
 export const AQ = {
@@ -133,6 +134,44 @@ export const SA = {
   FILES: 8,
 } as const;
 export const SCRAPE_ENTRY = 12;
+
+// ---------------------------------------------------------------------------------
+// Accounting: shard → persistence thread, one ring per shard.
+//
+// Every announce leaves one record: the deltas since the peer's previous announce (what
+// the ledger adds, for a user's peer on a registered torrent) and the peer's new totals
+// and address (what the peers table keeps, so that after a restart swarms come back and
+// the next delta is counted from exactly what the ledger has). The persistence thread
+// fills in the credited amounts (it knows the multipliers) before the record is journalled.
+// ---------------------------------------------------------------------------------
+export const ACF_COMPLETED = 1; // event=completed, first time for this peer
+export const ACF_STOPPED = 2; // event=stopped: the peer left
+export const ACF_SEEDER = 4; // left == 0 after this announce
+export const ACF_V6 = 8; // native IPv6 address
+export const ACF_HAS_KEY = 16;
+export const ACF_PAUSED = 32;
+
+export const AC = {
+  FLAGS: 0, // u8 (ACF_*)
+  PORT: 2, // u16
+  USER: 4, // u32
+  TORRENT: 8, // u32
+  AT: 12, // u32 tracker clock (GLOBAL.NOW); the persistence thread adds the epoch
+  UPLOADED: 16, // f64 delta
+  DOWNLOADED: 24, // f64 delta
+  UP_CREDITED: 32, // f64, filled by the persistence thread
+  DOWN_CREDITED: 40, // f64, filled by the persistence thread
+  SEED_TIME: 48, // u32 seconds seeding since the previous announce
+  LEECH_TIME: 52, // u32
+  TOTAL_UP: 56, // f64 the peer's reported totals after this announce
+  TOTAL_DOWN: 64, // f64
+  LEFT: 72, // f64
+  KEY: 80, // u32
+  PEER_ID: 84, // 20 bytes
+  IP: 104, // 16 bytes, IPv4 as IPv4-mapped IPv6
+  INFO_HASH: 120, // 20 bytes
+  SIZE: 144, // 140 used, padded to 8
+} as const;
 
 // ---------------------------------------------------------------------------------
 // Swarm table (shard-owned, growable SharedArrayBuffers).

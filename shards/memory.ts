@@ -9,6 +9,7 @@ import { HashIndex, growableBuffer } from './table.js';
 export interface ShardMemory extends SwarmBuffers {
   requests: SharedArrayBuffer; // acceptor → shard ring
   answers: SharedArrayBuffer; // shard → acceptor ring
+  accounting: SharedArrayBuffer; // shard → persistence ring (AC records)
 }
 
 export interface ShardLimits {
@@ -16,6 +17,7 @@ export interface ShardLimits {
   maxSwarms: number;
   requestRingBytes: number; // power of two
   answerRingBytes: number; // power of two
+  accountingRingBytes?: number; // power of two; default a minimal ring (accounting off)
 }
 
 function pow2AtLeast(n: number): number {
@@ -53,6 +55,7 @@ export function allocateShardMemory(global: SharedArrayBuffer, limits: ShardLimi
     marks6: growableBuffer(init.marks6, limits.maxPeers * 4),
     requests: committed(new SharedArrayBuffer(ringBytes(limits.requestRingBytes))),
     answers: committed(new SharedArrayBuffer(ringBytes(limits.answerRingBytes))),
+    accounting: committed(new SharedArrayBuffer(ringBytes(limits.accountingRingBytes ?? 4096))),
   };
 }
 

@@ -1,5 +1,5 @@
 import {
-  AA, AF_COMPACT, AF_HAS_KEY, AF_V6, AQ, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STOPPED,
+  AA, AC, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_SEEDER, ACF_STOPPED, ACF_V6, AF_COMPACT, AF_HAS_KEY, AF_RESTORE, AF_V6, AQ, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STOPPED,
   KIND_ANNOUNCE, KIND_SCRAPE, PF_COMPLETED, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_SEEDER, PF_V6, PR, SA, SCRAPE_ENTRY, SQ,
   ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, SW, CTL,
 } from './layout.js';
@@ -18,7 +18,16 @@ export function maxAnswerBytes(numwantMax: number, scrapeMaxHashes: number): num
 export class ShardLogic {
   private readonly wire = new Uint8Array(18);
 
-  constructor(private readonly store: SwarmStore) {}
+  /**
+   * `accounting` receives one AC record per announce of a user's peer on a registered
+   * torrent (the drain loop keeps room for one per request); `peerTimeout` caps the seed and
+   * leech time one announce can credit (a longer gap means the peer was gone).
+   */
+  constructor(
+    private readonly store: SwarmStore,
+    private readonly accounting: ByteRing | null = null,
+    private readonly peerTimeout = 0,
+  ) {}
 
   /** Handle one request record at `off` of `q`, appending its answer to `out`. */
   handle(q: Uint8Array, qdv: DataView, off: number, out: ByteRing, now: number): void {
@@ -68,7 +77,9 @@ export class ShardLogic {
     }
     store.swarms.dv.setUint32(swarm * SW.SIZE + SW.LAST_ACTIVE, now, true);
 
+    const accounted = this.accounting !== null && (flags & AF_RESTORE) === 0;
     if (event === EVENT_STOPPED) {
+      if (accounted) this.account(q, qdv, off, peer, ACF_STOPPED, now);
       if (peer >= 0) store.removePeer(peer);
       this.counts(at, adv, swarm, 0);
       return;
@@ -111,8 +122,10 @@ export class ShardLogic {
     if (v6) newFlags |= PF_V6;
     if (event === EVENT_PAUSED) newFlags |= PF_PAUSED;
     if (flags & AF_HAS_KEY) newFlags |= PF_HAS_KEY;
+    let acFlags = 0;
     if (event === EVENT_COMPLETED && !(oldFlags & PF_COMPLETED)) {
       newFlags |= PF_COMPLETED;
+      acFlags = ACF_COMPLETED;
       const c = swarm * SW.SIZE + SW.COMPLETED;
       store.swarms.dv.setUint32(c, store.swarms.dv.getUint32(c, true) + 1, true);
     }
@@ -129,6 +142,8 @@ export class ShardLogic {
         return this.tableFull(at, out);
       }
     }
+    // Deltas are taken against the previous announce's totals, before they are replaced.
+    if (accounted) this.account(q, qdv, off, isNew ? -1 : peer, acFlags, now);
     pdv.setUint32(pat + PR.USER, user, true);
     pdv.setUint32(pat + PR.LAST_SEEN, now, true);
     pdv.setUint32(pat + PR.KEY, key, true);
@@ -138,6 +153,65 @@ export class ShardLogic {
 
     this.counts(at, adv, swarm, n);
     out.shrinkLast(AA.PEERS + n * entry);
+  }
+
+  /**
+   * Append the accounting record of this announce. A peer seen for the first time (or
+   * whose counters went backwards: its client restarted) is a baseline: nothing is
+   * credited until its next announce, so bytes are never counted twice. Its record still
+   * carries the totals, which the peers table keeps as the baseline across restarts.
+   */
+  private account(q: Uint8Array, qdv: DataView, off: number, peer: number, acFlags: number, now: number): void {
+    const ring = this.accounting!;
+    const r = ring.reserve(AC.SIZE);
+    if (r < 0) throw new Error('accounting ring full: the drain loop checks hasRoom(AC.SIZE) first');
+    const u8 = ring.u8;
+    const dv = ring.dv;
+    const up = qdv.getFloat64(off + AQ.UPLOADED, true);
+    const down = qdv.getFloat64(off + AQ.DOWNLOADED, true);
+    const left = qdv.getFloat64(off + AQ.LEFT, true);
+    let dUp = 0;
+    let dDown = 0;
+    let seedTime = 0;
+    let leechTime = 0;
+    if (peer >= 0) {
+      const pdv = this.store.peers.dv;
+      const pat = peer * PR.SIZE;
+      const oldUp = pdv.getFloat64(pat + PR.UPLOADED, true);
+      const oldDown = pdv.getFloat64(pat + PR.DOWNLOADED, true);
+      if (up >= oldUp && down >= oldDown) {
+        dUp = up - oldUp;
+        dDown = down - oldDown;
+      }
+      const dt = Math.min(now - pdv.getUint32(pat + PR.LAST_SEEN, true), this.peerTimeout);
+      if (dt > 0) {
+        if (this.store.peers.u8[pat + PR.FLAGS] & PF_SEEDER) seedTime = dt;
+        else leechTime = dt;
+      }
+    }
+    const flags = q[off + AQ.FLAGS];
+    if (left === 0) acFlags |= ACF_SEEDER;
+    if (flags & AF_V6) acFlags |= ACF_V6;
+    if (flags & AF_HAS_KEY) acFlags |= ACF_HAS_KEY;
+    if (q[off + AQ.EVENT] === EVENT_PAUSED) acFlags |= ACF_PAUSED;
+    u8[r + AC.FLAGS] = acFlags;
+    dv.setUint16(r + AC.PORT, qdv.getUint16(off + AQ.PORT, true), true);
+    dv.setUint32(r + AC.USER, qdv.getUint32(off + AQ.USER, true), true);
+    dv.setUint32(r + AC.TORRENT, qdv.getUint32(off + AQ.TORRENT, true), true);
+    dv.setUint32(r + AC.AT, now, true);
+    dv.setFloat64(r + AC.UPLOADED, dUp, true);
+    dv.setFloat64(r + AC.DOWNLOADED, dDown, true);
+    dv.setFloat64(r + AC.UP_CREDITED, 0, true);
+    dv.setFloat64(r + AC.DOWN_CREDITED, 0, true);
+    dv.setUint32(r + AC.SEED_TIME, seedTime, true);
+    dv.setUint32(r + AC.LEECH_TIME, leechTime, true);
+    dv.setFloat64(r + AC.TOTAL_UP, up, true);
+    dv.setFloat64(r + AC.TOTAL_DOWN, down, true);
+    dv.setFloat64(r + AC.LEFT, left, true);
+    dv.setUint32(r + AC.KEY, qdv.getUint32(off + AQ.KEY, true), true);
+    for (let i = 0; i < 20; i++) u8[r + AC.PEER_ID + i] = q[off + AQ.PEER_ID + i];
+    for (let i = 0; i < 16; i++) u8[r + AC.IP + i] = q[off + AQ.IP + i];
+    for (let i = 0; i < 20; i++) u8[r + AC.INFO_HASH + i] = q[off + AQ.INFO_HASH + i];
   }
 
   private tableFull(at: number, out: ByteRing): void {

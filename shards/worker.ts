@@ -3,7 +3,7 @@
 // The loop blocks in Atomics.wait with a timeout when idle, so expiry still runs.
 import { workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { CTL, GLOBAL } from './layout.js';
+import { AC, CTL, GLOBAL } from './layout.js';
 import type { ShardMemory } from './memory.js';
 import { ByteRing } from './ring.js';
 import { ShardLogic, maxAnswerBytes } from './shard.js';
@@ -14,6 +14,7 @@ export interface ShardWorkerData {
   memory: ShardMemory;
   recover: boolean; // respawned on memory a previous thread was using
   peerTimeout: number; // seconds
+  accounting: boolean; // write accounting records (the persistence thread drains them)
   numwantMax: number;
   scrapeMaxHashes: number;
 }
@@ -26,9 +27,12 @@ function run(data: ShardWorkerData): void {
   const mem = data.memory;
   const store = new SwarmStore(mem);
   if (data.recover) store.recover();
-  const logic = new ShardLogic(store);
   const requests = new ByteRing(mem.requests);
   const answers = new ByteRing(mem.answers);
+  const accounting = data.accounting ? new ByteRing(mem.accounting) : null;
+  const logic = new ShardLogic(store, accounting, data.peerTimeout);
+  // Room for one more accounting record per request (always true when accounting is off).
+  const acctRoom = (): boolean => accounting === null || accounting.hasRoom(AC.SIZE);
   const ctl = store.ctl;
   const global = store.global;
   const maxAnswer = maxAnswerBytes(data.numwantMax, data.scrapeMaxHashes);
@@ -47,13 +51,15 @@ function run(data: ShardWorkerData): void {
 
     const t0 = performance.now();
     let handled = 0;
-    while (handled < BATCH && answers.hasRoom(maxAnswer)) {
+    while (handled < BATCH && answers.hasRoom(maxAnswer) && acctRoom()) {
       const off = requests.next();
       if (off < 0) break;
       logic.handle(q, qdv, off, answers, now);
       handled++;
     }
     if (handled > 0) {
+      // Accounting first: once a client has its answer, its record is already on its way.
+      accounting?.commit();
       answers.commit();
       requests.release();
       Atomics.add(global, GLOBAL.MAIN_BELL, 1);
@@ -62,8 +68,9 @@ function run(data: ShardWorkerData): void {
       ctl[CTL.BUSY_MS] = (ctl[CTL.BUSY_MS] + Math.round(performance.now() - t0)) | 0;
       continue;
     }
-    if (!answers.hasRoom(maxAnswer)) {
-      // The acceptor is behind on answers: give it a moment rather than spin.
+    if (!answers.hasRoom(maxAnswer) || !acctRoom()) {
+      // The acceptor is behind on answers, or the persistence thread on accounting (it
+      // never drops records): give them a moment rather than spin.
       Atomics.wait(ctl, CTL.DOORBELL, Atomics.load(ctl, CTL.DOORBELL), 1);
       continue;
     }

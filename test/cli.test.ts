@@ -1,15 +1,12 @@
 // The tracker as an operator runs it: `node dist/engine/main.js` with configuration from
 // the environment, a TOML file and flags.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
-import { announcePath, decode, get, hash, peerId, startTestTracker } from './helpers.js';
-
-const MAIN = join(__dirname, '..', 'dist', 'engine', 'main.js');
-const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SHARDTRACK_')));
+import { announcePath, cleanEnv, decode, get, hash, MAIN, peerId, spawnTracker, startTestTracker } from './helpers.js';
 
 describe('command line', () => {
   it('--print-config prints the effective configuration as TOML', () => {
@@ -45,7 +42,7 @@ describe('command line', () => {
     const first = await startTestTracker({});
     try {
       const r = spawnSync(process.execPath, [MAIN], {
-        env: { ...cleanEnv(), SHARDTRACK_HTTP__PORT: String(first.httpPort), SHARDTRACK_UDP__PORT: '0', SHARDTRACK_REGISTRY__FILE: '' },
+        env: { ...cleanEnv(), SHARDTRACK_HTTP__PORT: String(first.httpPort), SHARDTRACK_UDP__PORT: '0', SHARDTRACK_REGISTRY__FILE: '', SHARDTRACK_DATABASE__ENABLED: 'false' },
         encoding: 'utf8',
         timeout: 10_000,
       });
@@ -56,31 +53,26 @@ describe('command line', () => {
     }
   });
 
-  it('starts, serves announces and stops cleanly on SIGTERM', async () => {
+  it('starts on the embedded database, serves, stops cleanly on SIGTERM and keeps its state across restarts', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'shardtrack-cli-'));
-    const child = spawn(process.execPath, [MAIN], {
-      env: { ...cleanEnv(), SHARDTRACK_HTTP__PORT: '0', SHARDTRACK_UDP__PORT: '0', SHARDTRACK_REGISTRY__FILE: join(dir, 'registry.toml') },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let log = '';
-    child.stderr.on('data', (d) => (log += d));
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no start: ${log}`)), 10_000);
-      child.stderr.on('data', () => {
-        const m = /port (\d+)/.exec(log);
-        if (m) {
-          clearTimeout(timer);
-          resolve(Number(m[1]));
-        }
-      });
-    });
-    // private mode by default: the first start created a user and printed its passkey
-    const passkey = /passkey ([0-9a-f]{32})/.exec(log)![1];
-    const d = decode((await get(port, announcePath({ infoHash: hash(), peerId: peerId(), port: 6881 }, `/${passkey}`))).body);
+    const run = () => spawnTracker({ SHARDTRACK_DATABASE__DATA_DIR: dir });
+    const infoHash = hash();
+    const id = peerId();
+    // private mode on an empty embedded database: a first user, its passkey in the log
+    const first = await run();
+    const passkey = /passkey ([0-9a-f]{32})/.exec(first.log())![1];
+    const d = decode((await get(first.port, announcePath({ infoHash, peerId: id, port: 6881, left: 0, event: 'started' }, `/${passkey}`))).body);
     expect(d['failure reason']).toBeUndefined();
-    expect(d.incomplete).toBe(1);
-    child.kill('SIGTERM');
-    const code = await new Promise((r) => child.on('exit', r));
-    expect(code).toBe(0);
-  });
+    expect(d.complete).toBe(1);
+    expect(await first.stop()).toBe(0);
+
+    // the same user, and the seeder is back in its swarm before it announces again
+    const second = await run();
+    expect(second.log()).not.toMatch(/created a first user/);
+    expect(second.log()).toMatch(/restored 1 peers/);
+    const again = decode((await get(second.port, announcePath({ infoHash, peerId: peerId(), port: 6882 }, `/${passkey}`))).body);
+    expect(again['failure reason']).toBeUndefined();
+    expect(again.complete).toBe(1);
+    expect(await second.stop()).toBe(0);
+  }, 90_000);
 });

@@ -13,6 +13,7 @@ export async function startTestTracker(overrides: ConfigOverrides = {}, onFatal?
     shards: { count: 2, max_peers: 1 << 20, max_swarms: 1 << 18 },
     tracker: { private: false },
     registry: { file: '' },
+    database: { enabled: false }, // tests that want the ledger say so (test/persistence.test.ts)
   };
   const merged = deepMerge(base, overrides);
   const config = loadConfig({ argv: [], env: {}, overrides: merged });
@@ -190,3 +191,56 @@ export function decodeRawKeys(buf: Buffer): unknown {
 }
 
 export const hexKey = (s: string): string => Buffer.from(s).toString('hex');
+
+/** A tracker run as operators run it: `node dist/engine/main.js`, configured by environment. */
+export interface TrackerProcess {
+  readonly port: number;
+  readonly pid: number;
+  log(): string;
+  /** SIGTERM, resolving with the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL: no shutdown path at all. */
+  kill(): Promise<void>;
+}
+
+export const MAIN = new URL('../dist/engine/main.js', import.meta.url).pathname;
+
+/** The environment without any tracker settings of the machine running the tests. */
+export const cleanEnv = (): NodeJS.ProcessEnv =>
+  Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SHARDTRACK_') && k !== 'DATABASE_URL'));
+
+export async function spawnTracker(env: Record<string, string>, startMs = 30_000): Promise<TrackerProcess> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [MAIN], {
+    env: { ...cleanEnv(), SHARDTRACK_HTTP__PORT: '0', SHARDTRACK_UDP__PORT: '0', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  child.stderr.on('data', (d) => (log += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`tracker did not start: ${log}`)), startMs);
+    const check = (): void => {
+      const m = /listening on \S+ port (\d+)/.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    };
+    child.stderr.on('data', check);
+    void exited.then((code) => reject(new Error(`tracker exited (${code}) before listening: ${log}`)));
+  });
+  return {
+    port,
+    pid: child.pid!,
+    log: () => log,
+    stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}

@@ -9,6 +9,8 @@ export interface UserEntry {
   readonly id: number; // > 0; carried in request records for accounting
   readonly passkey: string;
   readonly canLeech: boolean;
+  /** Unix seconds after which this passkey stops working (a reset passkey's grace); 0 = never. */
+  readonly expiresAt?: number;
 }
 
 export interface TorrentEntry {
@@ -52,7 +54,9 @@ export class Registry {
   }
 
   user(passkey: string): UserEntry | undefined {
-    return this.users.get(passkey);
+    const u = this.users.get(passkey);
+    if (u !== undefined && u.expiresAt && u.expiresAt * 1000 <= Date.now()) return undefined;
+    return u;
   }
 
   /** Registered torrent id of the info_hash at u8[off], or 0. */

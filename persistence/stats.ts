@@ -1,0 +1,25 @@
+// What the persistence thread reports, in a small shared Float64Array it alone writes:
+// the acceptor (health checks, metrics, tests) reads it without messaging the thread.
+export const PS = {
+  DB_UP: 0, // 1 while the last database operation succeeded
+  JOURNAL_BYTES: 1, // bytes in the journal file
+  JOURNAL_BUDGET: 2, // persistence.journal_max_bytes
+  PENDING_BATCHES: 3, // journalled, not yet committed to the database
+  PENDING_RECORDS: 4,
+  OLDEST_PENDING: 5, // unix seconds the oldest pending batch was journalled (0 = none)
+  RECORDS_JOURNALLED: 6, // total since start
+  RECORDS_COMMITTED: 7,
+  BATCHES_COMMITTED: 8,
+  BATCHES_REPLAYED: 9, // batches found already applied (exactly-once skips)
+  FLUSH_FAILURES: 10, // failed attempts to commit a batch (the batch is retried)
+  DEAD_LETTERS: 11, // records the database refused, moved to dead_letters
+  LAST_FLUSH_MS: 12, // duration of the last commit
+  BUDGET_STALLS: 13, // times the journal was full and accounting waited
+  REGISTRY_LOADS: 14, // registry snapshots sent to the acceptor
+  PEERS_RESTORED: 15, // peers reloaded into the swarms at start
+  SIZE: 16,
+} as const;
+
+export function allocateStats(): SharedArrayBuffer {
+  return new SharedArrayBuffer(PS.SIZE * 8);
+}
