@@ -1,47 +1,77 @@
 #!/usr/bin/env node
-// How many accounting records per second the ledger writer (persistence/ledger.ts) commits
-// to PostgreSQL, in batches, into a scratch schema that is dropped afterwards.
+// How many accounting records per second the persistence thread commits to PostgreSQL:
+// binary AC records as the shards write them, decoded and written by persistence/ledger.ts
+// (history, user totals, snatches, the peers table) in batches, into a scratch schema
+// that is dropped afterwards.
 //
 //   node bench/ledger-flush.mjs [--url postgres://postgres@127.0.0.1:5432/test] [--batches 20]
-//        [--batch 20000] [--users 100000] [--torrents 50000]
+//        [--batch 20000] [--users 100000] [--torrents 50000] [--peers 500000]
 //
-// Records are spread over users × torrents like real announces (each batch touches many
-// distinct pairs), so the figure includes aggregation, the unnest upserts and the commit.
+// Each record is an announce of a random peer of a fixed population (a user on a torrent),
+// so a batch touches as many distinct (user, torrent) pairs and peers as real traffic
+// does at this batch size: almost all of them distinct.
 import { randomBytes } from 'node:crypto'
 import postgres from 'postgres'
 import { flushBatch } from '../dist/persistence/ledger.js'
 import { migrate } from '../dist/persistence/migrate.js'
+import { decode } from '../dist/persistence/records.js'
+import { AC } from '../dist/shards/layout.js'
 
 const arg = (k, d) => { const i = process.argv.indexOf(`--${k}`); return i > 0 ? process.argv[i + 1] : d }
 const url = arg('url', 'postgres://postgres@127.0.0.1:5432/test')
 const batches = Number(arg('batches', 20)), size = Number(arg('batch', 20000))
-const users = Number(arg('users', 100000)), torrents = Number(arg('torrents', 50000))
+const users = Number(arg('users', 100000)), torrents = Number(arg('torrents', 50000)), peers = Number(arg('peers', 500000))
 const schema = `st_bench_${randomBytes(4).toString('hex')}`
 const admin = postgres(url, { max: 1, onnotice: () => {} })
 await admin.unsafe(`CREATE SCHEMA ${schema}`)
 const sql = postgres(url, { max: 1, onnotice: () => {}, connection: { search_path: schema } })
 try {
   await migrate(sql)
+  if (process.env.EXPLAIN) { await sql`LOAD 'auto_explain'`; await sql`SET auto_explain.log_min_duration = 50`; await sql`SET auto_explain.log_analyze = on`; await sql`SET auto_explain.log_nested_statements = on` }
   await sql`INSERT INTO users (id, passkey) SELECT g, md5(g::text) FROM generate_series(1, ${users}) g`
   await sql`INSERT INTO torrents (id, info_hash) SELECT g, substring(decode(md5(g::text) || md5(g::text), 'hex') for 20) FROM generate_series(1, ${torrents}) g`
+  const hashes = await sql`SELECT id, info_hash FROM torrents ORDER BY id`
   let x = 1
   const rnd = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32)
-  const make = () => Array.from({ length: size }, () => ({
-    user: 1 + Math.floor(rnd() * users), torrent: 1 + Math.floor(rnd() * torrents),
-    uploaded: Math.floor(rnd() * 2 ** 30), downloaded: Math.floor(rnd() * 2 ** 30), uploadedCredited: 0, downloadedCredited: 0,
-    seedTime: 1800, leechTime: 0, completed: rnd() < 0.02, at: 1_790_000_000,
-  }))
+  // the population: peer p is user pu[p] on torrent pt[p] with growing totals
+  const pu = new Uint32Array(peers), pt = new Uint32Array(peers), up = new Float64Array(peers)
+  for (let p = 0; p < peers; p++) { pu[p] = 1 + Math.floor(rnd() * users); pt[p] = 1 + Math.floor(rnd() * torrents) }
+  const make = (now) => {
+    const buf = new Uint8Array(size * AC.SIZE), dv = new DataView(buf.buffer)
+    for (let i = 0; i < size; i++) {
+      const p = Math.floor(rnd() * peers), r = i * AC.SIZE, d = Math.floor(rnd() * 2 ** 26)
+      up[p] += d
+      buf[r + AC.FLAGS] = rnd() < 0.02 ? 1 : 0
+      dv.setUint16(r + AC.PORT, 6881, true)
+      dv.setUint32(r + AC.USER, pu[p], true)
+      dv.setUint32(r + AC.TORRENT, pt[p], true)
+      dv.setUint32(r + AC.AT, now, true)
+      dv.setFloat64(r + AC.UPLOADED, d, true)
+      dv.setFloat64(r + AC.DOWNLOADED, d >> 1, true)
+      dv.setFloat64(r + AC.UP_CREDITED, d, true)
+      dv.setFloat64(r + AC.DOWN_CREDITED, d >> 1, true)
+      dv.setUint32(r + AC.SEED_TIME, 1800, true)
+      dv.setFloat64(r + AC.TOTAL_UP, up[p], true)
+      dv.setFloat64(r + AC.TOTAL_DOWN, Math.floor(up[p] / 2), true)
+      dv.setFloat64(r + AC.LEFT, 0, true)
+      dv.setUint32(r + AC.PEER_ID, p, true) // peer_id: the peer's number, then zeros
+      buf.set([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, (p >> 8) & 255, p & 255], r + AC.IP)
+      buf.set(hashes[pt[p] - 1].info_hash, r + AC.INFO_HASH)
+    }
+    return buf
+  }
   const times = []
   for (let b = 1; b <= batches; b++) {
-    const recs = make()
+    const chunk = make(b)
     const t0 = process.hrtime.bigint()
-    const r = await flushBatch(sql, b, recs)
+    const r = await flushBatch(sql, b, decode(chunk, 1_790_000_000))
     times.push(Number(process.hrtime.bigint() - t0) / 1e9)
     if (!r.applied || r.deadLetters) throw new Error(`batch ${b}: ${JSON.stringify(r)}`)
   }
   const total = times.reduce((a, b) => a + b, 0)
   const sorted = [...times].sort((a, b) => a - b)
-  console.log(`ledger flush: ${batches} batches × ${size} records into ${users} users × ${torrents} torrents: ` +
+  const [{ n }] = await sql`SELECT count(*)::int AS n FROM peers`
+  console.log(`ledger flush: ${batches} batches × ${size} records, ${peers} peers of ${users} users × ${torrents} torrents (${n} peer rows at the end): ` +
     `${Math.round((batches * size) / total).toLocaleString('en-US')} records/s overall, median batch ${(sorted[sorted.length >> 1] * 1000).toFixed(0)} ms ` +
     `(${Math.round(size / sorted[sorted.length >> 1]).toLocaleString('en-US')} records/s)`)
 } finally {

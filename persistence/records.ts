@@ -53,9 +53,9 @@ export function decode(buf: Uint8Array, epoch: number): AccountingRecord[] {
       completed: (flags & ACF_COMPLETED) !== 0,
       at: epoch + dv.getUint32(r + AC.AT, true),
       peer: {
-        infoHash: Buffer.from(buf.subarray(r + AC.INFO_HASH, r + AC.INFO_HASH + 20)),
-        id: Buffer.from(buf.subarray(r + AC.PEER_ID, r + AC.PEER_ID + 20)),
-        ip: Buffer.from(buf.subarray(r + AC.IP, r + AC.IP + 16)),
+        // views into the batch, not copies: `identity` is peer_id + info_hash (40 bytes)
+        identity: Buffer.from(buf.buffer, buf.byteOffset + r + AC.PEER_ID, 40),
+        ip: Buffer.from(buf.buffer, buf.byteOffset + r + AC.IP, 16),
         port: dv.getUint16(r + AC.PORT, true),
         key: dv.getUint32(r + AC.KEY, true),
         hasKey: (flags & ACF_HAS_KEY) !== 0,

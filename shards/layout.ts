@@ -167,9 +167,9 @@ export const AC = {
   TOTAL_DOWN: 64, // f64
   LEFT: 72, // f64
   KEY: 80, // u32
-  PEER_ID: 84, // 20 bytes
-  IP: 104, // 16 bytes, IPv4 as IPv4-mapped IPv6
-  INFO_HASH: 120, // 20 bytes
+  PEER_ID: 84, // 20 bytes, then
+  INFO_HASH: 104, // 20 bytes: together the peer's 40-byte identity, one contiguous key
+  IP: 124, // 16 bytes, IPv4 as IPv4-mapped IPv6
   SIZE: 144, // 140 used, padded to 8
 } as const;
 
