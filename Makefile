@@ -3,7 +3,7 @@
 NPM_STAMP := node_modules/.stamp
 NODE ?= node
 
-.PHONY: run test test-deps build bench bench-udp clean
+.PHONY: run test test-deps build bench bench-udp bench-ledger clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -31,6 +31,11 @@ bench: build
 
 bench-udp: build
 	bash bench/run-udp.sh
+
+# Ledger flush capacity and announces/s with the ledger on vs off (local PostgreSQL).
+bench-ledger: build
+	node bench/ledger-flush.mjs
+	node bench/run-ledger.mjs
 
 clean:
 	rm -rf dist test-results

@@ -84,7 +84,7 @@ start_shardtrack() { # target (shardtrack | shardtrack-private)
     mode=(SHARDTRACK_TRACKER__PRIVATE=true SHARDTRACK_REGISTRY__FILE="$WORK/registry.toml")
   fi
   start_bg "$t" "$OUT/$t.log" env "${mode[@]}" SHARDTRACK_UDP__PORT="$udp" SHARDTRACK_UDP__HOST="$HOST" \
-    SHARDTRACK_HTTP__HOST=127.0.0.1 SHARDTRACK_HTTP__PORT="$http" SHARDTRACK_SHARDS__COUNT=1 "$NODE" "$ROOT/dist/engine/main.js"
+    SHARDTRACK_HTTP__HOST=127.0.0.1 SHARDTRACK_HTTP__PORT="$http" SHARDTRACK_SHARDS__COUNT=1 SHARDTRACK_DATABASE__ENABLED=false "$NODE" "$ROOT/dist/engine/main.js"
 }
 
 start_opentracker() {

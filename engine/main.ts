@@ -36,7 +36,8 @@ async function main(): Promise<void> {
   log(`shardtrack listening on ${config.http.host} port ${tracker.httpPort} (${mode} mode, ${config.shards.count} shard${config.shards.count === 1 ? '' : 's'})`);
   if (tracker.udp) log(`UDP (BEP 15${config.tracker.private ? ', passkeys by BEP 41' : ''}) on ${config.udp.host} port ${tracker.udpPort}`);
   if (config.tracker.private) {
-    log(`announce URL: http://${host}:${tracker.httpPort}/<passkey>/announce (passkeys in ${config.registry.file || 'the registry'})`);
+    const where = config.database.enabled ? `the users table${config.database.url === '' ? ' of the embedded database' : ''}` : config.registry.file || 'the registry';
+    log(`announce URL: http://${host}:${tracker.httpPort}/<passkey>/announce (passkeys in ${where})`);
     if (tracker.udp) log(`UDP announce URL: udp://${udpHost}:${tracker.udpPort}/<passkey>/announce`);
   } else {
     log(`announce URL: http://${host}:${tracker.httpPort}/announce`);
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
   const stop = (sig: string) => {
     if (stopping) return;
     stopping = true;
-    log(`${sig}: shutting down`);
+    log(`${sig}: shutting down${tracker.persistence ? ' (committing the ledger first)' : ''}`);
     tracker.close().then(
       () => process.exit(0),
       (e) => {
