@@ -5,8 +5,10 @@
 // that is dropped afterwards.
 //
 //   node bench/ledger-flush.mjs [--url postgres://postgres@127.0.0.1:5432/test] [--batches 20]
-//        [--batch 20000] [--users 100000] [--torrents 50000] [--peers 500000]
+//        [--batch 20000] [--users 100000] [--torrents 50000] [--peers 500000] [--steady]
 //
+// --steady: every peer has announced before (its history and peers rows exist), as on a
+// tracker that has been running for a while; every write is then an update, not an insert.
 // Each record is an announce of a random peer of a fixed population (a user on a torrent),
 // so a batch touches as many distinct (user, torrent) pairs and peers as real traffic
 // does at this batch size: almost all of them distinct.
@@ -21,6 +23,7 @@ const arg = (k, d) => { const i = process.argv.indexOf(`--${k}`); return i > 0 ?
 const url = arg('url', 'postgres://postgres@127.0.0.1:5432/test')
 const batches = Number(arg('batches', 20)), size = Number(arg('batch', 20000))
 const users = Number(arg('users', 100000)), torrents = Number(arg('torrents', 50000)), peers = Number(arg('peers', 500000))
+const steady = process.argv.includes('--steady')
 const schema = `st_bench_${randomBytes(4).toString('hex')}`
 const admin = postgres(url, { max: 1, onnotice: () => {} })
 await admin.unsafe(`CREATE SCHEMA ${schema}`)
@@ -60,6 +63,24 @@ try {
     }
     return buf
   }
+  if (steady) {
+    // one announce of every peer, committed before measuring
+    const saved = x
+    for (let p0 = 0; p0 < peers; p0 += size) {
+      const chunk = make(0)
+      const dv = new DataView(chunk.buffer)
+      for (let i = 0; i < size && p0 + i < peers; i++) {
+        const p = p0 + i, r = i * AC.SIZE
+        dv.setUint32(r + AC.USER, pu[p], true); dv.setUint32(r + AC.TORRENT, pt[p], true); dv.setUint32(r + AC.PEER_ID, p, true)
+        chunk.set(hashes[pt[p] - 1].info_hash, r + AC.INFO_HASH)
+        chunk[r + AC.IP + 14] = (p >> 8) & 255; chunk[r + AC.IP + 15] = p & 255
+      }
+      await flushBatch(sql, 1_000_000 + p0, decode(chunk.subarray(0, Math.min(size, peers - p0) * AC.SIZE), 1_790_000_000))
+    }
+    await sql`VACUUM ANALYZE history`.catch(() => {})
+    await sql`VACUUM ANALYZE peers`.catch(() => {})
+    x = saved
+  }
   const times = []
   for (let b = 1; b <= batches; b++) {
     const chunk = make(b)
@@ -71,7 +92,7 @@ try {
   const total = times.reduce((a, b) => a + b, 0)
   const sorted = [...times].sort((a, b) => a - b)
   const [{ n }] = await sql`SELECT count(*)::int AS n FROM peers`
-  console.log(`ledger flush: ${batches} batches × ${size} records, ${peers} peers of ${users} users × ${torrents} torrents (${n} peer rows at the end): ` +
+  console.log(`ledger flush${steady ? ' (steady state: every peer known)' : ''}: ${batches} batches × ${size} records, ${peers} peers of ${users} users × ${torrents} torrents (${n} peer rows at the end): ` +
     `${Math.round((batches * size) / total).toLocaleString('en-US')} records/s overall, median batch ${(sorted[sorted.length >> 1] * 1000).toFixed(0)} ms ` +
     `(${Math.round(size / sorted[sorted.length >> 1]).toLocaleString('en-US')} records/s)`)
 } finally {
