@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { RegistrySnapshot } from './registry.js';
 import { allocateStats, PS } from './stats.js';
-import type { PersistenceWorkerData } from './worker.js';
+import type { PersistenceSettings, PersistenceWorkerData } from './worker.js';
 
 // The acceptor's side of the persistence thread: starts it on the shards' accounting rings,
 // hands registry snapshots and restored peers to the engine, exposes the thread's
@@ -18,14 +18,7 @@ export type FromPersistence =
 
 export type ToPersistence = { type: 'close' };
 
-export interface PersistenceOptions {
-  url: string;
-  schema: string;
-  dataDir: string;
-  flushIntervalMs: number;
-  journalMaxBytes: number;
-  peerTimeout: number;
-  firstUser: boolean;
+export interface PersistenceOptions extends PersistenceSettings {
   log: (msg: string, level?: 'error' | 'warn' | 'info' | 'debug') => void;
   /** A registry snapshot to install in the acceptor's caches. */
   onRegistry: (snapshot: RegistrySnapshot) => void;
@@ -48,18 +41,8 @@ export class Persistence {
   private constructor(rings: SharedArrayBuffer[], epoch: number, opts: PersistenceOptions, ready: (restored: number) => void, fail: (e: Error) => void) {
     const stats = allocateStats();
     this.stats = new Float64Array(stats);
-    const data: PersistenceWorkerData = {
-      rings,
-      stats,
-      epoch,
-      url: opts.url,
-      schema: opts.schema,
-      dataDir: opts.dataDir,
-      flushIntervalMs: opts.flushIntervalMs,
-      journalMaxBytes: opts.journalMaxBytes,
-      peerTimeout: opts.peerTimeout,
-      firstUser: opts.firstUser,
-    };
+    const { log: _log, onRegistry: _r, onRestore: _s, onFirstUser: _f, onFatal: _x, ...settings } = opts;
+    const data: PersistenceWorkerData = { ...settings, rings, stats, epoch };
     this.worker = new Worker(WORKER_URL, { workerData: data, name: 'persistence' });
     let started = false;
     this.worker.on('message', (m: FromPersistence) => {

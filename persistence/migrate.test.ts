@@ -56,6 +56,26 @@ describe('migrations', () => {
     await expect(db.sql`INSERT INTO torrents (info_hash) VALUES (${Buffer.alloc(20)})`).rejects.toThrow(/unique/i);
   });
 
+  it('delete a user\'s or torrent\'s ledger and peer rows with it', async () => {
+    await migrate(db.sql);
+    const [u1, u2] = await db.sql`INSERT INTO users (passkey) VALUES ('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'), ('bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb') RETURNING id`;
+    const [t1, t2] = await db.sql`INSERT INTO torrents (info_hash) VALUES (${Buffer.alloc(20, 1)}), (${Buffer.alloc(20, 2)}) RETURNING id`;
+    for (const u of [u1, u2]) {
+      for (const t of [t1, t2]) {
+        await db.sql`INSERT INTO history (user_id, torrent_id) VALUES (${u.id}, ${t.id})`;
+        await db.sql`INSERT INTO snatches (user_id, torrent_id) VALUES (${u.id}, ${t.id})`;
+        await db.sql`INSERT INTO peers (info_hash, peer_id, torrent_id, user_id, ip, port, last_announce)
+                     VALUES (${Buffer.alloc(20, Number(t.id))}, ${Buffer.alloc(20, Number(u.id))}, ${t.id}, ${u.id}, ${Buffer.alloc(16)}, 1, now())`;
+      }
+    }
+    const left = async () =>
+      Promise.all(['history', 'snatches', 'peers'].map(async (t) => (await db.sql`SELECT user_id || ':' || torrent_id AS k FROM ${db.sql(t)} ORDER BY 1`).map((r) => r.k)));
+    await db.sql`DELETE FROM users WHERE id = ${u1.id}`;
+    await db.sql`DELETE FROM torrents WHERE id = ${t2.id}`;
+    const only = [`${u2.id}:${t1.id}`];
+    expect(await left()).toEqual([only, only, only]);
+  });
+
   it('notify registry_changed on registry edits, not on ledger counter updates', async () => {
     await migrate(db.sql);
     const seen: string[] = [];

@@ -27,10 +27,8 @@ import { ensureFirstUser, loadRegistry, type RegistrySnapshot } from './registry
 import { PS } from './stats.js';
 import type { FromPersistence, ToPersistence } from './channel.js';
 
-export interface PersistenceWorkerData {
-  rings: SharedArrayBuffer[];
-  stats: SharedArrayBuffer;
-  epoch: number; // unix seconds at tracker clock 0
+/** What the persistence thread is told to do (configuration, resolved by the engine). */
+export interface PersistenceSettings {
   url: string; // '' = the embedded database under dataDir
   schema: string;
   dataDir: string;
@@ -39,6 +37,12 @@ export interface PersistenceWorkerData {
   peerTimeout: number;
   /** Private mode: create a first user when there is none, and say its passkey. */
   firstUser: boolean;
+}
+
+export interface PersistenceWorkerData extends PersistenceSettings {
+  rings: SharedArrayBuffer[];
+  stats: SharedArrayBuffer;
+  epoch: number; // unix seconds at tracker clock 0
 }
 
 /** One journalled part of a batch: the records drained from one ring, binary (AC layout). */

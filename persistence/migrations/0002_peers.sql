@@ -48,24 +48,19 @@ ALTER TABLE peers SET (fillfactor = 70);
 ALTER TABLE users SET (fillfactor = 80);     -- totals change every flush; passkeys seldom
 ALTER TABLE torrents SET (fillfactor = 80);  -- snatch counts
 
-CREATE FUNCTION forget_users() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A deleted user's or torrent's ledger and peer rows go with it (what ON DELETE CASCADE
+-- did); TG_ARGV[0] names the column that refers to it.
+CREATE FUNCTION forget_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  t text;
 BEGIN
-  DELETE FROM history WHERE user_id IN (SELECT id FROM gone);
-  DELETE FROM snatches WHERE user_id IN (SELECT id FROM gone);
-  DELETE FROM peers WHERE user_id IN (SELECT id FROM gone);
+  FOREACH t IN ARRAY ARRAY['history', 'snatches', 'peers'] LOOP
+    EXECUTE format('DELETE FROM %I WHERE %I IN (SELECT id FROM gone)', t, TG_ARGV[0]);
+  END LOOP;
   RETURN NULL;
 END
 $$;
 CREATE TRIGGER users_forget AFTER DELETE ON users REFERENCING OLD TABLE AS gone
-  FOR EACH STATEMENT EXECUTE FUNCTION forget_users();
-
-CREATE FUNCTION forget_torrents() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  DELETE FROM history WHERE torrent_id IN (SELECT id FROM gone);
-  DELETE FROM snatches WHERE torrent_id IN (SELECT id FROM gone);
-  DELETE FROM peers WHERE torrent_id IN (SELECT id FROM gone);
-  RETURN NULL;
-END
-$$;
+  FOR EACH STATEMENT EXECUTE FUNCTION forget_rows('user_id');
 CREATE TRIGGER torrents_forget AFTER DELETE ON torrents REFERENCING OLD TABLE AS gone
-  FOR EACH STATEMENT EXECUTE FUNCTION forget_torrents();
+  FOR EACH STATEMENT EXECUTE FUNCTION forget_rows('torrent_id');
