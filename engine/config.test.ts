@@ -299,7 +299,7 @@ describe('printConfig', () => {
   it('precedes every key with its comment, grouped by table', () => {
     const lines = printConfig(load()).split('\n');
     const tables = lines.filter((l) => l.startsWith('['));
-    expect(tables).toEqual(['[http]', '[udp]', '[tracker]', '[shards]', '[net]', '[registry]', '[database]', '[persistence]', '[log]']);
+    expect(tables).toEqual(['[http]', '[udp]', '[tracker]', '[shards]', '[net]', '[registry]', '[database]', '[persistence]', '[admin]', '[log]']);
     const docs = configDocs();
     for (const { key, doc } of docs) {
       const name = key.split('.').at(-1)!;
@@ -323,7 +323,8 @@ describe('configDocs', () => {
       'shards.count', 'shards.max_peers', 'shards.max_swarms',
       'net.trusted_proxies', 'registry.file',
       'database.enabled', 'database.url', 'database.schema', 'database.data_dir',
-      'persistence.flush_interval_ms', 'persistence.journal_max_bytes', 'log.level',
+      'persistence.flush_interval_ms', 'persistence.journal_max_bytes',
+      'admin.enabled', 'admin.host', 'admin.port', 'admin.on_tracker_port', 'log.level',
     ]);
     const byKey = new Map(docs.map((d) => [d.key, d]));
     expect(byKey.get('http.port')).toMatchObject({ env: 'SHARDTRACK_HTTP__PORT', default: 8080 });

@@ -121,6 +121,12 @@ const Tables = v.strictObject({
     flush_interval_ms: int(1000, 20, 60000, 'accounting records are journalled and written to the database at least this often'),
     journal_max_bytes: int(1073741824, 1048576, 2 ** 50, 'disk budget of the journal while the database is away; at 80% the tracker warns, at 100% it stops taking announces rather than lose accounting'),
   }),
+  admin: table({
+    enabled: bool(true, 'serve the admin API (/api/v1, needs the database), /health, /ready and /metrics'),
+    host: str('127.0.0.1', 'listen address of the admin listener (keep it private: loopback or an internal network)'),
+    port: int(8081, 0, 65535, 'listen port of the admin listener; 0 picks a free port (tests)'),
+    on_tracker_port: bool(false, 'serve the admin routes on the tracker\'s HTTP port instead of a listener of their own'),
+  }),
   log: table({
     level: oneOf('info', ['error', 'warn', 'info', 'debug'], 'least severe log level written'),
   }),

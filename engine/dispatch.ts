@@ -69,6 +69,9 @@ export class Dispatch implements AnswerSink {
     dv.setUint32(AQ.REQ_ID, this.pending.idOf(slot), true);
     this.pool.requestRing(shard).u8.set(rec, at);
     this.pool.queued(shard);
+    // kept per slot rather than in the record: the answer record carries neither
+    this.pending.since[slot] = performance.now();
+    this.pending.events[slot] = rec[AQ.EVENT];
     return slot;
   }
 

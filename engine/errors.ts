@@ -27,6 +27,7 @@ export const FAILURES = {
   unknown_passkey: 'unknown passkey',
   leeching_disabled: 'your leeching privileges are disabled',
   torrent_not_registered: 'torrent not registered with this tracker',
+  torrent_deleted: 'torrent deleted from this tracker',
   too_many_info_hashes: 'too many info_hashes in one scrape',
   full_scrape_disabled: 'full scrape is disabled: name the info_hashes',
   peer_id_in_use: 'this peer_id is in use by another client in this swarm',
@@ -40,6 +41,19 @@ export type FailureCode = keyof typeof FAILURES;
 function encodeFailure(message: string): Buffer {
   const msg = Buffer.from(message, 'utf8');
   return Buffer.concat([Buffer.from(`d14:failure reason${msg.length}:`), msg, Buffer.from('e')]);
+}
+
+/**
+ * The failure text with a detail the site gave (a deleted torrent's reason): built per
+ * request, only for refusals that carry one.
+ */
+export function failureText(code: FailureCode, detail: string | null): string {
+  return detail === null ? FAILURES[code] : `${FAILURES[code]}: ${detail}`;
+}
+
+/** Bencoded body of failureText(). */
+export function failureBody(code: FailureCode, detail: string | null): Buffer {
+  return detail === null ? FAILURE_BODIES[code] : encodeFailure(failureText(code, detail));
 }
 
 /** Bencoded `failure reason` bodies, by code. */

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Shardtrack entry point: load the configuration, start the tracker, stop cleanly on
-// SIGINT/SIGTERM. `--print-config` prints the effective configuration and exits.
+// SIGINT/SIGTERM. `--print-config` prints the effective configuration and exits; admin
+// commands (`shardtrack token create …`, see engine/cli.ts) run and exit.
+import { COMMANDS, runCommand } from './cli.js';
 import { ConfigError, hasFlag, loadConfig, printConfig } from './config.js';
 import { startTracker, type LogLevel } from './tracker.js';
 
@@ -25,6 +27,10 @@ async function main(): Promise<void> {
   }
   if (hasFlag(argv, '--print-config')) {
     process.stdout.write(printConfig(config));
+    return;
+  }
+  if (argv.length > 0 && COMMANDS.has(argv[0])) {
+    process.exitCode = await runCommand(argv, config, (s) => process.stdout.write(s));
     return;
   }
   threshold = LEVELS[config.log.level];

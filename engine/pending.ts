@@ -17,6 +17,9 @@ export class PendingTable<T> {
   readonly shards: Uint16Array;
   /** Which frontend (engine/dispatch.ts) each slot belongs to. */
   readonly owners: Uint8Array;
+  /** Announces: performance.now() at submit and the request's event, for the metrics. */
+  readonly since: Float64Array;
+  readonly events: Uint8Array;
   private readonly free: Int32Array;
   private top: number;
 
@@ -29,6 +32,8 @@ export class PendingTable<T> {
     this.tags = new Uint8Array(capacity);
     this.shards = new Uint16Array(capacity);
     this.owners = new Uint8Array(capacity);
+    this.since = new Float64Array(capacity);
+    this.events = new Uint8Array(capacity);
     this.free = new Int32Array(capacity);
     for (let i = 0; i < capacity; i++) this.free[i] = capacity - 1 - i;
     this.top = capacity;

@@ -1,8 +1,11 @@
 import { join } from 'node:path';
+import { createMetrics } from '../admin/metrics.js';
+import { startAdmin, type AdminServer } from '../admin/server.js';
 import { Persistence } from '../persistence/channel.js';
 import { ShardPool } from '../shards/channel.js';
 import { AQ } from '../shards/layout.js';
 import type { Config } from './config.js';
+import { TrackerCounters } from './counters.js';
 import { Dispatch } from './dispatch.js';
 import { HttpFrontend } from './http/server.js';
 import { UdpFrontend } from './udp/server.js';
@@ -18,6 +21,8 @@ export interface Tracker {
   readonly config: Config;
   readonly registry: Registry;
   readonly pool: ShardPool;
+  /** Per-request counters of the frontends, read by /metrics (admin/metrics.ts). */
+  readonly counters: TrackerCounters;
   readonly http: HttpFrontend;
   readonly httpPort: number;
   /** The UDP frontend, unless udp.port is 0. */
@@ -27,6 +32,8 @@ export interface Tracker {
   readonly persistence: Persistence | undefined;
   /** Peers put back into their swarms from the database at start. */
   readonly restoredPeers: number;
+  /** The admin listener (API, health, metrics), unless admin.enabled is false. */
+  readonly admin: AdminServer | undefined;
   /** Stop listening, let the shards answer what they hold, commit the ledger, stop. */
   close(): Promise<void>;
 }
@@ -37,6 +44,7 @@ export type Logger = (msg: string, level?: LogLevel) => void;
 
 const RING_REQUESTS = 8 << 20; // 8 MiB: ~80k announce records queued per shard
 const RING_ANSWERS = 16 << 20;
+const VERSION = '0.1.0';
 const RING_ACCOUNTING = 16 << 20; // ~130k records per shard: seconds of full load between cuts
 const DRAIN_MS = 3000; // at shutdown, how long requests already queued may take to be answered
 
@@ -68,10 +76,12 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
     onFatal,
   });
   const dispatch = new Dispatch(pool, config.http.max_inflight);
-  const http = new HttpFrontend(config, dispatch, pool, registry);
-  const udp = config.udp.port !== 0 ? new UdpFrontend(config, dispatch, pool, registry) : undefined;
+  const counters = new TrackerCounters();
+  const http = new HttpFrontend(config, dispatch, pool, registry, counters);
+  const udp = config.udp.port !== 0 ? new UdpFrontend(config, dispatch, pool, registry, counters) : undefined;
   await pool.start(dispatch);
   let persistence: Persistence | undefined;
+  let admin: AdminServer | undefined;
   let restoredPeers = 0;
   let httpPort: number;
   let udpPort = 0;
@@ -96,11 +106,25 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
     if (config.tracker.private && registry.userCount === 0) {
       log('private mode with no users: every announce will be refused until users are added', 'warn');
     }
+    if (config.admin.enabled) {
+      admin = await startAdmin({
+        view: { pool, registry, persistence },
+        host: config.admin.host,
+        port: config.admin.port,
+        shared: config.admin.on_tracker_port ? http.app : undefined,
+        database: !persistence ? null : db.url !== '' ? { url: db.url, schema: db.schema } : persistence.embeddedDb,
+        version: VERSION,
+        log,
+        metrics: createMetrics({ counters, pool, registry, persistence, config }),
+      });
+      if (admin.firstToken) log(`created the first admin API token (shown once, keep it): ${admin.firstToken}`, 'warn');
+    }
     httpPort = await http.listen();
     if (udp) udpPort = await udp.listen();
   } catch (e) {
     http.close();
     udp?.close();
+    await admin?.close();
     await pool.close();
     await persistence?.close();
     stopWatching();
@@ -110,15 +134,18 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
     config,
     registry,
     pool,
+    counters,
     http,
     httpPort,
     udp,
     udpPort,
     persistence,
     restoredPeers,
+    admin,
     async close() {
       http.close();
       udp?.close();
+      await admin?.close();
       stopWatching();
       // Requests already in the rings are answered (and accounted) before the shards stop;
       // then the persistence thread takes the last records.

@@ -9,14 +9,15 @@ import type { PersistenceSettings, PersistenceWorkerData } from './worker.js';
 
 export type FromPersistence =
   | { type: 'log'; msg: string; level: 'error' | 'warn' | 'info' | 'debug' }
-  | { type: 'registry'; snapshot: RegistrySnapshot }
+  | { type: 'registry'; snapshot: RegistrySnapshot; reload?: number }
   | { type: 'restore'; records: Uint8Array }
+  | { type: 'registry-failed'; reload: number }
   | { type: 'first-user'; passkey: string }
-  | { type: 'ready'; restored: number }
+  | { type: 'ready'; restored: number; db: { host: string; port: number } | null }
   | { type: 'closed' }
   | { type: 'fatal'; msg: string };
 
-export type ToPersistence = { type: 'close' };
+export type ToPersistence = { type: 'close' } | { type: 'reload'; id: number };
 
 export interface PersistenceOptions extends PersistenceSettings {
   log: (msg: string, level?: 'error' | 'warn' | 'info' | 'debug') => void;
@@ -37,6 +38,10 @@ export class Persistence {
   private restoring: Promise<void> = Promise.resolve();
   private closed: Promise<void> | undefined;
   private exited = false;
+  private reloads = 0;
+  private readonly waiting = new Map<number, (err?: Error) => void>();
+  /** The embedded database's address (for the admin API), or null with a database URL. */
+  embeddedDb: { host: string; port: number } | null = null;
 
   private constructor(rings: SharedArrayBuffer[], epoch: number, opts: PersistenceOptions, ready: (restored: number) => void, fail: (e: Error) => void) {
     const stats = allocateStats();
@@ -50,16 +55,27 @@ export class Persistence {
         case 'log':
           return opts.log(m.msg, m.level);
         case 'registry':
-          return opts.onRegistry(m.snapshot);
+          opts.onRegistry(m.snapshot);
+          if (m.reload !== undefined) {
+            // this snapshot answers every reload asked up to it
+            for (const [id, done] of this.waiting) if (id <= m.reload) (this.waiting.delete(id), done());
+          }
+          return;
         case 'restore': {
           const records = m.records;
           this.restoring = this.restoring.then(() => opts.onRestore(records));
           return;
         }
+        case 'registry-failed': {
+          const done = this.waiting.get(m.reload);
+          this.waiting.delete(m.reload);
+          return done?.(new Error('registry reload failed: the change applies once the database is readable'));
+        }
         case 'first-user':
           return opts.onFirstUser(m.passkey);
         case 'ready':
           started = true;
+          this.embeddedDb = m.db;
           this.restoring.then(() => ready(m.restored), fail);
           return;
         case 'fatal':
@@ -87,6 +103,18 @@ export class Persistence {
         void p.worker.terminate();
         reject(e);
       });
+    });
+  }
+
+  /**
+   * Load the registry from the database now; resolves once the acceptor's caches hold it
+   * (rejects when the database cannot be read: the change applies on the next load).
+   */
+  reload(): Promise<void> {
+    const id = ++this.reloads;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, (err?: Error) => (err ? reject(err) : resolve()));
+      this.worker.postMessage({ type: 'reload', id } satisfies ToPersistence);
     });
   }
 

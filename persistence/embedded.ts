@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 // The embedded default: PostgreSQL 18 compiled to WebAssembly (PGlite) on a data directory,
 // served on a loopback port by pglite-socket so the tracker talks to it with the same
@@ -15,10 +15,31 @@ export interface Embedded {
   close(): Promise<void>;
 }
 
+/**
+ * PGlite does not lock its directory, and two processes on one would corrupt it: a pid file
+ * beside it says who has it (a tracker, or the CLI), and a live owner is refused.
+ */
+function lock(dir: string): string {
+  const file = `${dir}.pid`;
+  if (existsSync(file)) {
+    const pid = Number(readFileSync(file, 'utf8'));
+    let alive = false;
+    try {
+      alive = pid > 0 && pid !== process.pid && (process.kill(pid, 0), true);
+    } catch {
+      alive = false; // no such process: a stale file
+    }
+    if (alive) throw new Error(`the embedded database in ${dir} is in use by process ${pid} (a running tracker?): stop it first, or use the admin API`);
+  }
+  writeFileSync(file, String(process.pid));
+  return file;
+}
+
 export async function startEmbedded(dir: string): Promise<Embedded> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
   mkdirSync(dir, { recursive: true });
+  const lockFile = lock(dir);
   const db = await PGlite.create(dir);
   const server = new PGLiteSocketServer({ db, port: 0, host: '127.0.0.1', maxConnections: 2 });
   await server.start();
@@ -29,6 +50,7 @@ export async function startEmbedded(dir: string): Promise<Embedded> {
     async close() {
       await server.stop();
       await db.close();
+      rmSync(lockFile, { force: true });
     },
   };
 }

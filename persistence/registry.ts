@@ -10,10 +10,14 @@ export interface RegistrySnapshot {
   users: { id: number; passkey: string; canLeech: boolean; expiresAt: number }[];
   /** Live torrents; a BEP 52 hybrid appears under its v1 and its (truncated) v2 hash. */
   torrents: { id: number; infoHash: Uint8Array }[];
+  /** Torrents deleted within the last DELETED_DAYS: announces are told the reason. */
+  deleted: { id: number; infoHash: Uint8Array; reason: string }[];
   multipliers: [number, Multipliers][];
   bans: { cidr: string; expiresAt: number }[];
   clients: Uint8Array[];
 }
+
+const DELETED_DAYS = 90;
 
 const secs = (x: unknown): number => (x === null || x === undefined ? 0 : Math.floor(Number(x)));
 
@@ -38,10 +42,16 @@ export async function loadRegistry(sql: postgres.Sql): Promise<RegistrySnapshot>
       if (t.info_hash_v2 !== null) torrents.push({ id, infoHash: t.info_hash_v2 });
       if (t.up !== 1 || t.down !== 1) multipliers.push([id, { up: t.up, down: t.down, expires: secs(t.exp) }]);
     }
+    const deleted: RegistrySnapshot['deleted'] = [];
+    for (const t of await tx`SELECT id, info_hash, info_hash_v2, deleted_reason FROM torrents
+                             WHERE deleted_at > now() - make_interval(days => ${DELETED_DAYS})`) {
+      deleted.push({ id: Number(t.id), infoHash: t.info_hash, reason: t.deleted_reason });
+      if (t.info_hash_v2 !== null) deleted.push({ id: Number(t.id), infoHash: t.info_hash_v2, reason: t.deleted_reason });
+    }
     const bans = (await tx`SELECT network::text AS cidr, extract(epoch FROM expires_at) AS exp FROM bans
                           WHERE expires_at IS NULL OR expires_at > now()`).map((b) => ({ cidr: b.cidr as string, expiresAt: secs(b.exp) }));
     const clients = (await tx`SELECT peer_id_prefix FROM client_allowlist`).map((c) => c.peer_id_prefix as Uint8Array);
-    return { users, torrents, multipliers, bans, clients };
+    return { users, torrents, deleted, multipliers, bans, clients };
   });
 }
 

@@ -125,7 +125,7 @@ class Persister {
     } else {
       log('database unreachable at start and no saved registry: private announces are refused until it is reachable', 'error');
     }
-    post({ type: 'ready', restored });
+    post({ type: 'ready', restored, db: this.embedded ? { host: this.embedded.host, port: this.embedded.port } : null });
     this.nextCut = Date.now() + data.flushIntervalMs;
     setInterval(() => this.tick(), TICK_MS);
   }
@@ -324,9 +324,9 @@ class Persister {
 
   // ------------------------------------------------------------------ registry
 
-  private async reloadRegistry(): Promise<RegistrySnapshot> {
+  private async reloadRegistry(reload?: number): Promise<RegistrySnapshot> {
     const snap = await loadRegistry(this.sql!);
-    this.applyRegistry(snap);
+    this.applyRegistry(snap, reload);
     // kept on disk so a start while the database is away can still serve known users
     const tmp = `${this.snapshotPath}.tmp`;
     writeFileSync(tmp, pack(snap), { mode: 0o600 });
@@ -334,10 +334,21 @@ class Persister {
     return snap;
   }
 
-  private applyRegistry(snap: RegistrySnapshot): void {
+  private applyRegistry(snap: RegistrySnapshot, reload?: number): void {
     this.multipliers = new Map(snap.multipliers);
     this.stats[PS.REGISTRY_LOADS]++;
-    post({ type: 'registry', snapshot: snap });
+    post({ type: 'registry', snapshot: snap, reload });
+  }
+
+  /** The admin API changed the registry: load it now and say which request this answers. */
+  async reloadNow(id: number): Promise<void> {
+    try {
+      if (this.sql === undefined) throw new Error('database unreachable');
+      await this.guarded(this.reloadRegistry(id));
+    } catch (e) {
+      log(`registry reload failed: ${(e as Error).message}`, 'warn');
+      post({ type: 'registry-failed', reload: id });
+    }
   }
 
   /** Edits made directly in the database (a site, the admin API) reach the caches within a second. */
@@ -400,6 +411,7 @@ process.on('uncaughtException', (e) => {
 });
 
 port.on('message', (m: ToPersistence) => {
+  if (m.type === 'reload') void persister.reloadNow(m.id);
   if (m.type === 'close') {
     persister
       .close()

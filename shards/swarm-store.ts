@@ -393,6 +393,35 @@ export class SwarmStore {
   // ------------------------------------------------------------------ answers
 
   /**
+   * Visit up to `max` peers of a swarm, seeders first, IPv4 then IPv6: the peer slot and
+   * its wire-form address (`bytes` long at addr[at]). Read-only, for inspection from
+   * another thread (the admin API), which may catch a peer mid-move: slots out of range
+   * are skipped, nothing is written.
+   */
+  forEachPeer(swarm: number, max: number, visit: (peer: number, addr: Uint8Array, at: number, bytes: number, seeder: boolean) => void): number {
+    const sdv = this.swarms.dv;
+    const sat = swarm * SW.SIZE;
+    const high = this.ctl[CTL.PEER_HIGH];
+    let n = 0;
+    for (const f of [this.fam4, this.fam6]) {
+      const S = sdv.getUint32(sat + f.seed, true);
+      const L = sdv.getUint32(sat + f.leech, true);
+      const blk = sdv.getUint32(sat + f.block, true);
+      const slots = f.arena.slots.i32;
+      const a = f.arena.addr.u8;
+      for (let i = 0; i < S + L && n < max; i++) {
+        const e = blk + i;
+        if (e >= slots.length || (e + 1) * f.bytes > a.length) break;
+        const slot = slots[e];
+        if (slot < 0 || slot >= high) continue;
+        visit(slot, a, e * f.bytes, f.bytes, i < S);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /**
    * Copy up to `max` peers of one segment (seeders or leechers) of the swarm's array for
    * the family `v6` into `out` at `to`, never `self`. Entries are `entry` bytes: the
    * compact form (6 or 18) or ENTRY_FULL (ip16, port, peer_id). Starts at the swarm's

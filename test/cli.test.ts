@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
 import { announcePath, cleanEnv, decode, get, hash, MAIN, peerId, spawnTracker, startTestTracker } from './helpers.js';
+import { PG_URL, testSchema } from './support/pg.js';
 
 describe('command line', () => {
   it('--print-config prints the effective configuration as TOML', () => {
@@ -42,7 +43,7 @@ describe('command line', () => {
     const first = await startTestTracker({});
     try {
       const r = spawnSync(process.execPath, [MAIN], {
-        env: { ...cleanEnv(), SHARDTRACK_HTTP__PORT: String(first.httpPort), SHARDTRACK_UDP__PORT: '0', SHARDTRACK_REGISTRY__FILE: '', SHARDTRACK_DATABASE__ENABLED: 'false' },
+        env: { ...cleanEnv(), SHARDTRACK_HTTP__PORT: String(first.httpPort), SHARDTRACK_UDP__PORT: '0', SHARDTRACK_REGISTRY__FILE: '', SHARDTRACK_DATABASE__ENABLED: 'false', SHARDTRACK_ADMIN__PORT: '0' },
         encoding: 'utf8',
         timeout: 10_000,
       });
@@ -75,4 +76,51 @@ describe('command line', () => {
     expect(again.complete).toBe(1);
     expect(await second.stop()).toBe(0);
   }, 90_000);
+
+  it('admin commands work on the database, and a running tracker follows them', async () => {
+    const db = await testSchema();
+    const env = { ...cleanEnv(), SHARDTRACK_DATABASE__URL: PG_URL, SHARDTRACK_DATABASE__SCHEMA: db.name };
+    const run = (...args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { env, encoding: 'utf8' });
+    let tracker: Awaited<ReturnType<typeof spawnTracker>> | undefined;
+    try {
+      expect(run('migrate').stdout).toMatch(/schema at version \d+/);
+      tracker = await spawnTracker({ SHARDTRACK_DATABASE__URL: PG_URL, SHARDTRACK_DATABASE__SCHEMA: db.name, SHARDTRACK_TRACKER__REQUIRE_REGISTERED_TORRENTS: 'true' });
+      const user = run('user', 'add', '--class', 'vip');
+      expect(user.status).toBe(0);
+      const passkey = /passkey ([0-9a-f]{32})/.exec(user.stdout)![1];
+      const infoHash = hash();
+      expect(run('torrent', 'add', Buffer.from(infoHash).toString('hex'), '--freeleech').stdout).toMatch(/torrent \d+ registered/);
+      const path = announcePath({ infoHash, peerId: peerId(), port: 6881 }, `/${passkey}`);
+      const deadline = Date.now() + 10_000;
+      let answer = decode((await get(tracker.port, path)).body);
+      while (answer['failure reason'] && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        answer = decode((await get(tracker.port, path)).body);
+      }
+      expect(answer['failure reason']).toBeUndefined();
+      const token = run('token', 'create', 'ops');
+      expect(token.stdout).toMatch(/token \d+ \(ops\): st_/);
+      const [{ n }] = await db.sql`SELECT count(*)::int AS n FROM users WHERE class = 'vip'`;
+      expect(n).toBe(1);
+      const bad = run('torrent', 'add', 'xyz');
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toMatch(/40 hex digits/);
+      expect(run('token', 'revoke', '999').status).toBe(2);
+    } finally {
+      await tracker?.stop();
+      await db.drop();
+    }
+  }, 60_000);
+
+  it('refuses to open the embedded database a running tracker holds', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shardtrack-lock-'));
+    const tracker = await spawnTracker({ SHARDTRACK_DATABASE__DATA_DIR: dir });
+    try {
+      const r = spawnSync(process.execPath, [MAIN, 'user', 'add'], { env: { ...cleanEnv(), SHARDTRACK_DATABASE__DATA_DIR: dir }, encoding: 'utf8' });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`in use by process ${tracker.pid}`));
+    } finally {
+      expect(await tracker.stop()).toBe(0);
+    }
+  }, 60_000);
 });

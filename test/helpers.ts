@@ -14,6 +14,7 @@ export async function startTestTracker(overrides: ConfigOverrides = {}, onFatal?
     tracker: { private: false },
     registry: { file: '' },
     database: { enabled: false }, // tests that want the ledger say so (test/persistence.test.ts)
+    admin: { port: 0 },
   };
   const merged = deepMerge(base, overrides);
   const config = loadConfig({ argv: [], env: {}, overrides: merged });
@@ -212,7 +213,7 @@ export const cleanEnv = (): NodeJS.ProcessEnv =>
 export async function spawnTracker(env: Record<string, string>, startMs = 30_000): Promise<TrackerProcess> {
   const { spawn } = await import('node:child_process');
   const child = spawn(process.execPath, [MAIN], {
-    env: { ...cleanEnv(), SHARDTRACK_HTTP__PORT: '0', SHARDTRACK_UDP__PORT: '0', ...env },
+    env: { ...cleanEnv(), SHARDTRACK_HTTP__PORT: '0', SHARDTRACK_UDP__PORT: '0', SHARDTRACK_ADMIN__PORT: '0', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';

@@ -1,12 +1,13 @@
 import HyperExpress from 'hyper-express';
-import { createServer } from 'node:net';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { AF_COMPACT, AF_NO_PEER_ID, AF_V6, AQ } from '../../shards/layout.js';
+import { AF_COMPACT, AF_NO_PEER_ID, AF_V6, AQ, EVENT_NONE } from '../../shards/layout.js';
 import type { ShardPool } from '../../shards/channel.js';
 import type { ByteRing } from '../../shards/ring.js';
 import type { Config } from '../config.js';
-import { FAILURE_BODIES, type FailureCode } from '../errors.js';
+import { PROTO_HTTP, type TrackerCounters } from '../counters.js';
+import { FAILURE_BODIES, failureBody, type FailureCode } from '../errors.js';
 import { CidrList, clientAddressFromForwarded, fromRemoteAddress, parseIp } from '../net/ip.js';
+import { assertPortFree } from '../net/port.js';
 import { SCRAPE_TAG, type Dispatch, type Frontend, type ScrapeJob } from '../dispatch.js';
 import { announceFailure } from '../answer-status.js';
 import { Admission, announceOptions } from '../policy/admission.js';
@@ -34,6 +35,10 @@ const TEXT = 'text/plain';
 
 export class HttpFrontend implements Frontend {
   private readonly server: HyperExpress.Server;
+  /** The hyper-express server: other routes (the admin API with admin.on_tracker_port) go on it. */
+  get app(): HyperExpress.Server {
+    return this.server;
+  }
   private readonly uws: TemplatedApp;
   private readonly parser: AnnounceParser;
   private readonly scrapeParser: ScrapeParser;
@@ -52,6 +57,7 @@ export class HttpFrontend implements Frontend {
     private readonly dispatch: Dispatch,
     private readonly pool: ShardPool,
     registry: Registry,
+    private readonly counters: TrackerCounters,
   ) {
     this.owner = dispatch.register(this);
     this.admission = new Admission(cfg, registry);
@@ -83,7 +89,7 @@ export class HttpFrontend implements Frontend {
     // uWebSockets.js listens with SO_REUSEPORT: a second tracker on the same port would bind
     // without error and the kernel would split connections (and swarms) between the two.
     // A plain socket (no SO_REUSEPORT) cannot bind a port that is held, so probe first.
-    if (this.cfg.http.port !== 0) await assertPortFree(this.cfg.http.host, this.cfg.http.port);
+    if (this.cfg.http.port !== 0) await assertPortFree(this.cfg.http.host, this.cfg.http.port, 'HTTP');
     const sock = await this.server.listen(this.cfg.http.port, this.cfg.http.host);
     this.port = this.server.port ?? this.cfg.http.port;
     void sock;
@@ -104,6 +110,18 @@ export class HttpFrontend implements Frontend {
     res.writeHeader('Content-Type', TEXT).end(FAILURE_BODIES[code]);
   }
 
+  private refuseAnnounce(res: HttpResponse, code: FailureCode, event: number): void {
+    this.counters.announceFailed(PROTO_HTTP, event, code);
+    // a deleted torrent's reason, as the site wrote it
+    if (code === 'torrent_deleted') res.writeHeader('Content-Type', TEXT).end(failureBody(code, this.admission.detail));
+    else this.fail(res, code);
+  }
+
+  private refuseScrape(res: HttpResponse, code: FailureCode): void {
+    this.counters.scrapeFailed(PROTO_HTTP, code);
+    this.fail(res, code);
+  }
+
   /** The client's address into `out`: the socket's, or a trusted proxy's forwarded one. */
   private clientAddress(res: HttpResponse, req: HttpRequest, out: Uint8Array, off: number): void {
     fromRemoteAddress(res.getRemoteAddress(), out, off);
@@ -116,32 +134,36 @@ export class HttpFrontend implements Frontend {
 
   private onAnnounce(res: HttpResponse, req: HttpRequest, keyed: boolean): void {
     const query = req.getQuery() ?? '';
-    if (query.length > this.cfg.http.max_query_bytes) return this.fail(res, 'query_too_long');
+    if (query.length > this.cfg.http.max_query_bytes) return this.refuseAnnounce(res, 'query_too_long', EVENT_NONE);
     const p = this.parser;
     const rec = p.rec;
     this.clientAddress(res, req, rec, AQ.IP);
-    const err = p.parse(query) ?? this.admission.announce(keyed ? req.getParameter(0) : null, rec, p.dv);
-    if (err !== null) return this.fail(res, err);
+    // a request that did not parse counts under event "none": its event byte is not trustworthy
+    const bad = p.parse(query);
+    if (bad !== null) return this.refuseAnnounce(res, bad, EVENT_NONE);
+    const err = this.admission.announce(keyed ? req.getParameter(0) : null, rec, p.dv);
+    if (err !== null) return this.refuseAnnounce(res, err, rec[AQ.EVENT]);
 
     const flags = rec[AQ.FLAGS];
     const tag = (flags & AF_COMPACT ? TAG_COMPACT : 0) | (flags & AF_NO_PEER_ID ? TAG_NO_PEER_ID : 0) | (flags & AF_V6 ? TAG_V6 : 0);
     const slot = this.dispatch.submitAnnounce(rec, p.dv, res, tag, this.owner);
-    if (slot < 0) return this.fail(res, 'tracker_busy');
+    if (slot < 0) return this.refuseAnnounce(res, 'tracker_busy', rec[AQ.EVENT]);
     res.onAborted(this.abortHandlers[slot]);
   }
 
   private onScrape(res: HttpResponse, req: HttpRequest, keyed: boolean): void {
     const query = req.getQuery() ?? '';
-    if (query.length > this.cfg.http.max_query_bytes) return this.fail(res, 'query_too_long');
+    if (query.length > this.cfg.http.max_query_bytes) return this.refuseScrape(res, 'query_too_long');
     const sp = this.scrapeParser;
     this.clientAddress(res, req, this.scrapeAddr, 0);
     const err = this.admission.scrape(keyed ? req.getParameter(0) : null, this.scrapeAddr, 0) ?? sp.parse(query);
-    if (err !== null) return this.fail(res, err);
+    if (err !== null) return this.refuseScrape(res, err);
     if (sp.count === 0) {
-      if (!this.cfg.tracker.full_scrape) return this.fail(res, 'full_scrape_disabled');
+      if (!this.cfg.tracker.full_scrape) return this.refuseScrape(res, 'full_scrape_disabled');
       const files = fullScrape(this.pool);
       const body = encodeScrape(new BencodeWriter(maxScrapeBytes(files.count)), files.hashes, files.counts, sortedOrder(files.hashes, files.count), this.iv.minInterval);
       res.writeHeader('Content-Type', TEXT).end(body);
+      this.counters.scraped(PROTO_HTTP);
       return;
     }
 
@@ -156,7 +178,7 @@ export class HttpFrontend implements Frontend {
       unique++;
     }
     const waiter: ScrapeWaiter = { res, aborted: false };
-    if (this.dispatch.submitScrape(hashes, unique, waiter, this.owner) === null) return this.fail(res, 'tracker_busy');
+    if (this.dispatch.submitScrape(hashes, unique, waiter, this.owner) === null) return this.refuseScrape(res, 'tracker_busy');
     res.onAborted(() => {
       waiter.aborted = true;
     });
@@ -178,33 +200,29 @@ export class HttpFrontend implements Frontend {
     this.corkBody = undefined;
   }
 
-  announced(item: unknown, tag: number, _slot: number, ring: ByteRing, off: number): void {
+  announced(item: unknown, tag: number, slot: number, ring: ByteRing, off: number): void {
     const res = item as HttpResponse;
     const failure = announceFailure(ring, off);
-    if (failure !== null) return this.send(res, FAILURE_BODIES[failure]);
-    this.send(res, encodeAnnounce(this.writer, ring.u8, ring.dv, off, tag, this.iv));
+    this.send(res, failure !== null ? FAILURE_BODIES[failure] : encodeAnnounce(this.writer, ring.u8, ring.dv, off, tag, this.iv));
+    const pending = this.dispatch.pending;
+    this.counters.announced(PROTO_HTTP, pending.events[slot], failure, pending.since[slot]);
   }
 
   scraped(job: ScrapeJob): void {
     const w = job.item as ScrapeWaiter;
     if (w.aborted) return;
     this.send(w.res, encodeScrape(this.writer, job.hashes, job.counts, sortedOrder(job.hashes, job.count), this.iv.minInterval));
+    this.counters.scraped(PROTO_HTTP);
   }
 
-  lost(item: unknown, tag: number): void {
-    if (tag !== SCRAPE_TAG) return this.send(item as HttpResponse, FAILURE_BODIES.shard_restarted);
+  lost(item: unknown, tag: number, slot: number): void {
+    if (tag !== SCRAPE_TAG) {
+      this.send(item as HttpResponse, FAILURE_BODIES.shard_restarted);
+      return this.counters.announceFailed(PROTO_HTTP, this.dispatch.pending.events[slot], 'shard_restarted');
+    }
     const w = item as ScrapeWaiter;
-    if (!w.aborted) this.send(w.res, FAILURE_BODIES.shard_restarted);
+    if (w.aborted) return;
+    this.send(w.res, FAILURE_BODIES.shard_restarted);
+    this.counters.scrapeFailed(PROTO_HTTP, 'shard_restarted');
   }
-}
-
-/** Reject when something already listens on host:port (see listen()). */
-function assertPortFree(host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', (e: NodeJS.ErrnoException) =>
-      reject(new Error(e.code === 'EADDRINUSE' ? `HTTP port ${port} on ${host} is already in use (another tracker?)` : `cannot listen on ${host}:${port}: ${e.message}`)),
-    );
-    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
-  });
 }

@@ -14,6 +14,9 @@ export function announceOptions(cfg: Config): AnnounceOptions {
 }
 
 export class Admission {
+  /** The site's words for the last refusal that has some (a deleted torrent's reason), else null. */
+  detail: string | null = null;
+
   constructor(
     private readonly cfg: Config,
     private readonly registry: Registry,
@@ -24,6 +27,7 @@ export class Admission {
    * none) and stamp its USER and TORRENT fields. Returns the failure to answer, or null.
    */
   announce(passkey: string | null, rec: Uint8Array, dv: DataView): FailureCode | null {
+    this.detail = null;
     if (this.isBanned(rec, AQ.IP)) return 'banned';
     if (!this.registry.clients.allowed(rec, AQ.PEER_ID)) return 'client_not_allowed';
     let user = 0;
@@ -35,7 +39,14 @@ export class Admission {
       user = u.id;
     }
     const torrent = this.registry.torrentId(rec, AQ.INFO_HASH);
-    if (torrent === 0 && this.cfg.tracker.private && this.cfg.tracker.require_registered_torrents) return 'torrent_not_registered';
+    if (torrent === 0 && this.cfg.tracker.private) {
+      const reason = this.registry.deletedReason(rec, AQ.INFO_HASH);
+      if (reason !== undefined) {
+        this.detail = reason;
+        return 'torrent_deleted';
+      }
+      if (this.cfg.tracker.require_registered_torrents) return 'torrent_not_registered';
+    }
     dv.setUint32(AQ.USER, user, true);
     dv.setUint32(AQ.TORRENT, torrent, true);
     return null;

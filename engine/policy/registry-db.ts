@@ -10,6 +10,7 @@ export function applySnapshot(registry: Registry, snap: RegistrySnapshot, log: (
   registry.replaceAll(
     snap.users.map((u) => ({ id: u.id, passkey: u.passkey, canLeech: u.canLeech, expiresAt: u.expiresAt })),
     snap.torrents.map((t) => ({ id: t.id, infoHash: t.infoHash })),
+    snap.deleted ?? [], // (a snapshot saved by an older version has none)
   );
   const bans: BanEntry[] = [];
   for (const b of snap.bans) {

@@ -20,6 +20,7 @@ export interface TorrentEntry {
 
 interface TorrentNode extends TorrentEntry {
   next: TorrentNode | undefined; // chain of entries sharing the 48-bit bucket key
+  reason: string | undefined; // set: deleted (announces are told why), id unused
 }
 
 /** Passkeys are what private trackers hand out: 16–64 letters and digits. */
@@ -44,6 +45,7 @@ export class Registry {
   private users = new Map<string, UserEntry>();
   private torrents = new Map<number, TorrentNode>();
   private torrentCount = 0;
+  private deletedCount = 0;
 
   get userCount(): number {
     return this.users.size;
@@ -59,12 +61,21 @@ export class Registry {
     return u;
   }
 
-  /** Registered torrent id of the info_hash at u8[off], or 0. */
+  /** Registered torrent id of the info_hash at u8[off], or 0 (unknown or deleted). */
   torrentId(u8: Uint8Array, off: number): number {
     for (let n = this.torrents.get(bucketKey(u8, off)); n !== undefined; n = n.next) {
-      if (same(n.infoHash, u8, off)) return n.id;
+      if (same(n.infoHash, u8, off)) return n.reason === undefined ? n.id : 0;
     }
     return 0;
+  }
+
+  /** Why the torrent at u8[off] was deleted, if it was. */
+  deletedReason(u8: Uint8Array, off: number): string | undefined {
+    if (this.deletedCount === 0) return undefined;
+    for (let n = this.torrents.get(bucketKey(u8, off)); n !== undefined; n = n.next) {
+      if (same(n.infoHash, u8, off)) return n.reason;
+    }
+    return undefined;
   }
 
   upsertUser(u: UserEntry): void {
@@ -76,13 +87,16 @@ export class Registry {
     return this.users.delete(passkey);
   }
 
-  upsertTorrent(t: TorrentEntry): void {
+  /** Register a torrent, or with `deletedReason` keep it as deleted (refused with that reason). */
+  upsertTorrent(t: TorrentEntry, deletedReason?: string): void {
     if (t.infoHash.length !== 20) throw new Error(`info_hash of torrent ${t.id} is not 20 bytes`);
     const k = bucketKey(t.infoHash, 0);
-    const node: TorrentNode = { id: t.id, infoHash: Uint8Array.from(t.infoHash), next: undefined };
+    const node: TorrentNode = { id: t.id, infoHash: Uint8Array.from(t.infoHash), next: undefined, reason: deletedReason };
+    this.tally(node, 1);
     let prev: TorrentNode | undefined;
     for (let n = this.torrents.get(k); n !== undefined; prev = n, n = n.next) {
       if (same(n.infoHash, t.infoHash, 0)) {
+        this.tally(n, -1);
         node.next = n.next;
         if (prev) prev.next = node;
         else this.torrents.set(k, node);
@@ -91,7 +105,6 @@ export class Registry {
     }
     node.next = this.torrents.get(k);
     this.torrents.set(k, node);
-    this.torrentCount++;
   }
 
   removeTorrent(infoHash: Uint8Array): boolean {
@@ -102,19 +115,26 @@ export class Registry {
       if (prev) prev.next = n.next;
       else if (n.next) this.torrents.set(k, n.next);
       else this.torrents.delete(k);
-      this.torrentCount--;
+      this.tally(n, -1);
       return true;
     }
     return false;
   }
 
+  private tally(n: TorrentNode, d: number): void {
+    if (n.reason === undefined) this.torrentCount += d;
+    else this.deletedCount += d;
+  }
+
   /** Replace everything at once (a reload): lookups never see a half-applied state. */
-  replaceAll(users: readonly UserEntry[], torrents: readonly TorrentEntry[]): void {
+  replaceAll(users: readonly UserEntry[], torrents: readonly TorrentEntry[], deleted: readonly (TorrentEntry & { reason: string })[] = []): void {
     const next = new Registry();
     for (const u of users) next.upsertUser(u);
-    for (const t of torrents) next.upsertTorrent(t);
+    for (const d of deleted) next.upsertTorrent(d, d.reason);
+    for (const t of torrents) next.upsertTorrent(t); // a live registration wins over a deleted one
     this.users = next.users;
     this.torrents = next.torrents;
     this.torrentCount = next.torrentCount;
+    this.deletedCount = next.deletedCount;
   }
 }

@@ -1,11 +1,12 @@
 import dgram from 'node:dgram';
 import type { ShardPool } from '../../shards/channel.js';
-import { AA, AQ, ENTRY_V4, ENTRY_V6 } from '../../shards/layout.js';
+import { AA, AQ, ENTRY_V4, ENTRY_V6, EVENT_NONE } from '../../shards/layout.js';
 import type { ByteRing } from '../../shards/ring.js';
 import { announceFailure } from '../answer-status.js';
 import type { Config } from '../config.js';
+import { PROTO_UDP, type TrackerCounters } from '../counters.js';
 import { SCRAPE_TAG, type Dispatch, type Frontend, type ScrapeJob } from '../dispatch.js';
-import { FAILURES, type FailureCode } from '../errors.js';
+import { FAILURES, failureText, type FailureCode } from '../errors.js';
 import { isV4Mapped, parseIp } from '../net/ip.js';
 import { Admission, announceOptions } from '../policy/admission.js';
 import type { Registry } from '../policy/registry.js';
@@ -64,6 +65,7 @@ export class UdpFrontend implements Frontend {
     private readonly dispatch: Dispatch,
     private readonly pool: ShardPool,
     registry: Registry,
+    private readonly counters: TrackerCounters,
   ) {
     this.owner = dispatch.register(this);
     this.admission = new Admission(cfg, registry);
@@ -146,26 +148,32 @@ export class UdpFrontend implements Frontend {
   private announce(tid: number, len: number, address: string, port: number): void {
     const pr = this.parser;
     pr.rec.set(this.addr, AQ.IP);
+    // A request that did not parse counts under event "none": its event byte is not trustworthy.
+    const bad = pr.parse(this.packet, this.pdv, len);
+    if (bad !== null) return this.refuseAnnounce(tid, bad, EVENT_NONE, address, port);
     // The passkey string is built only in private mode.
-    const err = pr.parse(this.packet, this.pdv, len) ?? this.admission.announce(this.cfg.tracker.private ? pr.passkey() : null, pr.rec, pr.dv);
-    if (err !== null) return this.fail(tid, err, address, port);
+    const err = this.admission.announce(this.cfg.tracker.private ? pr.passkey() : null, pr.rec, pr.dv);
+    if (err !== null) return this.refuseAnnounce(tid, err, pr.rec[AQ.EVENT], address, port);
     const v6 = !isV4Mapped(this.addr, 0);
     if (v6 && pr.dv.getUint16(AQ.NUMWANT, true) > MAX_PEERS_V6) pr.dv.setUint16(AQ.NUMWANT, MAX_PEERS_V6, true);
     const slot = this.dispatch.submitAnnounce(pr.rec, pr.dv, this, v6 ? TAG_V6 : 0, this.owner);
-    if (slot < 0) return this.fail(tid, 'tracker_busy', address, port);
+    if (slot < 0) return this.refuseAnnounce(tid, 'tracker_busy', pr.rec[AQ.EVENT], address, port);
     this.tids[slot] = tid;
     this.addresses[slot] = address;
     this.ports[slot] = port;
   }
 
   private scrape(tid: number, len: number, address: string, port: number): void {
-    if (this.cfg.tracker.private) return this.error(tid, PRIVATE_SCRAPE, Infinity, address, port);
+    if (this.cfg.tracker.private) {
+      this.counters.scrapeFailed(PROTO_UDP, null);
+      return this.error(tid, PRIVATE_SCRAPE, Infinity, address, port);
+    }
     const err = this.admission.scrape(null, this.addr, 0);
-    if (err !== null) return this.fail(tid, err, address, port);
+    if (err !== null) return this.refuseScrape(tid, err, address, port);
     const count = Math.min(Math.floor((len - SCRAPE_HEADER) / 20), SCRAPE_MAX, this.cfg.tracker.scrape_max_hashes);
     const reply: ScrapeReply = { tid, address, port };
     const job = this.dispatch.submitScrape(this.packet.subarray(SCRAPE_HEADER, SCRAPE_HEADER + count * 20), count, reply, this.owner);
-    if (job === null) this.fail(tid, 'tracker_busy', address, port);
+    if (job === null) this.refuseScrape(tid, 'tracker_busy', address, port);
   }
 
   // ------------------------------------------------------------------ answers (Frontend)
@@ -175,7 +183,11 @@ export class UdpFrontend implements Frontend {
     const address = this.addresses[slot];
     const port = this.ports[slot];
     const failure = announceFailure(ring, off);
-    if (failure !== null) return this.fail(tid, failure, address, port);
+    const pending = this.dispatch.pending;
+    if (failure !== null) {
+      this.fail(tid, failure, address, port);
+      return this.counters.announced(PROTO_UDP, pending.events[slot], failure, pending.since[slot]);
+    }
     const adv = ring.dv;
     const n = adv.getUint16(off + AA.COUNT, true);
     const peerBytes = n * (tag & TAG_V6 ? ENTRY_V6 : ENTRY_V4);
@@ -188,6 +200,7 @@ export class UdpFrontend implements Frontend {
     const from = off + AA.PEERS;
     for (let i = 0; i < peerBytes; i++) out[20 + i] = src[from + i];
     this.send(out, 20 + peerBytes, address, port);
+    this.counters.announced(PROTO_UDP, pending.events[slot], null, pending.since[slot]);
   }
 
   scraped(job: ScrapeJob): void {
@@ -201,17 +214,30 @@ export class UdpFrontend implements Frontend {
       out.writeUInt32BE(job.counts[i * 3 + 2], 16 + i * 12);
     }
     this.send(out, 8 + job.count * 12, r.address, r.port);
+    this.counters.scraped(PROTO_UDP);
   }
 
   lost(item: unknown, tag: number, slot: number): void {
     if (tag === SCRAPE_TAG) {
       const r = item as ScrapeReply;
-      return this.fail(r.tid, 'shard_restarted', r.address, r.port);
+      return this.refuseScrape(r.tid, 'shard_restarted', r.address, r.port);
     }
-    this.fail(this.tids[slot], 'shard_restarted', this.addresses[slot], this.ports[slot]);
+    this.refuseAnnounce(this.tids[slot], 'shard_restarted', this.dispatch.pending.events[slot], this.addresses[slot], this.ports[slot]);
   }
 
   // ------------------------------------------------------------------ output
+
+  private refuseAnnounce(tid: number, code: FailureCode, event: number, address: string, port: number): void {
+    this.counters.announceFailed(PROTO_UDP, event, code);
+    // a deleted torrent's reason, as the site wrote it
+    if (code === 'torrent_deleted') this.error(tid, failureText(code, this.admission.detail), Infinity, address, port);
+    else this.fail(tid, code, address, port);
+  }
+
+  private refuseScrape(tid: number, code: FailureCode, address: string, port: number): void {
+    this.counters.scrapeFailed(PROTO_UDP, code);
+    this.fail(tid, code, address, port);
+  }
 
   /** An error packet to a client whose connection id checked out. */
   private fail(tid: number, code: FailureCode, address: string, port: number): void {

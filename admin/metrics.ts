@@ -1,0 +1,265 @@
+import client from 'prom-client';
+import type { Config } from '../engine/config.js';
+import { EVENTS, FAILURE_CODES, LATENCY_BUCKETS, LATENCY_BUCKETS_MS, OUTCOMES, PROTOCOLS, TrackerCounters } from '../engine/counters.js';
+import type { Registry } from '../engine/policy/registry.js';
+import type { Persistence } from '../persistence/channel.js';
+import { PS } from '../persistence/stats.js';
+import type { ShardPool } from '../shards/channel.js';
+import { CTL } from '../shards/layout.js';
+
+// Prometheus exposition of a running tracker. Everything is read when Prometheus scrapes,
+// by collect() callbacks over memory the tracker already keeps: the frontends' counters
+// (engine/counters.ts), each shard's control words and ring positions (SharedArrayBuffers),
+// the persistence thread's stats block (PS). Nothing messages a shard or the persistence
+// thread, and nothing is added to the hot path beyond the counters' increments.
+//
+// Each call builds its own prom-client Registry (not the global one), so several trackers
+// in one process (the tests) each have their own.
+//
+// Not here yet: Redis replication lag (cross-node peer exchange is not built); when it
+// is, its lag belongs beside persistence_lag_seconds, read the same way.
+
+export interface MetricsSource {
+  counters: TrackerCounters;
+  pool: ShardPool;
+  registry: Registry;
+  /** The persistence thread; its metrics are absent without one (database.enabled = false). */
+  persistence?: Pick<Persistence, 'stats'> | undefined;
+  config: Config;
+}
+
+export interface Metrics {
+  registry: client.Registry;
+  contentType: string;
+  /** The exposition text, read now. */
+  text(): Promise<string>;
+}
+
+type Labels = Record<string, string>;
+type Emit = (labels: Labels, value: number) => void;
+
+const P = 'shardtrack_';
+
+export function createMetrics(src: MetricsSource): Metrics {
+  const reg = new client.Registry();
+  const { counters: c, pool, registry, persistence, config } = src;
+
+  // ----- requests (engine/counters.ts)
+
+  counter(reg, 'announces_total', 'Announces answered, by protocol, event and outcome (failed: any failure reason; event "none" also for requests that did not parse).', ['protocol', 'event', 'outcome'], (emit) => {
+    for (let p = 0; p < PROTOCOLS.length; p++) {
+      for (let e = 0; e < EVENTS.length; e++) {
+        for (let o = 0; o < OUTCOMES.length; o++) {
+          emit({ protocol: PROTOCOLS[p], event: EVENTS[e], outcome: OUTCOMES[o] }, c.announces[TrackerCounters.announceIndex(p, e, o)]);
+        }
+      }
+    }
+  });
+  counter(reg, 'scrapes_total', 'Scrapes answered, by protocol and outcome.', ['protocol', 'outcome'], (emit) => {
+    for (let p = 0; p < PROTOCOLS.length; p++) {
+      for (let o = 0; o < OUTCOMES.length; o++) emit({ protocol: PROTOCOLS[p], outcome: OUTCOMES[o] }, c.scrapes[p * OUTCOMES.length + o]);
+    }
+  });
+  counter(reg, 'failures_total', 'Failure answers sent to clients (announces and scrapes, HTTP and UDP), by failure code (README: failure reasons).', ['code'], (emit) => {
+    for (let i = 0; i < FAILURE_CODES.length; i++) emit({ code: FAILURE_CODES[i] }, c.failures[i]);
+  });
+  counter(reg, 'busy_total', 'Requests refused with "tracker busy": no pending slot (http.max_inflight) or no room in the shard\'s request ring.', [], (emit) => emit({}, c.busy));
+  new AnnounceLatency(reg, c);
+
+  // ----- swarms, from each shard's control words
+
+  // The shards count seeders, leechers and IPv6 peers, not IPv6 seeders: the seeder/leecher
+  // split within each family is apportioned by the shard's overall ratio. Sums over either
+  // label are exact (per shard); only the family × kind cells are estimates.
+  gauge(reg, 'peers', 'Peers in the swarms by address family and kind. Totals by family and by kind are exact; the kind split within a family is estimated from each shard\'s seeder ratio.', ['family', 'kind'], (emit) => {
+    let s4 = 0, l4 = 0, s6 = 0, l6 = 0;
+    for (const s of pool.shards) {
+      const seeders = Math.max(0, s.ctl[CTL.SEEDERS]);
+      const leechers = Math.max(0, s.ctl[CTL.LEECHERS]);
+      const all = seeders + leechers;
+      const v6 = Math.min(all, Math.max(0, s.ctl[CTL.PEERS_V6]));
+      const v6Seeders = all === 0 ? 0 : Math.round((v6 * seeders) / all); // ≤ seeders, and v6 - v6Seeders ≤ leechers
+      s6 += v6Seeders;
+      l6 += v6 - v6Seeders;
+      s4 += seeders - v6Seeders;
+      l4 += leechers - (v6 - v6Seeders);
+    }
+    emit({ family: 'ipv4', kind: 'seeder' }, s4);
+    emit({ family: 'ipv4', kind: 'leecher' }, l4);
+    emit({ family: 'ipv6', kind: 'seeder' }, s6);
+    emit({ family: 'ipv6', kind: 'leecher' }, l6);
+  });
+  gauge(reg, 'swarms', 'Live swarms (torrents with at least one peer, or recently active).', [], (emit) => {
+    let n = 0;
+    for (const s of pool.shards) n += Math.max(0, s.ctl[CTL.SWARM_LIVE]);
+    emit({}, n);
+  });
+
+  // ----- per shard
+
+  const shardLabel = pool.shards.map((s) => ({ shard: String(s.index) }));
+  gauge(reg, 'shard_up', '1 while the shard has a running thread (0 between a crash and its respawn).', ['shard'], (emit) => {
+    for (const s of pool.shards) emit(shardLabel[s.index], s.worker !== undefined ? 1 : 0);
+  });
+  gauge(reg, 'shard_queue_bytes', 'Bytes queued in a shard\'s rings: requests waiting for the shard, answers waiting for the acceptor.', ['shard', 'ring'], (emit) => {
+    for (const s of pool.shards) {
+      emit({ shard: shardLabel[s.index].shard, ring: 'requests' }, s.requests.depth());
+      emit({ shard: shardLabel[s.index].shard, ring: 'answers' }, s.answers.depth());
+    }
+  });
+  gauge(reg, 'shard_peers', 'Live peers on the shard.', ['shard'], (emit) => {
+    for (const s of pool.shards) emit(shardLabel[s.index], Math.max(0, s.ctl[CTL.PEER_LIVE]));
+  });
+  gauge(reg, 'shard_swarms', 'Live swarms on the shard.', ['shard'], (emit) => {
+    for (const s of pool.shards) emit(shardLabel[s.index], Math.max(0, s.ctl[CTL.SWARM_LIVE]));
+  });
+  gauge(reg, 'shard_max_peers', 'Peers a shard may hold (shards.max_peers); beyond it announces get "tracker is full".', [], (emit) => emit({}, config.shards.max_peers));
+  gauge(reg, 'shard_max_swarms', 'Swarms a shard may hold (shards.max_swarms).', [], (emit) => emit({}, config.shards.max_swarms));
+
+  // The shards keep these as int32 words that wrap; totals are rebuilt from the unsigned
+  // difference between reads (exact as long as scrapes come less than 2^32 units apart).
+  const busy = new Unwrap(pool.count);
+  const handled = new Unwrap(pool.count);
+  const full = new Unwrap(pool.count);
+  counter(reg, 'shard_busy_seconds_total', 'Time the shard spent handling requests; rate() of it is the shard\'s busy ratio.', ['shard'], (emit) => {
+    for (const s of pool.shards) emit(shardLabel[s.index], busy.read(s.index, s.ctl[CTL.BUSY_MS]) / 1000);
+  });
+  counter(reg, 'shard_requests_handled_total', 'Request records (announces, scrape parts) the shard handled.', ['shard'], (emit) => {
+    for (const s of pool.shards) emit(shardLabel[s.index], handled.read(s.index, s.ctl[CTL.HANDLED]));
+  });
+  counter(reg, 'shard_table_full_total', 'Announces the shard refused because max_peers or max_swarms was reached.', ['shard'], (emit) => {
+    for (const s of pool.shards) emit(shardLabel[s.index], full.read(s.index, s.ctl[CTL.TABLE_FULL]));
+  });
+  counter(reg, 'shard_restarts_total', 'Times the shard\'s thread died and was respawned on the same memory.', ['shard'], (emit) => {
+    for (const s of pool.shards) emit(shardLabel[s.index], s.restarts);
+  });
+
+  // ----- registry (acceptor caches)
+
+  gauge(reg, 'users', 'Users (passkeys) known to the acceptor.', [], (emit) => emit({}, registry.userCount));
+  gauge(reg, 'registered_torrents', 'Registered torrents known to the acceptor.', [], (emit) => emit({}, registry.registeredTorrents));
+  gauge(reg, 'bans', 'Banned IP addresses and networks.', [], (emit) => emit({}, registry.bans.size));
+
+  // ----- persistence thread (PS block)
+
+  if (persistence) {
+    const ps = persistence.stats;
+    const stat = (kind: 'gauge' | 'counter', name: string, help: string, read: () => number): void =>
+      (kind === 'gauge' ? gauge : counter)(reg, name, help, [], (emit) => emit({}, read()));
+    stat('gauge', 'database_up', '1 while the last database operation succeeded.', () => ps[PS.DB_UP]);
+    stat('gauge', 'journal_bytes', 'Bytes in the accounting journal (records not yet committed to the database).', () => ps[PS.JOURNAL_BYTES]);
+    stat('gauge', 'journal_budget_bytes', 'Journal size at which accounting waits (persistence.journal_max_bytes).', () => ps[PS.JOURNAL_BUDGET]);
+    stat('gauge', 'pending_batches', 'Batches journalled and not yet committed to the database.', () => ps[PS.PENDING_BATCHES]);
+    stat('gauge', 'persistence_lag_seconds', 'Age of the oldest batch not yet committed to the database (0 when none is pending).', () => {
+      const oldest = ps[PS.OLDEST_PENDING];
+      return oldest > 0 ? Math.max(0, Date.now() / 1000 - oldest) : 0;
+    });
+    stat('counter', 'records_journalled_total', 'Accounting records written to the journal.', () => ps[PS.RECORDS_JOURNALLED]);
+    stat('counter', 'records_committed_total', 'Accounting records committed to the database.', () => ps[PS.RECORDS_COMMITTED]);
+    stat('counter', 'flush_failures_total', 'Failed attempts to commit a batch (each is retried).', () => ps[PS.FLUSH_FAILURES]);
+    stat('counter', 'dead_letters_total', 'Records the database refused, moved to dead_letters.', () => ps[PS.DEAD_LETTERS]);
+    stat('gauge', 'last_flush_seconds', 'Duration of the last commit to the database.', () => ps[PS.LAST_FLUSH_MS] / 1000);
+    stat('counter', 'budget_stalls_total', 'Times the journal was full and accounting waited for the database.', () => ps[PS.BUDGET_STALLS]);
+  }
+
+  // ----- the process: CPU, memory, handles, GC, and event-loop lag (nodejs_eventloop_lag_*)
+  client.collectDefaultMetrics({ register: reg });
+
+  return {
+    registry: reg,
+    contentType: reg.contentType,
+    // prom-client writes NaN as "Nan" (the event-loop figures before any sample); Prometheus
+    // reads that, stricter parsers want the spelling of the format.
+    text: async () => (await reg.metrics()).replace(/ Nan$/gm, ' NaN'),
+  };
+}
+
+function counter(reg: client.Registry, name: string, help: string, labelNames: string[], read: (emit: Emit) => void): void {
+  new client.Counter({
+    name: P + name,
+    help,
+    labelNames,
+    registers: [reg],
+    collect() {
+      this.reset();
+      read((labels, value) => this.inc(labels, value));
+    },
+  });
+}
+
+function gauge(reg: client.Registry, name: string, help: string, labelNames: string[], read: (emit: Emit) => void): void {
+  new client.Gauge({
+    name: P + name,
+    help,
+    labelNames,
+    registers: [reg],
+    collect() {
+      this.reset();
+      read((labels, value) => this.set(labels, value));
+    },
+  });
+}
+
+/** Totals of int32 counters that wrap (the shards add with `| 0`). */
+class Unwrap {
+  private readonly last: Int32Array;
+  private readonly total: Float64Array;
+
+  constructor(n: number) {
+    this.last = new Int32Array(n);
+    this.total = new Float64Array(n);
+  }
+
+  read(i: number, raw: number): number {
+    this.total[i] += (raw - this.last[i]) >>> 0;
+    this.last[i] = raw;
+    return this.total[i];
+  }
+}
+
+const LATENCY_HELP = 'Announce latency from the parsed request being queued for its shard to its answer being written (announces the shards answered).';
+
+type HistogramData = Awaited<ReturnType<client.Histogram<'protocol'>['get']>>;
+
+/**
+ * The announce latency histogram, straight from TrackerCounters' bucket arrays: prom-client's
+ * Histogram only observes one value at a time, so its output is replaced with ours (same
+ * shape: cumulative _bucket{le}, _sum, _count, seconds). The registry asks for
+ * getForPromString() when a metric has it, other readers for get(): both are answered.
+ */
+class AnnounceLatency extends client.Histogram<'protocol'> {
+  private static readonly LE = [...LATENCY_BUCKETS_MS.map((ms) => String(ms / 1000)), '+Inf'];
+
+  constructor(
+    reg: client.Registry,
+    private readonly c: TrackerCounters,
+  ) {
+    super({
+      name: P + 'announce_duration_seconds',
+      help: LATENCY_HELP,
+      labelNames: ['protocol'],
+      buckets: LATENCY_BUCKETS_MS.map((ms) => ms / 1000),
+      registers: [reg],
+    });
+  }
+
+  override async get(): Promise<HistogramData> {
+    const name = P + 'announce_duration_seconds';
+    const values: Array<{ labels: Labels; value: number; metricName: string }> = [];
+    for (let p = 0; p < PROTOCOLS.length; p++) {
+      const protocol = PROTOCOLS[p];
+      let acc = 0;
+      for (let b = 0; b < LATENCY_BUCKETS; b++) {
+        acc += this.c.latency[p * LATENCY_BUCKETS + b];
+        values.push({ labels: { protocol, le: AnnounceLatency.LE[b] }, value: acc, metricName: name + '_bucket' });
+      }
+      values.push({ labels: { protocol }, value: this.c.latencySumMs[p] / 1000, metricName: name + '_sum' });
+      values.push({ labels: { protocol }, value: acc, metricName: name + '_count' });
+    }
+    return { name, help: LATENCY_HELP, type: 'histogram', values, aggregator: 'sum' } as unknown as HistogramData;
+  }
+
+  getForPromString(): Promise<HistogramData> {
+    return this.get();
+  }
+}

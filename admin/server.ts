@@ -1,0 +1,114 @@
+import HyperExpress from 'hyper-express';
+import postgres from 'postgres';
+import { assertPortFree } from '../engine/net/port.js';
+import { PS } from '../persistence/stats.js';
+import { Api } from './api.js';
+import { Tokens } from './auth.js';
+import type { AdminContext, TrackerView } from './context.js';
+import { openApi } from './openapi.js';
+import { ledgerRoutes } from './routes/ledger.js';
+import { policyRoutes } from './routes/policy.js';
+import { statsRoutes } from './routes/stats.js';
+import { swarmRoutes } from './routes/swarms.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { torrentRoutes } from './routes/torrents.js';
+import { userRoutes } from './routes/users.js';
+
+// The admin listener: the REST API under /api/v1 (bearer tokens), its OpenAPI document,
+// /health and /ready for load balancers and orchestrators, and /metrics when the metrics
+// module is given. On its own loopback port by default, or on the tracker's HTTP server.
+
+export interface AdminOptions {
+  view: TrackerView;
+  host: string;
+  port: number; // 0 = a free port
+  /** Serve on this server (the tracker's) instead of a listener of our own. */
+  shared?: HyperExpress.Server;
+  /** The database: a URL and schema, or the embedded database's address. */
+  database: { url: string; schema: string } | { host: string; port: number } | null;
+  version: string;
+  log: (msg: string, level?: 'error' | 'warn' | 'info' | 'debug') => void;
+  /** Prometheus exposition (admin/metrics.ts). */
+  metrics?: { contentType: string; text(): Promise<string> };
+}
+
+export interface AdminServer {
+  readonly port: number;
+  /** The token made on the first start (no token existed), shown once. */
+  readonly firstToken: string | null;
+  readonly api: Api;
+  close(): Promise<void>;
+}
+
+/** Journal share of its budget beyond which /ready fails while the database is away. */
+const READY_JOURNAL_SHARE = 0.8;
+
+export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
+  const server = o.shared ?? new HyperExpress.Server({ max_body_length: 64 * 1024 });
+  let sql: postgres.Sql | undefined;
+  const common = { max: 4, onnotice: () => {}, connect_timeout: 5 };
+  if (o.database && 'url' in o.database) sql = postgres(o.database.url, { ...common, connection: { search_path: o.database.schema, application_name: `shardtrack-admin/${o.database.schema}` } });
+  else if (o.database) sql = postgres({ ...common, max: 1, host: o.database.host, port: o.database.port, user: 'postgres', database: 'postgres' });
+
+  const api = new Api();
+  let firstToken: string | null = null;
+  if (sql) {
+    const tokens = new Tokens(sql);
+    const persistence = o.view.persistence;
+    const ctx: AdminContext = { sql, tokens, reload: () => persistence?.reload() ?? Promise.resolve() };
+    userRoutes(api, ctx);
+    torrentRoutes(api, ctx);
+    policyRoutes(api, ctx);
+    ledgerRoutes(api, ctx);
+    tokenRoutes(api, ctx);
+    statsRoutes(api, o.view);
+    swarmRoutes(api, o.view);
+    firstToken = await tokens.createFirst();
+    const doc = openApi(api, o.version);
+    server.get('/api/v1/openapi.json', (_req, res) => void res.json(doc));
+    api.mount(server, '/api/v1', (req) => tokens.authorize(req));
+  } else {
+    o.log('admin API off: it needs the database (database.enabled = false); /health, /ready and /metrics stay', 'warn');
+  }
+
+  server.get('/health', (_req, res) => void res.json({ status: 'ok' }));
+  server.get('/ready', (_req, res) => {
+    const problems = readiness(o.view);
+    res.status(problems.length ? 503 : 200).json({ status: problems.length ? 'unavailable' : 'ready', problems });
+  });
+  if (o.metrics) {
+    const m = o.metrics;
+    server.get('/metrics', async (_req, res) => {
+      res.header('content-type', m.contentType).send(await m.text());
+    });
+  }
+
+  let port = 0;
+  if (!o.shared) {
+    if (o.port !== 0) await assertPortFree(o.host, o.port, 'admin');
+    await server.listen(o.port, o.host);
+    port = server.port ?? o.port;
+  }
+  return {
+    port,
+    firstToken,
+    api,
+    async close() {
+      if (!o.shared) server.close();
+      await sql?.end({ timeout: 1 });
+    },
+  };
+}
+
+/** What keeps the tracker from serving properly; empty when ready. */
+export function readiness(view: TrackerView): string[] {
+  const problems: string[] = [];
+  view.pool.shards.forEach((s, i) => {
+    if (s.worker === undefined) problems.push(`shard ${i} is not running`);
+  });
+  const ps = view.persistence?.stats;
+  if (ps && ps[PS.DB_UP] !== 1 && ps[PS.JOURNAL_BYTES] >= ps[PS.JOURNAL_BUDGET] * READY_JOURNAL_SHARE) {
+    problems.push(`database unreachable and the journal at ${Math.round((ps[PS.JOURNAL_BYTES] / ps[PS.JOURNAL_BUDGET]) * 100)}% of its budget`);
+  }
+  return problems;
+}

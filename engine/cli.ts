@@ -1,0 +1,123 @@
+// `shardtrack <command>`: the common admin tasks, run against the tracker's database (the
+// configured PostgreSQL, or the embedded one while no tracker holds it). A running tracker
+// on PostgreSQL sees the changes within a second (NOTIFY); on the embedded database, stop
+// it first or use the admin API.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { Tokens } from '../admin/auth.js';
+import { startEmbedded, type Embedded } from '../persistence/embedded.js';
+import { migrate } from '../persistence/migrate.js';
+import type { Config } from './config.js';
+
+export const USAGE = `usage: shardtrack [command] [--config tracker.toml]
+
+  (no command)                    run the tracker
+  --print-config                  print the effective configuration as TOML
+  migrate                         bring the database schema up to date
+  token create <name>             create an admin API token (printed once)
+  token revoke <id>               revoke an admin API token
+  user add [--passkey K] [--class C] [--no-leech]
+                                  create a user; prints its id and passkey
+  torrent add <info_hash hex> [--name N] [--freeleech]
+                                  register a torrent; prints its id
+`;
+
+export const COMMANDS = new Set(['migrate', 'token', 'user', 'torrent', 'help']);
+
+class UsageError extends Error {}
+
+/** Value of `--name value` in args, or undefined. */
+function opt(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i < 0) return undefined;
+  const v = args[i + 1];
+  if (v === undefined || v.startsWith('--')) throw new UsageError(`${name} needs a value`);
+  return v;
+}
+
+async function openDatabase(config: Config): Promise<{ sql: postgres.Sql; close(): Promise<void> }> {
+  const db = config.database;
+  if (!db.enabled) throw new UsageError('database.enabled is false: there is no database to work on');
+  const common = { max: 1, onnotice: () => {}, connect_timeout: 5, connection: { search_path: db.schema } };
+  let embedded: Embedded | undefined;
+  let sql: postgres.Sql;
+  if (db.url !== '') sql = postgres(db.url, common);
+  else {
+    embedded = await startEmbedded(join(db.data_dir, 'pglite'));
+    sql = postgres({ ...common, host: embedded.host, port: embedded.port, user: 'postgres', database: 'postgres' });
+  }
+  if (db.schema !== 'public') await sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${db.schema}`);
+  await migrate(sql);
+  return {
+    sql,
+    async close() {
+      await sql.end({ timeout: 1 });
+      await embedded?.close();
+    },
+  };
+}
+
+/** Run a command; returns the process exit status. */
+export async function runCommand(argv: string[], config: Config, out: (s: string) => void): Promise<number> {
+  const args = argv.filter((a, i) => a !== '--config' && argv[i - 1] !== '--config' && !a.startsWith('--config='));
+  const [cmd, sub, ...rest] = args;
+  if (cmd === 'help') {
+    out(USAGE);
+    return 0;
+  }
+  let db: Awaited<ReturnType<typeof openDatabase>> | undefined;
+  try {
+    if (cmd === 'token' && sub !== 'create' && sub !== 'revoke') throw new UsageError('token create <name> | token revoke <id>');
+    if ((cmd === 'user' || cmd === 'torrent') && sub !== 'add') throw new UsageError(`${cmd} add …`);
+    db = await openDatabase(config);
+    const { sql } = db;
+    switch (cmd) {
+      case 'migrate': {
+        const [{ v }] = await sql`SELECT max(version) AS v FROM schema_migrations`;
+        out(`schema at version ${v}\n`);
+        return 0;
+      }
+      case 'token': {
+        if (sub === 'create') {
+          if (!rest[0]) throw new UsageError('token create <name>');
+          const t = await new Tokens(sql).create(rest[0]);
+          out(`token ${t.id} (${rest[0]}): ${t.token}\n`);
+        } else {
+          const id = Number(rest[0]);
+          if (!Number.isInteger(id)) throw new UsageError('token revoke <id>');
+          const r = await sql`UPDATE admin_tokens SET revoked_at = now() WHERE id = ${id} AND revoked_at IS NULL`;
+          if (r.count === 0) throw new UsageError(`no live token ${id}`);
+          out(`token ${id} revoked\n`);
+        }
+        return 0;
+      }
+      case 'user': {
+        const passkey = opt(rest, '--passkey') ?? randomBytes(16).toString('hex');
+        const [u] = await sql`INSERT INTO users (passkey, class, can_leech) VALUES (${passkey}, ${opt(rest, '--class') ?? 'user'}, ${!rest.includes('--no-leech')})
+          RETURNING id, passkey`;
+        out(`user ${u.id} passkey ${u.passkey}\nannounce URL: http://<host>:${config.http.port}/${u.passkey}/announce\n`);
+        return 0;
+      }
+      case 'torrent': {
+        const hex = rest[0] ?? '';
+        if (!/^[0-9a-fA-F]{40}$/.test(hex)) throw new UsageError('torrent add <info_hash as 40 hex digits>');
+        const [t] = await sql`INSERT INTO torrents (info_hash, name, download_multiplier)
+          VALUES (${Buffer.from(hex, 'hex')}, ${opt(rest, '--name') ?? null}, ${rest.includes('--freeleech') ? 0 : 1}) RETURNING id`;
+        out(`torrent ${t.id} registered\n`);
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown command ${cmd}`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`shardtrack: ${e.message}\n\n${USAGE}`);
+      return 2;
+    }
+    process.stderr.write(`shardtrack: ${(e as Error).message}\n`);
+    return 1;
+  } finally {
+    await db?.close();
+  }
+}
