@@ -49,6 +49,10 @@ async function main(): Promise<void> {
     log(`announce URL: http://${host}:${tracker.httpPort}/announce`);
     if (tracker.udp) log(`UDP announce URL: udp://${udpHost}:${tracker.udpPort}/announce`);
   }
+  if (tracker.admin) {
+    const where = config.admin.on_tracker_port ? `the tracker port ${tracker.httpPort}` : `${config.admin.host} port ${tracker.admin.port}`;
+    log(`admin on ${where}: ${tracker.persistence ? '/api/v1 (bearer token), ' : ''}/health, /ready, /metrics`);
+  }
   let stopping = false;
   const stop = (sig: string) => {
     if (stopping) return;

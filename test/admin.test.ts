@@ -168,6 +168,8 @@ describe('admin API', () => {
     }
     expect(h.body.items).toEqual([expect.objectContaining({ user_id: u.id, torrent_id: tor.id, uploaded: 4096, completed_at: expect.any(String) })]);
     expect((await call('GET', `/api/v1/torrents/${tor.id}/history`)).body.total).toBe(1);
+    expect((await call('GET', `/api/v1/torrents/${tor.id}/snatches`)).body.items).toEqual([expect.objectContaining({ user_id: u.id })]);
+    expect((await call('GET', `/api/v1/torrents/${tor.id}`)).body).toMatchObject({ id: tor.id, snatches: 1 });
     expect((await call('GET', `/api/v1/users/${u.id}/snatches`)).body.items).toEqual([expect.objectContaining({ torrent_id: tor.id })]);
     const { body: stats } = await call('GET', '/api/v1/stats');
     expect(stats).toMatchObject({ shards: 2, persistence: { database_up: true } });
