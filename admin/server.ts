@@ -24,8 +24,10 @@ export interface AdminOptions {
   port: number; // 0 = a free port
   /** Serve on this server (the tracker's) instead of a listener of our own. */
   shared?: HyperExpress.Server;
-  /** The database: a URL and schema, or the embedded database's address. */
-  database: { url: string; schema: string } | { host: string; port: number } | null;
+  /** The database: a URL, or the embedded database's address (null: none). */
+  database: { url: string } | { host: string; port: number } | null;
+  /** Schema of the tracker's tables. */
+  schema: string;
   version: string;
   log: (msg: string, level?: 'error' | 'warn' | 'info' | 'debug') => void;
   /** Prometheus exposition (admin/metrics.ts). */
@@ -47,15 +49,20 @@ export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
   const server = o.shared ?? new HyperExpress.Server({ max_body_length: 64 * 1024 });
   let sql: postgres.Sql | undefined;
   const common = { max: 4, onnotice: () => {}, connect_timeout: 5 };
-  if (o.database && 'url' in o.database) sql = postgres(o.database.url, { ...common, connection: { search_path: o.database.schema, application_name: `shardtrack-admin/${o.database.schema}` } });
-  else if (o.database) sql = postgres({ ...common, max: 1, host: o.database.host, port: o.database.port, user: 'postgres', database: 'postgres' });
+  if (o.database && 'url' in o.database) sql = postgres(o.database.url, { ...common, connection: { search_path: o.schema, application_name: `shardtrack-admin/${o.schema}` } });
+  else if (o.database) sql = postgres({ ...common, max: 1, host: o.database.host, port: o.database.port, user: 'postgres', database: 'postgres', connection: { search_path: o.schema } });
 
   const api = new Api();
   let firstToken: string | null = null;
   if (sql) {
     const tokens = new Tokens(sql);
     const persistence = o.view.persistence;
-    const ctx: AdminContext = { sql, tokens, reload: () => persistence?.reload() ?? Promise.resolve() };
+    // A write is committed before the caches reload: if the reload fails (database gone a
+    // moment), the change still applies at the next load, so the write is not an error.
+    const reload = async (): Promise<void> => {
+      await persistence?.reload().catch((e: Error) => o.log(`admin: ${e.message}`, 'warn'));
+    };
+    const ctx: AdminContext = { sql, tokens, reload };
     userRoutes(api, ctx);
     torrentRoutes(api, ctx);
     policyRoutes(api, ctx);
@@ -63,7 +70,12 @@ export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
     tokenRoutes(api, ctx);
     statsRoutes(api, o.view);
     swarmRoutes(api, o.view);
-    firstToken = await tokens.createFirst();
+    try {
+      firstToken = await tokens.createFirst();
+    } catch (e) {
+      // the tracker serves while the database is away; the token comes at a start that reaches it
+      o.log(`admin: could not check for admin tokens (${(e as Error).message}); the API answers once the database does`, 'warn');
+    }
     const doc = openApi(api, o.version);
     server.get('/api/v1/openapi.json', (_req, res) => void res.json(doc));
     api.mount(server, '/api/v1', (req) => tokens.authorize(req));

@@ -88,6 +88,8 @@ export class Persistence {
     this.worker.on('error', (e) => (started ? opts.onFatal(`persistence thread crashed: ${e.stack ?? e}`) : fail(e)));
     this.worker.on('exit', (code) => {
       this.exited = true;
+      for (const done of this.waiting.values()) done(new Error('the persistence thread exited'));
+      this.waiting.clear();
       // Its journal holds everything it took: a restart of the process replays it. Running
       // on without it would fill the accounting rings and stall the shards, so give up.
       if (this.closed === undefined) opts.onFatal(`persistence thread exited (code ${code})`);
@@ -111,6 +113,7 @@ export class Persistence {
    * (rejects when the database cannot be read: the change applies on the next load).
    */
   reload(): Promise<void> {
+    if (this.exited) return Promise.reject(new Error('the persistence thread is not running'));
     const id = ++this.reloads;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, (err?: Error) => (err ? reject(err) : resolve()));

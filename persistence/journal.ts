@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pack, unpack } from 'msgpackr';
 
@@ -30,15 +31,20 @@ export class Journal<R = unknown> {
   private readonly pending = new Map<number, { at: number; len: number; records: number }>();
   private lastId = 0;
 
-  private constructor(private readonly path: string) {
+  private constructor(
+    private readonly path: string,
+    /** This journal's random identity: batch ids are unique only within it. */
+    readonly id: string,
+  ) {
     this.fd = openSync(path, 'a+');
   }
 
   /** Open (or create) the journal in `dir`, recovering what a previous run left. */
   static open<R>(dir: string): Journal<R> {
     mkdirSync(dir, { recursive: true });
-    const path = join(dir, 'accounting.journal');
-    const j = new Journal<R>(path);
+    const idFile = join(dir, 'journal.id');
+    if (!existsSync(idFile)) writeFileSync(idFile, randomBytes(12).toString('hex'), { flag: 'wx' });
+    const j = new Journal<R>(join(dir, 'accounting.journal'), readFileSync(idFile, 'utf8').trim());
     j.recover();
     return j;
   }

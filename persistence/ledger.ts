@@ -109,23 +109,28 @@ function bytes(parts: Uint8Array[]): Buffer {
   return Buffer.concat(parts);
 }
 
-/** Write one batch. Throws only when the database itself is unavailable (the caller retries). */
-export async function flushBatch(sql: postgres.Sql, batchId: number, records: readonly AccountingRecord[]): Promise<FlushResult> {
+/**
+ * Write batch `batchId` of journal `journal` (batch ids are unique within a journal only).
+ * Throws only when the database itself is unavailable (the caller retries).
+ */
+export async function flushBatch(sql: postgres.Sql, batchId: number, records: readonly AccountingRecord[], journal = ''): Promise<FlushResult> {
   return sql.begin(async (tx) => {
-    const fresh = await tx`INSERT INTO applied_batches (batch_id, records) VALUES (${batchId}, ${records.length})
-      ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id`;
+    const fresh = await tx`INSERT INTO applied_batches (journal, batch_id, records) VALUES (${journal}, ${batchId}, ${records.length})
+      ON CONFLICT (journal, batch_id) DO NOTHING RETURNING batch_id`;
     if (fresh.length === 0) return { applied: false, rows: 0, deadLetters: 0 };
     let rows = aggregate(records);
     let dead = 0;
     // Unknown users and torrents are the refusals to expect (deleted meanwhile): set them
     // aside up front rather than failing the statement.
-    const users = (await tx<{ id: string }[]>`SELECT id FROM users WHERE id = ANY(${nums(tx, uniq(rows.map((r) => r.user)), 'bigint')})`).map((r) => Number(r.id));
-    const torrents = (await tx<{ id: string }[]>`SELECT id FROM torrents WHERE id = ANY(${nums(tx, uniq(rows.map((r) => r.torrent)), 'bigint')})`).map((r) => Number(r.id));
+    // (FOR KEY SHARE: a user or torrent deleted meanwhile waits for this batch, whose rows
+    // its delete trigger then removes, instead of leaving them orphaned)
+    const users = (await tx<{ id: string }[]>`SELECT id FROM users WHERE id = ANY(${nums(tx, uniq(rows.map((r) => r.user)), 'bigint')}) FOR KEY SHARE`).map((r) => Number(r.id));
+    const torrents = (await tx<{ id: string }[]>`SELECT id FROM torrents WHERE id = ANY(${nums(tx, uniq(rows.map((r) => r.torrent)), 'bigint')}) FOR KEY SHARE`).map((r) => Number(r.id));
     const knownUsers = new Set(users);
     const knownTorrents = new Set(torrents);
     const orphans = rows.filter((r) => !knownUsers.has(r.user) || !knownTorrents.has(r.torrent));
     if (orphans.length > 0) {
-      dead += await deadLetter(tx, batchId, orphans, (r) => (!knownUsers.has(r.user) ? `unknown user ${r.user}` : `unknown torrent ${r.torrent}`));
+      dead += await deadLetter(tx, journal, batchId, orphans, (r) => (!knownUsers.has(r.user) ? `unknown user ${r.user}` : `unknown torrent ${r.torrent}`));
       rows = rows.filter((r) => knownUsers.has(r.user) && knownTorrents.has(r.torrent));
     }
     // Anything else PostgreSQL refuses (a value out of range, a constraint) is found by
@@ -142,7 +147,7 @@ export async function flushBatch(sql: postgres.Sql, batchId: number, records: re
           // Only refusals of the data itself are the record's fault; anything else (a
           // broken statement, a lost connection) fails the batch, which is retried.
           if (!isDataError(e)) throw e;
-          dead += await deadLetter(tx, batchId, [r], () => (e as Error).message);
+          dead += await deadLetter(tx, journal, batchId, [r], () => (e as Error).message);
         }
       }
       rows = good;
@@ -261,9 +266,9 @@ async function writePeers(tx: Tx, last: AccountingRecord[]): Promise<void> {
       left_bytes = EXCLUDED.left_bytes, paused = EXCLUDED.paused, last_announce = greatest(p.last_announce, EXCLUDED.last_announce)`;
 }
 
-async function deadLetter(tx: Tx, batchId: number, rows: Row[], reason: (r: Row) => string): Promise<number> {
+async function deadLetter(tx: Tx, journal: string, batchId: number, rows: Row[], reason: (r: Row) => string): Promise<number> {
   for (const r of rows) {
-    await tx`INSERT INTO dead_letters (batch_id, record, reason) VALUES (${batchId}, ${tx.json(r as unknown as postgres.JSONValue)}, ${reason(r)})`;
+    await tx`INSERT INTO dead_letters (journal, batch_id, record, reason) VALUES (${journal}, ${batchId}, ${tx.json(r as unknown as postgres.JSONValue)}, ${reason(r)})`;
   }
   return rows.length;
 }

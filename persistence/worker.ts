@@ -58,6 +58,7 @@ const PRUNE_EVERY_MS = 60_000;
 const BUDGET_WARN = 0.8;
 const CLOSE_TIMEOUT_MS = 15_000;
 const DB_TIMEOUT_MS = 10_000; // a database call that takes longer is abandoned with its client
+const RESTORE_TIMEOUT_MS = 600_000; // reading every peer back at start (millions of rows)
 
 const data = workerData as PersistenceWorkerData;
 const port = parentPort!;
@@ -81,6 +82,7 @@ class Persister {
   private lastPrune = Date.now();
   private budgetWarned = 0;
   private closing = false;
+  private journalClosed = false;
   private reloadTimer: NodeJS.Timeout | undefined;
   private readonly journalledAt = new Map<number, number>(); // batch id → unix s
   private readonly snapshotPath = join(data.dataDir, 'registry.snapshot');
@@ -98,31 +100,40 @@ class Persister {
     const pending = this.journal.pendingCount;
     if (pending > 0) log(`journal holds ${pending} batches not known to be committed: replaying them`, 'warn');
     let restored = 0;
+    let loaded = false;
     if (await this.connect()) {
-      await this.commitAll(); // the journal first: restored peers must carry what it adds
-      const snap = await this.guarded(this.reloadRegistry());
-      if (data.firstUser && snap.users.length === 0) {
-        const made = await this.guarded(ensureFirstUser(this.sql!, randomBytes(16).toString('hex')));
-        if (made !== null) {
-          await this.guarded(this.reloadRegistry());
-          post({ type: 'first-user', passkey: made });
+      try {
+        await this.commitAll(); // the journal first: restored peers must carry what it adds
+        if (this.sql === undefined) throw new Error('database lost while replaying the journal');
+        const snap = await this.guarded(this.reloadRegistry());
+        loaded = true;
+        if (data.firstUser && snap.users.length === 0) {
+          const made = await this.guarded(ensureFirstUser(this.sql!, randomBytes(16).toString('hex')));
+          if (made !== null) {
+            await this.guarded(this.reloadRegistry());
+            post({ type: 'first-user', passkey: made });
+          }
         }
+        // Restored peers carry the totals the ledger holds; with journal batches still
+        // uncommitted those would be behind, and the next deltas would count bytes twice.
+        if (this.journal.pendingCount === 0) {
+          restored = await this.guarded(restorePeers(this.sql!, data.peerTimeout, (records) => post({ type: 'restore', records })), RESTORE_TIMEOUT_MS);
+          this.stats[PS.PEERS_RESTORED] = restored;
+        } else {
+          log('journal not fully committed at start: swarms start empty (peers re-announce; nothing is counted twice)', 'warn');
+        }
+        if (data.url !== '') await this.guarded(this.listen());
+      } catch (e) {
+        // serve anyway; the tick loop reconnects, reloads and listens when it can
+        this.dropClient(`start: ${(e as Error).message}`);
       }
-      // Restored peers carry the totals the ledger holds; with journal batches still
-      // uncommitted those would be behind, and the next deltas would count bytes twice.
-      if (this.journal.pendingCount === 0) {
-        restored = await this.guarded(restorePeers(this.sql!, data.peerTimeout, (records) => post({ type: 'restore', records })));
-        this.stats[PS.PEERS_RESTORED] = restored;
-      } else {
-        log('journal not fully committed at start: swarms start empty (peers re-announce; nothing is counted twice)', 'warn');
-      }
-      if (data.url !== '') await this.guarded(this.listen());
-    } else if (existsSync(this.snapshotPath)) {
+    }
+    if (!loaded && existsSync(this.snapshotPath)) {
       // Serve with the registry as it was last seen rather than refuse everyone.
       const snap = unpack(readFileSync(this.snapshotPath)) as RegistrySnapshot;
       this.applyRegistry(snap);
       log(`database unreachable at start: serving with the registry saved at the last load (${snap.users.length} users)`, 'error');
-    } else {
+    } else if (!loaded) {
       log('database unreachable at start and no saved registry: private announces are refused until it is reachable', 'error');
     }
     post({ type: 'ready', restored, db: this.embedded ? { host: this.embedded.host, port: this.embedded.port } : null });
@@ -143,7 +154,7 @@ class Persister {
         } else {
           this.sql = postgres(data.url, { ...common, max: 2 });
         }
-        if (data.schema !== 'public') await this.sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${data.schema}`);
+        if (data.schema !== 'public') await this.sql`CREATE SCHEMA IF NOT EXISTS ${this.sql(data.schema)}`;
         const applied = await migrate(this.sql);
         if (applied.length > 0) log(`schema migrated to version ${applied.at(-1)}`);
       }
@@ -166,7 +177,8 @@ class Persister {
       await this.guarded(this.reloadRegistry());
       if (data.url !== '') await this.guarded(this.listen());
     } catch (e) {
-      this.failed(`registry load failed: ${(e as Error).message}`);
+      // without a registry and LISTEN the client is no use: start over on the next tick
+      this.dropClient(`registry load failed: ${(e as Error).message}`);
     } finally {
       this.connecting = false;
     }
@@ -174,15 +186,16 @@ class Persister {
 
   /**
    * A database call that cannot hang the thread: it fails when the client is dropped (see
-   * dropClient) or after DB_TIMEOUT_MS, and the client is then replaced.
+   * dropClient) or after `ms` (a batch gets 1 ms a record on top), and the client is then
+   * replaced.
    */
-  private guarded<T>(op: Promise<T>): Promise<T> {
+  private guarded<T>(op: Promise<T>, ms = DB_TIMEOUT_MS): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        this.dropClient(`no answer within ${DB_TIMEOUT_MS / 1000} s`);
+        this.dropClient(`no answer within ${Math.round(ms / 1000)} s`);
         reject(new Error('database call timed out'));
-      }, DB_TIMEOUT_MS);
+      }, ms);
     });
     return Promise.race([op, timeout, this.lost.promise]).finally(() => clearTimeout(timer));
   }
@@ -228,13 +241,14 @@ class Persister {
         const t0 = performance.now();
         let r;
         try {
-          r = await this.guarded(flushBatch(this.sql, id, records));
+          r = await this.guarded(flushBatch(this.sql, id, records, this.journal.id), 10_000 + records.length);
         } catch (e) {
           this.failed(`batch ${id} not committed (${(e as Error).message})`);
           return;
         }
         this.setUp(true);
         this.stats[PS.LAST_FLUSH_MS] = performance.now() - t0;
+        if (this.journalClosed) return; // committed; acked as a replay at the next start
         this.journal.ack(id);
         this.journalledAt.delete(id);
         this.stats[PS.BATCHES_COMMITTED]++;
@@ -272,13 +286,14 @@ class Persister {
   /**
    * Move every published record into one journal batch. The ring space is released only
    * once the batch is fsynced: a record is never in neither place. Past the disk budget the
-   * records stay in the rings (and the shards wait) rather than be dropped.
+   * records stay in the rings (and the shards wait) rather than be dropped; at shutdown
+   * (`force`) they go to the journal anyway, since the rings die with the process.
    */
-  private cut(): void {
+  private cut(force = false): void {
     let bytes = 0;
     for (const r of this.rings) bytes += r.depth();
     if (bytes === 0) return;
-    if (this.journal.size + bytes > data.journalMaxBytes) {
+    if (!force && this.journal.size + bytes > data.journalMaxBytes) {
       this.stats[PS.BUDGET_STALLS]++;
       if (Date.now() - this.budgetWarned > 10_000) {
         this.budgetWarned = Date.now();
@@ -372,16 +387,19 @@ class Persister {
   /** Take everything left in the rings and commit it (or leave it in the journal). */
   async close(): Promise<void> {
     this.closing = true;
-    this.cut();
+    this.cut(true); // the shards have stopped: this is everything
     const deadline = Date.now() + CLOSE_TIMEOUT_MS;
     while (this.journal.pendingCount > 0 && Date.now() < deadline) {
-      if (Date.now() >= this.retryAt) {
+      if (!this.committing && !this.connecting && Date.now() >= this.retryAt) {
         if (this.sql === undefined) await this.reconnect();
         else await this.commitAll();
       }
       if (this.journal.pendingCount > 0) await new Promise((r) => setTimeout(r, 50));
     }
+    // a commit started by the tick loop may still be running: the journal stays open for its ack
+    while ((this.committing || this.connecting) && Date.now() < deadline + DB_TIMEOUT_MS) await new Promise((r) => setTimeout(r, 20));
     if (this.journal.pendingCount > 0) log(`${this.journal.pendingCount} batches stay in the journal for the next start (database away)`, 'warn');
+    this.journalClosed = true;
     this.journal.close();
     await this.sql?.end({ timeout: 2 }).catch(() => {});
     await this.embedded?.close().catch(() => {});

@@ -401,7 +401,8 @@ export class SwarmStore {
   forEachPeer(swarm: number, max: number, visit: (peer: number, addr: Uint8Array, at: number, bytes: number, seeder: boolean) => void): number {
     const sdv = this.swarms.dv;
     const sat = swarm * SW.SIZE;
-    const high = this.ctl[CTL.PEER_HIGH];
+    // bounded by the views this store was built with, whatever torn values it reads
+    const high = Math.min(this.ctl[CTL.PEER_HIGH], Math.floor(this.peers.u8.length / PR.SIZE));
     let n = 0;
     for (const f of [this.fam4, this.fam6]) {
       const S = sdv.getUint32(sat + f.seed, true);

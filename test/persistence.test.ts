@@ -136,6 +136,21 @@ describe('persistence', () => {
     expect(Number(h.uploaded_credited)).toBe(5000 * tor.up);
   }, 60_000);
 
+  it('counts a new data directory\'s batches on a database that has seen another journal', async () => {
+    let t = await start();
+    const { users, torrents } = await seeded(t, 4, 3);
+    const sim = new LedgerSim(prng(33), users, torrents, 40);
+    await sim.run(t.httpPort, 300);
+    await stop(t);
+    dataDir = mkdtempSync(join(tmpdir(), 'shardtrack-db-')); // a redeploy without its volume: batch ids start at 1 again
+    t = await start();
+    await sim.run(t.httpPort, 300);
+    await stop(t);
+    expect(await ledgerTotals(db.sql).then(nonZero)).toEqual(nonZero(sim.totals()));
+    const [{ n }] = await db.sql`SELECT count(DISTINCT journal)::int AS n FROM applied_batches`;
+    expect(n).toBe(2);
+  }, 60_000);
+
   it('applies registry edits made directly in the database without restart', async () => {
     const t = await start();
     const { users, torrents } = await seeded(t, 1, 1);

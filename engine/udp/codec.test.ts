@@ -614,12 +614,16 @@ describe('answers', () => {
     expect(Buffer.from(out.subarray(8)).toString('latin1')).toBe('a lo');
   });
 
-  it('writeError: never writes bytes above 0x7f', () => {
+  it('writeError: writes UTF-8 (a deletion reason may not be ASCII) and cuts only between characters', () => {
     const msg = 'caf\u00e9 \u2603 \u00ff';
-    const out = new Uint8Array(8 + msg.length);
+    const bytes = Buffer.from(msg, 'utf8');
+    const out = new Uint8Array(8 + bytes.length);
     const n = writeError(out, new DataView(out.buffer), 1, msg, Infinity);
-    expect(n).toBe(8 + msg.length);
-    expect(out.subarray(8).every((b) => b < 0x80)).toBe(true);
+    expect(n).toBe(8 + bytes.length);
+    expect(Buffer.from(out.subarray(8, n)).toString('utf8')).toBe(msg);
+    // room for "caf" and half of "é": only "caf" is written
+    const cut = writeError(out, new DataView(out.buffer), 1, msg, 8 + 4);
+    expect(Buffer.from(out.subarray(8, cut)).toString('utf8')).toBe('caf');
   });
 });
 

@@ -170,11 +170,13 @@ export function writeAnnounceHeader(dv: DataView, tid: number, interval: number,
  * Error answer: action 3, transaction id, message. `max` bounds the whole packet: to an
  * address not proven by a connection id, never answer with more bytes than it sent.
  */
+const utf8 = new TextEncoder();
+
 export function writeError(u8: Uint8Array, dv: DataView, tid: number, message: string, max: number): number {
   if (max < 8) return 0;
   dv.setUint32(0, ACTION_ERROR, false);
   dv.setUint32(4, tid, false);
-  const room = Math.min(message.length, max - 8, u8.length - 8);
-  for (let i = 0; i < room; i++) u8[8 + i] = message.charCodeAt(i) & 0x7f;
-  return 8 + room;
+  // UTF-8 (a site's deletion reason may not be ASCII); only whole characters fit
+  const room = Math.min(max - 8, u8.length - 8);
+  return 8 + utf8.encodeInto(message, u8.subarray(8, 8 + room)).written;
 }
