@@ -107,7 +107,7 @@ function parse(schema: v.GenericSchema | undefined, input: unknown, code: string
 function asApiError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;
   const code = (e as { code?: unknown }).code;
-  if (code === '23505') return new ApiError(409, 'conflict', (e as { detail?: string }).detail ?? 'already exists');
+  if (code === '23505') return new ApiError(409, 'conflict', (e as { detail?: string }).detail ?? (e as Error).message);
   if (typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'))) return new ApiError(400, 'invalid_body', (e as Error).message);
   return new ApiError(500, 'internal', 'internal error (see the tracker log)');
 }

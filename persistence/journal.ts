@@ -17,6 +17,10 @@ import { pack, unpack } from 'msgpackr';
 // When every batch is acked the file is rewritten empty (atomically, by rename).
 
 const HEADER = 12;
+// Under sustained load some batch is always pending, so the file would never be emptied:
+// past this size, when at most a quarter of it is still pending, it is rewritten with only
+// the pending batches (the disk budget then measures what is really owed to the database).
+const COMPACT_AT = 64 << 20;
 
 export interface JournalBatch<R> {
   id: number;
@@ -29,22 +33,25 @@ export class Journal<R = unknown> {
   // unacked batches: where their frame's payload is in the file (read back when replayed,
   // so an outage costs disk, bounded by the budget, not memory)
   private readonly pending = new Map<number, { at: number; len: number; records: number }>();
+  private pendingBytes = 0; // frames of unacked batches: what a compaction keeps
   private lastId = 0;
 
   private constructor(
     private readonly path: string,
     /** This journal's random identity: batch ids are unique only within it. */
     readonly id: string,
+    /** Rewrite the file without its acknowledged batches once it is this big and mostly acked. */
+    private readonly compactAt: number,
   ) {
     this.fd = openSync(path, 'a+');
   }
 
   /** Open (or create) the journal in `dir`, recovering what a previous run left. */
-  static open<R>(dir: string): Journal<R> {
+  static open<R>(dir: string, opts: { compactAt?: number } = {}): Journal<R> {
     mkdirSync(dir, { recursive: true });
     const idFile = join(dir, 'journal.id');
     if (!existsSync(idFile)) writeFileSync(idFile, randomBytes(12).toString('hex'), { flag: 'wx' });
-    const j = new Journal<R>(join(dir, 'accounting.journal'), readFileSync(idFile, 'utf8').trim());
+    const j = new Journal<R>(join(dir, 'accounting.journal'), readFileSync(idFile, 'utf8').trim(), opts.compactAt ?? COMPACT_AT);
     j.recover();
     return j;
   }
@@ -88,13 +95,20 @@ export class Journal<R = unknown> {
     if (id <= this.lastId) throw new Error(`journal batch ids must increase: ${id} after ${this.lastId}`);
     const at = this.write({ k: 'batch', id, records });
     this.pending.set(id, { at: at + HEADER, len: this.bytes - at - HEADER, records: records.length });
+    this.pendingBytes += this.bytes - at;
     this.lastId = id;
   }
 
-  /** The batch is committed in the database. When nothing is pending the file is emptied. */
+  /**
+   * The batch is committed in the database. When nothing is pending the file is emptied;
+   * when it is big and mostly acknowledged, it is compacted.
+   */
   ack(id: number): void {
-    if (!this.pending.delete(id)) return;
-    if (this.pending.size === 0) this.reset();
+    const p = this.pending.get(id);
+    if (p === undefined) return;
+    this.pending.delete(id);
+    this.pendingBytes -= HEADER + p.len;
+    if (this.pending.size === 0 || (this.bytes >= this.compactAt && this.pendingBytes * 4 <= this.bytes)) this.rewrite();
     else this.write({ k: 'ack', id });
   }
 
@@ -102,8 +116,8 @@ export class Journal<R = unknown> {
     closeSync(this.fd);
   }
 
-  /** Append one frame; returns its offset in the file. */
-  private write(payload: object): number {
+  /** Append one frame (and fsync, unless the caller does); returns its offset in the file. */
+  private write(payload: object, sync = true): number {
     const at = this.bytes;
     const body = pack(payload);
     const frame = Buffer.allocUnsafe(HEADER + body.length);
@@ -112,7 +126,7 @@ export class Journal<R = unknown> {
     body.copy(frame, HEADER);
     let off = 0;
     while (off < frame.length) off += writeSync(this.fd, frame, off, frame.length - off);
-    fsyncSync(this.fd);
+    if (sync) fsyncSync(this.fd);
     this.bytes += frame.length;
     return at;
   }
@@ -134,8 +148,11 @@ export class Journal<R = unknown> {
       }
       if (payload.k === 'batch') {
         this.pending.set(payload.id, { at: at + HEADER, len, records: payload.records?.length ?? 0 });
+        this.pendingBytes += HEADER + len;
         if (payload.id > this.lastId) this.lastId = payload.id;
       } else if (payload.k === 'ack') {
+        const p = this.pending.get(payload.id);
+        if (p) this.pendingBytes -= HEADER + p.len;
         this.pending.delete(payload.id);
         if (payload.id > this.lastId) this.lastId = payload.id;
       }
@@ -146,23 +163,37 @@ export class Journal<R = unknown> {
       fsyncSync(this.fd);
     }
     this.bytes = at;
-    if (this.pending.size === 0 && at > 0) this.reset();
+    if (this.pending.size === 0 && at > 0) this.rewrite();
   }
 
-  /** Replace the file by an empty one (rename is atomic): nothing is pending. */
-  private reset(): void {
+  /**
+   * Replace the file (atomically, by rename) with one holding only what is pending: a frame
+   * that keeps the id sequence (replays never meet a reused id), then each pending batch's
+   * frame as it was. With nothing pending that is an empty journal.
+   */
+  private rewrite(): void {
     const tmp = `${this.path}.tmp`;
+    const old = this.fd;
     const fd = openSync(tmp, 'w+');
-    // keep the id sequence across the reset, so replays never meet a reused id
-    closeSync(this.fd);
     this.fd = fd;
     this.bytes = 0;
-    if (this.lastId > 0) this.write({ k: 'ack', id: this.lastId, last: true });
+    if (this.lastId > 0) this.write({ k: 'ack', id: this.lastId, last: true }, false);
+    for (const p of this.pending.values()) {
+      const frame = Buffer.allocUnsafe(HEADER + p.len);
+      let got = 0;
+      while (got < frame.length) got += readSync(old, frame, got, frame.length - got, p.at - HEADER + got);
+      let put = 0;
+      while (put < frame.length) put += writeSync(fd, frame, put, frame.length - put);
+      p.at = this.bytes + HEADER;
+      this.bytes += frame.length;
+    }
+    fsyncSync(fd);
+    closeSync(old);
     renameSync(tmp, this.path);
     // the rename itself must survive a crash: fsync the directory entry too
     const dirFd = openSync(dirname(this.path), 'r');
     fsyncSync(dirFd);
     closeSync(dirFd);
-    if (fstatSync(this.fd).size !== this.bytes) throw new Error('journal reset: unexpected file size');
+    if (fstatSync(this.fd).size !== this.bytes) throw new Error('journal rewrite: unexpected file size');
   }
 }

@@ -85,6 +85,8 @@ describe('admin API', () => {
     expect(reset.old_passkey).toBe(u.passkey);
     expect(failure((await announce(reset.passkey, ih)).body)).toBeUndefined();
     expect(failure((await announce(u.passkey, ih)).body)).toBeUndefined(); // within its grace window
+    // a passkey in its grace window belongs to its user: nobody else may take it
+    expect(await call('POST', '/api/v1/users', { passkey: u.passkey })).toMatchObject({ status: 409, body: { error: 'conflict' } });
     const { body: hard } = await call('POST', `/api/v1/users/${u.id}/passkey`, {});
     expect(failure((await announce(reset.passkey, ih)).body)).toBe('unknown passkey'); // no grace: gone at once
     expect(failure((await announce(hard.passkey, ih)).body)).toBeUndefined();
@@ -122,6 +124,7 @@ describe('admin API', () => {
     expect((await call('GET', '/api/v1/torrents?freeleech=true')).body.items.map((x: { id: number }) => x.id)).toContain(tor.id);
     expect((await call('PATCH', `/api/v1/torrents/${tor.id}`, { download_multiplier: 1, upload_multiplier: 2 })).body).toMatchObject({ download_multiplier: 1, upload_multiplier: 2 });
     expect(await call('POST', '/api/v1/torrents', { info_hash: hex })).toMatchObject({ status: 409 });
+    expect(await call('POST', '/api/v1/torrents', { info_hash: Buffer.from(hash()).toString('hex'), info_hash_v2: hex })).toMatchObject({ status: 409 });
     expect(await call('POST', '/api/v1/torrents', { info_hash: 'zz' })).toMatchObject({ status: 400, body: { error: 'invalid_body' } });
     expect(await call('DELETE', `/api/v1/torrents/${tor.id}`, {})).toMatchObject({ status: 400 }); // a reason is required
     const del = await call('DELETE', `/api/v1/torrents/${tor.id}`, { reason: 'dupe of 12' });
@@ -168,6 +171,7 @@ describe('admin API', () => {
     }
     expect(h.body.items).toEqual([expect.objectContaining({ user_id: u.id, torrent_id: tor.id, uploaded: 4096, completed_at: expect.any(String) })]);
     expect((await call('GET', `/api/v1/torrents/${tor.id}/history`)).body.total).toBe(1);
+    expect((await call('GET', '/api/v1/users/999999/history')).status).toBe(404);
     expect((await call('GET', `/api/v1/torrents/${tor.id}/snatches`)).body.items).toEqual([expect.objectContaining({ user_id: u.id })]);
     expect((await call('GET', `/api/v1/torrents/${tor.id}`)).body).toMatchObject({ id: tor.id, snatches: 1 });
     expect((await call('GET', `/api/v1/users/${u.id}/snatches`)).body.items).toEqual([expect.objectContaining({ torrent_id: tor.id })]);

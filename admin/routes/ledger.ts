@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { type Api, IdParams, iso, listOf, Page } from '../api.js';
+import { type Api, IdParams, iso, listOf, notFound, Page } from '../api.js';
 import { type AdminContext, offset } from '../context.js';
 
 // The ledger as the persistence thread wrote it: per user and torrent history, snatches.
@@ -37,13 +37,18 @@ const snatch = (r: Row) => ({ user_id: Number(r.user_id), torrent_id: Number(r.t
 
 export function ledgerRoutes(api: Api, ctx: AdminContext): void {
   const { sql } = ctx;
-  for (const [owner, column] of [['users', 'user_id'], ['torrents', 'torrent_id']] as const) {
+  for (const [owner, column, other] of [['users', 'user_id', 'torrent_id'], ['torrents', 'torrent_id', 'user_id']] as const) {
     const col = sql(column);
+    const tiebreak = sql(other);
+    const exists = async (id: number) => {
+      if ((await sql`SELECT 1 FROM ${sql(owner)} WHERE id = ${id}`).length === 0) throw notFound(`${owner.slice(0, -1)} ${id}`);
+    };
     api.add({
       method: 'get', path: `/${owner}/:id/history`, tag: 'ledger', summary: `Per user and torrent totals of one of the ${owner}, latest first`,
       params: IdParams, query: v.object(Page), response: listOf(History),
       async handler({ params, query: q }) {
-        const rows = await sql`SELECT * FROM history WHERE ${col} = ${params.id} ORDER BY last_announce DESC LIMIT ${q.per_page} OFFSET ${offset(q)}`;
+        await exists(params.id);
+        const rows = await sql`SELECT * FROM history WHERE ${col} = ${params.id} ORDER BY last_announce DESC, ${tiebreak} LIMIT ${q.per_page} OFFSET ${offset(q)}`;
         const [{ n }] = await sql`SELECT count(*) AS n FROM history WHERE ${col} = ${params.id}`;
         return { items: rows.map(history), page: q.page, per_page: q.per_page, total: Number(n) };
       },
@@ -52,7 +57,8 @@ export function ledgerRoutes(api: Api, ctx: AdminContext): void {
       method: 'get', path: `/${owner}/:id/snatches`, tag: 'ledger', summary: `Completions of one of the ${owner}, latest first`,
       params: IdParams, query: v.object(Page), response: listOf(Snatch),
       async handler({ params, query: q }) {
-        const rows = await sql`SELECT * FROM snatches WHERE ${col} = ${params.id} ORDER BY completed_at DESC LIMIT ${q.per_page} OFFSET ${offset(q)}`;
+        await exists(params.id);
+        const rows = await sql`SELECT * FROM snatches WHERE ${col} = ${params.id} ORDER BY completed_at DESC, ${tiebreak} LIMIT ${q.per_page} OFFSET ${offset(q)}`;
         const [{ n }] = await sql`SELECT count(*) AS n FROM snatches WHERE ${col} = ${params.id}`;
         return { items: rows.map(snatch), page: q.page, per_page: q.per_page, total: Number(n) };
       },

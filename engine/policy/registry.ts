@@ -47,8 +47,11 @@ export class Registry {
   private torrentCount = 0;
   private deletedCount = 0;
 
+  /** Users known (a reset passkey in its grace window is a second key of the same user). */
   get userCount(): number {
-    return this.users.size;
+    let n = 0;
+    for (const u of this.users.values()) if (!u.expiresAt) n++;
+    return n;
   }
 
   get registeredTorrents(): number {
