@@ -1,6 +1,7 @@
 import HyperExpress from 'hyper-express';
 import postgres from 'postgres';
 import { assertPortFree } from '../engine/net/port.js';
+import { PG_COMMON } from '../persistence/pg.js';
 import { PS } from '../persistence/stats.js';
 import { Api } from './api.js';
 import { Tokens } from './auth.js';
@@ -48,7 +49,7 @@ const READY_JOURNAL_SHARE = 0.8;
 export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
   const server = o.shared ?? new HyperExpress.Server({ max_body_length: 64 * 1024 });
   let sql: postgres.Sql | undefined;
-  const common = { max: 4, onnotice: () => {}, connect_timeout: 5 };
+  const common = { ...PG_COMMON, max: 4 };
   if (o.database && 'url' in o.database) sql = postgres(o.database.url, { ...common, connection: { search_path: o.schema, application_name: `shardtrack-admin/${o.schema}` } });
   else if (o.database) sql = postgres({ ...common, max: 1, host: o.database.host, port: o.database.port, user: 'postgres', database: 'postgres', connection: { search_path: o.schema } });
 

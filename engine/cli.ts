@@ -8,6 +8,7 @@ import postgres from 'postgres';
 import { Tokens } from '../admin/auth.js';
 import { startEmbedded, type Embedded } from '../persistence/embedded.js';
 import { migrate } from '../persistence/migrate.js';
+import { PG_COMMON } from '../persistence/pg.js';
 import type { Config } from './config.js';
 
 export const USAGE = `usage: shardtrack [command] [--config tracker.toml]
@@ -39,7 +40,7 @@ function opt(args: string[], name: string): string | undefined {
 async function openDatabase(config: Config): Promise<{ sql: postgres.Sql; close(): Promise<void> }> {
   const db = config.database;
   if (!db.enabled) throw new UsageError('database.enabled is false: there is no database to work on');
-  const common = { max: 1, onnotice: () => {}, connect_timeout: 5, connection: { search_path: db.schema } };
+  const common = { ...PG_COMMON, max: 1, connection: { search_path: db.schema } };
   let embedded: Embedded | undefined;
   let sql: postgres.Sql;
   if (db.url !== '') sql = postgres(db.url, common);

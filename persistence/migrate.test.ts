@@ -56,6 +56,24 @@ describe('migrations', () => {
     await expect(db.sql`INSERT INTO torrents (info_hash) VALUES (${Buffer.alloc(20)})`).rejects.toThrow(/unique/i);
   });
 
+  it('keep a passkey to one user and an info_hash to one torrent across both columns', async () => {
+    await migrate(db.sql);
+    const a = 'a'.repeat(32), b = 'b'.repeat(32), c = 'c'.repeat(32);
+    await db.sql`INSERT INTO users (passkey, old_passkey) VALUES (${a}, ${b})`;
+    await expect(db.sql`INSERT INTO users (passkey) VALUES (${b})`).rejects.toMatchObject({ code: '23505' });
+    await expect(db.sql`INSERT INTO users (passkey, old_passkey) VALUES (${c}, ${a})`).rejects.toMatchObject({ code: '23505' });
+    await db.sql`INSERT INTO users (passkey) VALUES (${c})`; // no old passkey: nothing to collide with
+    await db.sql`UPDATE users SET passkey = ${'d'.repeat(32)}, old_passkey = ${a} WHERE passkey = ${a}`; // its own old key
+    const h = (n: number) => Buffer.alloc(20, n);
+    await db.sql`INSERT INTO torrents (info_hash, info_hash_v2) VALUES (${h(1)}, ${h(2)})`;
+    await expect(db.sql`INSERT INTO torrents (info_hash) VALUES (${h(2)})`).rejects.toMatchObject({ code: '23505' });
+    await expect(db.sql`INSERT INTO torrents (info_hash, info_hash_v2) VALUES (${h(3)}, ${h(1)})`).rejects.toMatchObject({ code: '23505' });
+    // a bulk registration checks each row on the indexes (0004's check scanned the table: quadratic)
+    await db.sql`INSERT INTO users (passkey) SELECT md5(g::text) FROM generate_series(1, 20000) g`;
+    const [{ n }] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM users`;
+    expect(n).toBe(20002);
+  });
+
   it('delete a user\'s or torrent\'s ledger and peer rows with it', async () => {
     await migrate(db.sql);
     const [u1, u2] = await db.sql`INSERT INTO users (passkey) VALUES ('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'), ('bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb') RETURNING id`;

@@ -21,6 +21,7 @@ import { startEmbedded, type Embedded } from './embedded.js';
 import { Journal } from './journal.js';
 import { flushBatch } from './ledger.js';
 import { migrate } from './migrate.js';
+import { PG_COMMON } from './pg.js';
 import { restorePeers, prunePeers } from './peers.js';
 import { credit, decode, type Multipliers } from './records.js';
 import { ensureFirstUser, loadRegistry, type RegistrySnapshot } from './registry.js';
@@ -147,7 +148,7 @@ class Persister {
   private async connect(): Promise<boolean> {
     try {
       if (this.sql === undefined) {
-        const common = { onnotice: () => {}, connect_timeout: 5, connection: { search_path: data.schema, application_name: `shardtrack/${data.schema}` } };
+        const common = { ...PG_COMMON, connection: { search_path: data.schema, application_name: `shardtrack/${data.schema}` } };
         if (data.url === '') {
           this.embedded ??= await startEmbedded(join(data.dataDir, 'pglite'));
           this.sql = postgres({ ...common, host: this.embedded.host, port: this.embedded.port, user: 'postgres', database: 'postgres', max: 1 });
@@ -417,10 +418,15 @@ const persister = new Persister();
 
 // postgres 3.4.9 can throw from a timer when a connection dies with a small write queued
 // (porsager/postgres#1154, #1208; fixes not released): the exception escapes every caller,
-// and the connection never writes again. Survive it by replacing the client; anything
-// else uncaught is a bug and ends the thread (the journal keeps what it took).
+// and the connection never writes again. Its internal queries can also reject with
+// nobody listening when the connection is closed under them (see pg.ts). Survive both by
+// replacing the client; anything else uncaught is a bug and ends the thread (the journal
+// keeps what it took).
 process.on('uncaughtException', (e) => {
-  if (e instanceof TypeError && /reading 'write'|socket\.write/.test(e.message) && /postgres[/\\]src[/\\]connection\.js/.test(e.stack ?? '')) {
+  const driver = /postgres[/\\]src[/\\]connection\.js/.test(e.stack ?? '');
+  const lostSocket = e instanceof TypeError && /reading 'write'|socket\.write/.test(e.message);
+  const closedUnder = /^CONNECTION_(CLOSED|DESTROYED|ENDED)$/.test(String((e as { code?: unknown }).code));
+  if (driver && (lostSocket || closedUnder)) {
     persister.dropClient('the driver lost its socket');
     return;
   }
