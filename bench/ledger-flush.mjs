@@ -5,13 +5,16 @@
 // that is dropped afterwards.
 //
 //   node bench/ledger-flush.mjs [--url postgres://postgres@127.0.0.1:5432/test] [--batches 20]
-//        [--batch 20000] [--users 100000] [--torrents 50000] [--peers 500000] [--steady]
+//        [--batch 20000] [--users 100000] [--torrents 50000] [--peers 500000] [--steady] [--parts 1]
 //
 // --steady: every peer has announced before (its history and peers rows exist), as on a
 // tracker that has been running for a while; every write is then an update, not an insert.
 // Each record is an announce of a random peer of a fixed population (a user on a torrent),
 // so a batch touches as many distinct (user, torrent) pairs and peers as real traffic
 // does at this batch size: almost all of them distinct.
+//
+// --parts N: each batch written as N transactions in parallel over N connections, as the
+// tracker does with persistence.flush_connections = N.
 import { randomBytes } from 'node:crypto'
 import postgres from 'postgres'
 import { flushBatch } from '../dist/persistence/ledger.js'
@@ -24,10 +27,11 @@ const url = arg('url', 'postgres://postgres@127.0.0.1:5432/test')
 const batches = Number(arg('batches', 20)), size = Number(arg('batch', 20000))
 const users = Number(arg('users', 100000)), torrents = Number(arg('torrents', 50000)), peers = Number(arg('peers', 500000))
 const steady = process.argv.includes('--steady')
+const parts = Number(arg('parts', 1))
 const schema = `st_bench_${randomBytes(4).toString('hex')}`
 const admin = postgres(url, { max: 1, onnotice: () => {} })
 await admin.unsafe(`CREATE SCHEMA ${schema}`)
-const sql = postgres(url, { max: 1, onnotice: () => {}, connection: { search_path: schema } })
+const sql = postgres(url, { max: parts, onnotice: () => {}, fetch_types: false, connection: { search_path: schema } })
 try {
   await migrate(sql)
   if (process.env.EXPLAIN) { await sql`LOAD 'auto_explain'`; await sql`SET auto_explain.log_min_duration = 50`; await sql`SET auto_explain.log_analyze = on`; await sql`SET auto_explain.log_nested_statements = on` }
@@ -75,7 +79,7 @@ try {
         chunk.set(hashes[pt[p] - 1].info_hash, r + AC.INFO_HASH)
         chunk[r + AC.IP + 14] = (p >> 8) & 255; chunk[r + AC.IP + 15] = p & 255
       }
-      await flushBatch(sql, 1_000_000 + p0, decode(chunk.subarray(0, Math.min(size, peers - p0) * AC.SIZE), 1_790_000_000))
+      await flushBatch(sql, 1_000_000 + p0, decode(chunk.subarray(0, Math.min(size, peers - p0) * AC.SIZE), 1_790_000_000), { parts })
     }
     await sql`VACUUM ANALYZE history`.catch(() => {})
     await sql`VACUUM ANALYZE peers`.catch(() => {})
@@ -85,14 +89,14 @@ try {
   for (let b = 1; b <= batches; b++) {
     const chunk = make(b)
     const t0 = process.hrtime.bigint()
-    const r = await flushBatch(sql, b, decode(chunk, 1_790_000_000))
+    const r = await flushBatch(sql, b, decode(chunk, 1_790_000_000), { parts })
     times.push(Number(process.hrtime.bigint() - t0) / 1e9)
     if (!r.applied || r.deadLetters) throw new Error(`batch ${b}: ${JSON.stringify(r)}`)
   }
   const total = times.reduce((a, b) => a + b, 0)
   const sorted = [...times].sort((a, b) => a - b)
   const [{ n }] = await sql`SELECT count(*)::int AS n FROM peers`
-  console.log(`ledger flush${steady ? ' (steady state: every peer known)' : ''}: ${batches} batches × ${size} records, ${peers} peers of ${users} users × ${torrents} torrents (${n} peer rows at the end): ` +
+  console.log(`ledger flush${steady ? ' (steady state: every peer known)' : ''}, ${parts} part${parts > 1 ? 's' : ''}: ${batches} batches × ${size} records, ${peers} peers of ${users} users × ${torrents} torrents (${n} peer rows at the end): ` +
     `${Math.round((batches * size) / total).toLocaleString('en-US')} records/s overall, median batch ${(sorted[sorted.length >> 1] * 1000).toFixed(0)} ms ` +
     `(${Math.round(size / sorted[sorted.length >> 1]).toLocaleString('en-US')} records/s)`)
 } finally {

@@ -323,7 +323,7 @@ describe('configDocs', () => {
       'shards.count', 'shards.max_peers', 'shards.max_swarms',
       'net.trusted_proxies', 'registry.file',
       'database.enabled', 'database.url', 'database.schema', 'database.data_dir',
-      'persistence.flush_interval_ms', 'persistence.journal_max_bytes',
+      'persistence.flush_interval_ms', 'persistence.flush_connections', 'persistence.journal_max_bytes',
       'admin.enabled', 'admin.host', 'admin.port', 'admin.on_tracker_port', 'log.level',
     ]);
     const byKey = new Map(docs.map((d) => [d.key, d]));

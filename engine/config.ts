@@ -119,6 +119,7 @@ const Tables = v.strictObject({
   }),
   persistence: table({
     flush_interval_ms: int(1000, 20, 60000, 'accounting records are journalled and written to the database at least this often'),
+    flush_connections: int(2, 1, 64, 'connections a batch is written with in parallel, each a transaction over its share of the users (PostgreSQL only: the embedded database takes one); more when the database has cores to spare'),
     journal_max_bytes: int(1073741824, 1048576, 2 ** 50, 'disk budget of the journal while the database is away; at 80% the tracker warns, at 100% it stops taking announces rather than lose accounting'),
   }),
   admin: table({

@@ -93,6 +93,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
         dataDir: db.data_dir,
         flushIntervalMs: config.persistence.flush_interval_ms,
         journalMaxBytes: config.persistence.journal_max_bytes,
+        flushConnections: config.persistence.flush_connections,
         peerTimeout: config.tracker.peer_timeout,
         firstUser: config.tracker.private,
         log,

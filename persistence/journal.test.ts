@@ -73,7 +73,12 @@ describe('accounting journal', () => {
     const buf = readFileSync(file(d));
     buf[afterFirst + 14] ^= 0xff; // a payload byte of the second frame
     writeFileSync(file(d), buf);
-    expect(Journal.open<Rec>(d).unacked().map((b) => b.id)).toEqual([1]);
+    const opened = Journal.open<Rec>(d);
+    expect(opened.unacked().map((b) => b.id)).toEqual([1]);
+    // what was cut is kept aside for an operator, byte for byte
+    expect(opened.recovered.cutBytes).toBe(buf.length - afterFirst);
+    expect(readFileSync(opened.recovered.savedTo!)).toEqual(buf.subarray(afterFirst));
+    opened.close();
     // garbage appended after valid frames is cut too
     appendFileSync(file(d), Buffer.from('not a frame at all'));
     expect(Journal.open<Rec>(d).unacked().map((b) => b.id)).toEqual([1]);

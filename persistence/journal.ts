@@ -35,6 +35,12 @@ export class Journal<R = unknown> {
   private readonly pending = new Map<number, { at: number; len: number; records: number }>();
   private pendingBytes = 0; // frames of unacked batches: what a compaction keeps
   private lastId = 0;
+  /**
+   * What opening the file cut off: a torn tail (a crash mid-write: expected, nothing to
+   * keep) or, past a frame that fails its checksum, bytes saved aside in `savedTo` for an
+   * operator (frames after a damaged one cannot be trusted to be read in place).
+   */
+  recovered: { cutBytes: number; savedTo?: string } = { cutBytes: 0 };
 
   private constructor(
     private readonly path: string,
@@ -135,15 +141,18 @@ export class Journal<R = unknown> {
   private recover(): void {
     const buf = existsSync(this.path) ? readFileSync(this.path) : Buffer.alloc(0);
     let at = 0;
+    let damaged = false;
     while (at + HEADER <= buf.length) {
       const len = buf.readUInt32LE(at);
       if (at + HEADER + len > buf.length) break; // torn tail
       const body = buf.subarray(at + HEADER, at + HEADER + len);
-      if (!createHash('sha256').update(body).digest().subarray(0, 8).equals(buf.subarray(at + 4, at + 12))) break; // corrupt
+      damaged = !createHash('sha256').update(body).digest().subarray(0, 8).equals(buf.subarray(at + 4, at + 12));
+      if (damaged) break;
       let payload: { k: string; id: number; records?: unknown[] };
       try {
         payload = unpack(body);
       } catch {
+        damaged = true;
         break;
       }
       if (payload.k === 'batch') {
@@ -159,6 +168,11 @@ export class Journal<R = unknown> {
       at += HEADER + len;
     }
     if (at < buf.length) {
+      this.recovered = { cutBytes: buf.length - at };
+      if (damaged) {
+        this.recovered.savedTo = `${this.path}.damaged-${Date.now()}`;
+        writeFileSync(this.recovered.savedTo, buf.subarray(at));
+      }
       ftruncateSync(this.fd, at);
       fsyncSync(this.fd);
     }

@@ -36,13 +36,13 @@ function record(rnd: () => number, over: Partial<AccountingRecord> = {}): Accoun
 const num = (x: unknown) => Number(x);
 
 describe('ledger flush', () => {
-  it('totals equal the sum of the deltas after thousands of records in many batches', async () => {
+  it.each([1, 3])('totals equal the sum of the deltas after thousands of records in many batches (%i parts)', async (parts) => {
     const rnd = prng(11);
     const all: AccountingRecord[] = [];
     for (let b = 1; b <= 20; b++) {
       const batch = Array.from({ length: 250 }, () => record(rnd));
       all.push(...batch);
-      expect(await flushBatch(db.sql, b, batch)).toEqual({ applied: true, rows: aggregate(batch).length, deadLetters: 0 });
+      expect(await flushBatch(db.sql, b, batch, { parts })).toEqual({ applied: true, rows: aggregate(batch).length, deadLetters: 0 });
     }
     const want = aggregate(all);
     const got = await db.sql`SELECT user_id, torrent_id, uploaded, downloaded, uploaded_credited, downloaded_credited, seed_time, leech_time FROM history ORDER BY user_id, torrent_id`;
@@ -77,6 +77,47 @@ describe('ledger flush', () => {
     expect(await flushBatch(db.sql, 7, batch)).toEqual({ applied: false, rows: 0, deadLetters: 0 });
     const after = await db.sql`SELECT sum(uploaded)::text AS up, (SELECT sum(snatches) FROM torrents)::int AS sn FROM users`;
     expect(after).toEqual(before);
+  });
+
+  it('replays a batch cut into parts the way it was first cut, whatever the setting is now', async () => {
+    const rnd = prng(4);
+    const batch = Array.from({ length: 200 }, () => record(rnd, { completed: rnd() < 0.3 }));
+    // parts 0, 1 and 3 of 4 committed before a crash; part 2 did not
+    for (const part of [0, 1, 3]) await db.sql`INSERT INTO applied_batches (journal, batch_id, part, parts, records) VALUES ('', 1, ${part}, 4, 200)`;
+    const r = await flushBatch(db.sql, 1, batch, { parts: 1 });
+    const mine = aggregate(batch.filter((x) => x.user % 4 === 2));
+    expect(r).toEqual({ applied: true, rows: mine.length, deadLetters: 0 });
+    const users = await db.sql`SELECT DISTINCT user_id::int AS u FROM history ORDER BY 1`;
+    expect(users.map((x) => x.u)).toEqual([...new Set(mine.map((x) => x.user))].sort((x, y) => x - y));
+    const parts = await db.sql`SELECT part, parts FROM applied_batches WHERE batch_id = 1 ORDER BY part`;
+    expect(parts.map((x) => [x.part, x.parts])).toEqual([[0, 4], [1, 4], [2, 4], [3, 4]]);
+    expect(await flushBatch(db.sql, 1, batch, { parts: 2 })).toEqual({ applied: false, rows: 0, deadLetters: 0 });
+  });
+
+  it('forgets applied batch ids long acknowledged', async () => {
+    const rnd = prng(6);
+    for (const id of [1, 2, 3, 100_002, 100_003]) await flushBatch(db.sql, id, [record(rnd)], { journal: 'j' });
+    await flushBatch(db.sql, 5, [record(rnd)], { journal: 'other' });
+    const ids = await db.sql`SELECT journal, batch_id::int AS id FROM applied_batches ORDER BY journal, batch_id`;
+    expect(ids.map((r) => `${r.journal}:${r.id}`)).toEqual(['j:3', 'j:100002', 'j:100003', 'other:5']);
+  });
+
+  it('makes a user\'s delete wait for a flush in flight, then removes what the flush wrote', async () => {
+    const other = db.connect();
+    let deleted = false;
+    let deleting: Promise<unknown> | undefined;
+    await db.sql.begin(async (tx) => {
+      // what a flush holds while it writes (see writePart)
+      await tx`SELECT pg_advisory_xact_lock_shared(hashtext('shardtrack-ledger:' || current_schema()))`;
+      deleting = other`DELETE FROM users WHERE id = 5`.then(() => (deleted = true));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(deleted).toBe(false);
+      await tx`INSERT INTO history (user_id, torrent_id) VALUES (5, 1)`;
+    });
+    await deleting;
+    expect(deleted).toBe(true);
+    const [{ n }] = await db.sql`SELECT count(*)::int AS n FROM history WHERE user_id = 5`;
+    expect(n).toBe(0);
   });
 
   it('dead-letters what PostgreSQL refuses and writes the rest of the batch', async () => {
@@ -122,5 +163,13 @@ describe('ledger flush', () => {
     expect(n).toBe(2);
     await flushBatch(db.sql, 2, [{ ...base, user: 1, torrent: 1, uploaded: 1, peer: peer(1, 1, 151, true) }]);
     expect((await rows()).map((r) => r[0])).toEqual(['02', '03']);
+    // a total the table cannot hold: that peer's row goes (a stale one would be a wrong
+    // baseline after a restart), the others' are written, and the ledger takes the deltas
+    const r3 = await flushBatch(db.sql, 3, [
+      { ...base, user: 2, torrent: 1, uploaded: 5, peer: peer(2, 1, 2 ** 64) },
+      { ...base, user: 3, torrent: 2, uploaded: 7, peer: peer(4, 2, 70) },
+    ]);
+    expect(r3).toEqual({ applied: true, rows: 2, deadLetters: 0 });
+    expect((await rows()).map((r) => [r[0], r[4]])).toEqual([['03', 5], ['04', 70]]);
   });
 });

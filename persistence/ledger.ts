@@ -1,15 +1,17 @@
 import type postgres from 'postgres';
 
-// Writing accounting batches into the ledger: one transaction per batch, bulk statements
-// over arrays (unnest) instead of a statement per record, and exactly-once by batch id.
-// Columns travel cheaply: numbers as one comma-joined text each (the client's per-element
-// array escaping cost more than PostgreSQL's work), bytes as one concatenated bytea sliced
-// in SQL (the client cannot send arrays of bytea).
+// Writing accounting batches into the ledger: a transaction per batch (or per part of it,
+// written in parallel: see FlushOptions.parts), bulk statements over arrays (unnest)
+// instead of a statement per record, and exactly-once by batch id. Columns travel cheaply:
+// numbers as one comma-joined text each (the client's per-element array escaping cost more
+// than PostgreSQL's work), bytes as one concatenated bytea sliced in SQL (the client cannot
+// send arrays of bytea).
 //
-// A batch is first recorded in applied_batches; if its id is already there (a replay from
-// the journal after a crash between commit and ack), nothing else is written. Records that
-// PostgreSQL cannot take (an unknown user or torrent, a value out of range) never block the
-// rest: they are moved to dead_letters with the reason, in the same transaction.
+// A batch (part) is first recorded in applied_batches; if it is already there (a replay
+// from the journal after a crash between commit and ack), nothing else is written. Records
+// that PostgreSQL cannot take (an unknown user or torrent, a value out of range) never
+// block the rest: they are moved to dead_letters with the reason, in the same transaction.
+// Parts are cut by user, so no two of them write the same history, user or peer row.
 
 /** One accounting delta, as the shards produce it (deltas, never absolute totals). */
 export interface AccountingRecord {
@@ -109,58 +111,129 @@ function bytes(parts: Uint8Array[]): Buffer {
   return Buffer.concat(parts);
 }
 
+export interface FlushOptions {
+  /** The journal the batch comes from (batch ids are unique within a journal only). */
+  journal?: string;
+  /**
+   * Transactions to cut the batch into, by user, written in parallel (the client needs as
+   * many connections). A batch applied before keeps the cut it had then.
+   */
+  parts?: number;
+}
+
+/** applied_batches rows of a journal kept after their batch is acknowledged (~a day of 1 s batches). */
+const APPLIED_KEPT = 100_000;
+
 /**
- * Write batch `batchId` of journal `journal` (batch ids are unique within a journal only).
- * Throws only when the database itself is unavailable (the caller retries).
+ * Write batch `batchId`: one transaction per part, exactly once each. Batches must come
+ * oldest first: every earlier batch of the journal is acknowledged in it (so the ids far
+ * below are forgotten here). Throws only when the database itself is unavailable (the
+ * caller retries; parts already committed are then skipped).
  */
-export async function flushBatch(sql: postgres.Sql, batchId: number, records: readonly AccountingRecord[], journal = ''): Promise<FlushResult> {
-  return sql.begin(async (tx) => {
-    const fresh = await tx`INSERT INTO applied_batches (journal, batch_id, records) VALUES (${journal}, ${batchId}, ${records.length})
-      ON CONFLICT (journal, batch_id) DO NOTHING RETURNING batch_id`;
-    if (fresh.length === 0) return { applied: false, rows: 0, deadLetters: 0 };
-    let rows = aggregate(records);
-    let dead = 0;
-    // Unknown users and torrents are the refusals to expect (deleted meanwhile): set them
-    // aside up front rather than failing the statement.
-    // (FOR KEY SHARE: a user or torrent deleted meanwhile waits for this batch, whose rows
-    // its delete trigger then removes, instead of leaving them orphaned)
-    const users = (await tx<{ id: string }[]>`SELECT id FROM users WHERE id = ANY(${nums(tx, uniq(rows.map((r) => r.user)), 'bigint')}) FOR KEY SHARE`).map((r) => Number(r.id));
-    const torrents = (await tx<{ id: string }[]>`SELECT id FROM torrents WHERE id = ANY(${nums(tx, uniq(rows.map((r) => r.torrent)), 'bigint')}) FOR KEY SHARE`).map((r) => Number(r.id));
-    const knownUsers = new Set(users);
-    const knownTorrents = new Set(torrents);
-    const orphans = rows.filter((r) => !knownUsers.has(r.user) || !knownTorrents.has(r.torrent));
-    if (orphans.length > 0) {
-      dead += await deadLetter(tx, journal, batchId, orphans, (r) => (!knownUsers.has(r.user) ? `unknown user ${r.user}` : `unknown torrent ${r.torrent}`));
-      rows = rows.filter((r) => knownUsers.has(r.user) && knownTorrents.has(r.torrent));
-    }
-    // Anything else PostgreSQL refuses (a value out of range, a constraint) is found by
-    // trying the rows on their own under savepoints.
+export async function flushBatch(sql: postgres.Sql, batchId: number, records: readonly AccountingRecord[], o: FlushOptions = {}): Promise<FlushResult> {
+  const journal = o.journal ?? '';
+  const [before] = await sql<{ parts: number }[]>`SELECT parts FROM applied_batches WHERE journal = ${journal} AND batch_id = ${batchId} LIMIT 1`;
+  const parts = before?.parts ?? Math.max(1, o.parts ?? 1);
+  const rows: Row[][] = Array.from({ length: parts }, () => []);
+  const peers: AccountingRecord[][] = Array.from({ length: parts }, () => []);
+  const counts = new Array<number>(parts).fill(0); // records per part, as applied_batches keeps them
+  for (const r of records) counts[r.user % parts]++;
+  for (const r of aggregate(records)) rows[r.user % parts].push(r);
+  for (const r of lastPeers(records)) peers[r.user % parts].push(r);
+  const done = await Promise.all(
+    rows.map((_, part) =>
+      retryConflicts(() =>
+        sql.begin((tx) => writePart(tx, { journal, batchId, part, parts, records: counts[part], prune: part === 0 }, rows[part], peers[part])),
+      ),
+    ),
+  );
+  return {
+    applied: done.some((d) => d.applied),
+    rows: done.reduce((n, d) => n + d.rows, 0),
+    deadLetters: done.reduce((n, d) => n + d.deadLetters, 0),
+  };
+}
+
+/** Parts of a batch touch the same torrents' snatch counts: a deadlock between them is retried. */
+async function retryConflicts<T>(run: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
     try {
-      await tx.savepoint((sp) => write(sp, rows));
-    } catch {
-      const good: Row[] = [];
-      for (const r of rows) {
-        try {
-          await tx.savepoint((sp) => write(sp, [r]));
-          good.push(r);
-        } catch (e) {
-          // Only refusals of the data itself are the record's fault; anything else (a
-          // broken statement, a lost connection) fails the batch, which is retried.
-          if (!isDataError(e)) throw e;
-          dead += await deadLetter(tx, journal, batchId, [r], () => (e as Error).message);
-        }
-      }
-      rows = good;
-    }
-    // The peers table is state, not ledger: a value it refuses costs that batch's peer
-    // rows (they come back with the next announces), never the batch.
-    try {
-      await tx.savepoint((sp) => writePeers(sp, lastPeers(records)));
+      return await run();
     } catch (e) {
-      if (!isDataError(e)) throw e;
+      const code = (e as { code?: unknown }).code;
+      if (attempt >= 5 || (code !== '40P01' && code !== '40001')) throw e;
     }
-    return { applied: true, rows: rows.length, deadLetters: dead };
-  });
+  }
+}
+
+interface Part {
+  journal: string;
+  batchId: number;
+  part: number;
+  parts: number;
+  records: number; // of the batch's, in this part
+  prune: boolean;
+}
+
+async function writePart(tx: Tx, p: Part, aggregated: Row[], peers: AccountingRecord[]): Promise<FlushResult> {
+  // The lock first: users and torrents are not deleted while this part is written (0006).
+  const fresh = await tx`
+    WITH l AS (SELECT pg_advisory_xact_lock_shared(hashtext('shardtrack-ledger:' || current_schema())))
+    INSERT INTO applied_batches (journal, batch_id, part, parts, records)
+    SELECT ${p.journal}, ${p.batchId}, ${p.part}, ${p.parts}, ${p.records} FROM l
+    ON CONFLICT (journal, batch_id, part) DO NOTHING RETURNING batch_id`;
+  if (fresh.length === 0) return { applied: false, rows: 0, deadLetters: 0 };
+  if (p.prune) await tx`DELETE FROM applied_batches WHERE journal = ${p.journal} AND batch_id < ${p.batchId - APPLIED_KEPT}`;
+  let rows = aggregated;
+  let dead = 0;
+  // Unknown users and torrents are the refusals to expect (deleted meanwhile): set them
+  // aside up front rather than failing the statement.
+  const users = (await tx<{ id: string }[]>`SELECT id FROM users WHERE id = ANY(${nums(tx, uniq(rows.map((r) => r.user)), 'bigint')})`).map((r) => Number(r.id));
+  const torrents = (await tx<{ id: string }[]>`SELECT id FROM torrents WHERE id = ANY(${nums(tx, uniq(rows.map((r) => r.torrent)), 'bigint')})`).map((r) => Number(r.id));
+  const knownUsers = new Set(users);
+  const knownTorrents = new Set(torrents);
+  const orphans = rows.filter((r) => !knownUsers.has(r.user) || !knownTorrents.has(r.torrent));
+  if (orphans.length > 0) {
+    dead += await deadLetter(tx, p, orphans, (r) => (!knownUsers.has(r.user) ? `unknown user ${r.user}` : `unknown torrent ${r.torrent}`));
+    rows = rows.filter((r) => knownUsers.has(r.user) && knownTorrents.has(r.torrent));
+  }
+  // Anything else PostgreSQL refuses (a value out of range, a constraint) is found by
+  // trying the rows on their own under savepoints.
+  try {
+    await tx.savepoint((sp) => write(sp, rows));
+  } catch {
+    const good: Row[] = [];
+    for (const r of rows) {
+      try {
+        await tx.savepoint((sp) => write(sp, [r]));
+        good.push(r);
+      } catch (e) {
+        // Only refusals of the data itself are the record's fault; anything else (a
+        // broken statement, a lost connection) fails the batch, which is retried.
+        if (!isDataError(e)) throw e;
+        dead += await deadLetter(tx, p, [r], () => (e as Error).message);
+      }
+    }
+    rows = good;
+  }
+  // The peers table is state, not ledger: a row it refuses never costs the batch. Such a
+  // peer's row goes instead: left as it was, it would hold totals older than the ledger's
+  // and a restart would count the difference again; without a row, its next announce after
+  // a restart is a first sighting (a new baseline).
+  try {
+    await tx.savepoint((sp) => writePeers(sp, peers));
+  } catch (e) {
+    if (!isDataError(e)) throw e;
+    for (const r of peers) {
+      try {
+        await tx.savepoint((sp) => writePeers(sp, [r]));
+      } catch (e1) {
+        if (!isDataError(e1)) throw e1;
+        await writePeers(tx, [{ ...r, peer: { ...r.peer!, stopped: true } }]);
+      }
+    }
+  }
+  return { applied: true, rows: rows.length, deadLetters: dead };
 }
 
 /** SQLSTATE class 22 (data exception: out of range, bad value) or 23 (constraint violated). */
@@ -266,9 +339,9 @@ async function writePeers(tx: Tx, last: AccountingRecord[]): Promise<void> {
       left_bytes = EXCLUDED.left_bytes, paused = EXCLUDED.paused, last_announce = greatest(p.last_announce, EXCLUDED.last_announce)`;
 }
 
-async function deadLetter(tx: Tx, journal: string, batchId: number, rows: Row[], reason: (r: Row) => string): Promise<number> {
+async function deadLetter(tx: Tx, p: Part, rows: Row[], reason: (r: Row) => string): Promise<number> {
   for (const r of rows) {
-    await tx`INSERT INTO dead_letters (journal, batch_id, record, reason) VALUES (${journal}, ${batchId}, ${tx.json(r as unknown as postgres.JSONValue)}, ${reason(r)})`;
+    await tx`INSERT INTO dead_letters (journal, batch_id, record, reason) VALUES (${p.journal}, ${p.batchId}, ${tx.json(r as unknown as postgres.JSONValue)}, ${reason(r)})`;
   }
   return rows.length;
 }

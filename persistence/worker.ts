@@ -35,6 +35,8 @@ export interface PersistenceSettings {
   dataDir: string;
   flushIntervalMs: number;
   journalMaxBytes: number;
+  /** Transactions (and connections) a batch is written with in parallel; 1 on the embedded database. */
+  flushConnections: number;
   peerTimeout: number;
   /** Private mode: create a first user when there is none, and say its passkey. */
   firstUser: boolean;
@@ -85,6 +87,7 @@ class Persister {
   private closing = false;
   private journalClosed = false;
   private reloadTimer: NodeJS.Timeout | undefined;
+  private registryLoads: Promise<unknown> = Promise.resolve();
   private readonly journalledAt = new Map<number, number>(); // batch id → unix s
   private readonly snapshotPath = join(data.dataDir, 'registry.snapshot');
 
@@ -94,6 +97,9 @@ class Persister {
     this.stats[PS.JOURNAL_BUDGET] = data.journalMaxBytes;
     const now = Date.now() / 1000;
     for (const id of this.journal.pendingIds()) this.journalledAt.set(id, now);
+    const cut = this.journal.recovered;
+    if (cut.savedTo !== undefined) log(`journal damaged: ${cut.cutBytes} bytes after the last intact batch could not be read; kept in ${cut.savedTo}`, 'error');
+    else if (cut.cutBytes > 0) log(`journal: cut ${cut.cutBytes} bytes of a batch being written when the last run crashed (never taken: its peers' next announces count from their committed totals)`, 'warn');
     this.publishJournal();
   }
 
@@ -153,7 +159,7 @@ class Persister {
           this.embedded ??= await startEmbedded(join(data.dataDir, 'pglite'));
           this.sql = postgres({ ...common, host: this.embedded.host, port: this.embedded.port, user: 'postgres', database: 'postgres', max: 1 });
         } else {
-          this.sql = postgres(data.url, { ...common, max: 2 });
+          this.sql = postgres(data.url, { ...common, max: data.flushConnections + 1 }); // + registry reloads beside a flush
         }
         if (data.schema !== 'public') await this.sql`CREATE SCHEMA IF NOT EXISTS ${this.sql(data.schema)}`;
         const applied = await migrate(this.sql);
@@ -242,7 +248,7 @@ class Persister {
         const t0 = performance.now();
         let r;
         try {
-          r = await this.guarded(flushBatch(this.sql, id, records, this.journal.id), 10_000 + records.length);
+          r = await this.guarded(flushBatch(this.sql, id, records, { journal: this.journal.id, parts: data.url === '' ? 1 : data.flushConnections }), 10_000 + records.length);
         } catch (e) {
           this.failed(`batch ${id} not committed (${(e as Error).message})`);
           return;
@@ -340,8 +346,16 @@ class Persister {
 
   // ------------------------------------------------------------------ registry
 
-  private async reloadRegistry(reload?: number): Promise<RegistrySnapshot> {
-    const snap = await loadRegistry(this.sql!);
+  /** Loads run one after another: one started later must not be overtaken by an older one. */
+  private reloadRegistry(reload?: number): Promise<RegistrySnapshot> {
+    const run = this.registryLoads.then(() => this.loadRegistryNow(reload));
+    this.registryLoads = run.catch(() => {});
+    return run;
+  }
+
+  private async loadRegistryNow(reload?: number): Promise<RegistrySnapshot> {
+    if (this.sql === undefined) throw new Error('database unreachable');
+    const snap = await loadRegistry(this.sql);
     this.applyRegistry(snap, reload);
     // kept on disk so a start while the database is away can still serve known users
     const tmp = `${this.snapshotPath}.tmp`;
