@@ -461,6 +461,18 @@ describe('SwarmStore: fresh tables', () => {
     expect(slotsOf(again, s, true, true)).toEqual([1]);
     checkStore(again);
   });
+
+  it('an observer on another thread never initialises tables its shard has not yet', () => {
+    const mem = allocateShardMemory(allocateGlobal(), LIMITS);
+    const observer = new SwarmStore(mem, true);
+    expect(observer.findSwarm(sha1('a'), 0)).toBe(-1);
+    expect([...new Int32Array(mem.ctl)].every((w) => w === 0)).toBe(true);
+    // the shard then initialises them as on any first start
+    const shard = new SwarmStore(mem);
+    expect(shard.ctl[CTL.SWARM_INDEX_CAP]).toBeGreaterThan(0);
+    expect(shard.addSwarm(sha1('a'), 0, 5)).toBe(0);
+    expect(new SwarmStore(mem, true).findSwarm(sha1('a'), 0)).toBe(0);
+  });
 });
 
 describe('SwarmStore: swarms', () => {

@@ -69,7 +69,11 @@ export class SwarmStore {
   private readonly swarmKeys: KeyMatcher;
   private readonly peerKeys: KeyMatcher;
 
-  constructor(bufs: SwarmBuffers) {
+  /**
+   * `observer`: a reader on another thread (the admin API) that must never initialise the
+   * tables, even when it looks before their shard has: the shard alone writes them.
+   */
+  constructor(bufs: SwarmBuffers, observer = false) {
     this.ctl = new Int32Array(bufs.ctl);
     this.global = new Int32Array(bufs.global);
     this.swarms = new Slab(bufs.swarms, SW.SIZE);
@@ -90,7 +94,7 @@ export class SwarmStore {
       matches: (slot, key, off, swarm) =>
         peers.dv.getUint32(slot * PR.SIZE + PR.SWARM, true) === swarm && equal20(peers.u8, slot * PR.SIZE + PR.PEER_ID, key, off),
     };
-    if (this.ctl[CTL.SWARM_INDEX_CAP] === 0) this.init();
+    if (!observer && this.ctl[CTL.SWARM_INDEX_CAP] === 0) this.init();
   }
 
   /** Sizes of the buffers for a fresh shard. */

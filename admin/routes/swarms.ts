@@ -40,7 +40,7 @@ export function swarmRoutes(api: Api, view: TrackerView): void {
       const pool = view.pool;
       const shard = pool.shardOf(hash, 0);
       // views over the buffers as they are now (tables grow by replacing their views)
-      const store = new SwarmStore(pool.shards[shard].memory);
+      const store = new SwarmStore(pool.shards[shard].memory, true);
       const swarm = store.findSwarm(hash, 0);
       if (swarm < 0) throw notFound(`swarm ${params.info_hash}`);
       const pu8 = store.peers.u8;
