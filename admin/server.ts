@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import HyperExpress from 'hyper-express';
 import postgres from 'postgres';
 import { assertPortFree } from '../engine/net/port.js';
@@ -33,6 +34,11 @@ export interface AdminOptions {
   log: (msg: string, level?: 'error' | 'warn' | 'info' | 'debug') => void;
   /** Prometheus exposition (admin/metrics.ts). */
   metrics?: { contentType: string; text(): Promise<string> };
+  /**
+   * Bearer token /metrics requires ('' = none). Without one, /metrics is not served on the
+   * tracker's public port (`shared`): the swarm and user counts are the site's business.
+   */
+  metricsToken?: string;
 }
 
 export interface AdminServer {
@@ -89,9 +95,21 @@ export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
     const problems = readiness(o.view);
     res.status(problems.length ? 503 : 200).json({ status: problems.length ? 'unavailable' : 'ready', problems });
   });
-  if (o.metrics) {
+  const token = o.metricsToken ?? '';
+  if (o.metrics && o.shared && token === '') {
+    o.log('/metrics is not served on the tracker port without admin.metrics_token (set one, and give it to Prometheus as a bearer token)', 'warn');
+  } else if (o.metrics) {
     const m = o.metrics;
-    server.get('/metrics', async (_req, res) => {
+    // Compared as hashes: equal lengths for timingSafeEqual, and no timing on the token.
+    const want = createHash('sha256').update(token).digest();
+    server.get('/metrics', async (req, res) => {
+      if (token !== '') {
+        const got = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+        if (!timingSafeEqual(createHash('sha256').update(got).digest(), want)) {
+          res.status(401).json({ error: 'unauthorized', message: 'send Authorization: Bearer <admin.metrics_token>' });
+          return;
+        }
+      }
       res.header('content-type', m.contentType).send(await m.text());
     });
   }

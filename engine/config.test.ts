@@ -324,7 +324,7 @@ describe('configDocs', () => {
       'net.trusted_proxies', 'registry.file',
       'database.enabled', 'database.url', 'database.schema', 'database.data_dir',
       'persistence.flush_interval_ms', 'persistence.flush_connections', 'persistence.journal_max_bytes',
-      'admin.enabled', 'admin.host', 'admin.port', 'admin.on_tracker_port', 'log.level',
+      'admin.enabled', 'admin.host', 'admin.port', 'admin.on_tracker_port', 'admin.metrics_token', 'log.level',
     ]);
     const byKey = new Map(docs.map((d) => [d.key, d]));
     expect(byKey.get('http.port')).toMatchObject({ env: 'SHARDTRACK_HTTP__PORT', default: 8080 });

@@ -127,6 +127,7 @@ const Tables = v.strictObject({
     host: str('127.0.0.1', 'listen address of the admin listener (keep it private: loopback or an internal network)'),
     port: int(8081, 0, 65535, 'listen port of the admin listener; 0 picks a free port (tests)'),
     on_tracker_port: bool(false, 'serve the admin routes on the tracker\'s HTTP port instead of a listener of their own'),
+    metrics_token: str('', 'bearer token /metrics requires (Prometheus: authorization.credentials); empty = none, and then /metrics is not served with on_tracker_port'),
   }),
   log: table({
     level: oneOf('info', ['error', 'warn', 'info', 'debug'], 'least severe log level written'),

@@ -118,6 +118,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
         version: VERSION,
         log,
         metrics: createMetrics({ counters, pool, registry, persistence, config }),
+        metricsToken: config.admin.metrics_token,
       });
       if (admin.firstToken) log(`created the first admin API token (shown once, keep it): ${admin.firstToken}`, 'warn');
     }

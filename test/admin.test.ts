@@ -229,6 +229,8 @@ describe('admin routes on the tracker port, without a database', () => {
       expect(await h.json()).toEqual({ status: 'ok' });
       expect((await fetch(`http://127.0.0.1:${t2.httpPort}/ready`)).status).toBe(200);
       expect((await fetch(`http://127.0.0.1:${t2.httpPort}/api/v1/users`)).status).toBe(404);
+      // no metrics token: /metrics stays off the public port
+      expect((await fetch(`http://127.0.0.1:${t2.httpPort}/metrics`)).status).toBe(404);
       expect(decode((await get(t2.httpPort, announcePath({ infoHash: hash(), peerId: peerId(), port: 1 }))).body).incomplete).toBe(1);
       // a shard that is down makes the tracker not ready
       await t2.pool.killShard(0);
@@ -238,6 +240,24 @@ describe('admin routes on the tracker port, without a database', () => {
       expect((await fetch(`http://127.0.0.1:${t2.httpPort}/ready`)).status).toBe(200);
     } finally {
       await t2.close();
+    }
+  });
+});
+
+describe('metrics on the tracker port', () => {
+  it('need the metrics token there', async () => {
+    const t3 = await startTestTracker({ admin: { on_tracker_port: true, metrics_token: 'scrape-secret' } });
+    try {
+      const url = `http://127.0.0.1:${t3.httpPort}/metrics`;
+      const none = await fetch(url);
+      expect(none.status).toBe(401);
+      expect((await none.json()).error).toBe('unauthorized');
+      expect((await fetch(url, { headers: { authorization: 'Bearer scrape-secreT' } })).status).toBe(401);
+      const ok = await fetch(url, { headers: { authorization: 'Bearer scrape-secret' } });
+      expect(ok.status).toBe(200);
+      expect(await ok.text()).toMatch(/^# HELP shardtrack_/m);
+    } finally {
+      await t3.close();
     }
   });
 });
