@@ -78,10 +78,23 @@ describe('accounting journal', () => {
     // what was cut is kept aside for an operator, byte for byte
     expect(opened.recovered.cutBytes).toBe(buf.length - afterFirst);
     expect(readFileSync(opened.recovered.savedTo!)).toEqual(buf.subarray(afterFirst));
+    // batch 2 may have reached the database: ids past whatever the cut bytes held, for good
+    const raised = opened.lastBatchId;
+    expect(raised).toBeGreaterThanOrEqual(2);
     opened.close();
+    const again = Journal.open<Rec>(d);
+    expect(again.lastBatchId).toBe(raised);
+    expect(again.recovered).toEqual({ cutBytes: 0 });
+    expect(() => again.append(raised, [])).toThrow(/must increase/);
+    again.close();
     // garbage appended after valid frames is cut too
     appendFileSync(file(d), Buffer.from('not a frame at all'));
     expect(Journal.open<Rec>(d).unacked().map((b) => b.id)).toEqual([1]);
+    // a tail of zeros (a crash after the file grew, before its data landed) is a torn write
+    appendFileSync(file(d), Buffer.alloc(64));
+    const zeros = Journal.open<Rec>(d);
+    expect(zeros.recovered).toEqual({ cutBytes: 64 });
+    expect(zeros.lastBatchId).toBe(raised);
   });
 
   it.each([['without', 64 << 20], ['with', 1024]])('agrees with a model over random appends, acks and restarts, %s compaction', (_, compactAt) => {

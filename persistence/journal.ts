@@ -168,13 +168,30 @@ export class Journal<R = unknown> {
       at += HEADER + len;
     }
     if (at < buf.length) {
-      this.recovered = { cutBytes: buf.length - at };
+      const rest = buf.subarray(at);
+      // a crash can leave the file extended with zeros: a torn tail too, not damage
+      if (damaged && rest.every((b) => b === 0)) damaged = false;
+      this.recovered = { cutBytes: rest.length };
       if (damaged) {
-        this.recovered.savedTo = `${this.path}.damaged-${Date.now()}`;
-        writeFileSync(this.recovered.savedTo, buf.subarray(at));
+        // Kept (durably, before the cut) for an operator: the frames past the damage may
+        // hold batches and acks that can no longer be read in place.
+        const saved = `${this.path}.damaged-${Date.now()}`;
+        const fd = openSync(saved, 'w', 0o600);
+        writeSync(fd, rest);
+        fsyncSync(fd);
+        closeSync(fd);
+        syncDir(dirname(this.path));
+        this.recovered.savedTo = saved;
+        // Batch ids up to one per frame the cut bytes could hold may already be in the
+        // database (applied_batches): new batches must not reuse them, or they would be
+        // taken for replays and skipped.
+        this.lastId += Math.ceil(rest.length / (HEADER + 1));
       }
       ftruncateSync(this.fd, at);
       fsyncSync(this.fd);
+      this.bytes = at;
+      if (damaged) this.write({ k: 'ack', id: this.lastId, last: true }); // the raised sequence survives a restart
+      at = this.bytes;
     }
     this.bytes = at;
     if (this.pending.size === 0 && at > 0) this.rewrite();
@@ -204,10 +221,14 @@ export class Journal<R = unknown> {
     fsyncSync(fd);
     closeSync(old);
     renameSync(tmp, this.path);
-    // the rename itself must survive a crash: fsync the directory entry too
-    const dirFd = openSync(dirname(this.path), 'r');
-    fsyncSync(dirFd);
-    closeSync(dirFd);
+    syncDir(dirname(this.path)); // the rename itself must survive a crash
     if (fstatSync(this.fd).size !== this.bytes) throw new Error('journal rewrite: unexpected file size');
   }
+}
+
+/** fsync a directory, so the entries just created or renamed in it survive a crash. */
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  fsyncSync(fd);
+  closeSync(fd);
 }

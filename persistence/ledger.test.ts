@@ -35,6 +35,14 @@ function record(rnd: () => number, over: Partial<AccountingRecord> = {}): Accoun
 
 const num = (x: unknown) => Number(x);
 
+async function until(ok: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 describe('ledger flush', () => {
   it.each([1, 3])('totals equal the sum of the deltas after thousands of records in many batches (%i parts)', async (parts) => {
     const rnd = prng(11);
@@ -82,42 +90,63 @@ describe('ledger flush', () => {
   it('replays a batch cut into parts the way it was first cut, whatever the setting is now', async () => {
     const rnd = prng(4);
     const batch = Array.from({ length: 200 }, () => record(rnd, { completed: rnd() < 0.3 }));
-    // parts 0, 1 and 3 of 4 committed before a crash; part 2 did not
-    for (const part of [0, 1, 3]) await db.sql`INSERT INTO applied_batches (journal, batch_id, part, parts, records) VALUES ('', 1, ${part}, 4, 200)`;
+    // cut into 4; parts 0, 1 and 3 committed before a crash; part 2 did not
+    for (const part of [-1, 0, 1, 3]) await db.sql`INSERT INTO applied_batches (journal, batch_id, part, parts, records) VALUES ('', 1, ${part}, 4, 50)`;
     const r = await flushBatch(db.sql, 1, batch, { parts: 1 });
     const mine = aggregate(batch.filter((x) => x.user % 4 === 2));
     expect(r).toEqual({ applied: true, rows: mine.length, deadLetters: 0 });
     const users = await db.sql`SELECT DISTINCT user_id::int AS u FROM history ORDER BY 1`;
     expect(users.map((x) => x.u)).toEqual([...new Set(mine.map((x) => x.user))].sort((x, y) => x - y));
     const parts = await db.sql`SELECT part, parts FROM applied_batches WHERE batch_id = 1 ORDER BY part`;
-    expect(parts.map((x) => [x.part, x.parts])).toEqual([[0, 4], [1, 4], [2, 4], [3, 4]]);
+    expect(parts.map((x) => [x.part, x.parts])).toEqual([[-1, 4], [0, 4], [1, 4], [2, 4], [3, 4]]);
     expect(await flushBatch(db.sql, 1, batch, { parts: 2 })).toEqual({ applied: false, rows: 0, deadLetters: 0 });
+  });
+
+  it('replays a batch a tracker older than the cut wrote as one part as one part', async () => {
+    const rnd = prng(8);
+    const batch = Array.from({ length: 100 }, () => record(rnd));
+    await db.sql`INSERT INTO applied_batches (journal, batch_id, records) VALUES ('', 1, 100)`; // part 0 of 1, no cut row
+    expect(await flushBatch(db.sql, 1, batch, { parts: 3 })).toEqual({ applied: false, rows: 0, deadLetters: 0 });
+    const [{ n }] = await db.sql`SELECT count(*)::int AS n FROM history`;
+    expect(n).toBe(0);
   });
 
   it('forgets applied batch ids long acknowledged', async () => {
     const rnd = prng(6);
     for (const id of [1, 2, 3, 100_002, 100_003]) await flushBatch(db.sql, id, [record(rnd)], { journal: 'j' });
     await flushBatch(db.sql, 5, [record(rnd)], { journal: 'other' });
-    const ids = await db.sql`SELECT journal, batch_id::int AS id FROM applied_batches ORDER BY journal, batch_id`;
+    const ids = await db.sql`SELECT journal, batch_id::int AS id FROM applied_batches WHERE part >= 0 ORDER BY journal, batch_id`;
     expect(ids.map((r) => `${r.journal}:${r.id}`)).toEqual(['j:3', 'j:100002', 'j:100003', 'other:5']);
   });
 
   it('makes a user\'s delete wait for a flush in flight, then removes what the flush wrote', async () => {
+    const rnd = prng(12);
+    const batch = [record(rnd, { user: 5, torrent: 1 }), record(rnd, { user: 6, torrent: 2 })];
+    const site = db.connect();
     const other = db.connect();
     let deleted = false;
+    let flushed = false;
+    let flush: Promise<unknown> | undefined;
     let deleting: Promise<unknown> | undefined;
-    await db.sql.begin(async (tx) => {
-      // what a flush holds while it writes (see writePart)
-      await tx`SELECT pg_advisory_xact_lock_shared(hashtext('shardtrack-ledger:' || current_schema()))`;
+    await site.begin(async (tx) => {
+      // a site holds user 6's row: the flush takes its lock, writes user 5's rows and waits on user 6
+      await tx`SELECT 1 FROM users WHERE id = 6 FOR UPDATE`;
+      flush = flushBatch(db.sql, 1, batch).then(() => (flushed = true));
+      await until(async () => (await other`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ShareLock' AND granted
+        AND objid = (hashtext('shardtrack-ledger:' || current_schema())::bigint & 4294967295)::text::oid`)[0].n > 0);
       deleting = other`DELETE FROM users WHERE id = 5`.then(() => (deleted = true));
       await new Promise((r) => setTimeout(r, 300));
-      expect(deleted).toBe(false);
-      await tx`INSERT INTO history (user_id, torrent_id) VALUES (5, 1)`;
+      expect([flushed, deleted]).toEqual([false, false]);
     });
+    await flush;
     await deleting;
-    expect(deleted).toBe(true);
     const [{ n }] = await db.sql`SELECT count(*)::int AS n FROM history WHERE user_id = 5`;
     expect(n).toBe(0);
+    const [{ m }] = await db.sql`SELECT count(*)::int AS m FROM history WHERE user_id = 6`;
+    expect(m).toBe(1);
+    // the flush found user 5 (the delete did not come first): nothing dead-lettered
+    const [{ d }] = await db.sql`SELECT count(*)::int AS d FROM dead_letters`;
+    expect(d).toBe(0);
   });
 
   it('dead-letters what PostgreSQL refuses and writes the rest of the batch', async () => {

@@ -132,8 +132,15 @@ const APPLIED_KEPT = 100_000;
  */
 export async function flushBatch(sql: postgres.Sql, batchId: number, records: readonly AccountingRecord[], o: FlushOptions = {}): Promise<FlushResult> {
   const journal = o.journal ?? '';
-  const [before] = await sql<{ parts: number }[]>`SELECT parts FROM applied_batches WHERE journal = ${journal} AND batch_id = ${batchId} LIMIT 1`;
-  const parts = before?.parts ?? Math.max(1, o.parts ?? 1);
+  // The cut is settled once per batch, in a row of its own (part -1) committed before any
+  // part: a retry, even by a restarted tracker with another setting while a part of the
+  // first attempt is still committing, cuts the batch the same way. (A batch applied before
+  // the cut was recorded so, by a tracker older than 0006, was one part.)
+  await sql`INSERT INTO applied_batches (journal, batch_id, part, parts, records)
+            SELECT ${journal}, ${batchId}, -1,
+                   coalesce((SELECT parts FROM applied_batches WHERE journal = ${journal} AND batch_id = ${batchId} AND part >= 0 LIMIT 1), ${Math.max(1, o.parts ?? 1)}), 0
+            ON CONFLICT (journal, batch_id, part) DO NOTHING`;
+  const [{ parts }] = await sql<{ parts: number }[]>`SELECT parts FROM applied_batches WHERE journal = ${journal} AND batch_id = ${batchId} AND part = -1`;
   const rows: Row[][] = Array.from({ length: parts }, () => []);
   const peers: AccountingRecord[][] = Array.from({ length: parts }, () => []);
   const counts = new Array<number>(parts).fill(0); // records per part, as applied_batches keeps them
@@ -154,7 +161,10 @@ export async function flushBatch(sql: postgres.Sql, batchId: number, records: re
   };
 }
 
-/** Parts of a batch touch the same torrents' snatch counts: a deadlock between them is retried. */
+/**
+ * A deadlock (40P01: a site's transaction, or parts on the same torrents' snatch counts) or
+ * a serialization failure costs a retry of the part, not the batch.
+ */
 async function retryConflicts<T>(run: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -176,6 +186,9 @@ interface Part {
 }
 
 async function writePart(tx: Tx, p: Part, aggregated: Row[], peers: AccountingRecord[]): Promise<FlushResult> {
+  // A site transaction that deleted a user and then idles holds the lock below: give up
+  // (and retry the batch later) rather than wait on it until the watchdog drops the client.
+  await tx`SET LOCAL lock_timeout = '5s'`;
   // The lock first: users and torrents are not deleted while this part is written (0006).
   const fresh = await tx`
     WITH l AS (SELECT pg_advisory_xact_lock_shared(hashtext('shardtrack-ledger:' || current_schema())))
@@ -201,7 +214,8 @@ async function writePart(tx: Tx, p: Part, aggregated: Row[], peers: AccountingRe
   // trying the rows on their own under savepoints.
   try {
     await tx.savepoint((sp) => write(sp, rows));
-  } catch {
+  } catch (e) {
+    if (!isDataError(e)) throw e; // a deadlock, a lost connection: the part is retried whole
     const good: Row[] = [];
     for (const r of rows) {
       try {
@@ -294,6 +308,9 @@ async function write(tx: Tx, rows: Row[]): Promise<void> {
     WHERE us.id = d.u`;
   const done = rows.filter((r) => r.completedAt !== null);
   if (done.length > 0) {
+    // Parts running at once may count snatches on the same torrents: each locks its rows in
+    // id order first, so they wait for each other instead of deadlocking.
+    await tx`SELECT 1 FROM torrents WHERE id = ANY(${nums(tx, uniq(done.map((r) => r.torrent)), 'bigint')}) ORDER BY id FOR NO KEY UPDATE`;
     // a snatch is counted once per (user, torrent), whichever batch brings it first
     await tx`
       WITH s AS (

@@ -87,7 +87,8 @@ class Persister {
   private closing = false;
   private journalClosed = false;
   private reloadTimer: NodeJS.Timeout | undefined;
-  private registryLoads: Promise<unknown> = Promise.resolve();
+  private loadsStarted = 0; // registry loads, numbered as they start
+  private loadApplied = 0; // the number of the newest load applied
   private readonly journalledAt = new Map<number, number>(); // batch id → unix s
   private readonly snapshotPath = join(data.dataDir, 'registry.snapshot');
 
@@ -346,16 +347,17 @@ class Persister {
 
   // ------------------------------------------------------------------ registry
 
-  /** Loads run one after another: one started later must not be overtaken by an older one. */
-  private reloadRegistry(reload?: number): Promise<RegistrySnapshot> {
-    const run = this.registryLoads.then(() => this.loadRegistryNow(reload));
-    this.registryLoads = run.catch(() => {});
-    return run;
-  }
-
-  private async loadRegistryNow(reload?: number): Promise<RegistrySnapshot> {
+  private async reloadRegistry(reload?: number): Promise<RegistrySnapshot> {
     if (this.sql === undefined) throw new Error('database unreachable');
+    const seq = ++this.loadsStarted;
     const snap = await loadRegistry(this.sql);
+    if (seq < this.loadApplied) {
+      // Loads overlap: one started later (so it saw at least what this one saw) has been
+      // applied already, and this older one must not overwrite it.
+      if (reload !== undefined) post({ type: 'registry-current', reload });
+      return snap;
+    }
+    this.loadApplied = seq;
     this.applyRegistry(snap, reload);
     // kept on disk so a start while the database is away can still serve known users
     const tmp = `${this.snapshotPath}.tmp`;
@@ -441,6 +443,8 @@ process.on('uncaughtException', (e) => {
   const lostSocket = e instanceof TypeError && /reading 'write'|socket\.write/.test(e.message);
   const closedUnder = /^CONNECTION_(CLOSED|DESTROYED|ENDED)$/.test(String((e as { code?: unknown }).code));
   if (driver && (lostSocket || closedUnder)) {
+    // logged whole: a promise of ours left without a handler would come here too
+    log(`database driver error nobody was waiting for (client replaced): ${e.stack ?? e}`, 'warn');
     persister.dropClient('the driver lost its socket');
     return;
   }
