@@ -117,6 +117,12 @@ describe('ledger flush', () => {
     await flushBatch(db.sql, 5, [record(rnd)], { journal: 'other' });
     const ids = await db.sql`SELECT journal, batch_id::int AS id FROM applied_batches WHERE part >= 0 ORDER BY journal, batch_id`;
     expect(ids.map((r) => `${r.journal}:${r.id}`)).toEqual(['j:3', 'j:100002', 'j:100003', 'other:5']);
+    // another journal's rows go once they are a month old
+    await db.sql`UPDATE applied_batches SET applied_at = now() - interval '31 days' WHERE journal = 'other'`;
+    await db.sql`INSERT INTO applied_batches (journal, batch_id, records, applied_at) VALUES ('recent', 1, 1, now() - interval '29 days')`;
+    await flushBatch(db.sql, 3600, [record(rnd)], { journal: 'j' });
+    const left = await db.sql`SELECT DISTINCT journal FROM applied_batches ORDER BY journal`;
+    expect(left.map((r) => r.journal)).toEqual(['j', 'recent']);
   });
 
   it('makes a user\'s delete wait for a flush in flight, then removes what the flush wrote', async () => {

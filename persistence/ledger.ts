@@ -196,7 +196,12 @@ async function writePart(tx: Tx, p: Part, aggregated: Row[], peers: AccountingRe
     SELECT ${p.journal}, ${p.batchId}, ${p.part}, ${p.parts}, ${p.records} FROM l
     ON CONFLICT (journal, batch_id, part) DO NOTHING RETURNING batch_id`;
   if (fresh.length === 0) return { applied: false, rows: 0, deadLetters: 0 };
-  if (p.prune) await tx`DELETE FROM applied_batches WHERE journal = ${p.journal} AND batch_id < ${p.batchId - APPLIED_KEPT}`;
+  if (p.prune) {
+    await tx`DELETE FROM applied_batches WHERE journal = ${p.journal} AND batch_id < ${p.batchId - APPLIED_KEPT}`;
+    // Journals nobody writes any more (a data directory replaced, a node retired) cannot
+    // prune themselves: now and then (hourly at 1 s batches) their month-old rows go.
+    if (p.batchId % 3600 === 0) await tx`DELETE FROM applied_batches WHERE journal <> ${p.journal} AND applied_at < now() - interval '30 days'`;
+  }
   let rows = aggregated;
   let dead = 0;
   // Unknown users and torrents are the refusals to expect (deleted meanwhile): set them

@@ -114,6 +114,32 @@ describe('ByteRing basics', () => {
     expect(consumer.next()).toBe(-1);
   });
 
+  it('rewind drops the records reserved after a mark and publishes those before it', () => {
+    const { producer, consumer } = pair(256);
+    fill(producer.u8, producer.reserve(20), 20, 1);
+    const m = producer.mark();
+    fill(producer.u8, producer.reserve(40), 40, 2); // half written when its writer failed
+    producer.rewind(m);
+    producer.commit();
+    let at = consumer.next();
+    expect(consumer.len).toBe(20);
+    expect(consumer.u8.slice(at, at + 20)).toEqual(expected(20, 1));
+    expect(consumer.next()).toBe(-1);
+    // the space is reserved again from the mark, across the end of the ring too
+    for (let i = 0; i < 12; i++) {
+      const before = producer.mark();
+      fill(producer.u8, producer.reserve(24), 24, 10 + i);
+      producer.rewind(before);
+      fill(producer.u8, producer.reserve(16), 16, 30 + i);
+      producer.commit();
+      consumer.release();
+      at = consumer.next();
+      expect(consumer.len).toBe(16);
+      expect(consumer.u8.slice(at, at + 16)).toEqual(expected(16, 30 + i));
+      expect(consumer.next()).toBe(-1);
+    }
+  });
+
   it('reserve returns -1 when full and works again after release', () => {
     const { producer, consumer } = pair(256);
     for (let i = 0; i < 4; i++) expect(producer.reserve(56)).toBe(RING_HEADER_BYTES + i * 64 + 8);

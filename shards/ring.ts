@@ -102,6 +102,16 @@ export class ByteRing {
     this.wpos = (this.lastPos + REC_HEADER + ((len + 7) & ~7)) >>> 0;
   }
 
+  /** Where the next reservation goes; rewind() to it drops what is reserved after. */
+  mark(): number {
+    return this.wpos;
+  }
+
+  /** Drop the records reserved since `mark` (uncommitted ones only: a mark taken since the last commit). */
+  rewind(mark: number): void {
+    this.wpos = mark;
+  }
+
   /** Publish every record reserved since the last commit. Returns true if any was. */
   commit(): boolean {
     const prev = Atomics.load(this.i32, RING_TAIL) >>> 0;

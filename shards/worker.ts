@@ -51,11 +51,25 @@ function run(data: ShardWorkerData): void {
 
     const t0 = performance.now();
     let handled = 0;
-    while (handled < BATCH && answers.hasRoom(maxAnswer) && acctRoom()) {
-      const off = requests.next();
-      if (off < 0) break;
-      logic.handle(q, qdv, off, answers, now);
-      handled++;
+    let accounted = accounting?.mark() ?? 0;
+    try {
+      while (handled < BATCH && answers.hasRoom(maxAnswer) && acctRoom()) {
+        const off = requests.next();
+        if (off < 0) break;
+        logic.handle(q, qdv, off, answers, now);
+        handled++;
+        if (accounting) accounted = accounting.mark();
+      }
+    } catch (e) {
+      // A bug ends this thread (the pool respawns it over the same tables). The requests
+      // handled before the failing one have changed their peers' totals already: publish
+      // their accounting records, or their deltas would be lost (the next announces count
+      // from the new totals). The failing one's, perhaps half written, goes.
+      if (accounting) {
+        accounting.rewind(accounted);
+        accounting.commit();
+      }
+      throw e;
     }
     if (handled > 0) {
       // Accounting first: once a client has its answer, its record is already on its way.
