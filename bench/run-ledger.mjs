@@ -8,8 +8,8 @@
 //
 // The same 200,000-peer pool as bench/run-http.sh, each peer a user's (2,000 users, every
 // torrent registered). Rounds alternate off/on; the report gives medians. For "on" it also
-// gives what the ledger committed while wrk ran (records per second from applied_batches)
-// and the backlog when wrk stopped, i.e. whether accounting keeps up with the announces.
+// gives what the ledger committed while wrk ran (records per second, from the tracker's
+// /metrics) and the backlog when wrk stopped, i.e. whether accounting keeps up.
 // Every process started here is stopped by its PID; load goes to 127.0.0.1 only.
 //
 //   node bench/run-ledger.mjs [--seconds 10] [--warmup 2] [--rounds 3] [--port 18450] [--url postgres://…]
@@ -63,7 +63,7 @@ function startTracker(mode) {
   const env = {
     ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SHARDTRACK_') && k !== 'DATABASE_URL')),
     SHARDTRACK_HTTP__HOST: '127.0.0.1', SHARDTRACK_HTTP__PORT: String(PORT), SHARDTRACK_UDP__PORT: '0', SHARDTRACK_SHARDS__COUNT: '1',
-    SHARDTRACK_TRACKER__PRIVATE: 'true', SHARDTRACK_LOG__LEVEL: 'warn',
+    SHARDTRACK_TRACKER__PRIVATE: 'true', SHARDTRACK_LOG__LEVEL: 'warn', SHARDTRACK_ADMIN__PORT: String(PORT + 1),
     ...(mode === 'off'
       ? { SHARDTRACK_DATABASE__ENABLED: 'false', SHARDTRACK_REGISTRY__FILE: registryFile }
       : { SHARDTRACK_DATABASE__URL: URL, SHARDTRACK_DATABASE__SCHEMA: schema, SHARDTRACK_DATABASE__DATA_DIR: join(work, 'data') }),
@@ -99,25 +99,30 @@ function wrk(seconds) {
   return JSON.parse(m[1])
 }
 
-const committed = async () => Number((await sql`SELECT coalesce(sum(records), 0)::bigint AS n FROM applied_batches`)[0].n)
+// The persistence thread's own counters (/metrics on the admin listener): records taken
+// into the journal and records committed, so the window's figures count exactly its records.
+async function ledgerCounters() {
+  const text = await (await fetch(`http://127.0.0.1:${PORT + 1}/metrics`)).text()
+  const read = (name) => Number(new RegExp(`^shardtrack_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
+  return { journalled: read('records_journalled_total'), committed: read('records_committed_total') }
+}
 const results = { off: [], on: [] }
 try {
   for (let round = 1; round <= ROUNDS; round++) {
     for (const mode of round % 2 ? ['off', 'on'] : ['on', 'off']) {
       await startTracker(mode)
       wrk(WARMUP)
-      const before = mode === 'on' ? await committed() : 0
-      const t0 = new Date()
+      const before = mode === 'on' ? await ledgerCounters() : undefined
       const w = wrk(SECS)
       const r = { rps: w.rps, requests: w.requests, p99: w.p99_ms, errors: w.err_read + w.err_connect + w.err_timeout + w.non2xx }
-      if (mode === 'on') {
-        const during = Number((await sql`SELECT coalesce(sum(records), 0)::bigint AS n FROM applied_batches WHERE applied_at >= ${t0}`)[0].n)
-        r.committedPerSec = during / SECS
-        r.backlog = w.requests - (await committed() - before) + 0
+      if (before) {
+        const after = await ledgerCounters()
+        r.committedPerSec = (after.committed - before.committed) / SECS
+        r.backlog = after.journalled - after.committed // journalled, not yet in the database
       }
       r.shutdownSecs = await stopTracker()
       results[mode].push(r)
-      log(`round ${round} ${mode}: ${Math.round(r.rps)} announces/s` + (mode === 'on' ? `, ledger committed ${Math.round(r.committedPerSec)} records/s while wrk ran, backlog at the end ≈ ${r.backlog}, SIGTERM → exit ${r.shutdownSecs.toFixed(1)} s` : ''))
+      log(`round ${round} ${mode}: ${Math.round(r.rps)} announces/s` + (mode === 'on' ? `, ledger committed ${Math.round(r.committedPerSec)} records/s while wrk ran, backlog at the end ${r.backlog} records, SIGTERM → exit ${r.shutdownSecs.toFixed(1)} s` : ''))
     }
   }
 } finally {
