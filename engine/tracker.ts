@@ -11,7 +11,7 @@ import { HttpFrontend } from './http/server.js';
 import { UdpFrontend } from './udp/server.js';
 import { attachRegistryFile } from './policy/registry-file.js';
 import { Registry } from './policy/registry.js';
-import { applySnapshot } from './policy/registry-db.js';
+import { applyDelta, applySnapshot } from './policy/registry-db.js';
 
 // Assembles a running tracker from a configuration: the registry, the shard pool (which
 // owns all swarm memory) and the HTTP acceptor. Used by main.ts and by the integration
@@ -98,6 +98,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
         firstUser: config.tracker.private,
         log,
         onRegistry: (snap) => applySnapshot(registry, snap, log),
+        onRegistryDelta: (delta) => applyDelta(registry, delta, log),
         onRestore: (records) => restore(pool, records),
         onFirstUser: (passkey) => log(`created a first user (passkey ${passkey}) in the empty ${db.url === '' ? `embedded database under ${join(db.data_dir, 'pglite')}` : 'database'}`),
         onFatal,

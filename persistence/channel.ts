@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { RegistrySnapshot } from './registry.js';
+import type { RegistryDelta, RegistrySnapshot } from './registry.js';
 import { allocateStats, PS } from './stats.js';
 import type { PersistenceSettings, PersistenceWorkerData } from './worker.js';
 
@@ -10,6 +10,7 @@ import type { PersistenceSettings, PersistenceWorkerData } from './worker.js';
 export type FromPersistence =
   | { type: 'log'; msg: string; level: 'error' | 'warn' | 'info' | 'debug' }
   | { type: 'registry'; snapshot: RegistrySnapshot; reload?: number }
+  | { type: 'registry-delta'; delta: RegistryDelta; reload?: number }
   | { type: 'restore'; records: Uint8Array }
   | { type: 'registry-failed'; reload: number }
   /** The registry already applied is at least as new as what this reload read. */
@@ -25,6 +26,7 @@ export interface PersistenceOptions extends PersistenceSettings {
   log: (msg: string, level?: 'error' | 'warn' | 'info' | 'debug') => void;
   /** A registry snapshot to install in the acceptor's caches. */
   onRegistry: (snapshot: RegistrySnapshot) => void;
+  onRegistryDelta: (delta: RegistryDelta) => void;
   /** AQ records of peers to put back into the swarms (before the tracker listens). */
   onRestore: (records: Uint8Array) => Promise<void>;
   onFirstUser: (passkey: string) => void;
@@ -48,7 +50,7 @@ export class Persistence {
   private constructor(rings: SharedArrayBuffer[], epoch: number, opts: PersistenceOptions, ready: (restored: number) => void, fail: (e: Error) => void) {
     const stats = allocateStats();
     this.stats = new Float64Array(stats);
-    const { log: _log, onRegistry: _r, onRestore: _s, onFirstUser: _f, onFatal: _x, ...settings } = opts;
+    const { log: _log, onRegistry: _r, onRegistryDelta: _d, onRestore: _s, onFirstUser: _f, onFatal: _x, ...settings } = opts;
     const data: PersistenceWorkerData = { ...settings, rings, stats, epoch };
     this.worker = new Worker(WORKER_URL, { workerData: data, name: 'persistence' });
     let started = false;
@@ -57,9 +59,11 @@ export class Persistence {
         case 'log':
           return opts.log(m.msg, m.level);
         case 'registry':
-          opts.onRegistry(m.snapshot);
+        case 'registry-delta':
+          if (m.type === 'registry') opts.onRegistry(m.snapshot);
+          else opts.onRegistryDelta(m.delta);
           if (m.reload !== undefined) {
-            // this snapshot answers every reload asked up to it
+            // this load answers every reload asked up to it
             for (const [id, done] of this.waiting) if (id <= m.reload) (this.waiting.delete(id), done());
           }
           return;

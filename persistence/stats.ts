@@ -15,7 +15,7 @@ export const PS = {
   DEAD_LETTERS: 11, // records the database refused, moved to dead_letters
   LAST_FLUSH_MS: 12, // duration of the last commit
   BUDGET_STALLS: 13, // times the journal was full and accounting waited
-  REGISTRY_LOADS: 14, // registry snapshots sent to the acceptor
+  REGISTRY_LOADS: 14, // registry reads applied to the acceptor (a whole load or the changes since the last)
   PEERS_RESTORED: 15, // peers reloaded into the swarms at start
   SIZE: 16,
 } as const;

@@ -24,7 +24,7 @@ import { migrate } from './migrate.js';
 import { PG_COMMON } from './pg.js';
 import { restorePeers, prunePeers } from './peers.js';
 import { credit, decode, type Multipliers } from './records.js';
-import { ensureFirstUser, loadRegistry, type RegistrySnapshot } from './registry.js';
+import { ensureFirstUser, loadChanges, loadRegistry, pruneChanges, type RegistrySnapshot } from './registry.js';
 import { PS } from './stats.js';
 import type { FromPersistence, ToPersistence } from './channel.js';
 
@@ -58,6 +58,9 @@ const TICK_MS = 20;
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 10_000;
 const PRUNE_EVERY_MS = 60_000;
+const REGISTRY_POLL_MS = 5_000; // the change log is read this often even without a NOTIFY (one missed, the embedded database)
+const CHANGES_TRUSTED_MS = 12 * 3600_000; // the log keeps a day (pruneChanges): older reads reload whole
+const SNAPSHOT_EVERY_MS = 3600_000;
 const BUDGET_WARN = 0.8;
 const CLOSE_TIMEOUT_MS = 15_000;
 const DB_TIMEOUT_MS = 10_000; // a database call that takes longer is abandoned with its client
@@ -89,6 +92,10 @@ class Persister {
   private reloadTimer: NodeJS.Timeout | undefined;
   private loadsStarted = 0; // registry loads, numbered as they start
   private loadApplied = 0; // the number of the newest load applied
+  private registrySince: string | undefined; // where the next read of the change log starts
+  private registryReadAt = 0; // when the caches were last brought up to date
+  private nextRegistryPoll = 0;
+  private snapshotSavedAt = Date.now();
   private readonly journalledAt = new Map<number, number>(); // batch id → unix s
   private readonly snapshotPath = join(data.dataDir, 'registry.snapshot');
 
@@ -113,9 +120,9 @@ class Persister {
       try {
         await this.commitAll(); // the journal first: restored peers must carry what it adds
         if (this.sql === undefined) throw new Error('database lost while replaying the journal');
-        const snap = await this.guarded(this.reloadRegistry());
+        await this.guarded(this.reloadRegistry());
         loaded = true;
-        if (data.firstUser && snap.users.length === 0) {
+        if (data.firstUser) {
           const made = await this.guarded(ensureFirstUser(this.sql!, randomBytes(16).toString('hex')));
           if (made !== null) {
             await this.guarded(this.reloadRegistry());
@@ -288,6 +295,15 @@ class Persister {
     if (now - this.lastPrune > PRUNE_EVERY_MS && this.sql !== undefined && this.stats[PS.DB_UP] === 1) {
       this.lastPrune = now;
       prunePeers(this.sql, data.peerTimeout).catch(() => {});
+      pruneChanges(this.sql).catch(() => {});
+    }
+    if (this.sql !== undefined && !this.connecting && this.registrySince !== undefined) {
+      if (now >= this.nextRegistryPoll) {
+        this.nextRegistryPoll = now + REGISTRY_POLL_MS;
+        this.guarded(this.reloadRegistry()).catch((e) => log(`registry read failed: ${(e as Error).message}`, 'warn'));
+      } else if (now - this.snapshotSavedAt > SNAPSHOT_EVERY_MS) {
+        this.guarded(this.refreshSnapshot(), RESTORE_TIMEOUT_MS).catch((e) => log(`registry snapshot failed: ${(e as Error).message}`, 'warn'));
+      }
     }
   }
 
@@ -347,28 +363,57 @@ class Persister {
 
   // ------------------------------------------------------------------ registry
 
-  private async reloadRegistry(reload?: number): Promise<RegistrySnapshot> {
+  /**
+   * Bring the acceptor's caches up to date: the changes since the last read (a few rows),
+   * or everything when there is no last read, it is too old for the change log (pruned
+   * after a day) or the log says so (a TRUNCATE, a bulk change). Loads may overlap (a
+   * NOTIFY, the admin API, the poll): each is numbered as it starts, and one older than
+   * what is applied already is dropped, so caches never go back in time.
+   */
+  private async reloadRegistry(reload?: number): Promise<void> {
     if (this.sql === undefined) throw new Error('database unreachable');
     const seq = ++this.loadsStarted;
-    const snap = await loadRegistry(this.sql);
+    const fresh = this.registrySince !== undefined && Date.now() - this.registryReadAt < CHANGES_TRUSTED_MS;
+    const changes = fresh ? await loadChanges(this.sql, this.registrySince!) : null;
+    const full = changes === null ? await loadRegistry(this.sql) : null;
     if (seq < this.loadApplied) {
-      // Loads overlap: one started later (so it saw at least what this one saw) has been
-      // applied already, and this older one must not overwrite it.
       if (reload !== undefined) post({ type: 'registry-current', reload });
-      return snap;
+      return;
     }
     this.loadApplied = seq;
-    this.applyRegistry(snap, reload);
-    // kept on disk so a start while the database is away can still serve known users
+    this.registryReadAt = Date.now();
+    this.stats[PS.REGISTRY_LOADS]++;
+    if (changes !== null) {
+      this.registrySince = changes.since;
+      for (const [id, m] of changes.delta.multipliers) {
+        if (m === null) this.multipliers.delete(id);
+        else this.multipliers.set(id, m);
+      }
+      post({ type: 'registry-delta', delta: changes.delta, reload });
+      return;
+    }
+    this.registrySince = full!.since;
+    this.applyRegistry(full!.snapshot, reload);
+    this.saveSnapshot(full!.snapshot);
+  }
+
+  /** Kept on disk so a start while the database is away can still serve known users. */
+  private saveSnapshot(snap: RegistrySnapshot): void {
     const tmp = `${this.snapshotPath}.tmp`;
     writeFileSync(tmp, pack(snap), { mode: 0o600 });
     renameSync(tmp, this.snapshotPath);
-    return snap;
+    this.snapshotSavedAt = Date.now();
+  }
+
+  /** The saved snapshot follows the changes too: rewritten from a whole load now and then (not sent to the acceptor). */
+  private async refreshSnapshot(): Promise<void> {
+    if (this.sql === undefined) return;
+    this.snapshotSavedAt = Date.now();
+    this.saveSnapshot((await loadRegistry(this.sql)).snapshot);
   }
 
   private applyRegistry(snap: RegistrySnapshot, reload?: number): void {
     this.multipliers = new Map(snap.multipliers);
-    this.stats[PS.REGISTRY_LOADS]++;
     post({ type: 'registry', snapshot: snap, reload });
   }
 

@@ -49,9 +49,10 @@ async function stop(t: Tracker): Promise<void> {
 
 /** Seed users and torrents and wait until the running tracker has loaded them. */
 async function seeded(t: Tracker, users: number, torrents: number) {
+  const wantUsers = t.registry.userCount + users; // (counted first: the reload may land before seedRegistry returns)
+  const wantTorrents = t.registry.registeredTorrents + torrents;
   const reg = await seedRegistry(db.sql, users, torrents);
-  const wantUsers = t.registry.userCount + users;
-  await until('the registry reload that NOTIFY triggers', () => t.registry.userCount === wantUsers && t.registry.registeredTorrents === torrents);
+  await until('the registry reload that NOTIFY triggers', () => t.registry.userCount === wantUsers && t.registry.registeredTorrents === wantTorrents);
   return reg;
 }
 

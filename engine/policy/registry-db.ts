@@ -1,10 +1,10 @@
-import type { RegistrySnapshot } from '../../persistence/registry.js';
+import type { RegistryDelta, RegistrySnapshot } from '../../persistence/registry.js';
 import type { BanEntry } from './bans.js';
 import { parseCidr } from './bans.js';
 import type { Registry } from './registry.js';
 
-// Install a registry snapshot from the database (sent by the persistence thread at start
-// and after every change) into the acceptor's caches, each part swapped whole.
+// Install what the persistence thread reads from the database into the acceptor's caches:
+// a whole snapshot at start (each part swapped whole), then the changes as they happen.
 
 export function applySnapshot(registry: Registry, snap: RegistrySnapshot, log: (msg: string, level?: 'warn') => void): void {
   registry.replaceAll(
@@ -12,14 +12,39 @@ export function applySnapshot(registry: Registry, snap: RegistrySnapshot, log: (
     snap.torrents.map((t) => ({ id: t.id, infoHash: t.infoHash })),
     snap.deleted ?? [], // (a snapshot saved by an older version has none)
   );
+  registry.bans.replace(parseBans(snap.bans, log));
+  registry.clients.replace(snap.clients);
+}
+
+/**
+ * Apply changed users and torrents one by one: keys they held go (unless another user or
+ * torrent holds them now), then their current entries go in. Bans and clients, when they
+ * changed, are swapped whole.
+ */
+export function applyDelta(registry: Registry, d: RegistryDelta, log: (msg: string, level?: 'warn') => void): void {
+  for (const [id, key] of d.dropKeys) registry.removeUserKey(key, id);
+  for (const [id, hash] of d.dropHashes) registry.removeTorrent(hash, id);
+  for (const u of d.users) {
+    try {
+      registry.upsertUser({ id: u.id, passkey: u.passkey, canLeech: u.canLeech, expiresAt: u.expiresAt });
+    } catch (e) {
+      log(`user ${u.id} ignored: ${(e as Error).message}`, 'warn');
+    }
+  }
+  for (const t of d.deleted) registry.upsertTorrent(t, t.reason);
+  for (const t of d.torrents) registry.upsertTorrent(t); // a live registration wins over a deleted one
+  if (d.bans) registry.bans.replace(parseBans(d.bans, log));
+  if (d.clients) registry.clients.replace(d.clients);
+}
+
+function parseBans(list: RegistrySnapshot['bans'], log: (msg: string, level?: 'warn') => void): BanEntry[] {
   const bans: BanEntry[] = [];
-  for (const b of snap.bans) {
+  for (const b of list) {
     try {
       bans.push({ ...parseCidr(b.cidr), expiresAt: b.expiresAt });
     } catch (e) {
       log(`ban ${b.cidr} ignored: ${(e as Error).message}`, 'warn');
     }
   }
-  registry.bans.replace(bans);
-  registry.clients.replace(snap.clients);
+  return bans;
 }

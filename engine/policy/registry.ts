@@ -90,6 +90,11 @@ export class Registry {
     return this.users.delete(passkey);
   }
 
+  /** Remove a passkey if it still belongs to user `id` (it may have moved to another since). */
+  removeUserKey(passkey: string, id: number): boolean {
+    return this.users.get(passkey)?.id === id && this.users.delete(passkey);
+  }
+
   /** Register a torrent, or with `deletedReason` keep it as deleted (refused with that reason). */
   upsertTorrent(t: TorrentEntry, deletedReason?: string): void {
     if (t.infoHash.length !== 20) throw new Error(`info_hash of torrent ${t.id} is not 20 bytes`);
@@ -110,11 +115,13 @@ export class Registry {
     this.torrents.set(k, node);
   }
 
-  removeTorrent(infoHash: Uint8Array): boolean {
+  /** Remove an info_hash; with `id`, only if it is still that torrent's. */
+  removeTorrent(infoHash: Uint8Array, id?: number): boolean {
     const k = bucketKey(infoHash, 0);
     let prev: TorrentNode | undefined;
     for (let n = this.torrents.get(k); n !== undefined; prev = n, n = n.next) {
       if (!same(n.infoHash, infoHash, 0)) continue;
+      if (id !== undefined && n.id !== id) return false;
       if (prev) prev.next = n.next;
       else if (n.next) this.torrents.set(k, n.next);
       else this.torrents.delete(k);
