@@ -13,8 +13,6 @@ export type FromPersistence =
   | { type: 'registry-delta'; delta: RegistryDelta; reload?: number }
   | { type: 'restore'; records: Uint8Array }
   | { type: 'registry-failed'; reload: number }
-  /** The registry already applied is at least as new as what this reload read. */
-  | { type: 'registry-current'; reload: number }
   | { type: 'first-user'; passkey: string }
   | { type: 'ready'; restored: number; db: { host: string; port: number } | null }
   | { type: 'closed' }
@@ -71,11 +69,6 @@ export class Persistence {
           const records = m.records;
           this.restoring = this.restoring.then(() => opts.onRestore(records));
           return;
-        }
-        case 'registry-current': {
-          const done = this.waiting.get(m.reload);
-          this.waiting.delete(m.reload);
-          return done?.();
         }
         case 'registry-failed': {
           const done = this.waiting.get(m.reload);

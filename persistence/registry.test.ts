@@ -89,10 +89,25 @@ describe('registry changes', () => {
     await db.sql`INSERT INTO users (id, passkey) VALUES (2, ${key('e')})`; // committed first
     const first = await changes(since);
     expect(first.delta.users.map((u) => u.id)).toEqual([2]);
+    // while that transaction stays open, what was read is not read again
+    const idle = await changes(first.since);
+    expect(idle.delta.users).toEqual([]);
     release();
     await tx;
-    const second = await changes(first.since);
-    expect(second.delta.users.map((u) => u.id)).toContain(1);
+    const second = await changes(idle.since);
+    expect(second.delta.users.map((u) => u.id)).toEqual([1]);
+  });
+
+  it('log a torrent\'s old hashes whatever bytea format the writing session uses', async () => {
+    await db.sql`INSERT INTO torrents (id, info_hash) VALUES (1, ${h(1)})`;
+    const { since } = await loadRegistry(db.sql);
+    await db.sql.begin(async (tx) => {
+      await tx`SET LOCAL bytea_output = 'escape'`;
+      await tx`UPDATE torrents SET info_hash = ${h(2)} WHERE id = 1`;
+    });
+    const { delta } = await changes(since);
+    expect(delta.dropHashes.map(([id, x]) => [id, Buffer.from(x).toString('hex')])).toEqual([[1, h(1).toString('hex')]]);
+    expect(delta.torrents.map((t) => Buffer.from(t.infoHash).toString('hex'))).toEqual([h(2).toString('hex')]);
   });
 
   it('leave a key to whoever holds it now', () => {

@@ -90,9 +90,9 @@ async function readClients(tx: Tx): Promise<RegistrySnapshot['clients']> {
   return (await tx`SELECT peer_id_prefix FROM client_allowlist`).map((c) => c.peer_id_prefix as Uint8Array);
 }
 
-/** This snapshot's oldest running transaction: changes from it on are read again next time. */
-async function horizon(tx: Tx): Promise<string> {
-  return (await tx<{ x: string }[]>`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x`)[0].x;
+/** This read's snapshot (pg_snapshot as text): the next read takes what it could not see. */
+async function snapshotNow(tx: Tx): Promise<string> {
+  return (await tx<{ s: string }[]>`SELECT pg_current_snapshot()::text AS s`)[0].s;
 }
 
 /**
@@ -100,22 +100,28 @@ async function horizon(tx: Tx): Promise<string> {
  */
 export async function loadRegistry(sql: postgres.Sql): Promise<{ snapshot: RegistrySnapshot; since: string }> {
   return sql.begin('ISOLATION LEVEL REPEATABLE READ READ ONLY', async (tx) => {
-    const since = await horizon(tx);
+    const since = await snapshotNow(tx);
     const snapshot = { users: await readUsers(tx), ...(await readTorrents(tx)), bans: await readBans(tx), clients: await readClients(tx) };
     return { snapshot, since };
   });
 }
 
 /**
- * What changed since `since` (a previous load's or read's point), in one snapshot, and the
- * point to read from next; null when a whole reload is due instead (a TRUNCATE, or more
- * changes than reading them one by one is worth).
+ * What changed since `since` (the snapshot of a previous load or read): the changes of
+ * every transaction that snapshot could not see (running then, or begun since) and this
+ * one can, so a transaction that commits late is read late, never skipped, and one that
+ * stays open long costs nothing meanwhile. Returns the point to read from next, or null
+ * when a whole reload is due instead: a TRUNCATE, more changes than reading them one by one
+ * is worth, or transaction ids behind `since` (a database restored from a backup).
  */
 export async function loadChanges(sql: postgres.Sql, since: string): Promise<{ delta: RegistryDelta; since: string } | null> {
   return sql.begin('ISOLATION LEVEL REPEATABLE READ READ ONLY', async (tx) => {
-    const next = await horizon(tx);
+    const [{ next, back }] = await tx`SELECT pg_current_snapshot()::text AS next,
+                                             pg_snapshot_xmin(${since}::pg_snapshot) > pg_snapshot_xmax(pg_current_snapshot()) AS back`;
+    if (back) return null;
     const log = await tx`SELECT kind, id, old_key1, old_key2, old_hash1, old_hash2 FROM registry_changes
-                         WHERE xid >= ${since}::xid8 ORDER BY seq LIMIT ${DELTA_MAX + 1}`;
+                         WHERE xid >= pg_snapshot_xmin(${since}::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, ${since}::pg_snapshot)
+                         ORDER BY seq LIMIT ${DELTA_MAX + 1}`;
     if (log.length > DELTA_MAX || log.some((c) => c.kind === 'all')) return null;
     const userIds = new Set<number>();
     const torrentIds = new Set<number>();
@@ -139,17 +145,25 @@ export async function loadChanges(sql: postgres.Sql, since: string): Promise<{ d
       const current = new Map(t.multipliers);
       delta.multipliers = [...torrentIds].map((id) => [id, current.get(id) ?? null]);
     }
-    return { delta, since: next };
+    return { delta, since: next as string };
   });
 }
 
-/** Forget changes every reader has long read (a reader away longer reloads whole on reconnect). */
+/**
+ * Forget changes every reader has long read (a reader away for 12 hours reloads whole):
+ * made a day ago, by a transaction no longer running.
+ */
 export async function pruneChanges(sql: postgres.Sql): Promise<void> {
-  await sql`DELETE FROM registry_changes WHERE changed_at < now() - interval '1 day'`;
+  await sql`DELETE FROM registry_changes WHERE changed_at < now() - interval '1 day' AND xid < pg_snapshot_xmin(pg_current_snapshot())`;
 }
 
 /** In private mode a tracker with no users is useless: create one and hand back its passkey. */
 export async function ensureFirstUser(sql: postgres.Sql, passkey: string): Promise<string | null> {
   const made = await sql`INSERT INTO users (passkey) SELECT ${passkey} WHERE NOT EXISTS (SELECT 1 FROM users) RETURNING passkey`;
   return made.length > 0 ? (made[0].passkey as string) : null;
+}
+
+/** Nothing in it: no user, torrent, ban or client changed. */
+export function isEmpty(d: RegistryDelta): boolean {
+  return d.users.length + d.dropKeys.length + d.torrents.length + d.deleted.length + d.dropHashes.length + d.multipliers.length === 0 && !d.bans && !d.clients;
 }

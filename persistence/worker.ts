@@ -24,7 +24,7 @@ import { migrate } from './migrate.js';
 import { PG_COMMON } from './pg.js';
 import { restorePeers, prunePeers } from './peers.js';
 import { credit, decode, type Multipliers } from './records.js';
-import { ensureFirstUser, loadChanges, loadRegistry, pruneChanges, type RegistrySnapshot } from './registry.js';
+import { ensureFirstUser, isEmpty, loadChanges, loadRegistry, pruneChanges, type RegistrySnapshot } from './registry.js';
 import { PS } from './stats.js';
 import type { FromPersistence, ToPersistence } from './channel.js';
 
@@ -61,6 +61,7 @@ const PRUNE_EVERY_MS = 60_000;
 const REGISTRY_POLL_MS = 5_000; // the change log is read this often even without a NOTIFY (one missed, the embedded database)
 const CHANGES_TRUSTED_MS = 12 * 3600_000; // the log keeps a day (pruneChanges): older reads reload whole
 const SNAPSHOT_EVERY_MS = 3600_000;
+const REGISTRY_TIMEOUT_MS = 120_000; // a whole registry read at millions of rows takes seconds
 const BUDGET_WARN = 0.8;
 const CLOSE_TIMEOUT_MS = 15_000;
 const DB_TIMEOUT_MS = 10_000; // a database call that takes longer is abandoned with its client
@@ -90,8 +91,7 @@ class Persister {
   private closing = false;
   private journalClosed = false;
   private reloadTimer: NodeJS.Timeout | undefined;
-  private loadsStarted = 0; // registry loads, numbered as they start
-  private loadApplied = 0; // the number of the newest load applied
+  private registryRead: Promise<void> | undefined; // the registry read in flight
   private registrySince: string | undefined; // where the next read of the change log starts
   private registryReadAt = 0; // when the caches were last brought up to date
   private nextRegistryPoll = 0;
@@ -120,12 +120,12 @@ class Persister {
       try {
         await this.commitAll(); // the journal first: restored peers must carry what it adds
         if (this.sql === undefined) throw new Error('database lost while replaying the journal');
-        await this.guarded(this.reloadRegistry());
+        await this.guarded(this.reloadRegistry(), REGISTRY_TIMEOUT_MS);
         loaded = true;
         if (data.firstUser) {
           const made = await this.guarded(ensureFirstUser(this.sql!, randomBytes(16).toString('hex')));
           if (made !== null) {
-            await this.guarded(this.reloadRegistry());
+            await this.guarded(this.reloadRegistry(), REGISTRY_TIMEOUT_MS);
             post({ type: 'first-user', passkey: made });
           }
         }
@@ -189,7 +189,7 @@ class Persister {
     this.connecting = true;
     try {
       if (!(await this.connect())) return;
-      await this.guarded(this.reloadRegistry());
+      await this.guarded(this.reloadRegistry(), REGISTRY_TIMEOUT_MS);
       if (data.url !== '') await this.guarded(this.listen());
     } catch (e) {
       // without a registry and LISTEN the client is no use: start over on the next tick
@@ -297,12 +297,12 @@ class Persister {
       prunePeers(this.sql, data.peerTimeout).catch(() => {});
       pruneChanges(this.sql).catch(() => {});
     }
-    if (this.sql !== undefined && !this.connecting && this.registrySince !== undefined) {
+    if (this.sql !== undefined && !this.connecting && this.registrySince !== undefined && this.registryRead === undefined) {
       if (now >= this.nextRegistryPoll) {
         this.nextRegistryPoll = now + REGISTRY_POLL_MS;
-        this.guarded(this.reloadRegistry()).catch((e) => log(`registry read failed: ${(e as Error).message}`, 'warn'));
+        this.guarded(this.reloadRegistry(), REGISTRY_TIMEOUT_MS).catch((e) => log(`registry read failed: ${(e as Error).message}`, 'warn'));
       } else if (now - this.snapshotSavedAt > SNAPSHOT_EVERY_MS) {
-        this.guarded(this.refreshSnapshot(), RESTORE_TIMEOUT_MS).catch((e) => log(`registry snapshot failed: ${(e as Error).message}`, 'warn'));
+        this.guarded(this.refreshSnapshot(), REGISTRY_TIMEOUT_MS).catch((e) => log(`registry snapshot failed: ${(e as Error).message}`, 'warn'));
       }
     }
   }
@@ -366,35 +366,45 @@ class Persister {
   /**
    * Bring the acceptor's caches up to date: the changes since the last read (a few rows),
    * or everything when there is no last read, it is too old for the change log (pruned
-   * after a day) or the log says so (a TRUNCATE, a bulk change). Loads may overlap (a
-   * NOTIFY, the admin API, the poll): each is numbered as it starts, and one older than
-   * what is applied already is dropped, so caches never go back in time.
+   * after a day) or the log says so (a TRUNCATE, a bulk change, a restored database). One
+   * read at a time: a later one waits for the one in flight, which may have begun before
+   * the change it is asked for, so caches never go back in time.
    */
-  private async reloadRegistry(reload?: number): Promise<void> {
+  private reloadRegistry(reload?: number): Promise<void> {
+    return this.inTurn(() => this.readRegistry(reload));
+  }
+
+  /** Registry reads run one at a time, each after the one in flight. */
+  private async inTurn(read: () => Promise<void>): Promise<void> {
+    while (this.registryRead !== undefined) await this.registryRead.catch(() => {});
+    this.registryRead = read();
+    try {
+      await this.registryRead;
+    } finally {
+      this.registryRead = undefined;
+    }
+  }
+
+  private async readRegistry(reload?: number): Promise<void> {
     if (this.sql === undefined) throw new Error('database unreachable');
-    const seq = ++this.loadsStarted;
     const fresh = this.registrySince !== undefined && Date.now() - this.registryReadAt < CHANGES_TRUSTED_MS;
     const changes = fresh ? await loadChanges(this.sql, this.registrySince!) : null;
-    const full = changes === null ? await loadRegistry(this.sql) : null;
-    if (seq < this.loadApplied) {
-      if (reload !== undefined) post({ type: 'registry-current', reload });
-      return;
-    }
-    this.loadApplied = seq;
     this.registryReadAt = Date.now();
-    this.stats[PS.REGISTRY_LOADS]++;
     if (changes !== null) {
       this.registrySince = changes.since;
+      if (isEmpty(changes.delta) && reload === undefined) return;
       for (const [id, m] of changes.delta.multipliers) {
         if (m === null) this.multipliers.delete(id);
         else this.multipliers.set(id, m);
       }
+      this.stats[PS.REGISTRY_LOADS]++;
       post({ type: 'registry-delta', delta: changes.delta, reload });
       return;
     }
-    this.registrySince = full!.since;
-    this.applyRegistry(full!.snapshot, reload);
-    this.saveSnapshot(full!.snapshot);
+    const full = await loadRegistry(this.sql);
+    this.registrySince = full.since;
+    this.applyRegistry(full.snapshot, reload);
+    this.saveSnapshot(full.snapshot);
   }
 
   /** Kept on disk so a start while the database is away can still serve known users. */
@@ -405,15 +415,20 @@ class Persister {
     this.snapshotSavedAt = Date.now();
   }
 
-  /** The saved snapshot follows the changes too: rewritten from a whole load now and then (not sent to the acceptor). */
-  private async refreshSnapshot(): Promise<void> {
-    if (this.sql === undefined) return;
+  /**
+   * The saved snapshot follows the changes too: rewritten now and then from a whole read
+   * (not sent to the acceptor), in turn with the other reads so it is never older than one.
+   */
+  private refreshSnapshot(): Promise<void> {
     this.snapshotSavedAt = Date.now();
-    this.saveSnapshot((await loadRegistry(this.sql)).snapshot);
+    return this.inTurn(async () => {
+      if (this.sql !== undefined) this.saveSnapshot((await loadRegistry(this.sql)).snapshot);
+    });
   }
 
   private applyRegistry(snap: RegistrySnapshot, reload?: number): void {
     this.multipliers = new Map(snap.multipliers);
+    this.stats[PS.REGISTRY_LOADS]++;
     post({ type: 'registry', snapshot: snap, reload });
   }
 
@@ -421,7 +436,7 @@ class Persister {
   async reloadNow(id: number): Promise<void> {
     try {
       if (this.sql === undefined) throw new Error('database unreachable');
-      await this.guarded(this.reloadRegistry(id));
+      await this.guarded(this.reloadRegistry(id), REGISTRY_TIMEOUT_MS);
     } catch (e) {
       log(`registry reload failed: ${(e as Error).message}`, 'warn');
       post({ type: 'registry-failed', reload: id });

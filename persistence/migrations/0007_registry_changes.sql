@@ -1,12 +1,12 @@
 -- Registry changes as a log the tracker reads incrementally. Reloading whole tables on every
--- change cost ~8 s and stalled the acceptor ~4 s at a million users and torrents; the
+-- change cost ~12 s and blocked the acceptor 6-7 s at a million users and torrents; the
 -- tracker now reads the rows named here since its last read and applies just those.
 --
 -- A row per changed user or torrent (what its cache keys were before: they go unless the
 -- row still holds them), one per statement for bans and the client allow-list (small:
--- reloaded whole), 'all' for a TRUNCATE. xid orders readers: a reader re-reads the
--- changes of every transaction not yet finished at its previous read (its snapshot's
--- xmin), so a change committed late is never skipped.
+-- reloaded whole), 'all' for a TRUNCATE. By xid a reader takes the changes of every
+-- transaction its previous read's snapshot could not see, so a change committed late is
+-- never skipped.
 CREATE TABLE registry_changes (
   seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   xid        xid8 NOT NULL DEFAULT pg_current_xact_id(),
@@ -16,12 +16,13 @@ CREATE TABLE registry_changes (
   old_key2   text,
   old_hash1  bytea,   -- torrents: info_hash and info_hash_v2 before the change
   old_hash2  bytea,
-  changed_at timestamptz NOT NULL DEFAULT now()
+  changed_at timestamptz NOT NULL DEFAULT clock_timestamp() -- (the change, not its transaction's start)
 );
 CREATE INDEX registry_changes_xid ON registry_changes (xid);
 CREATE INDEX registry_changes_at ON registry_changes (changed_at);
 
-CREATE FUNCTION log_registry_change() RETURNS trigger LANGUAGE plpgsql AS $$
+-- (bytea_output pinned: a session set to 'escape' would not decode below)
+CREATE FUNCTION log_registry_change() RETURNS trigger LANGUAGE plpgsql SET bytea_output = 'hex' AS $$
 DECLARE
   -- rows as jsonb: one statement serves users and torrents (a bytea is '\x…' text there)
   o jsonb := CASE WHEN TG_OP IN ('UPDATE', 'DELETE') AND TG_LEVEL = 'ROW' THEN to_jsonb(OLD) END;
