@@ -95,6 +95,7 @@ class Persister {
   private registrySince: string | undefined; // where the next read of the change log starts
   private registryReadAt = 0; // when the caches were last brought up to date
   private nextRegistryPoll = 0;
+  private registryFailedAt = 0; // when a failing poll last said so (0: polls work)
   private snapshotSavedAt = Date.now();
   private readonly journalledAt = new Map<number, number>(); // batch id → unix s
   private readonly snapshotPath = join(data.dataDir, 'registry.snapshot');
@@ -297,10 +298,22 @@ class Persister {
       prunePeers(this.sql, data.peerTimeout).catch(() => {});
       pruneChanges(this.sql).catch(() => {});
     }
-    if (this.sql !== undefined && !this.connecting && this.registrySince !== undefined && this.registryRead === undefined) {
+    // (not while the database is away: the batch retries find out when it is back)
+    const dbUp = this.sql !== undefined && this.stats[PS.DB_UP] === 1;
+    if (dbUp && !this.connecting && this.registrySince !== undefined && this.registryRead === undefined) {
       if (now >= this.nextRegistryPoll) {
         this.nextRegistryPoll = now + REGISTRY_POLL_MS;
-        this.guarded(this.reloadRegistry(), REGISTRY_TIMEOUT_MS).catch((e) => log(`registry read failed: ${(e as Error).message}`, 'warn'));
+        this.guarded(this.reloadRegistry(), REGISTRY_TIMEOUT_MS).then(
+          () => {
+            if (this.registryFailedAt > 0) log('registry reads work again');
+            this.registryFailedAt = 0;
+          },
+          (e) => {
+            // said once a minute, not every poll
+            if (now - this.registryFailedAt > 60_000) log(`registry read failed: ${(e as Error).message}`, 'warn');
+            if (this.registryFailedAt === 0 || now - this.registryFailedAt > 60_000) this.registryFailedAt = now;
+          },
+        );
       } else if (now - this.snapshotSavedAt > SNAPSHOT_EVERY_MS) {
         this.guarded(this.refreshSnapshot(), REGISTRY_TIMEOUT_MS).catch((e) => log(`registry snapshot failed: ${(e as Error).message}`, 'warn'));
       }
