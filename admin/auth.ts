@@ -8,6 +8,11 @@ import { ApiError } from './api.js';
 
 export const hashToken = (token: string): Buffer => createHash('sha256').update(token).digest();
 
+/** The token of an `Authorization: Bearer <token>` header, if there is one. */
+export function bearerToken(req: HyperExpress.Request): string | undefined {
+  return /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+}
+
 export function newToken(): string {
   return `st_${randomBytes(24).toString('base64url')}`;
 }
@@ -30,9 +35,9 @@ export class Tokens {
 
   /** Refuse a request without a live bearer token (401). */
   async authorize(req: HyperExpress.Request): Promise<void> {
-    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    if (!m) throw new ApiError(401, 'unauthorized', 'send Authorization: Bearer <admin token>');
-    const rows = await this.sql`SELECT 1 FROM admin_tokens WHERE token_sha256 = ${hashToken(m[1])} AND revoked_at IS NULL`;
+    const token = bearerToken(req);
+    if (token === undefined) throw new ApiError(401, 'unauthorized', 'send Authorization: Bearer <admin token>');
+    const rows = await this.sql`SELECT 1 FROM admin_tokens WHERE token_sha256 = ${hashToken(token)} AND revoked_at IS NULL`;
     if (rows.length === 0) throw new ApiError(401, 'unauthorized', 'unknown or revoked admin token');
   }
 }

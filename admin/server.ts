@@ -1,11 +1,11 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import HyperExpress from 'hyper-express';
 import postgres from 'postgres';
 import { assertPortFree } from '../engine/net/port.js';
 import { PG_COMMON } from '../persistence/pg.js';
 import { PS } from '../persistence/stats.js';
 import { Api } from './api.js';
-import { Tokens } from './auth.js';
+import { bearerToken, hashToken, Tokens } from './auth.js';
 import type { AdminContext, TrackerView } from './context.js';
 import { openApi } from './openapi.js';
 import { ledgerRoutes } from './routes/ledger.js';
@@ -101,11 +101,10 @@ export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
   } else if (o.metrics) {
     const m = o.metrics;
     // Compared as hashes: equal lengths for timingSafeEqual, and no timing on the token.
-    const want = createHash('sha256').update(token).digest();
+    const want = hashToken(token);
     server.get('/metrics', async (req, res) => {
       if (token !== '') {
-        const got = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
-        if (!timingSafeEqual(createHash('sha256').update(got).digest(), want)) {
+        if (!timingSafeEqual(hashToken(bearerToken(req) ?? ''), want)) {
           res.status(401).json({ error: 'unauthorized', message: 'send Authorization: Bearer <admin.metrics_token>' });
           return;
         }

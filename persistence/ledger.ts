@@ -215,44 +215,43 @@ async function writePart(tx: Tx, p: Part, aggregated: Row[], peers: AccountingRe
     dead += await deadLetter(tx, p, orphans, (r) => (!knownUsers.has(r.user) ? `unknown user ${r.user}` : `unknown torrent ${r.torrent}`));
     rows = rows.filter((r) => knownUsers.has(r.user) && knownTorrents.has(r.torrent));
   }
-  // Anything else PostgreSQL refuses (a value out of range, a constraint) is found by
-  // trying the rows on their own under savepoints.
-  try {
-    await tx.savepoint((sp) => write(sp, rows));
-  } catch (e) {
-    if (!isDataError(e)) throw e; // a deadlock, a lost connection: the part is retried whole
-    const good: Row[] = [];
-    for (const r of rows) {
-      try {
-        await tx.savepoint((sp) => write(sp, [r]));
-        good.push(r);
-      } catch (e) {
-        // Only refusals of the data itself are the record's fault; anything else (a
-        // broken statement, a lost connection) fails the batch, which is retried.
-        if (!isDataError(e)) throw e;
-        dead += await deadLetter(tx, p, [r], () => (e as Error).message);
-      }
-    }
-    rows = good;
-  }
+  // Anything else PostgreSQL refuses (a value out of range, a constraint) goes to the dead
+  // letters, the rest is written.
+  rows = await writeRefusing(tx, rows, write, async (r, e) => {
+    dead += await deadLetter(tx, p, [r], () => e.message);
+  });
   // The peers table is state, not ledger: a row it refuses never costs the batch. Such a
   // peer's row goes instead: left as it was, it would hold totals older than the ledger's
   // and a restart would count the difference again; without a row, its next announce after
   // a restart is a first sighting (a new baseline).
+  await writeRefusing(tx, peers, writePeers, (r) => writePeers(tx, [{ ...r, peer: { ...r.peer!, stopped: true } }]));
+  return { applied: true, rows: rows.length, deadLetters: dead };
+}
+
+/**
+ * Write `items` in one go under a savepoint; if PostgreSQL refuses the data, one by one,
+ * handing each refused item to `refused`. Returns the items written. Only refusals of the
+ * data itself (isDataError) are an item's fault: anything else (a deadlock, a broken
+ * statement, a lost connection) fails the part, which is retried whole.
+ */
+async function writeRefusing<T>(tx: Tx, items: T[], put: (sp: Tx, items: T[]) => Promise<void>, refused: (item: T, e: Error) => Promise<void>): Promise<T[]> {
   try {
-    await tx.savepoint((sp) => writePeers(sp, peers));
+    await tx.savepoint((sp) => put(sp, items));
+    return items;
   } catch (e) {
     if (!isDataError(e)) throw e;
-    for (const r of peers) {
-      try {
-        await tx.savepoint((sp) => writePeers(sp, [r]));
-      } catch (e1) {
-        if (!isDataError(e1)) throw e1;
-        await writePeers(tx, [{ ...r, peer: { ...r.peer!, stopped: true } }]);
-      }
+  }
+  const written: T[] = [];
+  for (const item of items) {
+    try {
+      await tx.savepoint((sp) => put(sp, [item]));
+      written.push(item);
+    } catch (e) {
+      if (!isDataError(e)) throw e;
+      await refused(item, e as Error);
     }
   }
-  return { applied: true, rows: rows.length, deadLetters: dead };
+  return written;
 }
 
 /** SQLSTATE class 22 (data exception: out of range, bad value) or 23 (constraint violated). */

@@ -309,9 +309,9 @@ class Persister {
             this.registryFailedAt = 0;
           },
           (e) => {
-            // said once a minute, not every poll
-            if (now - this.registryFailedAt > 60_000) log(`registry read failed: ${(e as Error).message}`, 'warn');
-            if (this.registryFailedAt === 0 || now - this.registryFailedAt > 60_000) this.registryFailedAt = now;
+            if (now - this.registryFailedAt <= 60_000) return; // said once a minute, not every poll
+            log(`registry read failed: ${(e as Error).message}`, 'warn');
+            this.registryFailedAt = now;
           },
         );
       } else if (now - this.snapshotSavedAt > SNAPSHOT_EVERY_MS) {
@@ -448,8 +448,7 @@ class Persister {
   /** The admin API changed the registry: load it now and say which request this answers. */
   async reloadNow(id: number): Promise<void> {
     try {
-      if (this.sql === undefined) throw new Error('database unreachable');
-      await this.guarded(this.reloadRegistry(id), REGISTRY_TIMEOUT_MS);
+      await this.guarded(this.reloadRegistry(id), REGISTRY_TIMEOUT_MS); // (throws when the database is unreachable)
     } catch (e) {
       log(`registry reload failed: ${(e as Error).message}`, 'warn');
       post({ type: 'registry-failed', reload: id });
