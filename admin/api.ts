@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type HyperExpress from 'hyper-express';
 import * as v from 'valibot';
 
@@ -48,10 +49,16 @@ export const notFound = (what: string): ApiError => new ApiError(404, 'not_found
 export const ErrorBody = v.object({
   error: v.pipe(v.string(), v.description('stable code: invalid_params, invalid_query, invalid_body, unauthorized, not_found, conflict, internal')),
   message: v.pipe(v.string(), v.description('what was wrong, for people')),
+  request_id: v.pipe(v.string(), v.description('names this request in the tracker log (also the X-Request-Id header)')),
 });
+
+export type Log = (msg: string, level?: 'error' | 'warn' | 'info' | 'debug') => void;
 
 export class Api {
   readonly routes: AnyRoute[] = [];
+  /** Request ids: a random prefix per process, then a counter (unique across restarts too). */
+  private readonly idPrefix = randomBytes(4).toString('hex');
+  private requests = 0;
 
   add<P extends Obj | undefined, Q extends Obj | undefined, B extends v.GenericSchema | undefined, R extends v.GenericSchema>(
     spec: RouteSpec<P, Q, B, R>,
@@ -61,10 +68,12 @@ export class Api {
 
   /**
    * Register every route on `server` under `prefix`. `authorize` runs first and throws an
-   * ApiError to refuse; the OpenAPI document itself is public.
+   * ApiError to refuse; the OpenAPI document itself is public. An internal error is logged
+   * whole with its route and request id; the client gets the id, never the internals.
    */
-  mount(server: HyperExpress.Server, prefix: string, authorize: (req: HyperExpress.Request) => Promise<void>): void {
+  mount(server: HyperExpress.Server, prefix: string, authorize: (req: HyperExpress.Request) => Promise<void>, log: Log): void {
     for (const r of this.routes) {
+      const route = `${r.method.toUpperCase()} ${prefix}${r.path}`;
       server[r.method](prefix + r.path, async (req, res) => {
         try {
           await authorize(req);
@@ -87,7 +96,9 @@ export class Api {
           else res.status(status).json(out);
         } catch (e) {
           const err = asApiError(e);
-          if (!res.completed) res.status(err.status).json({ error: err.code, message: err.message });
+          const id = `${this.idPrefix}-${(++this.requests).toString(36)}`;
+          if (err.status >= 500) log(`admin: ${route} failed (request ${id}): ${(e as Error)?.stack ?? String(e)}`, 'error');
+          if (!res.completed) res.status(err.status).header('x-request-id', id).json({ error: err.code, message: err.message, request_id: id });
         }
       });
     }

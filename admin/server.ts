@@ -2,9 +2,10 @@ import { timingSafeEqual } from 'node:crypto';
 import HyperExpress from 'hyper-express';
 import postgres from 'postgres';
 import { assertPortFree } from '../engine/net/port.js';
+import { embeddedClient, type EmbeddedAddress } from '../persistence/embedded.js';
 import { PG_COMMON } from '../persistence/pg.js';
 import { PS } from '../persistence/stats.js';
-import { Api } from './api.js';
+import { Api, type Log } from './api.js';
 import { bearerToken, hashToken, Tokens } from './auth.js';
 import type { AdminContext, TrackerView } from './context.js';
 import { openApi } from './openapi.js';
@@ -27,11 +28,11 @@ export interface AdminOptions {
   /** Serve on this server (the tracker's) instead of a listener of our own. */
   shared?: HyperExpress.Server;
   /** The database: a URL, or the embedded database's address (null: none). */
-  database: { url: string } | { host: string; port: number } | null;
+  database: { url: string } | EmbeddedAddress | null;
   /** Schema of the tracker's tables. */
   schema: string;
   version: string;
-  log: (msg: string, level?: 'error' | 'warn' | 'info' | 'debug') => void;
+  log: Log;
   /** Prometheus exposition (admin/metrics.ts). */
   metrics?: { contentType: string; text(): Promise<string> };
   /**
@@ -57,7 +58,7 @@ export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
   let sql: postgres.Sql | undefined;
   const common = { ...PG_COMMON, max: 4 };
   if (o.database && 'url' in o.database) sql = postgres(o.database.url, { ...common, connection: { search_path: o.schema, application_name: `shardtrack-admin/${o.schema}` } });
-  else if (o.database) sql = postgres({ ...common, max: 1, host: o.database.host, port: o.database.port, user: 'postgres', database: 'postgres', connection: { search_path: o.schema } });
+  else if (o.database) sql = postgres({ ...common, ...embeddedClient(o.database), connection: { search_path: o.schema } });
 
   const api = new Api();
   let firstToken: string | null = null;
@@ -85,7 +86,7 @@ export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
     }
     const doc = openApi(api, o.version);
     server.get('/api/v1/openapi.json', (_req, res) => void res.json(doc));
-    api.mount(server, '/api/v1', (req) => tokens.authorize(req));
+    api.mount(server, '/api/v1', (req) => tokens.authorize(req), o.log);
   } else {
     o.log('admin API off: it needs the database (database.enabled = false); /health, /ready and /metrics stay', 'warn');
   }

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { Tokens } from '../admin/auth.js';
-import { startEmbedded, type Embedded } from '../persistence/embedded.js';
+import { embeddedClient, startEmbedded, type Embedded } from '../persistence/embedded.js';
 import { migrate } from '../persistence/migrate.js';
 import { PG_COMMON } from '../persistence/pg.js';
 import type { Config } from './config.js';
@@ -46,7 +46,7 @@ async function openDatabase(config: Config): Promise<{ sql: postgres.Sql; close(
   if (db.url !== '') sql = postgres(db.url, common);
   else {
     embedded = await startEmbedded(join(db.data_dir, 'pglite'));
-    sql = postgres({ ...common, host: embedded.host, port: embedded.port, user: 'postgres', database: 'postgres' });
+    sql = postgres({ ...common, ...embeddedClient(embedded.address) });
   }
   if (db.schema !== 'public') await sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${db.schema}`);
   await migrate(sql);

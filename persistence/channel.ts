@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import type { EmbeddedAddress } from './embedded.js';
 import type { RegistryDelta, RegistrySnapshot } from './registry.js';
 import { allocateStats, PS } from './stats.js';
 import type { PersistenceSettings, PersistenceWorkerData } from './worker.js';
@@ -14,7 +15,7 @@ export type FromPersistence =
   | { type: 'restore'; records: Uint8Array }
   | { type: 'registry-failed'; reload: number }
   | { type: 'first-user'; passkey: string }
-  | { type: 'ready'; restored: number; db: { host: string; port: number } | null }
+  | { type: 'ready'; restored: number; db: EmbeddedAddress | null }
   | { type: 'closed' }
   | { type: 'fatal'; msg: string };
 
@@ -43,7 +44,7 @@ export class Persistence {
   private reloads = 0;
   private readonly waiting = new Map<number, (err?: Error) => void>();
   /** The embedded database's address (for the admin API), or null with a database URL. */
-  embeddedDb: { host: string; port: number } | null = null;
+  embeddedDb: EmbeddedAddress | null = null;
 
   private constructor(rings: SharedArrayBuffer[], epoch: number, opts: PersistenceOptions, ready: (restored: number) => void, fail: (e: Error) => void) {
     const stats = allocateStats();

@@ -1,19 +1,31 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { PgliteServer } from './pglite-server.js';
 
 // The embedded default: PostgreSQL 18 compiled to WebAssembly (PGlite) on a data directory,
-// served on a loopback port by pglite-socket so the tracker talks to it with the same
-// `postgres` client and the same SQL as to a real server. It computes on the thread that
-// hosts it: the persistence thread, never the acceptor.
+// served on a Unix socket beside it (pglite-server.ts) so the tracker talks to it with the
+// same `postgres` client and the same SQL as to a real server. It computes on the thread
+// that hosts it: the persistence thread, never the acceptor.
 //
-// PGlite has a single backend: one open transaction blocks every other connection, so its
-// clients use one connection (max: 1) and do not LISTEN (nobody else writes to it).
+// PGlite has a single backend: connections take turns, one exchange or transaction at a
+// time, so each client uses one connection (max: 1) and none LISTENs (nobody else writes).
+
+/**
+ * Where the embedded database answers: a Unix socket only this user can open, or a loopback
+ * port when the socket's path would be too long for the kernel (108 bytes).
+ */
+export type EmbeddedAddress = { readonly path: string } | { readonly host: string; readonly port: number };
 
 export interface Embedded {
-  /** Connection options for the `postgres` client. */
-  readonly host: string;
-  readonly port: number;
+  readonly address: EmbeddedAddress;
   close(): Promise<void>;
 }
+
+/** `postgres` client options that reach the embedded database at `a`. */
+export function embeddedClient(a: EmbeddedAddress) {
+  return { ...a, user: 'postgres', database: 'postgres', max: 1 } as const;
+}
+
+const MAX_SOCKET_PATH = 100;
 
 /**
  * PGlite does not lock its directory, and two processes on one would corrupt it: a pid file
@@ -37,20 +49,25 @@ function lock(dir: string): string {
 
 export async function startEmbedded(dir: string): Promise<Embedded> {
   const { PGlite } = await import('@electric-sql/pglite');
-  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
   mkdirSync(dir, { recursive: true });
   const lockFile = lock(dir);
   const db = await PGlite.create(dir);
-  const server = new PGLiteSocketServer({ db, port: 0, host: '127.0.0.1', maxConnections: 2 });
-  await server.start();
-  const port = Number(/:(\d+)$/.exec(server.getServerConn())![1]);
+  const server = new PgliteServer(db);
+  const path = `${dir}.sock`;
+  let address: EmbeddedAddress;
+  if (Buffer.byteLength(path) <= MAX_SOCKET_PATH) {
+    await server.listen({ path });
+    address = { path };
+  } else {
+    address = { host: '127.0.0.1', port: await server.listen({ host: '127.0.0.1' }) };
+  }
   return {
-    host: '127.0.0.1',
-    port,
+    address,
     async close() {
-      await server.stop();
+      await server.close();
       await db.close();
       rmSync(lockFile, { force: true });
+      if ('path' in address) rmSync(address.path, { force: true });
     },
   };
 }

@@ -117,22 +117,18 @@ describe('migrations', () => {
   });
 });
 
-describe('the embedded default (PGlite through pglite-socket)', () => {
+describe('the embedded default (PGlite behind its Unix socket)', () => {
   it('runs the same migrations and keeps them across a restart', async () => {
-    const { PGlite } = await import('@electric-sql/pglite');
-    const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+    const { embeddedClient, startEmbedded } = await import('./embedded.js');
     const postgres = (await import('postgres')).default;
     const { mkdtempSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
-    const dir = mkdtempSync(join(tmpdir(), 'shardtrack-pglite-'));
+    const dir = join(mkdtempSync(join(tmpdir(), 'shardtrack-pglite-')), 'pglite');
     const open = async () => {
-      const pg = await PGlite.create(dir);
-      const server = new PGLiteSocketServer({ db: pg, port: 0, host: '127.0.0.1', maxConnections: 2 });
-      await server.start();
-      const port = Number(/:(\d+)$/.exec(server.getServerConn())![1]);
-      const sql = postgres({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 1, onnotice: () => {} });
-      return { sql, close: async () => { await sql.end({ timeout: 1 }); await server.stop(); await pg.close(); } };
+      const db = await startEmbedded(dir);
+      const sql = postgres({ ...embeddedClient(db.address), onnotice: () => {} });
+      return { sql, close: async () => { await sql.end({ timeout: 1 }); await db.close(); } };
     };
     let db1 = await open();
     try {

@@ -17,7 +17,7 @@ import { pack, unpack } from 'msgpackr';
 import postgres from 'postgres';
 import { AC, RING_HEADER_BYTES } from '../shards/layout.js';
 import { ByteRing } from '../shards/ring.js';
-import { startEmbedded, type Embedded } from './embedded.js';
+import { embeddedClient, startEmbedded, type Embedded } from './embedded.js';
 import { Journal } from './journal.js';
 import { flushBatch } from './ledger.js';
 import { migrate } from './migrate.js';
@@ -152,7 +152,7 @@ class Persister {
     } else if (!loaded) {
       log('database unreachable at start and no saved registry: private announces are refused until it is reachable', 'error');
     }
-    post({ type: 'ready', restored, db: this.embedded ? { host: this.embedded.host, port: this.embedded.port } : null });
+    post({ type: 'ready', restored, db: this.embedded?.address ?? null });
     this.nextCut = Date.now() + data.flushIntervalMs;
     setInterval(() => this.tick(), TICK_MS);
   }
@@ -166,7 +166,7 @@ class Persister {
         const common = { ...PG_COMMON, connection: { search_path: data.schema, application_name: `shardtrack/${data.schema}` } };
         if (data.url === '') {
           this.embedded ??= await startEmbedded(join(data.dataDir, 'pglite'));
-          this.sql = postgres({ ...common, host: this.embedded.host, port: this.embedded.port, user: 'postgres', database: 'postgres', max: 1 });
+          this.sql = postgres({ ...common, ...embeddedClient(this.embedded.address) });
         } else {
           this.sql = postgres(data.url, { ...common, max: data.flushConnections + 1 }); // + registry reloads beside a flush
         }

@@ -6,7 +6,11 @@ import http from 'node:http';
 import { loadConfig, type ConfigOverrides } from '../dist/engine/config.js';
 import { startTracker, type Tracker } from '../dist/engine/tracker.js';
 
-export async function startTestTracker(overrides: ConfigOverrides = {}, onFatal?: (msg: string) => void): Promise<Tracker> {
+export async function startTestTracker(
+  overrides: ConfigOverrides = {},
+  onFatal?: (msg: string) => void,
+  log: (msg: string, level?: string) => void = () => {},
+): Promise<Tracker> {
   const base: ConfigOverrides = {
     http: { host: '::', port: 0 },
     udp: { port: 0 }, // off unless a test asks for it (freeUdpPort)
@@ -18,7 +22,7 @@ export async function startTestTracker(overrides: ConfigOverrides = {}, onFatal?
   };
   const merged = deepMerge(base, overrides);
   const config = loadConfig({ argv: [], env: {}, overrides: merged });
-  return startTracker(config, () => {}, onFatal ?? ((msg) => {
+  return startTracker(config, log, onFatal ?? ((msg) => {
     throw new Error(`tracker gave up: ${msg}`);
   }));
 }
