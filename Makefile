@@ -16,11 +16,15 @@ build: $(NPM_STAMP)
 run: build
 	$(NODE) dist/engine/main.js $(ARGS)
 
-# aria2c (a real BitTorrent client) for test/real-client.test.ts: installed when missing and
-# we may (root with apt); without it that one test is skipped and says so.
+# Real BitTorrent clients for test/real-client.test.ts (aria2c, transmission-daemon):
+# installed when missing and we may (root with apt); without them those tests are skipped
+# and say so.
+TEST_CLIENTS := aria2c:aria2 transmission-daemon:transmission-daemon
 test-deps:
-	@command -v aria2c >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  (apt-get install -y -qq aria2 >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq aria2 >/dev/null 2>&1)); } || true
+	@missing=$$(for c in $(TEST_CLIENTS); do command -v $${c%%:*} >/dev/null 2>&1 || echo $${c##*:}; done); \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get install -y -qq $$missing >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $$missing >/dev/null 2>&1) || true; \
+	fi
 
 test: build test-deps
 	npx vitest run

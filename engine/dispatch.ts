@@ -1,6 +1,7 @@
 import type { AnswerSink, ShardPool } from '../shards/channel.js';
 import { AA, AQ, KIND_SCRAPE, SA, SCRAPE_ENTRY, SQ } from '../shards/layout.js';
 import type { ByteRing } from '../shards/ring.js';
+import { AddressTags } from './net/halfsip.js';
 import { PendingTable } from './pending.js';
 
 // Between the protocol frontends (HTTP, UDP) and the shards: queues request records into
@@ -37,6 +38,8 @@ export const SCRAPE_TAG = 0xff;
 
 export class Dispatch implements AnswerSink {
   readonly pending: PendingTable<unknown>;
+  /** Tags of client addresses for AQ.SOURCE, under one key for every frontend. */
+  readonly addressTags = new AddressTags();
   private readonly frontends: Frontend[] = [];
 
   constructor(

@@ -7,6 +7,7 @@ import { AQ } from '../shards/layout.js';
 import type { Config } from './config.js';
 import { TrackerCounters } from './counters.js';
 import { Dispatch } from './dispatch.js';
+import type { AddressTags } from './net/halfsip.js';
 import { HttpFrontend } from './http/server.js';
 import { UdpFrontend } from './udp/server.js';
 import { attachRegistryFile } from './policy/registry-file.js';
@@ -99,7 +100,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
         log,
         onRegistry: (snap) => applySnapshot(registry, snap, log),
         onRegistryDelta: (delta) => applyDelta(registry, delta, log),
-        onRestore: (records) => restore(pool, records),
+        onRestore: (records) => restore(pool, dispatch.addressTags, records),
         onFirstUser: (passkey) => log(`created a first user (passkey ${passkey}) in the empty ${db.url === '' ? `embedded database under ${join(db.data_dir, 'pglite')}` : 'database'}`),
         onFatal,
       }));
@@ -161,9 +162,14 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
   };
 }
 
-/** Put peers read back from the database into their shards, waiting for ring space as needed. */
-async function restore(pool: ShardPool, records: Uint8Array): Promise<void> {
+/**
+ * Put peers read back from the database into their shards, waiting for ring space as needed.
+ * Each is owned by the address it was stored with (the source's tag is this process's).
+ */
+async function restore(pool: ShardPool, tags: AddressTags, records: Uint8Array): Promise<void> {
+  const dv = new DataView(records.buffer, records.byteOffset, records.byteLength);
   for (let at = 0; at < records.length; at += AQ.SIZE) {
+    dv.setUint32(at + AQ.SOURCE, tags.tag(records, at + AQ.IP), true);
     const shard = pool.shardOf(records, at + AQ.INFO_HASH);
     let off = pool.reserve(shard, AQ.SIZE);
     while (off < 0) {

@@ -91,7 +91,8 @@ export const AQ = {
   UPLOADED: 80, // f64
   DOWNLOADED: 88, // f64
   LEFT: 96, // f64
-  SIZE: 104,
+  SOURCE: 104, // u32: secret tag of the address the request came from (engine/net/halfsip.ts AddressTags)
+  SIZE: 108,
 } as const;
 
 // Scrape request record: header then COUNT × 20-byte info_hashes.
@@ -107,7 +108,7 @@ export const SQ = {
 // ---------------------------------------------------------------------------------
 export const ST_OK = 0;
 export const ST_TABLE_FULL = 1; // max_swarms / max_peers reached
-export const ST_PEER_ID_IN_USE = 2; // another user or key holds this peer_id in the swarm
+export const ST_PEER_ID_IN_USE = 2; // another client holds this peer_id in the swarm (shard.ts ownsPeer)
 
 // Announce answer: header then COUNT peer entries. Entry size depends on the request:
 // compact IPv4 6 bytes (ip4 + port), compact IPv6 18 bytes (ip16 + port), non-compact
@@ -213,7 +214,8 @@ export const PR = {
   UPLOADED: 44, // f64 last reported totals, for accounting deltas (DataView: no alignment needed)
   DOWNLOADED: 52, // f64
   LEFT: 60, // f64
-  SIZE: 68,
+  SOURCE: 68, // u32 tag of the address the peer last announced from (AQ.SOURCE)
+  SIZE: 72,
 } as const;
 export const PF_LIVE = 1;
 export const PF_SEEDER = 2; // in the seeder segment (left == 0)

@@ -49,6 +49,7 @@ interface Ann {
   noPeerId?: boolean;
   user?: number;
   key?: number; // AF_HAS_KEY when given
+  source?: number; // AQ.SOURCE, the tag of the sender's address (default 1: the same sender)
   uploaded?: number;
   downloaded?: number;
   torrent?: number;
@@ -118,6 +119,7 @@ class Harness {
     dv.setUint16(at + AQ.PORT, a.port, true);
     dv.setUint16(at + AQ.NUMWANT, a.numwant ?? 50, true);
     dv.setUint32(at + AQ.KEY, a.key ?? 0, true);
+    dv.setUint32(at + AQ.SOURCE, a.source ?? 1, true);
     dv.setFloat64(at + AQ.UPLOADED, a.uploaded ?? 0, true);
     dv.setFloat64(at + AQ.DOWNLOADED, a.downloaded ?? 0, true);
     dv.setFloat64(at + AQ.LEFT, a.left, true);
@@ -727,23 +729,47 @@ describe('ShardLogic peer_id ownership', () => {
     checkCounts(h, [IH, sha1('other')]);
   });
 
-  it('refuses a key mismatch when both announces carry a key', () => {
+  it('private mode: the user owns its peer whatever key and address its announces carry', () => {
     const h = new Harness();
     const base = { ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 5, user: 3 };
-    expect(h.announce({ ...base, key: 0x1234 }).status).toBe(ST_OK);
-    const bad = h.announce({ ...base, key: 0x4321, port: 2, event: EVENT_STOPPED });
-    expect(bad).toMatchObject({ status: ST_PEER_ID_IN_USE, count: 0, seeders: 0, leechers: 0 });
-    expect(h.peerSlot(IH, peerId(1))).toBeGreaterThanOrEqual(0);
-    expect(h.announce({ ...base, key: 0x4321, port: 2 }).status).toBe(ST_PEER_ID_IN_USE);
-    expect(whereIs(h.store, h.peerSlot(IH, peerId(1))).port).toBe(1);
-    // the right key works; an announce without a key cannot be checked and passes
-    expect(h.announce({ ...base, key: 0x1234 }).status).toBe(ST_OK);
-    expect(h.announce({ ...base }).status).toBe(ST_OK);
-    // a peer first seen without a key accepts any key
+    expect(h.announce({ ...base, key: 0x1234, source: 10 }).status).toBe(ST_OK);
+    expect(h.announce({ ...base, key: 0x4321, source: 11, port: 2 }).status).toBe(ST_OK);
+    expect(h.announce({ ...base, source: 12, port: 3, event: EVENT_COMPLETED, left: 0 }).status).toBe(ST_OK);
+    expect(whereIs(h.store, h.peerSlot(IH, peerId(1)))).toMatchObject({ seeder: true, port: 3 });
+    expect(h.announce({ ...base, key: 0x1234, source: 10, user: 4 }).status).toBe(ST_PEER_ID_IN_USE);
+    expect(h.announce({ ...base, key: 9, source: 13, event: EVENT_STOPPED }).status).toBe(ST_OK);
+    expect(h.peerSlot(IH, peerId(1))).toBe(-1);
+  });
+
+  it('open mode: the sending address or the same key owns the peer, nothing else', () => {
+    const h = new Harness();
+    const base = { ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 5 };
+    // aria2 over UDP: a new random key in every announce, always from the same address
+    expect(h.announce({ ...base, key: 0x1111, source: 10, event: EVENT_STARTED }).status).toBe(ST_OK);
+    expect(h.announce({ ...base, key: 0x2222, source: 10 }).status).toBe(ST_OK);
+    expect(h.announce({ ...base, key: 0x3333, source: 10, left: 0, event: EVENT_COMPLETED }).status).toBe(ST_OK);
+    expect(h.scrape([IH]).files).toEqual([[1, 1, 0]]);
+    // another address with another key (or none) can neither update nor stop it
+    for (const other of [{ key: 0x4444 }, {}]) {
+      for (const event of [EVENT_NONE, EVENT_STARTED, EVENT_COMPLETED, EVENT_STOPPED]) {
+        const a = h.announce({ ...base, ...other, source: 66, port: 6666, event });
+        expect(a).toMatchObject({ status: ST_PEER_ID_IN_USE, count: 0, seeders: 0, leechers: 0 });
+      }
+    }
+    expect(whereIs(h.store, h.peerSlot(IH, peerId(1)))).toMatchObject({ seeder: true, port: 1 });
+    // a client that moved address proves itself with the key it last sent
+    expect(h.announce({ ...base, key: 0x3333, source: 20, port: 2, left: 0 }).status).toBe(ST_OK);
+    // ... and from then on the new address is the peer's
+    expect(h.announce({ ...base, key: 0x5555, source: 20, port: 2, left: 0 }).status).toBe(ST_OK);
+    expect(h.announce({ ...base, key: 0x5555, source: 10, left: 0 }).status).toBe(ST_OK); // same key again
+    expect(h.announce({ ...base, source: 20, left: 0 }).status).toBe(ST_PEER_ID_IN_USE); // no key, old address
+    // a keyless client is owned by its address alone
     const h2 = new Harness();
-    expect(h2.announce({ ...base }).status).toBe(ST_OK);
-    expect(h2.announce({ ...base, key: 5 }).status).toBe(ST_OK);
-    expect(h2.announce({ ...base, key: 6 }).status).toBe(ST_PEER_ID_IN_USE);
+    expect(h2.announce({ ...base, source: 30 }).status).toBe(ST_OK);
+    expect(h2.announce({ ...base, source: 31, key: 7 }).status).toBe(ST_PEER_ID_IN_USE);
+    expect(h2.announce({ ...base, source: 30, event: EVENT_STOPPED }).status).toBe(ST_OK);
+    expect(h2.peerSlot(IH, peerId(1))).toBe(-1);
+    checkCounts(h, [IH]);
   });
 });
 

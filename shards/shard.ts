@@ -60,20 +60,11 @@ export class ShardLogic {
     }
     const user = qdv.getUint32(off + AQ.USER, true);
     const key = qdv.getUint32(off + AQ.KEY, true);
+    const source = qdv.getUint32(off + AQ.SOURCE, true);
     let peer = store.findPeer(swarm, q, off + AQ.PEER_ID);
-    if (peer >= 0) {
-      const pdv = store.peers.dv;
-      // The same peer_id in a swarm is the same peer only for the same user and, when both
-      // sent one, the same key: nobody can take over (or stop) another's peer.
-      const pat = peer * PR.SIZE;
-      const pflags = store.peers.u8[pat + PR.FLAGS];
-      if (
-        pdv.getUint32(pat + PR.USER, true) !== user ||
-        (pflags & PF_HAS_KEY && flags & AF_HAS_KEY && pdv.getUint32(pat + PR.KEY, true) !== key)
-      ) {
-        this.fail(at, out, ST_PEER_ID_IN_USE);
-        return;
-      }
+    if (peer >= 0 && !this.ownsPeer(peer, user, key, (flags & AF_HAS_KEY) !== 0, source)) {
+      this.fail(at, out, ST_PEER_ID_IN_USE);
+      return;
     }
     store.swarms.dv.setUint32(swarm * SW.SIZE + SW.LAST_ACTIVE, now, true);
 
@@ -147,12 +138,32 @@ export class ShardLogic {
     pdv.setUint32(pat + PR.USER, user, true);
     pdv.setUint32(pat + PR.LAST_SEEN, now, true);
     pdv.setUint32(pat + PR.KEY, key, true);
+    pdv.setUint32(pat + PR.SOURCE, source, true);
     pdv.setFloat64(pat + PR.UPLOADED, qdv.getFloat64(off + AQ.UPLOADED, true), true);
     pdv.setFloat64(pat + PR.DOWNLOADED, qdv.getFloat64(off + AQ.DOWNLOADED, true), true);
     pdv.setFloat64(pat + PR.LEFT, left, true);
 
     this.counts(at, adv, swarm, n);
     out.shrinkLast(AA.PEERS + n * entry);
+  }
+
+  /**
+   * May this announce update (or stop) the peer already holding its peer_id in the swarm?
+   * In private mode (a user) the passkey decides: the same user, whatever the key and
+   * address, and never another user. In open mode (user 0) either proof will do: the request
+   * comes from the address the peer last announced from (a TCP connection, or a UDP packet
+   * whose connection id was issued to that address, so it cannot be forged from elsewhere),
+   * or both sent a `key` and it is the same (a client that moved address keeps its peer).
+   * Address or key alone: aria2 sends a new random key in every UDP announce, and a client
+   * on the move changes address.
+   */
+  private ownsPeer(peer: number, user: number, key: number, hasKey: boolean, source: number): boolean {
+    const pdv = this.store.peers.dv;
+    const pat = peer * PR.SIZE;
+    if (pdv.getUint32(pat + PR.USER, true) !== user) return false;
+    if (user !== 0) return true;
+    if (pdv.getUint32(pat + PR.SOURCE, true) === source) return true;
+    return hasKey && (this.store.peers.u8[pat + PR.FLAGS] & PF_HAS_KEY) !== 0 && pdv.getUint32(pat + PR.KEY, true) === key;
   }
 
   /**

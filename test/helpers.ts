@@ -35,6 +35,15 @@ function deepMerge<T>(a: T, b: T): T {
   return out as T;
 }
 
+/** Poll `ok` until it holds; fail naming `what` after `ms`. */
+export async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** A UDP port nothing is bound to right now (bound and released; fine on loopback). */
 export async function freeUdpPort(): Promise<number> {
   const { createSocket } = await import('node:dgram');

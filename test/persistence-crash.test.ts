@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { announcePath, failure, get, spawnTracker, type TrackerProcess } from './helpers.js';
+import { announcePath, failure, get, spawnTracker, until, type TrackerProcess } from './helpers.js';
 import { LedgerSim, ledgerTotals, nonZero, seedRegistry } from './support/ledger-sim.js';
 import { PG_URL, testSchema, type TestSchema } from './support/pg.js';
 import { prng } from './support/prng.js';
@@ -20,14 +20,6 @@ afterEach(async () => {
   await proc?.kill();
   await db?.drop();
 });
-
-async function until(what: string, ok: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('persistence across a crash', () => {
   it('SIGKILL mid-run, restart: the ledger equals what clients reported, nothing counted twice', async () => {

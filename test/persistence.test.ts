@@ -7,7 +7,7 @@ import postgres from 'postgres';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Tracker } from '../dist/engine/tracker.js';
 import { PS } from '../dist/persistence/stats.js';
-import { announcePath, decode, failure, get, peerId, startTestTracker } from './helpers.js';
+import { announcePath, decode, failure, get, peerId, startTestTracker, until } from './helpers.js';
 import { LedgerSim, ledgerTotals, nonZero, seedRegistry } from './support/ledger-sim.js';
 import { PG_URL, testSchema, type TestSchema } from './support/pg.js';
 import { prng } from './support/prng.js';
@@ -23,14 +23,6 @@ afterEach(async () => {
   for (const t of running.splice(0)) await t.close();
   await db?.drop();
 });
-
-export async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function start(): Promise<Tracker> {
   const t = await startTestTracker({

@@ -138,6 +138,7 @@ export class HttpFrontend implements Frontend {
     const p = this.parser;
     const rec = p.rec;
     this.clientAddress(res, req, rec, AQ.IP);
+    p.dv.setUint32(AQ.SOURCE, this.dispatch.addressTags.tag(rec, AQ.IP), true); // before `ip=` may replace AQ.IP
     // a request that did not parse counts under event "none": its event byte is not trustworthy
     const bad = p.parse(query);
     if (bad !== null) return this.refuseAnnounce(res, bad, EVENT_NONE);

@@ -1,75 +1,11 @@
-import { randomInt } from 'node:crypto';
+import { halfSip, out, randomWord } from '../net/halfsip.js';
 
-// BEP 15 connection ids without per-connection state: a keyed hash (HalfSipHash-2-4, a
-// PRF built from 32-bit additions, rotations and xors, cheap in JavaScript) of the client's
-// address under a key that changes every window. An id is accepted under the current key
-// or the previous one, so it lives between one and two windows (BEP 15 asks for at least
-// a minute of use after the connect answer). Nobody can make a valid id for an address
+// BEP 15 connection ids without per-connection state: a keyed hash (HalfSipHash-2-4,
+// net/halfsip.ts) of the client's address under a key that changes every window. An id is
+// accepted under the current key or the previous one, so it lives between one and two
+// windows (BEP 15 asks for at least a minute of use after the connect answer). Nobody can make a valid id for an address
 // whose answers they cannot read, and an id taken from one address is worthless from
 // another.
-
-function rotl(x: number, b: number): number {
-  return (x << b) | (x >>> (32 - b));
-}
-
-const out = new Int32Array(2);
-let v0 = 0;
-let v1 = 0;
-let v2 = 0;
-let v3 = 0;
-
-function round(): void {
-  v0 = (v0 + v1) | 0;
-  v1 = rotl(v1, 5) ^ v0;
-  v0 = rotl(v0, 16);
-  v2 = (v2 + v3) | 0;
-  v3 = rotl(v3, 8) ^ v2;
-  v0 = (v0 + v3) | 0;
-  v3 = rotl(v3, 7) ^ v0;
-  v2 = (v2 + v1) | 0;
-  v1 = rotl(v1, 13) ^ v2;
-  v2 = rotl(v2, 16);
-}
-
-function absorb(m: number): void {
-  v3 ^= m;
-  round();
-  round();
-  v0 ^= m;
-}
-
-/**
- * HalfSipHash-2-4 with 64-bit output of the 16 address bytes at u8[off] under key
- * (k0, k1). Result in `out` (two words).
- */
-function halfSip(k0: number, k1: number, u8: Uint8Array, off: number): void {
-  v0 = k0;
-  v1 = k1 ^ 0xee;
-  v2 = 0x6c796765 ^ k0;
-  v3 = 0x74656462 ^ k1;
-  for (let i = 0; i < 16; i += 4) absorb(u8[off + i] | (u8[off + i + 1] << 8) | (u8[off + i + 2] << 16) | (u8[off + i + 3] << 24));
-  const b = 16 << 24;
-  v3 ^= b;
-  round();
-  round();
-  v0 ^= b;
-  v2 ^= 0xee;
-  round();
-  round();
-  round();
-  round();
-  out[0] = v1 ^ v3;
-  v1 ^= 0xdd;
-  round();
-  round();
-  round();
-  round();
-  out[1] = v1 ^ v3;
-}
-
-function randomWord(): number {
-  return randomInt(0, 2 ** 32) | 0;
-}
 
 export class ConnectionIds {
   private keys = new Int32Array(4); // [current k0, k1, previous k0, k1]

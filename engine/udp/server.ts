@@ -148,6 +148,7 @@ export class UdpFrontend implements Frontend {
   private announce(tid: number, len: number, address: string, port: number): void {
     const pr = this.parser;
     pr.rec.set(this.addr, AQ.IP);
+    pr.dv.setUint32(AQ.SOURCE, this.dispatch.addressTags.tag(this.addr, 0), true);
     // A request that did not parse counts under event "none": its event byte is not trustworthy.
     const bad = pr.parse(this.packet, this.pdv, len);
     if (bad !== null) return this.refuseAnnounce(tid, bad, EVENT_NONE, address, port);
