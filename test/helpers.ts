@@ -60,9 +60,9 @@ export interface Reply {
   headers: http.IncomingHttpHeaders;
 }
 
-export function get(port: number, path: string, opts: { host?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+export function get(port: number, path: string, opts: { host?: string; headers?: Record<string, string>; localAddress?: string } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: opts.host ?? '127.0.0.1', port, path, headers: opts.headers, agent: false }, (res) => {
+    const req = http.request({ host: opts.host ?? '127.0.0.1', port, path, headers: opts.headers, localAddress: opts.localAddress, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));

@@ -127,10 +127,17 @@ describe('announce', () => {
     const ih = hash();
     const id = peerId();
     await get(port, announcePath({ infoHash: ih, peerId: id, port: 6401, key: 'aaaa1111' }));
-    const r = await get(port, announcePath({ infoHash: ih, peerId: id, port: 6402, key: 'bbbb2222', event: 'stopped' }));
-    expect(failure(r.body)).toMatch(/peer_id is in use/);
-    const d = decode((await get(port, announcePath({ infoHash: ih, peerId: id, port: 6401, key: 'aaaa1111' }))).body);
+    // from another address with another key (or none): refused, nothing changes
+    for (const key of ['bbbb2222', undefined]) {
+      const r = await get(port, announcePath({ infoHash: ih, peerId: id, port: 6402, key, event: 'stopped' }), { localAddress: '127.0.0.2' });
+      expect(failure(r.body)).toMatch(/peer_id is in use/);
+    }
+    // from another address with the peer's key: the client moved, and keeps its peer
+    expect(failure((await get(port, announcePath({ infoHash: ih, peerId: id, port: 6403, key: 'aaaa1111' }), { localAddress: '127.0.0.3' })).body)).toBeUndefined();
+    // from the address it announces from, any key will do
+    const d = decode((await get(port, announcePath({ infoHash: ih, peerId: id, port: 6403, key: 'cccc3333' }), { localAddress: '127.0.0.3' })).body);
     expect(d.incomplete).toBe(1);
+    expect(decode((await get(port, announcePath({ infoHash: ih, peerId: id, port: 6403, event: 'stopped' }), { localAddress: '127.0.0.3' })).body).incomplete).toBe(0);
   });
 });
 

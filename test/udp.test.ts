@@ -15,6 +15,7 @@ class UdpClient {
   constructor(
     private readonly host: string,
     private readonly port: number,
+    private readonly local = host.includes(':') ? '::1' : '127.0.0.1',
   ) {
     this.sock = createSocket(host.includes(':') ? 'udp6' : 'udp4');
     this.sock.on('message', (m) => {
@@ -24,7 +25,7 @@ class UdpClient {
   }
 
   async open(): Promise<void> {
-    await new Promise<void>((r) => this.sock.bind(0, this.host.includes(':') ? '::1' : '127.0.0.1', () => r()));
+    await new Promise<void>((r) => this.sock.bind(0, this.local, () => r()));
   }
 
   close(): void {
@@ -179,11 +180,18 @@ describe('UDP tracker, open mode', () => {
     expect(parseAnnounce(await c4.request(announcePacket({ conn, infoHash: ih, peerId: peerId(), port: 9000, numwant: 7 }))).peers).toHaveLength(7);
     expect(parseAnnounce(await c4.request(announcePacket({ conn, infoHash: ih, peerId: peerId(), port: 9001, numwant: -1 }))).peers).toHaveLength(50);
     const me = peerId();
-    await c4.request(announcePacket({ conn, infoHash: ih, peerId: me, port: 9002, left: 0 }));
-    // another client (key) cannot stop it; the owner can
-    const other = await c4.request(announcePacket({ conn, infoHash: ih, peerId: me, port: 9002, left: 0, event: 3, key: 0xbad }));
-    expect(errorText(other)).toMatch(/peer_id is in use/);
-    const stopped = parseAnnounce(await c4.request(announcePacket({ conn, infoHash: ih, peerId: me, port: 9002, left: 0, event: 3 })));
+    await c4.request(announcePacket({ conn, infoHash: ih, peerId: me, port: 9002, left: 0, key: 1 }));
+    // another client (another address, another key) cannot stop it
+    const intruder = new UdpClient('127.0.0.1', t.udpPort, '127.0.0.2');
+    await intruder.open();
+    try {
+      const other = await intruder.request(announcePacket({ conn: await intruder.connect(), infoHash: ih, peerId: me, port: 9002, left: 0, event: 3, key: 0xbad }));
+      expect(errorText(other)).toMatch(/peer_id is in use/);
+    } finally {
+      intruder.close();
+    }
+    // the owner can, whatever key it sends this time (aria2 sends a new one each announce)
+    const stopped = parseAnnounce(await c4.request(announcePacket({ conn, infoHash: ih, peerId: me, port: 9002, left: 0, event: 3, key: 2 })));
     expect(stopped.seeders).toBe(60);
     expect(stopped.peers).toEqual([]);
   });
