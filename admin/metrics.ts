@@ -101,6 +101,12 @@ export function createMetrics(src: MetricsSource): Metrics {
   gauge(reg, 'shard_up', '1 while the shard has a running thread (0 between a crash and its respawn).', ['shard'], (emit) => {
     for (const s of pool.shards) emit(shardLabel[s.index], s.worker !== undefined ? 1 : 0);
   });
+  gauge(reg, 'shard_heartbeat_age_seconds', 'Seconds since the shard\'s loop last turned (it turns at least 4 times a second); past shards.ready_heartbeat_seconds /ready fails, past shards.watchdog_seconds the thread is replaced. Absent while the shard has no thread.', ['shard'], (emit) => {
+    for (const s of pool.shards) {
+      const age = pool.heartbeatAge(s.index);
+      if (age >= 0) emit(shardLabel[s.index], age);
+    }
+  });
   gauge(reg, 'shard_queue_bytes', 'Bytes queued in a shard\'s rings: requests waiting for the shard, answers waiting for the acceptor.', ['shard', 'ring'], (emit) => {
     for (const s of pool.shards) {
       emit({ shard: shardLabel[s.index].shard, ring: 'requests' }, s.requests.depth());

@@ -40,6 +40,8 @@ export interface AdminOptions {
    * tracker's public port (`shared`): the swarm and user counts are the site's business.
    */
   metricsToken?: string;
+  /** /ready fails for a shard whose loop has not turned for longer (seconds). */
+  readyHeartbeatSeconds: number;
 }
 
 export interface AdminServer {
@@ -93,7 +95,7 @@ export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
 
   server.get('/health', (_req, res) => void res.json({ status: 'ok' }));
   server.get('/ready', (_req, res) => {
-    const problems = readiness(o.view);
+    const problems = readiness(o.view, o.readyHeartbeatSeconds);
     res.status(problems.length ? 503 : 200).json({ status: problems.length ? 'unavailable' : 'ready', problems });
   });
   const token = o.metricsToken ?? '';
@@ -132,10 +134,13 @@ export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
 }
 
 /** What keeps the tracker from serving properly; empty when ready. */
-export function readiness(view: TrackerView): string[] {
+export function readiness(view: TrackerView, heartbeatSeconds: number): string[] {
   const problems: string[] = [];
   view.pool.shards.forEach((s, i) => {
+    const age = view.pool.heartbeatAge(i);
     if (s.worker === undefined) problems.push(`shard ${i} is not running`);
+    else if (view.pool.isStarting(i)) problems.push(`shard ${i} is starting (recovering its tables)`);
+    else if (age > heartbeatSeconds) problems.push(`shard ${i} has not turned its loop for ${age} s: it answers nothing`);
   });
   const ps = view.persistence?.stats;
   if (ps && ps[PS.DB_UP] !== 1 && ps[PS.JOURNAL_BYTES] >= ps[PS.JOURNAL_BUDGET] * READY_JOURNAL_SHARE) {

@@ -51,6 +51,8 @@ describe('loadConfig', () => {
       count: Math.min(256, Math.max(1, availableParallelism() - 1)),
       max_peers: 33554432,
       max_swarms: 8388608,
+      ready_heartbeat_seconds: 5,
+      watchdog_seconds: 30,
     });
     expect(c.net).toEqual({ trusted_proxies: [] });
     expect(c.registry).toEqual({ file: 'data/registry.toml' });
@@ -249,6 +251,10 @@ describe('ConfigError', () => {
     expect(e.key).toBe('tracker.numwant_default');
     expect(e.message).toBe('tracker.numwant_default: must not exceed tracker.numwant_max (20), got 50 (from default)');
 
+    e = configError(() => load({ env: { SHARDTRACK_SHARDS__READY_HEARTBEAT_SECONDS: '60' } }));
+    expect(e.message).toBe('shards.watchdog_seconds: must be 0 or at least shards.ready_heartbeat_seconds (60), got 30 (from default)');
+    expect(load({ env: { SHARDTRACK_SHARDS__READY_HEARTBEAT_SECONDS: '60', SHARDTRACK_SHARDS__WATCHDOG_SECONDS: '0' } }).shards.watchdog_seconds).toBe(0);
+
     e = configError(() => load({ env: { SHARDTRACK_NET__TRUSTED_PROXIES: '10.0.0.0/8, proxy.local' } }));
     expect(e.key).toBe('net.trusted_proxies[1]');
     expect(e.message).toContain('net.trusted_proxies');
@@ -320,7 +326,7 @@ describe('configDocs', () => {
       'tracker.private', 'tracker.require_registered_torrents', 'tracker.interval', 'tracker.min_interval',
       'tracker.interval_jitter', 'tracker.peer_timeout', 'tracker.numwant_default', 'tracker.numwant_max',
       'tracker.scrape_max_hashes', 'tracker.full_scrape', 'tracker.allow_client_ip',
-      'shards.count', 'shards.max_peers', 'shards.max_swarms',
+      'shards.count', 'shards.max_peers', 'shards.max_swarms', 'shards.ready_heartbeat_seconds', 'shards.watchdog_seconds',
       'net.trusted_proxies', 'registry.file',
       'database.enabled', 'database.url', 'database.schema', 'database.data_dir',
       'persistence.flush_interval_ms', 'persistence.flush_connections', 'persistence.journal_max_bytes',

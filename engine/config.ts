@@ -20,18 +20,19 @@ import { CidrList } from './net/ip.js';
 
 type Kind = 'int' | 'bool' | 'str' | 'list';
 /** Carried in each key's valibot metadata: how to coerce env strings and what to say on error. */
-type Meta = { kind: Kind; expected: string; hint: string };
+type Meta = { kind: Kind; expected: string; hint: string; shown?: string };
 
 const meta = <T>(m: Meta) => v.metadata<T, Meta>(m);
 
-function int(def: number, min: number, max: number, doc: string) {
+/** `shown`: how the docs state a default computed at start (the machine's cores). */
+function int(def: number, min: number, max: number, doc: string, shown?: string) {
   return v.pipe(
     v.optional(v.number(), def),
     v.integer(),
     v.minValue(min),
     v.maxValue(max),
     v.description(doc),
-    meta<number>({ kind: 'int', expected: `an integer from ${min} to ${max}`, hint: `${min}–${max}` }),
+    meta<number>({ kind: 'int', expected: `an integer from ${min} to ${max}`, hint: `${min}–${max}`, shown }),
   );
 }
 
@@ -97,9 +98,11 @@ const Tables = v.strictObject({
     allow_client_ip: bool(false, 'honour the ip/ipv4/ipv6 announce parameters (only sensible for trusted clients)'),
   }),
   shards: table({
-    count: int(defaultShards, 1, 256, 'shard worker threads (default: cores - 1, at least 1); a swarm lives on one'),
+    count: int(defaultShards, 1, 256, 'shard worker threads (default: cores - 1, at least 1); a swarm lives on one', 'cores − 1 (min 1)'),
     max_peers: int(33554432, 1024, 48_000_000, 'upper bound on peers per shard: address space is reserved, memory committed only as tables grow (about 100-130 bytes a peer with its index and address entry)'),
     max_swarms: int(8388608, 1024, 64_000_000, 'upper bound on swarms per shard (64 bytes a swarm + index)'),
+    ready_heartbeat_seconds: int(5, 2, 3600, '/ready answers 503 naming a shard whose loop has not turned for this many seconds (an idle shard turns 4 times a second)'),
+    watchdog_seconds: int(30, 0, 3600, 'a shard whose loop has not turned for this many seconds is terminated and respawned on its memory like a crashed one; 0 = never; at least shards.ready_heartbeat_seconds'),
   }),
   net: table({
     trusted_proxies: list([], 'IPs/CIDRs of reverse proxies whose X-Forwarded-For / X-Real-IP are believed', ipOrCidr),
@@ -152,6 +155,14 @@ const Schema = v.pipe(
       (issue) => `must not exceed tracker.numwant_max (${issue.input.tracker.numwant_max})`,
     ),
     ['tracker', 'numwant_default'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['shards', 'watchdog_seconds'], ['shards', 'ready_heartbeat_seconds']],
+      (c) => c.shards.watchdog_seconds === 0 || c.shards.watchdog_seconds >= c.shards.ready_heartbeat_seconds,
+      (issue) => `must be 0 or at least shards.ready_heartbeat_seconds (${issue.input.shards.ready_heartbeat_seconds})`,
+    ),
+    ['shards', 'watchdog_seconds'],
   ),
 );
 
@@ -434,6 +445,13 @@ export function printConfig(config: Config): string {
 /** Every key with its environment variable, default and comment (for the README). */
 export function configDocs(): Array<{ key: string; env: string; default: unknown; doc: string }> {
   return leaves.map((l) => ({ key: l.key, env: l.env, default: l.default, doc: l.doc }));
+}
+
+/** The README's configuration table (Markdown): every key, its variable, default and comment. */
+export function configTable(): string {
+  const rows = ['| key | environment | default | meaning |', '| --- | --- | --- | --- |'];
+  for (const l of leaves) rows.push(`| \`${l.key}\` | \`${l.env}\` | ${l.meta.shown ?? `\`${JSON.stringify(l.default)}\``} | ${l.doc} |`);
+  return rows.join('\n');
 }
 
 /** True if `flag` (e.g. "--print-config") appears in argv before a "--" terminator. */

@@ -71,6 +71,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
     accountingRingBytes: db.enabled ? RING_ACCOUNTING : 4096,
     accounting: db.enabled,
     peerTimeout: config.tracker.peer_timeout,
+    watchdogSeconds: config.shards.watchdog_seconds,
     numwantMax: config.tracker.numwant_max,
     scrapeMaxHashes: config.tracker.scrape_max_hashes,
     log,
@@ -121,6 +122,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
         log,
         metrics: createMetrics({ counters, pool, registry, persistence, config }),
         metricsToken: config.admin.metrics_token,
+        readyHeartbeatSeconds: config.shards.ready_heartbeat_seconds,
       });
       if (admin.firstToken) log(`created the first admin API token (shown once, keep it): ${admin.firstToken}`, 'warn');
     }

@@ -24,6 +24,8 @@ export interface PoolOptions extends ShardLimits {
   scrapeMaxHashes: number;
   /** Shards write accounting records for the persistence thread. */
   accounting: boolean;
+  /** A shard whose drain loop has not turned for this long is terminated and respawned (0: never). */
+  watchdogSeconds: number;
   log: (msg: string, level?: 'error' | 'warn' | 'info' | 'debug') => void;
   /** A shard cannot be kept alive: stop serving (the process exits in production). */
   onFatal: (msg: string) => void;
@@ -38,10 +40,16 @@ interface Shard {
   worker: Worker | undefined;
   dirty: boolean;
   restarts: number;
+  /** The watchdog terminated this thread; it is on its way out. */
+  stalled: boolean;
+  /** Tracker clock when the current thread was spawned. */
+  spawnedAt: number;
   recentExits: number[]; // exit times within the restart window
 }
 
 const RESTART_BUDGET = 5;
+/** CTL.HEARTBEAT of a thread that has not turned its loop yet (the clock is never negative). */
+const HEARTBEAT_STARTING = -1;
 const RESTART_WINDOW_MS = 60_000;
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
@@ -70,6 +78,8 @@ export class ShardPool {
         worker: undefined,
         dirty: false,
         restarts: 0,
+        stalled: false,
+        spawnedAt: 0,
         recentExits: [],
       });
     }
@@ -91,10 +101,38 @@ export class ShardPool {
     this.clock.unref();
     await Promise.all(this.shards.map((s) => this.spawn(s, false)));
     this.waitForAnswers();
+    for (const s of this.shards) await this.shardUp(s.index);
   }
 
   private tick(): void {
     Atomics.store(this.g, GLOBAL.NOW, Math.floor((Date.now() - this.startedAt) / 1000));
+    const limit = this.opts.watchdogSeconds;
+    if (limit === 0 || this.closed) return;
+    for (const s of this.shards) {
+      const age = this.heartbeatAge(s.index);
+      if (s.worker === undefined || s.stalled || age <= limit) continue;
+      // A thread stuck in a loop answers nobody and never exits: end it, and let it be
+      // respawned on its memory like a crashed one (recover() rebuilds the indexes).
+      s.stalled = true;
+      this.opts.log(`shard ${s.index} has not turned its loop for ${age} s (shards.watchdog_seconds = ${limit}): terminating it`, 'error');
+      void s.worker.terminate();
+    }
+  }
+
+  /**
+   * Seconds since the shard's drain loop last turned (it turns at least every 250 ms when
+   * idle). Counted from its spawn until its first turn; -1 while it has no thread.
+   */
+  heartbeatAge(shard: number): number {
+    const s = this.shards[shard];
+    if (s.worker === undefined) return -1;
+    const beat = Atomics.load(s.ctl, CTL.HEARTBEAT);
+    return Math.max(0, this.now() - (beat === HEARTBEAT_STARTING ? s.spawnedAt : beat));
+  }
+
+  /** The shard's thread has not turned its loop yet (it is starting, or recovering its tables). */
+  isStarting(shard: number): boolean {
+    return this.shards[shard].worker !== undefined && Atomics.load(this.shards[shard].ctl, CTL.HEARTBEAT) === HEARTBEAT_STARTING;
   }
 
   private spawn(shard: Shard, recover: boolean): Promise<void> {
@@ -107,8 +145,11 @@ export class ShardPool {
       scrapeMaxHashes: this.opts.scrapeMaxHashes,
       accounting: this.opts.accounting,
     };
+    shard.spawnedAt = this.now(); // its start-up counts against the watchdog
+    Atomics.store(shard.ctl, CTL.HEARTBEAT, HEARTBEAT_STARTING);
     const worker = new Worker(WORKER_URL, { workerData: data, name: `shard-${shard.index}` });
     shard.worker = worker;
+    shard.stalled = false;
     worker.on('error', (err) => this.opts.log(`shard ${shard.index} crashed: ${err.stack ?? err}`, 'error'));
     worker.on('exit', (code) => this.onExit(shard, worker, code));
     return new Promise((resolve, reject) => {
@@ -231,9 +272,9 @@ export class ShardPool {
     return w ? w.terminate() : Promise.resolve(0);
   }
 
-  /** Resolves once the shard has a running thread again. */
+  /** Resolves once the shard has a running thread again that has turned its loop. */
   async shardUp(shard: number): Promise<void> {
-    while (this.shards[shard].worker === undefined) await new Promise((r) => setTimeout(r, 10));
+    while (this.shards[shard].worker === undefined || this.isStarting(shard)) await new Promise((r) => setTimeout(r, 5));
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,6 @@
 // Record sizes and field offsets for every SharedArrayBuffer that crosses threads.
 // One place, so the acceptor (writer of requests), the shards (writers of answers and
-// swarm state) and later the persistence thread agree on every byte. All multi-byte
+// swarm state) and the persistence thread (reader of accounting) agree on every byte. All multi-byte
 // fields are little-endian and read/written through DataView.
 
 // ---------------------------------------------------------------------------------
@@ -12,7 +12,7 @@ export const CTL = {
   // line 0: written by the acceptor
   DOORBELL: 0, // bumped + notified when requests were queued
   // line 1: written by the shard
-  HEARTBEAT: 16, // bumped by every drain loop turn (liveness for /ready later)
+  HEARTBEAT: 16, // tracker clock (GLOBAL.NOW) when the drain loop last turned; -1 from spawn to its first turn
   BUSY_MS: 17, // milliseconds spent handling requests (metrics)
   HANDLED: 18, // requests handled (wraps)
   SLEEPING: 19, // 1 while the shard blocks in Atomics.wait: only then does the doorbell notify

@@ -46,7 +46,7 @@ function run(data: ShardWorkerData): void {
       lastTick = now;
       const budget = Math.max(1024, Math.ceil(Math.max(ctl[CTL.PEER_HIGH], ctl[CTL.SWARM_HIGH]) / FULL_SWEEP_SECONDS));
       store.expire(now, data.peerTimeout, budget);
-      Atomics.add(ctl, CTL.HEARTBEAT, 1);
+      Atomics.store(ctl, CTL.HEARTBEAT, now); // liveness: the pool's watchdog and /ready read its age
     }
 
     const t0 = performance.now();

@@ -1,8 +1,9 @@
-// A shard thread killed mid-run is respawned on the same memory: swarms are intact,
-// every request in flight gets an answer, and the shard serves again.
+// A shard thread killed mid-run (or stuck, and ended by the watchdog) is respawned on the
+// same memory: swarms are intact, every request in flight gets an answer, and the shard
+// serves again.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Tracker } from '../dist/engine/tracker.js';
-import { announcePath, decode, decodeRawKeys, get, hashForShard, hexKey, peerId, pct, startTestTracker } from './helpers.js';
+import { announcePath, decode, decodeRawKeys, failure, get, hashForShard, hexKey, peerId, pct, startTestTracker, until } from './helpers.js';
 
 let t: Tracker;
 let port: number;
@@ -97,4 +98,53 @@ describe('shard restart', () => {
       await t2.close();
     }
   });
+
+  it('turns /ready to 503 for a shard that stops answering, and the watchdog replaces it', async () => {
+    const logs: string[] = [];
+    const t2 = await startTestTracker({ shards: { count: 2, ready_heartbeat_seconds: 2, watchdog_seconds: 4 } }, undefined, (m) => logs.push(m));
+    try {
+      const admin = `http://127.0.0.1:${t2.admin!.port}`;
+      const ready = async () => {
+        const r = await fetch(`${admin}/ready`);
+        return { status: r.status, body: (await r.json()) as { problems: string[] } };
+      };
+      const age = async () => {
+        const text = await (await fetch(`${admin}/metrics`)).text();
+        return Number(/^shardtrack_shard_heartbeat_age_seconds\{shard="0"\} (\d+)/m.exec(text)?.[1] ?? NaN);
+      };
+      const known = hashForShard(0, 2);
+      expect(failure((await get(t2.httpPort, announcePath({ infoHash: known, peerId: peerId(), port: 1, left: 0 }))).body)).toBeUndefined();
+      expect((await ready()).status).toBe(200);
+      expect(await age()).toBeLessThanOrEqual(1);
+
+      // A real hang: every entry of shard 0's swarm index taken by a key that never matches,
+      // so the next lookup of an unknown info_hash probes forever (as a corrupted table would).
+      const index = new Int32Array(t2.pool.shards[0].memory.swarmIndex);
+      for (let i = 0; i < index.length; i += 2) {
+        index[i] = 0x5eed;
+        index[i + 1] = 1;
+      }
+      const stuck = get(t2.httpPort, announcePath({ infoHash: hashForShard(0, 2), peerId: peerId(), port: 2 }));
+      await until('/ready to name the stuck shard', async () => {
+        const r = await ready();
+        return r.status === 503 && r.body.problems.some((p) => /^shard 0 has not turned its loop/.test(p));
+      });
+      expect(await age()).toBeGreaterThan(2);
+      // shard 1 still serves meanwhile
+      expect(failure((await get(t2.httpPort, announcePath({ infoHash: hashForShard(1, 2), peerId: peerId(), port: 3 }))).body)).toBeUndefined();
+
+      // the watchdog ends the thread: the stuck request is answered, and a new thread
+      // rebuilds the index from the swarm records
+      expect(failure((await stuck).body)).toBe('tracker was restarting this swarm, try again');
+      expect(logs.some((l) => /shard 0 has not turned its loop for \d+ s \(shards.watchdog_seconds = 4\): terminating it/.test(l))).toBe(true);
+      await t2.pool.shardUp(0);
+      await until('/ready to be 200 again', async () => (await ready()).status === 200);
+      expect(t2.pool.shards[0].restarts).toBe(1);
+      expect(index.some((w, i) => i % 2 === 1 && w === 0)).toBe(true); // rebuilt: free entries again
+      const d = decode((await get(t2.httpPort, announcePath({ infoHash: known, peerId: peerId(), port: 4 }))).body);
+      expect(d.complete).toBe(1); // the swarm survived
+    } finally {
+      await t2.close();
+    }
+  }, 30_000);
 });

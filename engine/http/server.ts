@@ -19,7 +19,7 @@ import { fullScrape } from './full-scrape.js';
 
 // The HTTP acceptor: announce and scrape through uWebSockets.js routes registered directly
 // on hyper-express's uWS app (the hot path skips hyper-express's request wrapper), every
-// other path through hyper-express (404 today, the admin API later).
+// other path through hyper-express (the admin routes with admin.on_tracker_port, else 404).
 //
 // An announce is parsed into a request record, checked against the registry, queued into
 // its shard's ring, and answered when the shard's answer record comes back. Failures that

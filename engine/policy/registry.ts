@@ -1,6 +1,7 @@
 // The acceptor's view of who may announce what: users by passkey and registered torrents
 // by info_hash. Lookups run on every announce and allocate nothing; changes (from the
-// registry file today, from the persistence thread later) apply at once, without restart.
+// database through the persistence thread, or from the registry file) apply at once,
+// without restart.
 
 import { BanList } from './bans.js';
 import { ClientAllowList } from './clients.js';
