@@ -13,8 +13,8 @@ import type { Config } from './config.js';
 
 export const USAGE = `usage: shardtrack [command] [--config tracker.toml]
 
-  (no command)                    run the tracker
-  --print-config                  print the effective configuration as TOML
+commands:
+  (none)                          run the tracker
   migrate                         bring the database schema up to date
   token create <name>             create an admin API token (printed once)
   token revoke <id>               revoke an admin API token
@@ -22,11 +22,66 @@ export const USAGE = `usage: shardtrack [command] [--config tracker.toml]
                                   create a user; prints its id and passkey
   torrent add <info_hash hex> [--name N] [--freeleech]
                                   register a torrent; prints its id
+  help                            this text
+
+flags:
+  --config <file>                 read settings from a TOML file (also SHARDTRACK_CONFIG)
+  --print-config                  print the effective configuration as commented TOML
+  -h, --help                      this text
+  -V, --version                   the version
+
+Every setting can also come from the environment: SHARDTRACK_<TABLE>__<KEY>, e.g.
+SHARDTRACK_HTTP__PORT=8080 (see --print-config and the README for the keys).
 `;
 
 export const COMMANDS = new Set(['migrate', 'token', 'user', 'torrent', 'help']);
 
-class UsageError extends Error {}
+/** A command line that does not parse: the message names what was wrong. */
+export class UsageError extends Error {}
+
+/** Options each command takes: those followed by a value, and switches. */
+const COMMAND_OPTIONS: Record<string, { values: readonly string[]; switches: readonly string[] }> = {
+  user: { values: ['--passkey', '--class'], switches: ['--no-leech'] },
+  torrent: { values: ['--name'], switches: ['--freeleech'] },
+};
+
+export interface Args {
+  /** The admin command, or null to run the tracker. */
+  command: string | null;
+  help: boolean;
+  version: boolean;
+  printConfig: boolean;
+}
+
+/**
+ * Check a command line before anything runs: an unknown flag or command is a UsageError
+ * naming it (a typo must not start a tracker with defaults). `--config` is read by
+ * loadConfig; command arguments by runCommand.
+ */
+export function parseArgs(argv: readonly string[]): Args {
+  const out: Args = { command: null, help: false, version: false, printConfig: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--config') {
+      i++;
+      continue;
+    }
+    if (a.startsWith('--config=')) continue;
+    if (a === '-h' || a === '--help') out.help = true;
+    else if (a === '-V' || a === '--version') out.version = true;
+    else if (a === '--print-config') out.printConfig = true;
+    else if (a.startsWith('-')) {
+      const opts = out.command === null ? undefined : COMMAND_OPTIONS[out.command];
+      if (opts?.values.includes(a)) i++;
+      else if (!opts?.switches.includes(a)) throw new UsageError(`unknown flag ${a}${out.command ? ` for ${out.command}` : ''}`);
+    } else if (out.command === null) {
+      if (!COMMANDS.has(a)) throw new UsageError(`unknown command ${a}`);
+      out.command = a;
+    }
+    // other words are the command's arguments
+  }
+  return out;
+}
 
 /** Value of `--name value` in args, or undefined. */
 function opt(args: string[], name: string): string | undefined {

@@ -3,7 +3,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { afterAll, describe, expect, expectTypeOf, it } from 'vitest';
-import { type Config, ConfigError, configDocs, hasFlag, loadConfig, printConfig } from './config.js';
+import { type Config, ConfigError, configDocs, loadConfig, printConfig } from './config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'shardtrack-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -352,11 +352,3 @@ describe('configDocs', () => {
   });
 });
 
-describe('hasFlag', () => {
-  it('finds a flag before any "--"', () => {
-    expect(hasFlag(['--config', 'x.toml', '--print-config'], '--print-config')).toBe(true);
-    expect(hasFlag(['--print-config=1'], '--print-config')).toBe(false);
-    expect(hasFlag(['--', '--print-config'], '--print-config')).toBe(false);
-    expect(hasFlag([], '--print-config')).toBe(false);
-  });
-});

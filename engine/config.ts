@@ -454,11 +454,3 @@ export function configTable(): string {
   return rows.join('\n');
 }
 
-/** True if `flag` (e.g. "--print-config") appears in argv before a "--" terminator. */
-export function hasFlag(argv: readonly string[], flag: string): boolean {
-  for (const arg of argv) {
-    if (arg === '--') return false;
-    if (arg === flag) return true;
-  }
-  return false;
-}

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// Shardtrack entry point: load the configuration, start the tracker, stop cleanly on
-// SIGINT/SIGTERM. `--print-config` prints the effective configuration and exits; admin
-// commands (`shardtrack token create …`, see engine/cli.ts) run and exit.
-import { COMMANDS, runCommand } from './cli.js';
-import { ConfigError, hasFlag, loadConfig, printConfig } from './config.js';
+// Shardtrack entry point: check the command line, load the configuration, start the
+// tracker, stop cleanly on SIGINT/SIGTERM. `--help`, `--version` and `--print-config` print
+// and exit; admin commands (`shardtrack token create …`, see engine/cli.ts) run and exit.
+import { parseArgs, runCommand, USAGE, UsageError, type Args } from './cli.js';
+import { ConfigError, loadConfig, printConfig } from './config.js';
 import { startTracker, type LogLevel } from './tracker.js';
+import { VERSION } from './version.js';
 
 const LEVELS: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 let threshold = LEVELS.info;
@@ -15,6 +16,22 @@ function log(msg: string, level: LogLevel = 'info'): void {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  let args: Args;
+  try {
+    args = parseArgs(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`shardtrack: ${e.message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (args.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (args.version) {
+    process.stdout.write(`shardtrack ${VERSION}\n`);
+    return;
+  }
   let config;
   try {
     config = loadConfig({ argv });
@@ -25,11 +42,11 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  if (hasFlag(argv, '--print-config')) {
+  if (args.printConfig) {
     process.stdout.write(printConfig(config));
     return;
   }
-  if (argv.length > 0 && COMMANDS.has(argv[0])) {
+  if (args.command !== null) {
     process.exitCode = await runCommand(argv, config, (s) => process.stdout.write(s));
     return;
   }

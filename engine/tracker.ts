@@ -7,6 +7,7 @@ import { AQ } from '../shards/layout.js';
 import type { Config } from './config.js';
 import { TrackerCounters } from './counters.js';
 import { Dispatch } from './dispatch.js';
+import { VERSION } from './version.js';
 import type { AddressTags } from './net/halfsip.js';
 import { HttpFrontend } from './http/server.js';
 import { UdpFrontend } from './udp/server.js';
@@ -45,7 +46,6 @@ export type Logger = (msg: string, level?: LogLevel) => void;
 
 const RING_REQUESTS = 8 << 20; // 8 MiB: ~80k announce records queued per shard
 const RING_ANSWERS = 16 << 20;
-const VERSION = '0.1.0';
 const RING_ACCOUNTING = 16 << 20; // ~130k records per shard: seconds of full load between cuts
 const DRAIN_MS = 3000; // at shutdown, how long requests already queued may take to be answered
 

@@ -26,6 +26,39 @@ describe('command line', () => {
     expect(r.stdout).toMatch(/^# /m);
   });
 
+  it('--help and -h print the commands and flags and exit 0, starting nothing', () => {
+    for (const flag of ['--help', '-h']) {
+      const r = spawnSync(process.execPath, [MAIN, flag], { env: cleanEnv(), encoding: 'utf8', timeout: 10_000 });
+      expect(r.status, r.stderr).toBe(0);
+      for (const word of ['usage: shardtrack', 'migrate', 'token create', 'user add', 'torrent add', '--config', '--print-config', '--version', 'SHARDTRACK_']) {
+        expect(r.stdout).toContain(word);
+      }
+      expect(r.stderr).toBe(''); // no tracker started: it would log to stderr
+    }
+    // even with a configuration that would not load
+    expect(spawnSync(process.execPath, [MAIN, '--help'], { env: { ...cleanEnv(), SHARDTRACK_HTTP__PORT: 'x' }, encoding: 'utf8' }).status).toBe(0);
+  });
+
+  it('--version prints the version', () => {
+    const r = spawnSync(process.execPath, [MAIN, '--version'], { env: cleanEnv(), encoding: 'utf8', timeout: 10_000 });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^shardtrack \d+\.\d+\.\d+\n$/);
+  });
+
+  it('refuses an unknown flag or command, naming it, before starting anything', () => {
+    for (const [args, named] of [
+      [['--prot', '9000'], 'unknown flag --prot'],
+      [['--print-confg'], 'unknown flag --print-confg'],
+      [['serve'], 'unknown command serve'],
+      [['user', 'add', '--pass', 'x'], 'unknown flag --pass for user'],
+    ] as const) {
+      const r = spawnSync(process.execPath, [MAIN, ...args], { env: cleanEnv(), encoding: 'utf8', timeout: 10_000 });
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr).toContain(`shardtrack: ${named}\n`);
+      expect(r.stderr).toContain('usage: shardtrack');
+    }
+  });
+
   it('refuses to start on a bad value, naming the key', () => {
     const r = spawnSync(process.execPath, [MAIN], { env: { ...cleanEnv(), SHARDTRACK_HTTP__PORT: 'eighty' }, encoding: 'utf8' });
     expect(r.status).toBe(2);
