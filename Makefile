@@ -1,7 +1,19 @@
 # Shardtrack: `make run` starts a tracker, `make test` runs the whole suite.
 # Both install what is missing (npm ci from the committed lock file) and build first.
+#
+# NODE is the Node.js everything runs on: the `node` on the PATH when it is >= 22.12 and
+# the uWebSockets.js build loads on it, else a pinned Node 22 installed once into .runtime/
+# (deploy/node-runtime.sh). `make bench NODE=/usr/bin/node` runs on another one.
+ifeq ($(origin NODE),undefined)
+NODE := $(shell sh deploy/node-runtime.sh)
+endif
+ifeq ($(NODE),)
+$(error no Node.js to run on: see the line deploy/node-runtime.sh printed above)
+endif
+# npm, npx and the tools' `#!/usr/bin/env node` find the same Node first on the PATH.
+export PATH := $(dir $(NODE)):$(PATH)
+export NODE
 NPM_STAMP := node_modules/.stamp
-NODE ?= node
 
 .PHONY: run test test-deps build bench bench-udp bench-ledger clean
 
@@ -10,7 +22,7 @@ $(NPM_STAMP): package.json package-lock.json
 	@touch $@
 
 build: $(NPM_STAMP)
-	npx tsc -p tsconfig.json
+	$(NODE) node_modules/typescript/bin/tsc -p tsconfig.json
 	mkdir -p dist/persistence && cp -r persistence/migrations dist/persistence/
 
 run: build
@@ -27,7 +39,7 @@ test-deps:
 	fi
 
 test: build test-deps
-	npx vitest run
+	$(NODE) node_modules/vitest/vitest.mjs run
 
 # Benchmarks (see bench/README.md for what they run and how to read them).
 bench: build
@@ -38,8 +50,8 @@ bench-udp: build
 
 # Ledger flush capacity and announces/s with the ledger on vs off (local PostgreSQL).
 bench-ledger: build
-	node bench/ledger-flush.mjs
-	node bench/run-ledger.mjs
+	$(NODE) bench/ledger-flush.mjs
+	$(NODE) bench/run-ledger.mjs
 
 clean:
 	rm -rf dist test-results

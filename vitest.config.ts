@@ -8,6 +8,9 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    // What main.js sets before uWebSockets.js loads (engine/http/uws.ts setHeaderLimit), for
+    // trackers started in-process: http.max_query_bytes (8192) + 4096 bytes of headers.
+    env: { UWS_HTTP_MAX_HEADERS_SIZE: '12288' },
     // The JSON report is what .ci/run turns into the plain "N passed, N failed" line.
     reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
   },

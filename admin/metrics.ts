@@ -26,6 +26,8 @@ export interface MetricsSource {
   /** The persistence thread; its metrics are absent without one (database.enabled = false). */
   persistence?: Pick<Persistence, 'stats'> | undefined;
   config: Config;
+  /** The uWebSockets.js build serving HTTP (absent in unit tests without one). */
+  uws?: { version: string; package: string; binary: string };
 }
 
 export interface Metrics {
@@ -43,6 +45,10 @@ const P = 'shardtrack_';
 export function createMetrics(src: MetricsSource): Metrics {
   const reg = new client.Registry();
   const { counters: c, pool, registry, persistence, config } = src;
+  if (src.uws) {
+    const { version, package: pkg, binary } = src.uws;
+    gauge(reg, 'uws_build_info', 'The uWebSockets.js build serving HTTP: its release, the npm package it comes from and the native binary loaded (always 1).', ['version', 'package', 'binary'], (emit) => emit({ version, package: pkg, binary }, 1));
+  }
 
   // ----- requests (engine/counters.ts)
 

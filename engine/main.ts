@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// Shardtrack entry point: check the command line, load the configuration, start the
-// tracker, stop cleanly on SIGINT/SIGTERM. `--help`, `--version` and `--print-config` print
-// and exit; admin commands (`shardtrack token create …`, see engine/cli.ts) run and exit.
+// Shardtrack entry point: check the command line, load the configuration, check that
+// uWebSockets.js loads natively, start the tracker, stop cleanly on SIGINT/SIGTERM.
+// `--help`, `--version` and `--print-config` print and exit; admin commands
+// (`shardtrack token create …`, see engine/cli.ts) run and exit.
 import { parseArgs, runCommand, USAGE, UsageError, type Args } from './cli.js';
 import { ConfigError, loadConfig, printConfig } from './config.js';
-import { startTracker, type LogLevel } from './tracker.js';
+import { loadUws, setHeaderLimit, UwsLoadError, type UwsInfo } from './http/uws.js';
+import type { LogLevel } from './tracker.js';
 import { VERSION } from './version.js';
 
 const LEVELS: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
@@ -29,7 +31,8 @@ async function main(): Promise<void> {
     return;
   }
   if (args.version) {
-    process.stdout.write(`shardtrack ${VERSION}\n`);
+    const uws = native();
+    process.stdout.write(`shardtrack ${VERSION} on Node.js ${process.version}, uWebSockets.js ${uws.version} (${uws.binary} from ${uws.package})\n`);
     return;
   }
   let config;
@@ -51,6 +54,11 @@ async function main(): Promise<void> {
     return;
   }
   threshold = LEVELS[config.log.level];
+  setHeaderLimit(config.http.max_query_bytes); // before uWS loads: it reads the limit once
+  const uws = native();
+  log(`shardtrack ${VERSION} on Node.js ${process.version}, uWebSockets.js ${uws.version} (native ${uws.binary} from ${uws.package})`);
+  // hyper-express (and with it uWS) loads with the tracker, after the checks above
+  const { startTracker } = await import('./tracker.js');
   const tracker = await startTracker(config, log);
   const shown = (h: string) => (h === '::' || h === '0.0.0.0' ? 'localhost' : h.includes(':') ? `[${h}]` : h);
   const host = shown(config.http.host);
@@ -85,6 +93,17 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+/** The native uWS, or exit naming why it does not load (never a JavaScript fallback). */
+function native(): UwsInfo {
+  try {
+    return loadUws();
+  } catch (e) {
+    if (!(e instanceof UwsLoadError)) throw e;
+    process.stderr.write(`shardtrack: ${e.message}\n`);
+    process.exit(1);
+  }
 }
 
 main().catch((e) => {

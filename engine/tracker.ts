@@ -10,6 +10,7 @@ import { Dispatch } from './dispatch.js';
 import { VERSION } from './version.js';
 import type { AddressTags } from './net/halfsip.js';
 import { HttpFrontend } from './http/server.js';
+import { HEADER_LIMIT_ENV, HEADER_ROOM, loadUws } from './http/uws.js';
 import { UdpFrontend } from './udp/server.js';
 import { attachRegistryFile } from './policy/registry-file.js';
 import { Registry } from './policy/registry.js';
@@ -55,6 +56,11 @@ const DRAIN_MS = 3000; // at shutdown, how long requests already queued may take
  * supervisor restarts it.
  */
 export async function startTracker(config: Config, log: Logger = () => {}, onFatal: (msg: string) => void = exitOnFatal(log)): Promise<Tracker> {
+  const uws = loadUws(); // native, or this throws naming why
+  const headerLimit = Number(process.env[HEADER_LIMIT_ENV] ?? 4096);
+  if (config.http.max_query_bytes + HEADER_ROOM > headerLimit) {
+    log(`http.max_query_bytes (${config.http.max_query_bytes}) does not fit the ${headerLimit} bytes of request line and headers uWebSockets.js was loaded to accept: longer requests get 431 (set ${HEADER_LIMIT_ENV} before it loads, as main.js does)`, 'warn');
+  }
   const registry = new Registry();
   const db = config.database;
   // Without a database the registry comes from the watched file; with one, from the database.
@@ -120,7 +126,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
         schema: db.schema,
         version: VERSION,
         log,
-        metrics: createMetrics({ counters, pool, registry, persistence, config }),
+        metrics: createMetrics({ counters, pool, registry, persistence, config, uws }),
         metricsToken: config.admin.metrics_token,
         readyHeartbeatSeconds: config.shards.ready_heartbeat_seconds,
       });

@@ -8,6 +8,7 @@ import { parse as parseToml } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
 import { announcePath, cleanEnv, decode, get, hash, MAIN, peerId, spawnTracker, startTestTracker } from './helpers.js';
 import { PG_URL, testSchema } from './support/pg.js';
+import { VERSION } from '../dist/engine/version.js';
 
 describe('command line', () => {
   it('--print-config prints the effective configuration as TOML', () => {
@@ -39,10 +40,38 @@ describe('command line', () => {
     expect(spawnSync(process.execPath, [MAIN, '--help'], { env: { ...cleanEnv(), SHARDTRACK_HTTP__PORT: 'x' }, encoding: 'utf8' }).status).toBe(0);
   });
 
-  it('--version prints the version', () => {
+  it('--version prints the version, the Node.js and the native uWebSockets.js build', () => {
     const r = spawnSync(process.execPath, [MAIN, '--version'], { env: cleanEnv(), encoding: 'utf8', timeout: 10_000 });
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^shardtrack \d+\.\d+\.\d+\n$/);
+    const binary = `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
+    expect(r.stdout).toBe(`shardtrack ${VERSION} on Node.js ${process.version}, uWebSockets.js v20.51.0 (${binary} from @based/uws@6.0.1)\n`);
+  });
+
+  it('refuses to serve on uWebSockets.js that is not its native binary, naming Node.js, ABI and glibc', () => {
+    // A resolve hook hands main.js a stand-in for uWebSockets.js, as a build with a
+    // JavaScript fallback (or none for this Node) would.
+    const dir = mkdtempSync(join(tmpdir(), 'shardtrack-uws-'));
+    writeFileSync(join(dir, 'fallback.cjs'), 'module.exports = { App() { return {}; } };\n');
+    writeFileSync(join(dir, 'missing.cjs'), "throw new Error('no binary for this platform');\n");
+    for (const [stub, said] of [
+      ['fallback.cjs', /is not the native uws_\w+\.node: refusing to serve on a JavaScript fallback/],
+      ['missing.cjs', /has no binary that loads on Node\.js v\d+\.\d+\.\d+ \(ABI \d+\) on linux-\w+ with glibc [\d.]+: no binary for this platform/],
+    ] as const) {
+      const hook = join(dir, `hook-${stub}.mjs`);
+      writeFileSync(
+        hook,
+        `import { registerHooks } from 'node:module';\n` +
+          `registerHooks({ resolve: (s, c, next) => s === 'uWebSockets.js' ? { url: ${JSON.stringify(`file://${join(dir, stub)}`)}, shortCircuit: true } : next(s, c) });\n`,
+      );
+      const r = spawnSync(process.execPath, ['--import', hook, MAIN], {
+        env: { ...cleanEnv(), SHARDTRACK_DATABASE__ENABLED: 'false', SHARDTRACK_HTTP__PORT: '0', SHARDTRACK_UDP__PORT: '0', SHARDTRACK_ADMIN__PORT: '0', SHARDTRACK_REGISTRY__FILE: '' },
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(said);
+      expect(r.stderr).not.toMatch(/listening/);
+    }
   });
 
   it('refuses an unknown flag or command, naming it, before starting anything', () => {

@@ -142,7 +142,7 @@ export class HttpFrontend implements Frontend {
     // a request that did not parse counts under event "none": its event byte is not trustworthy
     const bad = p.parse(query);
     if (bad !== null) return this.refuseAnnounce(res, bad, EVENT_NONE);
-    const err = this.admission.announce(keyed ? req.getParameter(0) : null, rec, p.dv);
+    const err = this.admission.announce(keyed ? (req.getParameter(0) ?? null) : null, rec, p.dv);
     if (err !== null) return this.refuseAnnounce(res, err, rec[AQ.EVENT]);
 
     const flags = rec[AQ.FLAGS];
@@ -157,7 +157,7 @@ export class HttpFrontend implements Frontend {
     if (query.length > this.cfg.http.max_query_bytes) return this.refuseScrape(res, 'query_too_long');
     const sp = this.scrapeParser;
     this.clientAddress(res, req, this.scrapeAddr, 0);
-    const err = this.admission.scrape(keyed ? req.getParameter(0) : null, this.scrapeAddr, 0) ?? sp.parse(query);
+    const err = this.admission.scrape(keyed ? (req.getParameter(0) ?? null) : null, this.scrapeAddr, 0) ?? sp.parse(query);
     if (err !== null) return this.refuseScrape(res, err);
     if (sp.count === 0) {
       if (!this.cfg.tracker.full_scrape) return this.refuseScrape(res, 'full_scrape_disabled');
