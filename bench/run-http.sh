@@ -13,9 +13,11 @@
 #   BENCH_CONNECTIONS=100                            connections (keep-alive and close modes)
 #   BENCH_TARGETS="shardtrack opentracker hyper uws" which servers to measure
 #   BENCH_RSS="shardtrack opentracker"               memory-per-peer runs ("" to skip)
+#   BENCH_BASELINE_NODE=/usr/bin/node                also measure Shardtrack on this Node ("baseline",
+#                                                    added to both lists): a runtime comparison in one run
 #   BENCH_RSS_PEERS=1000000 BENCH_RSS_TORRENTS=50000
 #   BENCH_PREFILL=1                                  announce all 200k pool peers before round 1
-#   BENCH_PORT=18400                                 first of 6 consecutive ports used
+#   BENCH_PORT=18400                                 first of 8 consecutive ports used
 #   BENCH_SERVER_CPU=0 BENCH_LOAD_CPU=1
 #   BENCH_OUT=bench/results/http-<date>              where raw outputs and report.md go
 # Quick smoke run: BENCH_SECONDS=3 BENCH_WARMUP=1 BENCH_ROUNDS=1 BENCH_RSS_PEERS=100000 BENCH_RSS_TORRENTS=5000 bash bench/run-http.sh
@@ -30,6 +32,11 @@ ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNECTIONS:-100}
 TARGETS=${BENCH_TARGETS:-shardtrack opentracker hyper uws}
 RSS_TARGETS=${BENCH_RSS-shardtrack opentracker}
+BASELINE_NODE=${BENCH_BASELINE_NODE:-}
+if [ -n "$BASELINE_NODE" ]; then
+  TARGETS="$TARGETS baseline"
+  RSS_TARGETS="$RSS_TARGETS baseline"
+fi
 RSS_PEERS=${BENCH_RSS_PEERS:-1000000}
 RSS_TORRENTS=${BENCH_RSS_TORRENTS:-50000}
 PREFILL=${BENCH_PREFILL:-1}
@@ -45,6 +52,8 @@ PORT_HYPER=$((BASE_PORT + 2))
 PORT_UWS=$((BASE_PORT + 3))
 PORT_RSS_SHARDTRACK=$((BASE_PORT + 4))
 PORT_RSS_OPENTRACKER=$((BASE_PORT + 5))
+PORT_BASELINE=$((BASE_PORT + 6))
+PORT_RSS_BASELINE=$((BASE_PORT + 7))
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -78,10 +87,10 @@ check_announce() { # port [path]   (quiet; the answer is left in LAST_BODY)
   [[ $LAST_BODY == d* && $LAST_BODY == *5:peers* && $LAST_BODY != *"failure reason"* ]]
 }
 
-start_shardtrack() { # name port
+start_shardtrack() { # name port [node]
   start_server "$1" "$2" "$OUT/$1.log" env SHARDTRACK_TRACKER__PRIVATE=false SHARDTRACK_HTTP__PORT="$2" \
-    SHARDTRACK_HTTP__HOST=127.0.0.1 SHARDTRACK_UDP__PORT=0 SHARDTRACK_SHARDS__COUNT=1 SHARDTRACK_REGISTRY__FILE= SHARDTRACK_DATABASE__ENABLED=false \
-    "$NODE" "$ROOT/dist/engine/main.js"
+    SHARDTRACK_HTTP__HOST=127.0.0.1 SHARDTRACK_UDP__PORT=0 SHARDTRACK_SHARDS__COUNT=1 SHARDTRACK_REGISTRY__FILE= SHARDTRACK_DATABASE__ENABLED=false SHARDTRACK_ADMIN__PORT=0 \
+    "${3:-$NODE}" "$ROOT/dist/engine/main.js"
 }
 
 start_opentracker() { # name port whitelist [probe-path]
@@ -160,15 +169,15 @@ measure() { # target tool mode round port
   "$NODE" -e '
     const os = require("os"), cp = require("child_process")
     const sh = (c) => { try { return cp.execSync(c, { encoding: "utf8" }).trim() } catch { return "?" } }
-    const [secs, warm, rounds, conns, scpu, lcpu] = process.argv.slice(1)
+    const [secs, warm, rounds, conns, scpu, lcpu, baseline] = process.argv.slice(1)
     process.stdout.write(JSON.stringify({
       date: new Date().toISOString(), nproc: sh("nproc"), cpu: sh("lscpu | sed -n \"s/^Model name: *//p\" | head -1"),
-      node: process.version, kernel: sh("uname -sr"), commit: sh("git rev-parse --short HEAD 2>/dev/null") + (sh("git status --porcelain 2>/dev/null | grep -v \" bench/\" | head -1") ? " (+ local changes)" : ""), wrk: sh("wrk -v 2>&1 | head -1 | cut -d\" \" -f1-2"),
+      node: process.version, baseline_node: baseline ? sh(baseline + " -v") : undefined, kernel: sh("uname -sr"), commit: sh("git rev-parse --short HEAD 2>/dev/null") + (sh("git status --porcelain 2>/dev/null | grep -v \" bench/\" | head -1") ? " (+ local changes)" : ""), wrk: sh("wrk -v 2>&1 | head -1 | cut -d\" \" -f1-2"),
       opentracker: sh("dpkg-query -W -f \"\\${Version}\" opentracker"), seconds: +secs, warmup: +warm, rounds: +rounds,
       connections: +conns, server_cpu: +scpu, load_cpu: +lcpu, load_average: os.loadavg().map((x) => x.toFixed(2)).join(" "),
       pool: "10,000 torrents (Zipf 1), 200,000 peers, 30% seeders, compact=1, numwant=50, random peer per request",
     }) + "\n")
-  ' "$SECS" "$WARMUP" "$ROUNDS" "$CONNS" "$SCPU" "$LCPU"
+  ' "$SECS" "$WARMUP" "$ROUNDS" "$CONNS" "$SCPU" "$LCPU" "$BASELINE_NODE"
 } >"$OUT/machine.json"
 log "results in $OUT; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 cores: server and load generator will share a core"
@@ -178,14 +187,15 @@ command -v wrk >/dev/null || { log "wrk is missing: apt-get install -y wrk"; exi
 "$NODE" bench/pool.mjs --paths "$PATHS" --whitelist "$WORK/whitelist.txt" 2>&1 | tee -a "$OUT/run.log" >&2 || exit 1
 
 # ---- start the servers (they stay up for every round; idle ones cost ~nothing) ----
-declare -A PORT=([shardtrack]=$PORT_SHARDTRACK [opentracker]=$PORT_OPENTRACKER [hyper]=$PORT_HYPER [uws]=$PORT_UWS)
+declare -A PORT=([shardtrack]=$PORT_SHARDTRACK [opentracker]=$PORT_OPENTRACKER [hyper]=$PORT_HYPER [uws]=$PORT_UWS [baseline]=$PORT_BASELINE)
 RUN=()
 for t in $TARGETS; do
   case $t in
-    shardtrack)
-      if [ ! -f dist/engine/main.js ]; then skip shardtrack "dist/engine/main.js not built (run npx tsc / make build)"; continue; fi
-      start_shardtrack shardtrack "$PORT_SHARDTRACK" || { skip shardtrack "did not start (see $OUT/shardtrack.log)"; continue; }
-      check_announce "$PORT_SHARDTRACK" || { skip shardtrack "does not answer announces with peers yet (answer: ${LAST_BODY:0:80})"; stop_pid shardtrack; continue; }
+    shardtrack | baseline)
+      if [ ! -f dist/engine/main.js ]; then skip "$t" "dist/engine/main.js not built (run make build)"; continue; fi
+      node=$NODE; [ "$t" = baseline ] && node=$BASELINE_NODE
+      start_shardtrack "$t" "${PORT[$t]}" "$node" || { skip "$t" "did not start (see $OUT/$t.log)"; continue; }
+      check_announce "${PORT[$t]}" || { skip "$t" "does not answer announces with peers yet (answer: ${LAST_BODY:0:80})"; stop_pid "$t"; continue; }
       ;;
     opentracker)
       command -v opentracker >/dev/null || { skip opentracker "not installed (apt-get install -y opentracker)"; continue; }
@@ -203,7 +213,7 @@ done
 if [ "$PREFILL" = 1 ]; then
   for t in "${RUN[@]}"; do
     case $t in
-      shardtrack) timeout 200 taskset -c "$LCPU" "$NODE" bench/prefill.mjs --url "http://127.0.0.1:${PORT[$t]}" --time-limit 180 2>&1 | tee -a "$OUT/run.log" >&2 ;;
+      shardtrack | baseline) timeout 200 taskset -c "$LCPU" "$NODE" bench/prefill.mjs --url "http://127.0.0.1:${PORT[$t]}" --time-limit 180 2>&1 | tee -a "$OUT/run.log" >&2 ;;
       opentracker) timeout 200 taskset -c "$LCPU" "$NODE" bench/prefill.mjs --url "http://127.0.0.1:${PORT[$t]}" --close --time-limit 180 2>&1 | tee -a "$OUT/run.log" >&2 ;;
     esac
   done
@@ -211,7 +221,7 @@ fi
 
 modes_of() {
   case $1 in
-    shardtrack) echo "autocannon:keepalive wrk:keepalive wrk:close" ;;
+    shardtrack | baseline) echo "autocannon:keepalive wrk:keepalive wrk:close" ;;
     opentracker) echo "wrk:close" ;;
     hyper) echo "wrk:keepalive wrk:close" ;;
     uws) echo "wrk:keepalive wrk:close autocannon:keepalive" ;;
@@ -231,23 +241,25 @@ done
 
 for t in "${RUN[@]}"; do
   stop_pid "$t"
-  if [ "$t" = shardtrack ] && grep -qiE 'crash|fatal|error' "$OUT/shardtrack.log"; then
-    note "shardtrack.log has $(grep -ciE 'crash|fatal|error' "$OUT/shardtrack.log") lines mentioning crash/fatal/error: $(grep -iE 'crash|fatal|error' "$OUT/shardtrack.log" | head -1 | cut -c1-160)"
+  if [[ $t == shardtrack || $t == baseline ]] && grep -qiE 'crash|fatal|error' "$OUT/$t.log"; then
+    note "$t.log has $(grep -ciE 'crash|fatal|error' "$OUT/$t.log") lines mentioning crash/fatal/error: $(grep -iE 'crash|fatal|error' "$OUT/$t.log" | head -1 | cut -c1-160)"
   fi
 done
 
 # ---- memory per peer: a fresh server, RSS_PEERS distinct peers, RSS before/after ----
 for t in $RSS_TARGETS; do
   case $t in
-    shardtrack)
-      [ -f dist/engine/main.js ] || { skip rss-shardtrack "dist/engine/main.js not built"; continue; }
-      start_shardtrack rss-shardtrack "$PORT_RSS_SHARDTRACK" || { skip rss-shardtrack "did not start"; continue; }
+    shardtrack | baseline)
+      [ -f dist/engine/main.js ] || { skip "rss-$t" "dist/engine/main.js not built"; continue; }
+      node=$NODE port=$PORT_RSS_SHARDTRACK
+      [ "$t" = baseline ] && node=$BASELINE_NODE port=$PORT_RSS_BASELINE
+      start_shardtrack "rss-$t" "$port" "$node" || { skip "rss-$t" "did not start"; continue; }
       sleep 2 # let start-up allocations settle before the "before" reading
-      timeout 400 taskset -c "$LCPU" "$NODE" bench/rss.mjs --pid "${PID[rss-shardtrack]}" --url "http://127.0.0.1:$PORT_RSS_SHARDTRACK" \
-        --peers "$RSS_PEERS" --torrents "$RSS_TORRENTS" --time-limit 300 --json >"$OUT/rss-shardtrack.txt" 2>&1
-      stop_pid rss-shardtrack
-      if grep -qiE 'crash|fatal' "$OUT/rss-shardtrack.log"; then
-        note "rss-shardtrack.log: $(grep -ciE 'crash|fatal' "$OUT/rss-shardtrack.log") lines mentioning crash/fatal while loading peers: $(grep -iE 'crash|fatal' "$OUT/rss-shardtrack.log" | head -1 | cut -c1-160)"
+      timeout 400 taskset -c "$LCPU" "$NODE" bench/rss.mjs --pid "${PID[rss-$t]}" --url "http://127.0.0.1:$port" \
+        --peers "$RSS_PEERS" --torrents "$RSS_TORRENTS" --time-limit 300 --json >"$OUT/rss-$t.txt" 2>&1
+      stop_pid "rss-$t"
+      if grep -qiE 'crash|fatal' "$OUT/rss-$t.log"; then
+        note "rss-$t.log: $(grep -ciE 'crash|fatal' "$OUT/rss-$t.log") lines mentioning crash/fatal while loading peers: $(grep -iE 'crash|fatal' "$OUT/rss-$t.log" | head -1 | cut -c1-160)"
       fi
       ;;
     opentracker)

@@ -13,9 +13,11 @@
 #   BENCH_UDP_WINDOW=512 BENCH_UDP_SOCKETS=4              requests in flight, client sockets
 #   BENCH_UDP_TIMEOUT=1000                                ms before a request counts as lost
 #   BENCH_UDP_TARGETS="shardtrack shardtrack-private opentracker hello"
+#   BENCH_BASELINE_NODE=/usr/bin/node                     also measure Shardtrack (open mode) on this Node
+#                                                         ("baseline"): a runtime comparison in one run
 #   BENCH_UDP_HOST=127.0.0.1                              ::1 for IPv6 (the Debian opentracker is IPv4 only)
 #   BENCH_PREFILL=1                                       announce all 200k pool peers before round 1
-#   BENCH_UDP_PORT=18600                                  first of 6 consecutive ports used (UDP and TCP)
+#   BENCH_UDP_PORT=18600                                  first of 8 consecutive ports used (UDP and TCP)
 #   BENCH_SERVER_CPU=0 BENCH_LOAD_CPU=1
 #   BENCH_OUT=bench/results/udp-<date>                    where raw outputs and report.md go
 # Quick smoke run (about 1 minute): BENCH_SECONDS=3 BENCH_WARMUP=1 BENCH_ROUNDS=1 bash bench/run-udp.sh
@@ -31,6 +33,8 @@ WINDOW=${BENCH_UDP_WINDOW:-512}
 SOCKETS=${BENCH_UDP_SOCKETS:-4}
 TIMEOUT=${BENCH_UDP_TIMEOUT:-1000}
 TARGETS=${BENCH_UDP_TARGETS:-shardtrack shardtrack-private opentracker hello}
+BASELINE_NODE=${BENCH_BASELINE_NODE:-}
+[ -n "$BASELINE_NODE" ] && TARGETS="$TARGETS baseline"
 HOST=${BENCH_UDP_HOST:-127.0.0.1}
 PREFILL=${BENCH_PREFILL:-1}
 BASE_PORT=${BENCH_UDP_PORT:-18600}
@@ -45,8 +49,8 @@ case $HOST in
   *) echo "BENCH_UDP_HOST must be 127.0.0.1 or ::1 (load stays on loopback)" >&2; exit 2 ;;
 esac
 
-declare -A PORT=([shardtrack]=$BASE_PORT [shardtrack-private]=$((BASE_PORT + 2)) [opentracker]=$((BASE_PORT + 4)) [hello]=$((BASE_PORT + 5)))
-declare -A HTTP_PORT=([shardtrack]=$((BASE_PORT + 1)) [shardtrack-private]=$((BASE_PORT + 3)))
+declare -A PORT=([shardtrack]=$BASE_PORT [shardtrack-private]=$((BASE_PORT + 2)) [opentracker]=$((BASE_PORT + 4)) [hello]=$((BASE_PORT + 5)) [baseline]=$((BASE_PORT + 6)))
+declare -A HTTP_PORT=([shardtrack]=$((BASE_PORT + 1)) [shardtrack-private]=$((BASE_PORT + 3)) [baseline]=$((BASE_PORT + 7)))
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -76,15 +80,16 @@ ready() { # target seconds
   [[ $LAST_PROBE == *"errors 0, bad 0"* && $LAST_PROBE == *"loss 0.00%"* ]] && kill -0 "${PID[$t]}" 2>/dev/null
 }
 
-start_shardtrack() { # target (shardtrack | shardtrack-private)
-  local t=$1 udp=${PORT[$1]} http=${HTTP_PORT[$1]} mode=(SHARDTRACK_TRACKER__PRIVATE=false SHARDTRACK_REGISTRY__FILE=)
+start_shardtrack() { # target (shardtrack | shardtrack-private | baseline: open mode on $BASELINE_NODE)
+  local t=$1 udp=${PORT[$1]} http=${HTTP_PORT[$1]} mode=(SHARDTRACK_TRACKER__PRIVATE=false SHARDTRACK_REGISTRY__FILE=) node=$NODE
+  [ "$t" = baseline ] && node=$BASELINE_NODE
   udp_port_free "$udp" && tcp_port_free "$http" || { log "port $udp/udp or $http/tcp is taken; set BENCH_UDP_PORT"; return 1; }
   if [ "$t" = shardtrack-private ]; then
     printf '[[users]]\nid = 1\npasskey = "%s"\n' "$PASSKEY" >"$WORK/registry.toml"
     mode=(SHARDTRACK_TRACKER__PRIVATE=true SHARDTRACK_REGISTRY__FILE="$WORK/registry.toml")
   fi
   start_bg "$t" "$OUT/$t.log" env "${mode[@]}" SHARDTRACK_UDP__PORT="$udp" SHARDTRACK_UDP__HOST="$HOST" \
-    SHARDTRACK_HTTP__HOST=127.0.0.1 SHARDTRACK_HTTP__PORT="$http" SHARDTRACK_SHARDS__COUNT=1 SHARDTRACK_DATABASE__ENABLED=false "$NODE" "$ROOT/dist/engine/main.js"
+    SHARDTRACK_HTTP__HOST=127.0.0.1 SHARDTRACK_HTTP__PORT="$http" SHARDTRACK_SHARDS__COUNT=1 SHARDTRACK_DATABASE__ENABLED=false SHARDTRACK_ADMIN__PORT=0 "$node" "$ROOT/dist/engine/main.js"
 }
 
 start_opentracker() {
@@ -129,10 +134,10 @@ measure() { # target round
 "$NODE" -e '
   const os = require("os"), cp = require("child_process")
   const sh = (c) => { try { return cp.execSync(c, { encoding: "utf8" }).trim() } catch { return "?" } }
-  const [secs, warm, rounds, win, socks, tmo, host, scpu, lcpu] = process.argv.slice(1)
+  const [secs, warm, rounds, win, socks, tmo, host, scpu, lcpu, baseline] = process.argv.slice(1)
   process.stdout.write(JSON.stringify({
     date: new Date().toISOString(), nproc: sh("nproc"), cpu: sh("lscpu | sed -n \"s/^Model name: *//p\" | head -1"),
-    node: process.version, kernel: sh("uname -sr"),
+    node: process.version, baseline_node: baseline ? sh(baseline + " -v") : undefined, kernel: sh("uname -sr"),
     commit: sh("git rev-parse --short HEAD 2>/dev/null") + (sh("git status --porcelain 2>/dev/null | grep -v \" bench/\" | head -1") ? " (+ local changes)" : ""),
     opentracker: sh("dpkg-query -W -f \"\\${Version}\" opentracker"),
     rmem_default: sh("cat /proc/sys/net/core/rmem_default"), rmem_max: sh("cat /proc/sys/net/core/rmem_max"),
@@ -140,7 +145,7 @@ measure() { # target round
     server_cpu: +scpu, load_cpu: +lcpu, load_average: os.loadavg().map((x) => x.toFixed(2)).join(" "),
     pool: "10,000 torrents (Zipf 1), 200,000 peers, 30% seeders, num_want 50, random peer per request",
   }) + "\n")
-' "$SECS" "$WARMUP" "$ROUNDS" "$WINDOW" "$SOCKETS" "$TIMEOUT" "$HOST" "$SCPU" "$LCPU" >"$OUT/machine.json"
+' "$SECS" "$WARMUP" "$ROUNDS" "$WINDOW" "$SOCKETS" "$TIMEOUT" "$HOST" "$SCPU" "$LCPU" "$BASELINE_NODE" >"$OUT/machine.json"
 log "results in $OUT; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 cores: server and load generator will share a core"
 
@@ -150,8 +155,8 @@ log "results in $OUT; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 RUN=()
 for t in $TARGETS; do
   case $t in
-    shardtrack | shardtrack-private)
-      if [ ! -f dist/engine/main.js ]; then skip "$t" "dist/engine/main.js not built (run npx tsc / make build)"; continue; fi
+    shardtrack | shardtrack-private | baseline)
+      if [ ! -f dist/engine/main.js ]; then skip "$t" "dist/engine/main.js not built (run make build)"; continue; fi
       start_shardtrack "$t" || { skip "$t" "did not start"; continue; }
       ;;
     opentracker)
@@ -199,7 +204,7 @@ done
 
 for t in "${RUN[@]}"; do
   stop_pid "$t"
-  if [[ $t == shardtrack* ]] && grep -qiE 'crash|fatal|error' "$OUT/$t.log"; then
+  if [[ $t == shardtrack* || $t == baseline ]] && grep -qiE 'crash|fatal|error' "$OUT/$t.log"; then
     note "$t.log has $(grep -ciE 'crash|fatal|error' "$OUT/$t.log") lines mentioning crash/fatal/error: $(grep -iE 'crash|fatal|error' "$OUT/$t.log" | head -1 | cut -c1-160)"
   fi
 done

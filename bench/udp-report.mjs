@@ -13,8 +13,10 @@ const results = lines('results.jsonl')
 const skipped = lines('skipped.jsonl')
 const notes = lines('notes.jsonl')
 
+const onNode = (v) => (machine.baseline_node ? ` on Node ${v}` : '')
 const ROWS = [
-  ['shardtrack', 'Shardtrack, open mode'],
+  ['shardtrack', `Shardtrack, open mode${onNode(machine.node)}`],
+  ['baseline', `Shardtrack, open mode${onNode(machine.baseline_node)}`],
   ['shardtrack-private', 'Shardtrack, private mode (BEP 41 passkey)'],
   ['opentracker', 'opentracker (Debian)'],
   ['hello', 'hello: Node dgram, fixed answers (ceiling)'],
@@ -80,6 +82,7 @@ ratio('shardtrack', 'hello', 'Shardtrack', 'Node ceiling')
 ratio('shardtrack', 'opentracker', 'Shardtrack', 'opentracker')
 ratio('shardtrack-private', 'shardtrack', 'Shardtrack private', 'Shardtrack open')
 ratio('shardtrack-private', 'opentracker', 'Shardtrack private', 'opentracker')
+ratio('shardtrack', 'baseline', `Shardtrack on Node ${machine.node}`, `Shardtrack on Node ${machine.baseline_node}`)
 out.push('')
 
 const errs = results.filter((r) => r.errors > 0 || r.bad > 0 || r.stall_reconnects > 0 || r.id_refused > 0)
