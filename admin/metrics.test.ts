@@ -214,6 +214,18 @@ describe('metrics exposition', () => {
     expect(() => parseExposition('foo 1\n')).toThrow(/TYPE/);
     expect(() => parseExposition('# HELP foo x\n# TYPE foo gauge\nfoo{a=b} 1\n')).toThrow(/sample/);
   });
+  it('are all listed in the README\'s metrics table', async () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const table = readme.slice(readme.indexOf('| metric | labels | what |'), readme.indexOf('`deploy/grafana/shardtrack.json` is a Grafana'));
+    const { metrics } = setup();
+    const uws = { version: 'v20.51.0', package: '@based/uws@6.0.1', binary: 'uws_linux_x64_127.node' };
+    const all = createMetrics({ counters: new TrackerCounters(), pool: pools[0], registry: new Registry(), config, persistence: { stats: new Float64Array(PS.SIZE) }, uws });
+    const names = new Set([...parseExposition(await metrics.text()).types.keys(), ...parseExposition(await all.text()).types.keys()]);
+    for (const name of names) {
+      if (!name.startsWith('shardtrack_')) continue;
+      expect(table, name).toContain(`\`${name.slice('shardtrack_'.length)}\``);
+    }
+  });
 });
 
 describe('Grafana dashboard', () => {

@@ -60,8 +60,18 @@ export interface Args {
  */
 export function parseArgs(argv: readonly string[]): Args {
   const out: Args = { command: null, help: false, version: false, printConfig: false };
+  let flags = true; // until `--`
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
+    if (a === '--' && flags) {
+      flags = false;
+      continue;
+    }
+    if (!flags || /^-\d/.test(a)) {
+      // an argument that looks like a flag after `--`, or a negative number
+      if (out.command === null) throw new UsageError(`unknown command ${a}`);
+      continue;
+    }
     if (a === '--config') {
       i++;
       continue;
@@ -76,7 +86,8 @@ export function parseArgs(argv: readonly string[]): Args {
       else if (!opts?.switches.includes(a)) throw new UsageError(`unknown flag ${a}${out.command ? ` for ${out.command}` : ''}`);
     } else if (out.command === null) {
       if (!COMMANDS.has(a)) throw new UsageError(`unknown command ${a}`);
-      out.command = a;
+      if (a === 'help') out.help = true; // like --help: needs no configuration
+      else out.command = a;
     }
     // other words are the command's arguments
   }

@@ -1,19 +1,20 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PgliteServer } from './pglite-server.js';
 
 // The embedded default: PostgreSQL 18 compiled to WebAssembly (PGlite) on a data directory,
-// served on a Unix socket beside it (pglite-server.ts) so the tracker talks to it with the
+// served on a private Unix socket (pglite-server.ts) so the tracker talks to it with the
 // same `postgres` client and the same SQL as to a real server. It computes on the thread
 // that hosts it: the persistence thread, never the acceptor.
 //
 // PGlite has a single backend: connections take turns, one exchange or transaction at a
 // time, so each client uses one connection (max: 1) and none LISTENs (nobody else writes).
 
-/**
- * Where the embedded database answers: a Unix socket only this user can open, or a loopback
- * port when the socket's path would be too long for the kernel (108 bytes).
- */
-export type EmbeddedAddress = { readonly path: string } | { readonly host: string; readonly port: number };
+/** Where the embedded database answers: a Unix socket only this user can open. */
+export interface EmbeddedAddress {
+  readonly path: string;
+}
 
 export interface Embedded {
   readonly address: EmbeddedAddress;
@@ -22,10 +23,8 @@ export interface Embedded {
 
 /** `postgres` client options that reach the embedded database at `a`. */
 export function embeddedClient(a: EmbeddedAddress) {
-  return { ...a, user: 'postgres', database: 'postgres', max: 1 } as const;
+  return { path: a.path, user: 'postgres', database: 'postgres', max: 1 } as const;
 }
-
-const MAX_SOCKET_PATH = 100;
 
 /**
  * PGlite does not lock its directory, and two processes on one would corrupt it: a pid file
@@ -53,21 +52,19 @@ export async function startEmbedded(dir: string): Promise<Embedded> {
   const lockFile = lock(dir);
   const db = await PGlite.create(dir);
   const server = new PgliteServer(db);
-  const path = `${dir}.sock`;
-  let address: EmbeddedAddress;
-  if (Buffer.byteLength(path) <= MAX_SOCKET_PATH) {
-    await server.listen({ path });
-    address = { path };
-  } else {
-    address = { host: '127.0.0.1', port: await server.listen({ host: '127.0.0.1' }) };
-  }
+  // A fresh directory of its own (mkdtemp makes it 0700) under the system's temporary
+  // directory: nobody else can reach the socket, not even between bind and chmod, and the
+  // path stays within the kernel's 108 bytes wherever the data directory is.
+  const sockDir = mkdtempSync(join(tmpdir(), 'shardtrack-pglite-'));
+  const address = { path: join(sockDir, '.s.PGSQL') };
+  await server.listen(address.path);
   return {
     address,
     async close() {
       await server.close();
       await db.close();
       rmSync(lockFile, { force: true });
-      if ('path' in address) rmSync(address.path, { force: true });
+      rmSync(sockDir, { recursive: true, force: true });
     },
   };
 }

@@ -1,9 +1,10 @@
 import { mkdtempSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../test/support/until.js';
 import { embeddedClient, startEmbedded, type Embedded } from './embedded.js';
 
 // Several clients on the one PGlite backend, as the persistence thread, the admin API and
@@ -28,9 +29,9 @@ afterAll(async () => {
 });
 
 describe('the embedded database behind its wire server', () => {
-  it('listens on a Unix socket only its user can open', () => {
-    expect('path' in db.address).toBe(true);
-    if ('path' in db.address) expect(statSync(db.address.path).mode & 0o777).toBe(0o600);
+  it('listens on a Unix socket only its user can open, in a directory only its user can enter', () => {
+    expect(statSync(db.address.path).mode & 0o777).toBe(0o600);
+    expect(statSync(dirname(db.address.path)).mode & 0o777).toBe(0o700);
   });
 
   it('lands every statement of three clients writing at once, in and out of transactions', async () => {
@@ -67,10 +68,27 @@ describe('the embedded database behind its wire server', () => {
   }, 30_000);
 
   it('ends a connection that speaks garbage without disturbing the others', async () => {
-    if (!('path' in db.address)) return;
     const s = net.connect(db.address.path);
     await new Promise((r) => s.once('connect', r));
     s.write(Buffer.from([0, 0, 0, 3, 1, 2, 3, 4])); // a startup length below its minimum
+    await new Promise((r) => s.once('close', r));
+    const [{ one }] = await client()<{ one: number }[]>`SELECT 1 AS one`;
+    expect(one).toBe(1);
+  });
+
+  it('ends a connection that sends a message type PGlite does not know (it would block its thread)', async () => {
+    const s = net.connect(db.address.path);
+    await new Promise((r) => s.once('connect', r));
+    const params = Buffer.from('user\0postgres\0database\0postgres\0\0');
+    const startup = Buffer.alloc(8 + params.length);
+    startup.writeInt32BE(startup.length, 0);
+    startup.writeInt32BE(196608, 4);
+    params.copy(startup, 8);
+    let got = Buffer.alloc(0);
+    s.on('data', (d) => (got = Buffer.concat([got, d])));
+    s.write(startup);
+    await until('ReadyForQuery after start-up', () => got.includes(Buffer.from([0x5a, 0, 0, 0, 5, 0x49])));
+    s.write(Buffer.from([0x71, 0, 0, 0, 4])); // 'q': no such frontend message
     await new Promise((r) => s.once('close', r));
     const [{ one }] = await client()<{ one: number }[]>`SELECT 1 AS one`;
     expect(one).toBe(1);

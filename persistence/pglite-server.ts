@@ -1,4 +1,4 @@
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import net from 'node:net';
 import type { PGlite } from '@electric-sql/pglite';
 
@@ -24,6 +24,12 @@ const READY_FOR_QUERY = 0x5a; // 'Z'
 const IDLE = 0x49; // 'I': ReadyForQuery status outside a transaction
 const SYNC = new Uint8Array([0x53, 0, 0, 0, 4]);
 const MAX_CONNECTIONS = 8;
+/**
+ * Frontend messages after start-up (PostgreSQL protocol 3): Bind, Close, CopyData, CopyDone,
+ * CopyFail, Describe, Execute, Flush, FunctionCall, Parse, password, Query, Sync. PGlite
+ * blocks its thread on a type it does not know, so anything else ends the connection.
+ */
+const FRONTEND = new Set([...'BCdcfDEHFPpQS'].map((c) => c.charCodeAt(0)));
 /** A message larger than this ends the connection (our statements are far smaller). */
 const MAX_MESSAGE = 256 << 20;
 
@@ -108,7 +114,7 @@ class Connection {
       if (len < 4 || len > MAX_MESSAGE) return this.end();
       if (b.length < len + 1) break;
       this.input = b.subarray(len + 1);
-      if (b[0] === TERMINATE) return this.end();
+      if (b[0] === TERMINATE || !FRONTEND.has(b[0])) return this.end();
       this.queue.push(new Uint8Array(b.subarray(0, len + 1)));
       queued = true;
     }
@@ -137,20 +143,18 @@ export class PgliteServer {
     });
   }
 
-  /** Listen on a Unix socket (made 0600) or a loopback port; resolves with the port (0 for a socket). */
-  listen(where: { path: string } | { host: string }): Promise<number> {
+  /**
+   * Listen on a Unix socket at `path`, in a directory only this user may enter (the socket
+   * is made 0600 too: between bind and chmod the directory keeps others out).
+   */
+  listen(path: string): Promise<void> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      const done = (): void => {
+      this.server.listen(path, () => {
         this.server.off('error', reject);
-        if ('path' in where) chmodSync(where.path, 0o600);
-        const a = this.server.address();
-        resolve(typeof a === 'object' && a !== null ? a.port : 0);
-      };
-      if ('path' in where) {
-        rmSync(where.path, { force: true }); // a crashed owner's socket (the pid lock is ours)
-        this.server.listen(where.path, done);
-      } else this.server.listen(0, where.host, done);
+        chmodSync(path, 0o600);
+        resolve();
+      });
     });
   }
 
@@ -192,7 +196,15 @@ export class PgliteServer {
         }
         const msg = c.queue.shift();
         if (msg === undefined) break; // mid-exchange: its next message calls wants()
-        await this.exec(msg, c);
+        try {
+          await this.exec(msg, c);
+        } catch {
+          // PGlite refused the message outright: this client goes (the next turn cleans up
+          // after it), the others keep the backend
+          c.socket.destroy();
+          c.closed = true;
+          continue;
+        }
         if (this.out.status === IDLE) {
           this.owner = null;
           if (c.queue.length > 0) this.waiting.push(c);

@@ -42,14 +42,13 @@ interface Shard {
   restarts: number;
   /** The watchdog terminated this thread; it is on its way out. */
   stalled: boolean;
-  /** Tracker clock when the current thread was spawned. */
-  spawnedAt: number;
+  /** CTL.HEARTBEAT when last read, and when (performance.now(), ms) it was seen to change. */
+  lastBeat: number;
+  beatAt: number;
   recentExits: number[]; // exit times within the restart window
 }
 
 const RESTART_BUDGET = 5;
-/** CTL.HEARTBEAT of a thread that has not turned its loop yet (the clock is never negative). */
-const HEARTBEAT_STARTING = -1;
 const RESTART_WINDOW_MS = 60_000;
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
@@ -79,7 +78,8 @@ export class ShardPool {
         dirty: false,
         restarts: 0,
         stalled: false,
-        spawnedAt: 0,
+        lastBeat: 0,
+        beatAt: 0,
         recentExits: [],
       });
     }
@@ -120,19 +120,26 @@ export class ShardPool {
   }
 
   /**
-   * Seconds since the shard's drain loop last turned (it turns at least every 250 ms when
-   * idle). Counted from its spawn until its first turn; -1 while it has no thread.
+   * Seconds since the shard's drain loop was last seen to turn (it turns at least every 250
+   * ms when idle), counted from its spawn until its first turn; -1 while it has no thread.
+   * Measured on this thread's monotonic clock between two reads of the shard's counter, so
+   * neither a stall of this thread nor a step of the wall clock looks like a stuck shard.
    */
   heartbeatAge(shard: number): number {
     const s = this.shards[shard];
     if (s.worker === undefined) return -1;
     const beat = Atomics.load(s.ctl, CTL.HEARTBEAT);
-    return Math.max(0, this.now() - (beat === HEARTBEAT_STARTING ? s.spawnedAt : beat));
+    const t = performance.now();
+    if (beat !== s.lastBeat) {
+      s.lastBeat = beat;
+      s.beatAt = t;
+    }
+    return Math.floor((t - s.beatAt) / 1000);
   }
 
-  /** The shard's thread has not turned its loop yet (it is starting, or recovering its tables). */
+  /** The shard's thread has not entered its loop yet (it is starting, or recovering its tables). */
   isStarting(shard: number): boolean {
-    return this.shards[shard].worker !== undefined && Atomics.load(this.shards[shard].ctl, CTL.HEARTBEAT) === HEARTBEAT_STARTING;
+    return this.shards[shard].worker !== undefined && Atomics.load(this.shards[shard].ctl, CTL.RUNNING) === 0;
   }
 
   private spawn(shard: Shard, recover: boolean): Promise<void> {
@@ -145,8 +152,10 @@ export class ShardPool {
       scrapeMaxHashes: this.opts.scrapeMaxHashes,
       accounting: this.opts.accounting,
     };
-    shard.spawnedAt = this.now(); // its start-up counts against the watchdog
-    Atomics.store(shard.ctl, CTL.HEARTBEAT, HEARTBEAT_STARTING);
+    // its start-up counts against the watchdog
+    Atomics.store(shard.ctl, CTL.RUNNING, 0);
+    shard.lastBeat = Atomics.load(shard.ctl, CTL.HEARTBEAT);
+    shard.beatAt = performance.now();
     const worker = new Worker(WORKER_URL, { workerData: data, name: `shard-${shard.index}` });
     shard.worker = worker;
     shard.stalled = false;

@@ -12,10 +12,11 @@ export const CTL = {
   // line 0: written by the acceptor
   DOORBELL: 0, // bumped + notified when requests were queued
   // line 1: written by the shard
-  HEARTBEAT: 16, // tracker clock (GLOBAL.NOW) when the drain loop last turned; -1 from spawn to its first turn
+  HEARTBEAT: 16, // bumped by every turn of the drain loop, at least 4 times a second (wraps): liveness
   BUSY_MS: 17, // milliseconds spent handling requests (metrics)
   HANDLED: 18, // requests handled (wraps)
   SLEEPING: 19, // 1 while the shard blocks in Atomics.wait: only then does the doorbell notify
+  RUNNING: 20, // 1 once the thread has recovered its tables and entered its loop; the pool zeroes it at spawn
   // line 2..: table headers, written only by the shard, survive a respawn
   SWARM_CAP: 32, // swarm slab capacity (records)
   SWARM_HIGH: 33, // swarm slots ever used (slab high-water mark)

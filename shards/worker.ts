@@ -39,6 +39,7 @@ function run(data: ShardWorkerData): void {
   const q = requests.u8;
   const qdv = requests.dv;
   let lastTick = -1;
+  Atomics.store(ctl, CTL.RUNNING, 1);
 
   for (;;) {
     const now = Atomics.load(global, GLOBAL.NOW);
@@ -46,8 +47,9 @@ function run(data: ShardWorkerData): void {
       lastTick = now;
       const budget = Math.max(1024, Math.ceil(Math.max(ctl[CTL.PEER_HIGH], ctl[CTL.SWARM_HIGH]) / FULL_SWEEP_SECONDS));
       store.expire(now, data.peerTimeout, budget);
-      Atomics.store(ctl, CTL.HEARTBEAT, now); // liveness: the pool's watchdog and /ready read its age
     }
+    // Liveness for the pool's watchdog and /ready: a turn at least every IDLE_WAIT_MS.
+    ctl[CTL.HEARTBEAT] = (ctl[CTL.HEARTBEAT] + 1) | 0;
 
     const t0 = performance.now();
     let handled = 0;

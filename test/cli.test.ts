@@ -36,8 +36,12 @@ describe('command line', () => {
       }
       expect(r.stderr).toBe(''); // no tracker started: it would log to stderr
     }
-    // even with a configuration that would not load
-    expect(spawnSync(process.execPath, [MAIN, '--help'], { env: { ...cleanEnv(), SHARDTRACK_HTTP__PORT: 'x' }, encoding: 'utf8' }).status).toBe(0);
+    // even with a configuration that would not load, and as the `help` command
+    for (const args of [['--help'], ['help']]) {
+      const r = spawnSync(process.execPath, [MAIN, ...args], { env: { ...cleanEnv(), SHARDTRACK_HTTP__PORT: 'x' }, encoding: 'utf8' });
+      expect(r.status, args[0]).toBe(0);
+      expect(r.stdout).toContain('usage: shardtrack');
+    }
   });
 
   it('--version prints the version, the Node.js and the native uWebSockets.js build', () => {

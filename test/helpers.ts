@@ -6,6 +6,8 @@ import http from 'node:http';
 import { loadConfig, type ConfigOverrides } from '../dist/engine/config.js';
 import { startTracker, type Tracker } from '../dist/engine/tracker.js';
 
+export { until } from './support/until.js';
+
 export async function startTestTracker(
   overrides: ConfigOverrides = {},
   onFatal?: (msg: string) => void,
@@ -33,15 +35,6 @@ function deepMerge<T>(a: T, b: T): T {
     out[k] = v && typeof v === 'object' && !Array.isArray(v) ? deepMerge((out[k] ?? {}) as T, v as T) : v;
   }
   return out as T;
-}
-
-/** Poll `ok` until it holds; fail naming `what` after `ms`. */
-export async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** A UDP port nothing is bound to right now (bound and released; fine on loopback). */

@@ -34,13 +34,13 @@ describe('persistence across a crash', () => {
     proc = await spawnTracker(env);
     const { users, torrents } = await seedRegistry(db.sql, 10, 8);
     const probe = announcePath({ infoHash: torrents[0].infoHash, peerId: Buffer.alloc(20, 1), port: 1, event: 'stopped' }, `/${users[9].passkey}`);
-    await until('the registry to load', async () => failure((await get(proc!.port, probe)).body) === undefined);
+    await until('the registry to load', async () => failure((await get(proc!.port, probe)).body) === undefined, 15_000);
 
     const sim = new LedgerSim(prng(21), users, torrents, 120);
     sim.stops = false; // a stop lost in the crash would be a delta nobody reports again
     // every peer's first announce (its baseline) is committed before the crash
     await sim.announce(proc.port, sim.peers.map((_, i) => i));
-    await until('the baselines to be committed', async () => (await db.sql`SELECT count(*)::int AS n FROM peers`)[0].n === 120);
+    await until('the baselines to be committed', async () => (await db.sql`SELECT count(*)::int AS n FROM peers`)[0].n === 120, 15_000);
 
     // announce flat out, and SIGKILL the tracker in the middle of it
     let killed = false;
@@ -56,7 +56,7 @@ describe('persistence across a crash', () => {
     proc = await spawnTracker(env);
     expect(proc.log()).toMatch(/restored 1[0-9]{2} peers/);
     if (process.env.CRASH_DEBUG) console.log(proc.log());
-    await until('the registry to load', async () => failure((await get(proc!.port, probe)).body) === undefined);
+    await until('the registry to load', async () => failure((await get(proc!.port, probe)).body) === undefined, 15_000);
     await sim.run(proc.port, 600);
     await sim.announce(proc.port, sim.peers.map((_, i) => i)); // every client reports its totals once more
     expect(await proc.stop()).toBe(0);

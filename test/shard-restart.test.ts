@@ -147,4 +147,20 @@ describe('shard restart', () => {
       await t2.close();
     }
   }, 30_000);
+
+  it('does not take a stall of the acceptor for a stuck shard', async () => {
+    const logs: string[] = [];
+    const t2 = await startTestTracker({ shards: { count: 2, ready_heartbeat_seconds: 2, watchdog_seconds: 2 } }, undefined, (m) => logs.push(m));
+    try {
+      // this thread (the acceptor's) busy for 4 s: no tick, while the shards keep turning
+      const end = Date.now() + 4000;
+      while (Date.now() < end);
+      await new Promise((r) => setTimeout(r, 1500)); // a tick or two after it
+      expect(logs.filter((l) => /has not turned its loop/.test(l))).toEqual([]);
+      expect(t2.pool.shards.map((s) => s.restarts)).toEqual([0, 0]);
+      expect((await fetch(`http://127.0.0.1:${t2.admin!.port}/ready`)).status).toBe(200);
+    } finally {
+      await t2.close();
+    }
+  }, 30_000);
 });

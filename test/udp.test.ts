@@ -185,8 +185,14 @@ describe('UDP tracker, open mode', () => {
     const intruder = new UdpClient('127.0.0.1', t.udpPort, '127.0.0.2');
     await intruder.open();
     try {
-      const other = await intruder.request(announcePacket({ conn: await intruder.connect(), infoHash: ih, peerId: me, port: 9002, left: 0, event: 3, key: 0xbad }));
+      const iconn = await intruder.connect();
+      const other = await intruder.request(announcePacket({ conn: iconn, infoHash: ih, peerId: me, port: 9002, left: 0, event: 3, key: 0xbad }));
       expect(errorText(other)).toMatch(/peer_id is in use/);
+      // key 0 is no key: two clients sending 0 do not share a peer
+      const zero = peerId();
+      await c4.request(announcePacket({ conn, infoHash: ih, peerId: zero, port: 9003, left: 0, key: 0 }));
+      expect(errorText(await intruder.request(announcePacket({ conn: iconn, infoHash: ih, peerId: zero, port: 9003, left: 0, event: 3, key: 0 })))).toMatch(/peer_id is in use/);
+      await c4.request(announcePacket({ conn, infoHash: ih, peerId: zero, port: 9003, left: 0, event: 3, key: 0 }));
     } finally {
       intruder.close();
     }

@@ -306,12 +306,12 @@ describe('UdpAnnounceParser: fields', () => {
     expect(parser.dv.getUint16(AQ.NUMWANT, true)).toBe(100);
   });
 
-  it('copies the key (any 32-bit value) and always sets AF_HAS_KEY | AF_COMPACT', () => {
+  it('copies the key (any 32-bit value) and sets AF_HAS_KEY unless it is 0 (no key: it proves nothing)', () => {
     const parser = new UdpAnnounceParser(OPTS);
     for (const key of [0, 1, 0x80000000, 0xffffffff, 0x01020304]) {
       expect(parse(parser, announcePacket({ key }))).toBeNull();
       expect(parser.dv.getUint32(AQ.KEY, true), `key ${key}`).toBe(key);
-      expect(parser.rec[AQ.FLAGS] & (AF_HAS_KEY | AF_COMPACT)).toBe(AF_HAS_KEY | AF_COMPACT);
+      expect(parser.rec[AQ.FLAGS] & (AF_HAS_KEY | AF_COMPACT)).toBe(key === 0 ? AF_COMPACT : AF_HAS_KEY | AF_COMPACT);
     }
   });
 

@@ -100,7 +100,8 @@ export class UdpAnnounceParser {
     const port = dv.getUint16(96, false);
     if (port === 0) return 'invalid_port';
     out.setUint16(AQ.PORT, port, true);
-    rec[AQ.FLAGS] = AF_COMPACT | AF_HAS_KEY | (v4 ? 0 : AF_V6);
+    // key 0 is no key (BEP 15 has no way to leave it out): it proves nothing about the client
+    rec[AQ.FLAGS] = AF_COMPACT | (key !== 0 ? AF_HAS_KEY : 0) | (v4 ? 0 : AF_V6);
     this.parseOptions(p, len);
     return null;
   }
