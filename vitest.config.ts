@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 // drive the compiled server in dist/ (shard workers are started from compiled .js files).
 export default defineConfig({
   test: {
-    include: ['engine/**/*.test.ts', 'shards/**/*.test.ts', 'persistence/**/*.test.ts', 'admin/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['contract/**/*.test.ts', 'engine/**/*.test.ts', 'shards/**/*.test.ts', 'persistence/**/*.test.ts', 'admin/**/*.test.ts', 'test/**/*.test.ts'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 30_000,

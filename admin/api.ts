@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type HyperExpress from 'hyper-express';
 import * as v from 'valibot';
+import type { Logger } from '../contract/log.js';
 
 // The admin API's routing: every route is declared once with valibot schemas for its path
 // parameters, query, body and answer. The same declarations validate requests, shape
@@ -52,7 +53,6 @@ export const ErrorBody = v.object({
   request_id: v.pipe(v.string(), v.description('names this request in the tracker log (also the X-Request-Id header)')),
 });
 
-export type Log = (msg: string, level?: 'error' | 'warn' | 'info' | 'debug') => void;
 
 export class Api {
   readonly routes: AnyRoute[] = [];
@@ -71,7 +71,7 @@ export class Api {
    * ApiError to refuse; the OpenAPI document itself is public. An internal error is logged
    * whole with its route and request id; the client gets the id, never the internals.
    */
-  mount(server: HyperExpress.Server, prefix: string, authorize: (req: HyperExpress.Request) => Promise<void>, log: Log): void {
+  mount(server: HyperExpress.Server, prefix: string, authorize: (req: HyperExpress.Request) => Promise<void>, log: Logger): void {
     for (const r of this.routes) {
       const route = `${r.method.toUpperCase()} ${prefix}${r.path}`;
       server[r.method](prefix + r.path, async (req, res) => {

@@ -4,27 +4,30 @@ import { parseExposition } from '../test/support/prometheus.js';
 import { loadConfig } from '../engine/config.js';
 import { FAILURE_CODES, PROTO_HTTP, PROTO_UDP, TrackerCounters } from '../engine/counters.js';
 import { Registry } from '../engine/policy/registry.js';
-import { PS } from '../persistence/stats.js';
-import { ShardPool } from '../shards/channel.js';
-import { CTL, EVENT_COMPLETED, EVENT_NONE, EVENT_STARTED, EVENT_STOPPED } from '../shards/layout.js';
+import { PersistenceStats } from '../contract/persistence-stats.js';
+import { ShardPool } from '../shards/pool.js';
+import { ShardControl } from '../shards/memory-layout.js';
+import { EVENT_COMPLETED, EVENT_NONE, EVENT_STARTED, EVENT_STOPPED } from '../contract/requests.js';
 import { createMetrics } from './metrics.js';
 
 // Counters and shard words in, exposition text out. The pool is never started: its memory
 // is all the metrics read, so the control words are set by hand here.
 
 const config = loadConfig({ argv: [], env: {}, overrides: { registry: { file: '' }, database: { enabled: false } } });
+const limits = { maxPeers: config.shards.max_peers, maxSwarms: config.shards.max_swarms };
 const pools: ShardPool[] = [];
 
-function setup(withPersistence = true) {
+/** `clock`: the counters' clock, fixed in tests that check latency buckets. */
+function setup(withPersistence = true, clock?: () => number) {
   const pool = new ShardPool({
     count: 3, maxPeers: 1024, maxSwarms: 1024, requestRingBytes: 4096, answerRingBytes: 4096,
     peerTimeout: 60, numwantMax: 50, scrapeMaxHashes: 10, accounting: false, watchdogSeconds: 0, log: () => {}, onFatal: () => {},
   });
   pools.push(pool);
-  const counters = new TrackerCounters();
+  const counters = new TrackerCounters(clock);
   const registry = new Registry();
-  const stats = new Float64Array(PS.SIZE);
-  const metrics = createMetrics({ counters, pool, registry, config, persistence: withPersistence ? { stats } : undefined });
+  const stats = new Float64Array(PersistenceStats.SIZE);
+  const metrics = createMetrics({ counters, shards: pool, registry, limits, persistence: withPersistence ? { stats } : undefined });
   return { pool, counters, registry, stats, metrics, read: async () => parseExposition(await metrics.text()) };
 }
 
@@ -71,8 +74,8 @@ describe('metrics exposition', () => {
   });
 
   it('exposes announce latency as a histogram in seconds', async () => {
-    const { counters: c, read } = setup();
-    const now = performance.now();
+    const now = 1_000_000;
+    const { counters: c, read } = setup(true, () => now);
     c.announced(PROTO_HTTP, EVENT_NONE, null, now - 0.05); // ≤ 0.1 ms
     c.announced(PROTO_HTTP, EVENT_NONE, null, now - 3); // ≤ 5 ms
     c.announced(PROTO_HTTP, EVENT_NONE, 'tracker_full', now - 7); // ≤ 10 ms; failures the shard sent count too
@@ -102,11 +105,11 @@ describe('metrics exposition', () => {
       { SEEDERS: 4, LEECHERS: 0, PEERS_V6: 0, SWARM_LIVE: 1, PEER_LIVE: 4 },
     ];
     words.forEach((w, i) => {
-      for (const [k, v] of Object.entries(w)) pool.shards[i].ctl[CTL[k as keyof typeof w]] = v;
+      for (const [k, v] of Object.entries(w)) pool.shards[i].ctl[ShardControl[k as keyof typeof w]] = v;
     });
-    pool.shards[1].ctl[CTL.BUSY_MS] = 2500;
-    pool.shards[1].ctl[CTL.HANDLED] = 1234;
-    pool.shards[2].ctl[CTL.TABLE_FULL] = 3;
+    pool.shards[1].ctl[ShardControl.BUSY_MS] = 2500;
+    pool.shards[1].ctl[ShardControl.HANDLED] = 1234;
+    pool.shards[2].ctl[ShardControl.TABLE_FULL] = 3;
     pool.shards[0].restarts = 2;
     const ring = pool.requestRing(2);
     ring.reserve(100);
@@ -134,11 +137,11 @@ describe('metrics exposition', () => {
 
     // The shards' int32 words wrap; the totals carry on across the wrap.
     const ctl = pool.shards[1].ctl;
-    ctl[CTL.BUSY_MS] = 2 ** 31 - 500; // 2^31 - 500 ms
+    ctl[ShardControl.BUSY_MS] = 2 ** 31 - 500; // 2^31 - 500 ms
     m = await read();
     expect(m.value('shardtrack_shard_busy_seconds_total', { shard: '1' })).toBeCloseTo((2 ** 31 - 500) / 1000, 6);
-    ctl[CTL.BUSY_MS] = (2 ** 31 - 500 + 1500) | 0; // wrapped to a negative int32
-    expect(ctl[CTL.BUSY_MS]).toBeLessThan(0);
+    ctl[ShardControl.BUSY_MS] = (2 ** 31 - 500 + 1500) | 0; // wrapped to a negative int32
+    expect(ctl[ShardControl.BUSY_MS]).toBeLessThan(0);
     m = await read();
     expect(m.value('shardtrack_shard_busy_seconds_total', { shard: '1' })).toBeCloseTo((2 ** 31 + 1000) / 1000, 6);
   });
@@ -148,17 +151,17 @@ describe('metrics exposition', () => {
     registry.upsertUser({ id: 1, passkey: 'a'.repeat(32), canLeech: true });
     registry.upsertUser({ id: 2, passkey: 'b'.repeat(32), canLeech: false });
     registry.upsertTorrent({ id: 1, infoHash: new Uint8Array(20).fill(7) });
-    stats[PS.DB_UP] = 1;
-    stats[PS.JOURNAL_BYTES] = 4096;
-    stats[PS.JOURNAL_BUDGET] = 1 << 30;
-    stats[PS.PENDING_BATCHES] = 3;
-    stats[PS.OLDEST_PENDING] = Date.now() / 1000 - 42;
-    stats[PS.RECORDS_JOURNALLED] = 1000;
-    stats[PS.RECORDS_COMMITTED] = 900;
-    stats[PS.FLUSH_FAILURES] = 2;
-    stats[PS.DEAD_LETTERS] = 1;
-    stats[PS.LAST_FLUSH_MS] = 250;
-    stats[PS.BUDGET_STALLS] = 4;
+    stats[PersistenceStats.DB_UP] = 1;
+    stats[PersistenceStats.JOURNAL_BYTES] = 4096;
+    stats[PersistenceStats.JOURNAL_BUDGET] = 1 << 30;
+    stats[PersistenceStats.PENDING_BATCHES] = 3;
+    stats[PersistenceStats.OLDEST_PENDING] = Date.now() / 1000 - 42;
+    stats[PersistenceStats.RECORDS_JOURNALLED] = 1000;
+    stats[PersistenceStats.RECORDS_COMMITTED] = 900;
+    stats[PersistenceStats.FLUSH_FAILURES] = 2;
+    stats[PersistenceStats.DEAD_LETTERS] = 1;
+    stats[PersistenceStats.LAST_FLUSH_MS] = 250;
+    stats[PersistenceStats.BUDGET_STALLS] = 4;
     let m = await read();
     expect(m.value('shardtrack_users')).toBe(2);
     expect(m.value('shardtrack_registered_torrents')).toBe(1);
@@ -176,7 +179,7 @@ describe('metrics exposition', () => {
     expect(m.value('shardtrack_dead_letters_total')).toBe(1);
     expect(m.value('shardtrack_last_flush_seconds')).toBe(0.25);
     expect(m.value('shardtrack_budget_stalls_total')).toBe(4);
-    stats[PS.OLDEST_PENDING] = 0; // nothing pending: no lag
+    stats[PersistenceStats.OLDEST_PENDING] = 0; // nothing pending: no lag
     m = await read();
     expect(m.value('shardtrack_persistence_lag_seconds')).toBe(0);
   });
@@ -219,7 +222,7 @@ describe('metrics exposition', () => {
     const table = readme.slice(readme.indexOf('| metric | labels | what |'), readme.indexOf('`deploy/grafana/shardtrack.json` is a Grafana'));
     const { metrics } = setup();
     const uws = { version: 'v20.51.0', package: '@based/uws@6.0.1', binary: 'uws_linux_x64_127.node' };
-    const all = createMetrics({ counters: new TrackerCounters(), pool: pools[0], registry: new Registry(), config, persistence: { stats: new Float64Array(PS.SIZE) }, uws });
+    const all = createMetrics({ counters: new TrackerCounters(), shards: pools[0], registry: new Registry(), limits, persistence: { stats: new Float64Array(PersistenceStats.SIZE) }, uws });
     const names = new Set([...parseExposition(await metrics.text()).types.keys(), ...parseExposition(await all.text()).types.keys()]);
     for (const name of names) {
       if (!name.startsWith('shardtrack_')) continue;

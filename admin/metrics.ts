@@ -1,31 +1,25 @@
 import client from 'prom-client';
-import type { Config } from '../engine/config.js';
-import { EVENTS, FAILURE_CODES, LATENCY_BUCKETS, LATENCY_BUCKETS_MS, OUTCOMES, PROTOCOLS, TrackerCounters } from '../engine/counters.js';
-import type { Registry } from '../engine/policy/registry.js';
-import type { Persistence } from '../persistence/channel.js';
-import { PS } from '../persistence/stats.js';
-import type { ShardPool } from '../shards/channel.js';
-import { CTL } from '../shards/layout.js';
+import { PersistenceStats } from '../contract/persistence-stats.js';
+import type { RegistryView, RequestCountersView, ShardStats, ShardsView } from './context.js';
 
 // Prometheus exposition of a running tracker. Everything is read when Prometheus scrapes,
-// by collect() callbacks over memory the tracker already keeps: the frontends' counters
-// (engine/counters.ts), each shard's control words and ring positions (SharedArrayBuffers),
-// the persistence thread's stats block (PS). Nothing messages a shard or the persistence
-// thread, and nothing is added to the hot path beyond the counters' increments.
+// by collect() callbacks over memory the tracker already keeps, through the views the
+// assembly passes in: the frontends' counters, each shard's control words and ring
+// positions (SharedArrayBuffers), the persistence thread's stats block. Nothing messages a
+// shard or the persistence thread, and nothing is added to the hot path beyond the
+// counters' increments.
 //
 // Each call builds its own prom-client Registry (not the global one), so several trackers
 // in one process (the tests) each have their own.
-//
-// Not here yet: Redis replication lag (cross-node peer exchange is not built); when it
-// is, its lag belongs beside persistence_lag_seconds, read the same way.
 
 export interface MetricsSource {
-  counters: TrackerCounters;
-  pool: ShardPool;
-  registry: Registry;
-  /** The persistence thread; its metrics are absent without one (database.enabled = false). */
-  persistence?: Pick<Persistence, 'stats'> | undefined;
-  config: Config;
+  counters: RequestCountersView;
+  shards: ShardsView;
+  registry: RegistryView;
+  /** The persistence thread's stats block; its metrics are absent without one (database.enabled = false). */
+  persistence?: { readonly stats: Float64Array } | undefined;
+  /** shards.max_peers and shards.max_swarms */
+  limits: { maxPeers: number; maxSwarms: number };
   /** The uWebSockets.js build serving HTTP (absent in unit tests without one). */
   uws?: { version: string; package: string; binary: string };
 }
@@ -44,26 +38,33 @@ const P = 'shardtrack_';
 
 export function createMetrics(src: MetricsSource): Metrics {
   const reg = new client.Registry();
-  const { counters: c, pool, registry, persistence, config } = src;
+  const { counters: c, shards, registry, persistence, limits } = src;
+  const { protocols: PROTOCOLS, events: EVENTS, outcomes: OUTCOMES, failureCodes: FAILURE_CODES } = c.labels;
+  const NE = EVENTS.length;
+  const NO = OUTCOMES.length;
+  /** Every shard's figures: read once per scrape (text()) for all the per-shard metrics. */
+  let scrape: ShardStats[] | undefined;
+  const readShards = (): ShardStats[] => Array.from({ length: shards.count }, (_, i) => shards.stats(i));
+  const shardStats = (): ShardStats[] => scrape ?? readShards();
   if (src.uws) {
     const { version, package: pkg, binary } = src.uws;
     gauge(reg, 'uws_build_info', 'The uWebSockets.js build serving HTTP: its release, the npm package it comes from and the native binary loaded (always 1).', ['version', 'package', 'binary'], (emit) => emit({ version, package: pkg, binary }, 1));
   }
 
-  // ----- requests (engine/counters.ts)
+  // ----- requests (the frontends' counters)
 
   counter(reg, 'announces_total', 'Announces answered, by protocol, event and outcome (failed: any failure reason; event "none" also for requests that did not parse).', ['protocol', 'event', 'outcome'], (emit) => {
     for (let p = 0; p < PROTOCOLS.length; p++) {
       for (let e = 0; e < EVENTS.length; e++) {
         for (let o = 0; o < OUTCOMES.length; o++) {
-          emit({ protocol: PROTOCOLS[p], event: EVENTS[e], outcome: OUTCOMES[o] }, c.announces[TrackerCounters.announceIndex(p, e, o)]);
+          emit({ protocol: PROTOCOLS[p], event: EVENTS[e], outcome: OUTCOMES[o] }, c.announces[(p * NE + e) * NO + o]);
         }
       }
     }
   });
   counter(reg, 'scrapes_total', 'Scrapes answered, by protocol and outcome.', ['protocol', 'outcome'], (emit) => {
     for (let p = 0; p < PROTOCOLS.length; p++) {
-      for (let o = 0; o < OUTCOMES.length; o++) emit({ protocol: PROTOCOLS[p], outcome: OUTCOMES[o] }, c.scrapes[p * OUTCOMES.length + o]);
+      for (let o = 0; o < OUTCOMES.length; o++) emit({ protocol: PROTOCOLS[p], outcome: OUTCOMES[o] }, c.scrapes[p * NO + o]);
     }
   });
   counter(reg, 'failures_total', 'Failure answers sent to clients (announces and scrapes, HTTP and UDP), by failure code (README: failure reasons).', ['code'], (emit) => {
@@ -79,11 +80,9 @@ export function createMetrics(src: MetricsSource): Metrics {
   // label are exact (per shard); only the family × kind cells are estimates.
   gauge(reg, 'peers', 'Peers in the swarms by address family and kind. Totals by family and by kind are exact; the kind split within a family is estimated from each shard\'s seeder ratio.', ['family', 'kind'], (emit) => {
     let s4 = 0, l4 = 0, s6 = 0, l6 = 0;
-    for (const s of pool.shards) {
-      const seeders = Math.max(0, s.ctl[CTL.SEEDERS]);
-      const leechers = Math.max(0, s.ctl[CTL.LEECHERS]);
+    for (const { seeders, leechers, peersV6 } of shardStats()) {
       const all = seeders + leechers;
-      const v6 = Math.min(all, Math.max(0, s.ctl[CTL.PEERS_V6]));
+      const v6 = Math.min(all, peersV6);
       const v6Seeders = all === 0 ? 0 : Math.round((v6 * seeders) / all); // ≤ seeders, and v6 - v6Seeders ≤ leechers
       s6 += v6Seeders;
       l6 += v6 - v6Seeders;
@@ -97,81 +96,70 @@ export function createMetrics(src: MetricsSource): Metrics {
   });
   gauge(reg, 'swarms', 'Live swarms (torrents with at least one peer, or recently active).', [], (emit) => {
     let n = 0;
-    for (const s of pool.shards) n += Math.max(0, s.ctl[CTL.SWARM_LIVE]);
+    for (const s of shardStats()) n += s.swarms;
     emit({}, n);
   });
 
   // ----- per shard
 
-  const shardLabel = pool.shards.map((s) => ({ shard: String(s.index) }));
-  gauge(reg, 'shard_up', '1 while the shard has a running thread (0 between a crash and its respawn).', ['shard'], (emit) => {
-    for (const s of pool.shards) emit(shardLabel[s.index], s.worker !== undefined ? 1 : 0);
-  });
-  gauge(reg, 'shard_heartbeat_age_seconds', 'Seconds since the shard\'s loop last turned (it turns at least 4 times a second); past shards.ready_heartbeat_seconds /ready fails, past shards.watchdog_seconds the thread is replaced. Absent while the shard has no thread.', ['shard'], (emit) => {
-    for (const s of pool.shards) {
-      const age = pool.heartbeatAge(s.index);
-      if (age >= 0) emit(shardLabel[s.index], age);
-    }
-  });
+  const shardLabel = Array.from({ length: shards.count }, (_, i) => ({ shard: String(i) }));
+  /** A gauge or counter with one value per shard. */
+  const perShard = (kind: 'gauge' | 'counter', name: string, help: string, read: (s: ShardStats, i: number) => number | undefined): void =>
+    (kind === 'gauge' ? gauge : counter)(reg, name, help, ['shard'], (emit) => {
+      shardStats().forEach((s, i) => {
+        const v = read(s, i);
+        if (v !== undefined) emit(shardLabel[i], v);
+      });
+    });
+  perShard('gauge', 'shard_up', '1 while the shard has a running thread (0 between a crash and its respawn).', (s) => (s.up ? 1 : 0));
+  perShard('gauge', 'shard_heartbeat_age_seconds', 'Seconds since the shard\'s loop last turned (it turns at least 4 times a second); past shards.ready_heartbeat_seconds /ready fails, past shards.watchdog_seconds the thread is replaced. Absent while the shard has no thread.', (s) => (s.heartbeatAge >= 0 ? s.heartbeatAge : undefined));
   gauge(reg, 'shard_queue_bytes', 'Bytes queued in a shard\'s rings: requests waiting for the shard, answers waiting for the acceptor.', ['shard', 'ring'], (emit) => {
-    for (const s of pool.shards) {
-      emit({ shard: shardLabel[s.index].shard, ring: 'requests' }, s.requests.depth());
-      emit({ shard: shardLabel[s.index].shard, ring: 'answers' }, s.answers.depth());
-    }
+    shardStats().forEach((s, i) => {
+      emit({ shard: shardLabel[i].shard, ring: 'requests' }, s.queuedRequestBytes);
+      emit({ shard: shardLabel[i].shard, ring: 'answers' }, s.queuedAnswerBytes);
+    });
   });
-  gauge(reg, 'shard_peers', 'Live peers on the shard.', ['shard'], (emit) => {
-    for (const s of pool.shards) emit(shardLabel[s.index], Math.max(0, s.ctl[CTL.PEER_LIVE]));
-  });
-  gauge(reg, 'shard_swarms', 'Live swarms on the shard.', ['shard'], (emit) => {
-    for (const s of pool.shards) emit(shardLabel[s.index], Math.max(0, s.ctl[CTL.SWARM_LIVE]));
-  });
-  gauge(reg, 'shard_max_peers', 'Peers a shard may hold (shards.max_peers); beyond it announces get "tracker is full".', [], (emit) => emit({}, config.shards.max_peers));
-  gauge(reg, 'shard_max_swarms', 'Swarms a shard may hold (shards.max_swarms).', [], (emit) => emit({}, config.shards.max_swarms));
+  perShard('gauge', 'shard_peers', 'Live peers on the shard.', (s) => s.peers);
+  perShard('gauge', 'shard_swarms', 'Live swarms on the shard.', (s) => s.swarms);
+  gauge(reg, 'shard_max_peers', 'Peers a shard may hold (shards.max_peers); beyond it announces get "tracker is full".', [], (emit) => emit({}, limits.maxPeers));
+  gauge(reg, 'shard_max_swarms', 'Swarms a shard may hold (shards.max_swarms).', [], (emit) => emit({}, limits.maxSwarms));
 
   // The shards keep these as int32 words that wrap; totals are rebuilt from the unsigned
   // difference between reads (exact as long as scrapes come less than 2^32 units apart).
-  const busy = new Unwrap(pool.count);
-  const handled = new Unwrap(pool.count);
-  const full = new Unwrap(pool.count);
-  counter(reg, 'shard_busy_seconds_total', 'Time the shard spent handling requests; rate() of it is the shard\'s busy ratio.', ['shard'], (emit) => {
-    for (const s of pool.shards) emit(shardLabel[s.index], busy.read(s.index, s.ctl[CTL.BUSY_MS]) / 1000);
-  });
-  counter(reg, 'shard_requests_handled_total', 'Request records (announces, scrape parts) the shard handled.', ['shard'], (emit) => {
-    for (const s of pool.shards) emit(shardLabel[s.index], handled.read(s.index, s.ctl[CTL.HANDLED]));
-  });
-  counter(reg, 'shard_table_full_total', 'Announces the shard refused because max_peers or max_swarms was reached.', ['shard'], (emit) => {
-    for (const s of pool.shards) emit(shardLabel[s.index], full.read(s.index, s.ctl[CTL.TABLE_FULL]));
-  });
-  counter(reg, 'shard_restarts_total', 'Times the shard\'s thread died and was respawned on the same memory.', ['shard'], (emit) => {
-    for (const s of pool.shards) emit(shardLabel[s.index], s.restarts);
-  });
+  const busy = new Unwrap(shards.count);
+  const handled = new Unwrap(shards.count);
+  const full = new Unwrap(shards.count);
+  perShard('counter', 'shard_busy_seconds_total', 'Time the shard spent handling requests; rate() of it is the shard\'s busy ratio.', (s, i) => busy.read(i, s.busyMs) / 1000);
+  perShard('counter', 'shard_requests_handled_total', 'Request records (announces, scrape parts) the shard handled.', (s, i) => handled.read(i, s.handled));
+  perShard('counter', 'shard_table_full_total', 'Announces the shard refused because max_peers or max_swarms was reached.', (s, i) => full.read(i, s.tableFull));
+  perShard('counter', 'shard_restarts_total', 'Times the shard\'s thread died and was respawned on the same memory.', (s) => s.restarts);
 
   // ----- registry (acceptor caches)
 
   gauge(reg, 'users', 'Users (passkeys) known to the acceptor.', [], (emit) => emit({}, registry.userCount));
   gauge(reg, 'registered_torrents', 'Registered torrents known to the acceptor.', [], (emit) => emit({}, registry.registeredTorrents));
-  gauge(reg, 'bans', 'Banned IP addresses and networks.', [], (emit) => emit({}, registry.bans.size));
+  gauge(reg, 'bans', 'Banned IP addresses and networks.', [], (emit) => emit({}, registry.banCount));
 
-  // ----- persistence thread (PS block)
+  // ----- persistence thread (PersistenceStats block)
 
   if (persistence) {
     const ps = persistence.stats;
     const stat = (kind: 'gauge' | 'counter', name: string, help: string, read: () => number): void =>
       (kind === 'gauge' ? gauge : counter)(reg, name, help, [], (emit) => emit({}, read()));
-    stat('gauge', 'database_up', '1 while the last database operation succeeded.', () => ps[PS.DB_UP]);
-    stat('gauge', 'journal_bytes', 'Bytes in the accounting journal (records not yet committed to the database).', () => ps[PS.JOURNAL_BYTES]);
-    stat('gauge', 'journal_budget_bytes', 'Journal size at which accounting waits (persistence.journal_max_bytes).', () => ps[PS.JOURNAL_BUDGET]);
-    stat('gauge', 'pending_batches', 'Batches journalled and not yet committed to the database.', () => ps[PS.PENDING_BATCHES]);
+    stat('gauge', 'database_up', '1 while the last database operation succeeded.', () => ps[PersistenceStats.DB_UP]);
+    stat('gauge', 'journal_bytes', 'Bytes in the accounting journal (records not yet committed to the database).', () => ps[PersistenceStats.JOURNAL_BYTES]);
+    stat('gauge', 'journal_budget_bytes', 'Journal size at which accounting waits (persistence.journal_max_bytes).', () => ps[PersistenceStats.JOURNAL_BUDGET]);
+    stat('gauge', 'pending_batches', 'Batches journalled and not yet committed to the database.', () => ps[PersistenceStats.PENDING_BATCHES]);
     stat('gauge', 'persistence_lag_seconds', 'Age of the oldest batch not yet committed to the database (0 when none is pending).', () => {
-      const oldest = ps[PS.OLDEST_PENDING];
+      const oldest = ps[PersistenceStats.OLDEST_PENDING];
       return oldest > 0 ? Math.max(0, Date.now() / 1000 - oldest) : 0;
     });
-    stat('counter', 'records_journalled_total', 'Accounting records written to the journal.', () => ps[PS.RECORDS_JOURNALLED]);
-    stat('counter', 'records_committed_total', 'Accounting records committed to the database.', () => ps[PS.RECORDS_COMMITTED]);
-    stat('counter', 'flush_failures_total', 'Failed attempts to commit a batch (each is retried).', () => ps[PS.FLUSH_FAILURES]);
-    stat('counter', 'dead_letters_total', 'Records the database refused, moved to dead_letters.', () => ps[PS.DEAD_LETTERS]);
-    stat('gauge', 'last_flush_seconds', 'Duration of the last commit to the database.', () => ps[PS.LAST_FLUSH_MS] / 1000);
-    stat('counter', 'budget_stalls_total', 'Times the journal was full and accounting waited for the database.', () => ps[PS.BUDGET_STALLS]);
+    stat('counter', 'records_journalled_total', 'Accounting records written to the journal.', () => ps[PersistenceStats.RECORDS_JOURNALLED]);
+    stat('counter', 'records_committed_total', 'Accounting records committed to the database.', () => ps[PersistenceStats.RECORDS_COMMITTED]);
+    stat('counter', 'flush_failures_total', 'Failed attempts to commit a batch (each is retried).', () => ps[PersistenceStats.FLUSH_FAILURES]);
+    stat('counter', 'dead_letters_total', 'Records the database refused, moved to dead_letters.', () => ps[PersistenceStats.DEAD_LETTERS]);
+    stat('gauge', 'last_flush_seconds', 'Duration of the last commit to the database.', () => ps[PersistenceStats.LAST_FLUSH_MS] / 1000);
+    stat('counter', 'budget_stalls_total', 'Times the journal was full and accounting waited for the database.', () => ps[PersistenceStats.BUDGET_STALLS]);
   }
 
   // ----- the process: CPU, memory, handles, GC, and event-loop lag (nodejs_eventloop_lag_*)
@@ -182,7 +170,14 @@ export function createMetrics(src: MetricsSource): Metrics {
     contentType: reg.contentType,
     // prom-client writes NaN as "Nan" (the event-loop figures before any sample); Prometheus
     // reads that, stricter parsers want the spelling of the format.
-    text: async () => (await reg.metrics()).replace(/ Nan$/gm, ' NaN'),
+    text: async () => {
+      scrape = readShards();
+      try {
+        return (await reg.metrics()).replace(/ Nan$/gm, ' NaN');
+      } finally {
+        scrape = undefined;
+      }
+    },
   };
 }
 
@@ -240,34 +235,35 @@ type HistogramData = Awaited<ReturnType<client.Histogram<'protocol'>['get']>>;
  * getForPromString() when a metric has it, other readers for get(): both are answered.
  */
 class AnnounceLatency extends client.Histogram<'protocol'> {
-  private static readonly LE = [...LATENCY_BUCKETS_MS.map((ms) => String(ms / 1000)), '+Inf'];
+  private readonly le: string[];
 
   constructor(
     reg: client.Registry,
-    private readonly c: TrackerCounters,
+    private readonly c: RequestCountersView,
   ) {
     super({
       name: P + 'announce_duration_seconds',
       help: LATENCY_HELP,
       labelNames: ['protocol'],
-      buckets: LATENCY_BUCKETS_MS.map((ms) => ms / 1000),
+      buckets: c.labels.latencyBucketsMs.map((ms) => ms / 1000),
       registers: [reg],
     });
+    this.le = [...c.labels.latencyBucketsMs.map((ms) => String(ms / 1000)), '+Inf'];
   }
 
   override async get(): Promise<HistogramData> {
     const name = P + 'announce_duration_seconds';
     const values: Array<{ labels: Labels; value: number; metricName: string }> = [];
-    for (let p = 0; p < PROTOCOLS.length; p++) {
-      const protocol = PROTOCOLS[p];
+    const buckets = this.le.length;
+    this.c.labels.protocols.forEach((protocol, p) => {
       let acc = 0;
-      for (let b = 0; b < LATENCY_BUCKETS; b++) {
-        acc += this.c.latency[p * LATENCY_BUCKETS + b];
-        values.push({ labels: { protocol, le: AnnounceLatency.LE[b] }, value: acc, metricName: name + '_bucket' });
+      for (let b = 0; b < buckets; b++) {
+        acc += this.c.latency[p * buckets + b];
+        values.push({ labels: { protocol, le: this.le[b] }, value: acc, metricName: name + '_bucket' });
       }
       values.push({ labels: { protocol }, value: this.c.latencySumMs[p] / 1000, metricName: name + '_sum' });
       values.push({ labels: { protocol }, value: acc, metricName: name + '_count' });
-    }
+    });
     return { name, help: LATENCY_HELP, type: 'histogram', values, aggregator: 'sum' } as unknown as HistogramData;
   }
 

@@ -1,11 +1,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import HyperExpress from 'hyper-express';
-import postgres from 'postgres';
-import { assertPortFree } from '../engine/net/port.js';
-import { embeddedClient, type EmbeddedAddress } from '../persistence/embedded.js';
-import { PG_COMMON } from '../persistence/pg.js';
-import { PS } from '../persistence/stats.js';
-import { Api, type Log } from './api.js';
+import type postgres from 'postgres';
+import type { Logger } from '../contract/log.js';
+import { PersistenceStats } from '../contract/persistence-stats.js';
+import { Api } from './api.js';
 import { bearerToken, hashToken, Tokens } from './auth.js';
 import type { AdminContext, TrackerView } from './context.js';
 import { openApi } from './openapi.js';
@@ -24,15 +22,16 @@ import { userRoutes } from './routes/users.js';
 export interface AdminOptions {
   view: TrackerView;
   host: string;
-  port: number; // 0 = a free port
+  port: number; // 0 = a free port (the caller checks a fixed one is free: uWS would share it)
   /** Serve on this server (the tracker's) instead of a listener of our own. */
   shared?: HyperExpress.Server;
-  /** The database: a URL, or the embedded database's address (null: none). */
-  database: { url: string } | EmbeddedAddress | null;
-  /** Schema of the tracker's tables. */
-  schema: string;
+  /**
+   * The tracker's database, its schema on the search path (the caller makes and ends the
+   * client); undefined without one: then only /health, /ready and /metrics are served.
+   */
+  sql: postgres.Sql | undefined;
   version: string;
-  log: Log;
+  log: Logger;
   /** Prometheus exposition (admin/metrics.ts). */
   metrics?: { contentType: string; text(): Promise<string> };
   /**
@@ -57,10 +56,7 @@ const READY_JOURNAL_SHARE = 0.8;
 
 export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
   const server = o.shared ?? new HyperExpress.Server({ max_body_length: 64 * 1024 });
-  let sql: postgres.Sql | undefined;
-  const common = { ...PG_COMMON, max: 4 };
-  if (o.database && 'url' in o.database) sql = postgres(o.database.url, { ...common, connection: { search_path: o.schema, application_name: `shardtrack-admin/${o.schema}` } });
-  else if (o.database) sql = postgres({ ...common, ...embeddedClient(o.database), connection: { search_path: o.schema } });
+  const sql = o.sql;
 
   const api = new Api();
   let firstToken: string | null = null;
@@ -118,7 +114,6 @@ export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
 
   let port = 0;
   if (!o.shared) {
-    if (o.port !== 0) await assertPortFree(o.host, o.port, 'admin');
     await server.listen(o.port, o.host);
     port = server.port ?? o.port;
   }
@@ -128,7 +123,6 @@ export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
     api,
     async close() {
       if (!o.shared) server.close();
-      await sql?.end({ timeout: 1 });
     },
   };
 }
@@ -136,15 +130,15 @@ export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
 /** What keeps the tracker from serving properly; empty when ready. */
 export function readiness(view: TrackerView, heartbeatSeconds: number): string[] {
   const problems: string[] = [];
-  view.pool.shards.forEach((s, i) => {
-    const age = view.pool.heartbeatAge(i);
-    if (s.worker === undefined) problems.push(`shard ${i} is not running`);
-    else if (view.pool.isStarting(i)) problems.push(`shard ${i} is starting (recovering its tables)`);
-    else if (age > heartbeatSeconds) problems.push(`shard ${i} has not turned its loop for ${age} s: it answers nothing`);
-  });
+  for (let i = 0; i < view.shards.count; i++) {
+    const s = view.shards.stats(i);
+    if (!s.up) problems.push(`shard ${i} is not running`);
+    else if (s.starting) problems.push(`shard ${i} is starting (recovering its tables)`);
+    else if (s.heartbeatAge > heartbeatSeconds) problems.push(`shard ${i} has not turned its loop for ${s.heartbeatAge} s: it answers nothing`);
+  }
   const ps = view.persistence?.stats;
-  if (ps && ps[PS.DB_UP] !== 1 && ps[PS.JOURNAL_BYTES] >= ps[PS.JOURNAL_BUDGET] * READY_JOURNAL_SHARE) {
-    problems.push(`database unreachable and the journal at ${Math.round((ps[PS.JOURNAL_BYTES] / ps[PS.JOURNAL_BUDGET]) * 100)}% of its budget`);
+  if (ps && ps[PersistenceStats.DB_UP] !== 1 && ps[PersistenceStats.JOURNAL_BYTES] >= ps[PersistenceStats.JOURNAL_BUDGET] * READY_JOURNAL_SHARE) {
+    problems.push(`database unreachable and the journal at ${Math.round((ps[PersistenceStats.JOURNAL_BYTES] / ps[PersistenceStats.JOURNAL_BUDGET]) * 100)}% of its budget`);
   }
   return problems;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // How many accounting records per second the persistence thread commits to PostgreSQL:
-// binary AC records as the shards write them, decoded and written by persistence/ledger.ts
+// binary AccountingRecord records as the shards write them, decoded and written by persistence/ledger.ts
 // (history, user totals, snatches, the peers table) in batches, into a scratch schema
 // that is dropped afterwards.
 //
@@ -20,7 +20,7 @@ import postgres from 'postgres'
 import { flushBatch } from '../dist/persistence/ledger.js'
 import { migrate } from '../dist/persistence/migrate.js'
 import { decode } from '../dist/persistence/records.js'
-import { AC } from '../dist/shards/layout.js'
+import { AccountingRecord } from '../dist/contract/accounting.js'
 
 const arg = (k, d) => { const i = process.argv.indexOf(`--${k}`); return i > 0 ? process.argv[i + 1] : d }
 const url = arg('url', 'postgres://postgres@127.0.0.1:5432/test')
@@ -44,26 +44,26 @@ try {
   const pu = new Uint32Array(peers), pt = new Uint32Array(peers), up = new Float64Array(peers)
   for (let p = 0; p < peers; p++) { pu[p] = 1 + Math.floor(rnd() * users); pt[p] = 1 + Math.floor(rnd() * torrents) }
   const make = (now) => {
-    const buf = new Uint8Array(size * AC.SIZE), dv = new DataView(buf.buffer)
+    const buf = new Uint8Array(size * AccountingRecord.SIZE), dv = new DataView(buf.buffer)
     for (let i = 0; i < size; i++) {
-      const p = Math.floor(rnd() * peers), r = i * AC.SIZE, d = Math.floor(rnd() * 2 ** 26)
+      const p = Math.floor(rnd() * peers), r = i * AccountingRecord.SIZE, d = Math.floor(rnd() * 2 ** 26)
       up[p] += d
-      buf[r + AC.FLAGS] = rnd() < 0.02 ? 1 : 0
-      dv.setUint16(r + AC.PORT, 6881, true)
-      dv.setUint32(r + AC.USER, pu[p], true)
-      dv.setUint32(r + AC.TORRENT, pt[p], true)
-      dv.setUint32(r + AC.AT, now, true)
-      dv.setFloat64(r + AC.UPLOADED, d, true)
-      dv.setFloat64(r + AC.DOWNLOADED, d >> 1, true)
-      dv.setFloat64(r + AC.UP_CREDITED, d, true)
-      dv.setFloat64(r + AC.DOWN_CREDITED, d >> 1, true)
-      dv.setUint32(r + AC.SEED_TIME, 1800, true)
-      dv.setFloat64(r + AC.TOTAL_UP, up[p], true)
-      dv.setFloat64(r + AC.TOTAL_DOWN, Math.floor(up[p] / 2), true)
-      dv.setFloat64(r + AC.LEFT, 0, true)
-      dv.setUint32(r + AC.PEER_ID, p, true) // peer_id: the peer's number, then zeros
-      buf.set([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, (p >> 8) & 255, p & 255], r + AC.IP)
-      buf.set(hashes[pt[p] - 1].info_hash, r + AC.INFO_HASH)
+      buf[r + AccountingRecord.FLAGS] = rnd() < 0.02 ? 1 : 0
+      dv.setUint16(r + AccountingRecord.PORT, 6881, true)
+      dv.setUint32(r + AccountingRecord.USER, pu[p], true)
+      dv.setUint32(r + AccountingRecord.TORRENT, pt[p], true)
+      dv.setUint32(r + AccountingRecord.AT, now, true)
+      dv.setFloat64(r + AccountingRecord.UPLOADED, d, true)
+      dv.setFloat64(r + AccountingRecord.DOWNLOADED, d >> 1, true)
+      dv.setFloat64(r + AccountingRecord.UP_CREDITED, d, true)
+      dv.setFloat64(r + AccountingRecord.DOWN_CREDITED, d >> 1, true)
+      dv.setUint32(r + AccountingRecord.SEED_TIME, 1800, true)
+      dv.setFloat64(r + AccountingRecord.TOTAL_UP, up[p], true)
+      dv.setFloat64(r + AccountingRecord.TOTAL_DOWN, Math.floor(up[p] / 2), true)
+      dv.setFloat64(r + AccountingRecord.LEFT, 0, true)
+      dv.setUint32(r + AccountingRecord.PEER_ID, p, true) // peer_id: the peer's number, then zeros
+      buf.set([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, (p >> 8) & 255, p & 255], r + AccountingRecord.IP)
+      buf.set(hashes[pt[p] - 1].info_hash, r + AccountingRecord.INFO_HASH)
     }
     return buf
   }
@@ -74,12 +74,12 @@ try {
       const chunk = make(0)
       const dv = new DataView(chunk.buffer)
       for (let i = 0; i < size && p0 + i < peers; i++) {
-        const p = p0 + i, r = i * AC.SIZE
-        dv.setUint32(r + AC.USER, pu[p], true); dv.setUint32(r + AC.TORRENT, pt[p], true); dv.setUint32(r + AC.PEER_ID, p, true)
-        chunk.set(hashes[pt[p] - 1].info_hash, r + AC.INFO_HASH)
-        chunk[r + AC.IP + 14] = (p >> 8) & 255; chunk[r + AC.IP + 15] = p & 255
+        const p = p0 + i, r = i * AccountingRecord.SIZE
+        dv.setUint32(r + AccountingRecord.USER, pu[p], true); dv.setUint32(r + AccountingRecord.TORRENT, pt[p], true); dv.setUint32(r + AccountingRecord.PEER_ID, p, true)
+        chunk.set(hashes[pt[p] - 1].info_hash, r + AccountingRecord.INFO_HASH)
+        chunk[r + AccountingRecord.IP + 14] = (p >> 8) & 255; chunk[r + AccountingRecord.IP + 15] = p & 255
       }
-      await flushBatch(sql, 1_000_000 + p0, decode(chunk.subarray(0, Math.min(size, peers - p0) * AC.SIZE), 1_790_000_000), { parts })
+      await flushBatch(sql, 1_000_000 + p0, decode(chunk.subarray(0, Math.min(size, peers - p0) * AccountingRecord.SIZE), 1_790_000_000), { parts })
     }
     await sql`VACUUM ANALYZE history`.catch(() => {})
     await sql`VACUUM ANALYZE peers`.catch(() => {})

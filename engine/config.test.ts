@@ -45,6 +45,7 @@ describe('loadConfig', () => {
       numwant_max: 200,
       scrape_max_hashes: 64,
       full_scrape: false,
+      full_scrape_cache_seconds: 30,
       allow_client_ip: false,
     });
     expect(c.shards).toEqual({
@@ -325,7 +326,7 @@ describe('configDocs', () => {
       'udp.host', 'udp.port',
       'tracker.private', 'tracker.require_registered_torrents', 'tracker.interval', 'tracker.min_interval',
       'tracker.interval_jitter', 'tracker.peer_timeout', 'tracker.numwant_default', 'tracker.numwant_max',
-      'tracker.scrape_max_hashes', 'tracker.full_scrape', 'tracker.allow_client_ip',
+      'tracker.scrape_max_hashes', 'tracker.full_scrape', 'tracker.full_scrape_cache_seconds', 'tracker.allow_client_ip',
       'shards.count', 'shards.max_peers', 'shards.max_swarms', 'shards.ready_heartbeat_seconds', 'shards.watchdog_seconds',
       'net.trusted_proxies', 'registry.file',
       'database.enabled', 'database.url', 'database.schema', 'database.data_dir',

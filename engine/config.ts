@@ -94,7 +94,8 @@ const Tables = v.strictObject({
     numwant_default: int(50, 0, 1000, 'peers returned when the client sends no numwant; at most tracker.numwant_max'),
     numwant_max: int(200, 1, 1000, 'most peers returned in one announce, whatever numwant asks'),
     scrape_max_hashes: int(64, 1, 1000, 'info_hashes per scrape request'),
-    full_scrape: bool(false, 'answer /scrape without info_hash with every swarm'),
+    full_scrape: bool(false, 'answer /scrape without info_hash with every swarm (built off the acceptor\'s loop, gzipped when asked)'),
+    full_scrape_cache_seconds: int(30, 1, 3600, 'a full scrape answer is rebuilt at most this often; meanwhile requests get the last one'),
     allow_client_ip: bool(false, 'honour the ip/ipv4/ipv6 announce parameters (only sensible for trusted clients)'),
   }),
   shards: table({

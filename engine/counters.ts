@@ -1,4 +1,4 @@
-import { EVENT_COMPLETED, EVENT_NONE, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED } from '../shards/layout.js';
+import { EVENT_COMPLETED, EVENT_NONE, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED } from '../contract/requests.js';
 import { FAILURES, type FailureCode } from './errors.js';
 
 // What the acceptor counts per request, for /metrics (admin/metrics.ts). The frontends
@@ -12,7 +12,7 @@ export const PROTO_UDP = 1;
 export const PROTOCOLS = ['http', 'udp'] as const;
 export type Protocol = typeof PROTO_HTTP | typeof PROTO_UDP;
 
-/** Label values by the request record's event byte (EVENT_* of shards/layout.ts). */
+/** Label values by the request record's event byte (EVENT_* of contract/requests.ts). */
 export const EVENTS: readonly string[] = (() => {
   const names: string[] = [];
   names[EVENT_NONE] = 'none';
@@ -51,6 +51,8 @@ const NE = EVENTS.length;
 const NO = OUTCOMES.length;
 
 export class TrackerCounters {
+  /** What each array index means, for readers (the metrics exposition). */
+  readonly labels = { protocols: PROTOCOLS, events: EVENTS, outcomes: OUTCOMES, failureCodes: FAILURE_CODES, latencyBucketsMs: LATENCY_BUCKETS_MS } as const;
   /** Announces by [protocol][event][outcome]: index announceIndex(). */
   readonly announces = new Float64Array(NP * NE * NO);
   /** Scrapes by [protocol][outcome]: index proto * 2 + outcome. */
@@ -64,6 +66,9 @@ export class TrackerCounters {
   readonly latency = new Float64Array(NP * NB);
   /** Sum of those latencies in milliseconds, by protocol. */
   readonly latencySumMs = new Float64Array(NP);
+
+  /** `clock`: milliseconds on the clock `since` is read from (performance.now; tests fix it). */
+  constructor(private readonly clock: () => number = () => performance.now()) {}
 
   static announceIndex(proto: number, event: number, outcome: number): number {
     return (proto * NE + event) * NO + outcome;
@@ -84,7 +89,7 @@ export class TrackerCounters {
    * refused it with (null: peers were sent); `since` is performance.now() at submit.
    */
   announced(proto: Protocol, event: number, failure: FailureCode | null, since: number): void {
-    const ms = performance.now() - since;
+    const ms = this.clock() - since;
     if (failure === null) this.announces[(proto * NE + event) * NO + OK]++;
     else this.announceFailed(proto, event, failure);
     let b = 0;

@@ -1,6 +1,6 @@
-import type { AnswerSink, ShardPool } from '../shards/channel.js';
-import { AA, AQ, KIND_SCRAPE, SA, SCRAPE_ENTRY, SQ } from '../shards/layout.js';
-import type { ByteRing } from '../shards/ring.js';
+import type { AnswerSink, ShardPool } from '../shards/pool.js';
+import { AnnounceAnswer, AnnounceRequest, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest } from '../contract/requests.js';
+import type { ByteRing } from '../contract/ring.js';
 import { AddressTags } from './net/halfsip.js';
 import { PendingTable } from './pending.js';
 
@@ -38,7 +38,7 @@ export const SCRAPE_TAG = 0xff;
 
 export class Dispatch implements AnswerSink {
   readonly pending: PendingTable<unknown>;
-  /** Tags of client addresses for AQ.SOURCE, under one key for every frontend. */
+  /** Tags of client addresses for AnnounceRequest.SOURCE, under one key for every frontend. */
   readonly addressTags = new AddressTags();
   private readonly frontends: Frontend[] = [];
 
@@ -56,25 +56,25 @@ export class Dispatch implements AnswerSink {
   }
 
   /**
-   * Queue the announce record `rec` (AQ layout, REQ_ID filled in here) for the shard of
+   * Queue the announce record `rec` (AnnounceRequest layout, REQ_ID filled in here) for the shard of
    * its info_hash. Returns the pending slot, or -1 when the tracker is saturated (no slot
    * or no ring space): the caller answers "busy".
    */
   submitAnnounce(rec: Uint8Array, dv: DataView, item: unknown, tag: number, owner: number): number {
-    const shard = this.pool.shardOf(rec, AQ.INFO_HASH);
+    const shard = this.pool.shardOf(rec, AnnounceRequest.INFO_HASH);
     const slot = this.pending.acquire(item, shard, tag, owner);
     if (slot < 0) return -1;
-    const at = this.pool.reserve(shard, AQ.SIZE);
+    const at = this.pool.reserve(shard, AnnounceRequest.SIZE);
     if (at < 0) {
       this.pending.release(slot);
       return -1;
     }
-    dv.setUint32(AQ.REQ_ID, this.pending.idOf(slot), true);
+    dv.setUint32(AnnounceRequest.REQ_ID, this.pending.idOf(slot), true);
     this.pool.requestRing(shard).u8.set(rec, at);
     this.pool.queued(shard);
     // kept per slot rather than in the record: the answer record carries neither
     this.pending.since[slot] = performance.now();
-    this.pending.events[slot] = rec[AQ.EVENT];
+    this.pending.events[slot] = rec[AnnounceRequest.EVENT];
     return slot;
   }
 
@@ -103,7 +103,7 @@ export class Dispatch implements AnswerSink {
     const slots: number[] = [];
     for (const [shard, list] of byShard) {
       const slot = this.pending.acquire(job, shard, SCRAPE_TAG, owner);
-      const at = slot < 0 ? -1 : this.pool.reserve(shard, SQ.HASHES + list.length * 20);
+      const at = slot < 0 ? -1 : this.pool.reserve(shard, ScrapeRequest.HASHES + list.length * 20);
       if (at < 0) {
         if (slot >= 0) this.pending.release(slot);
         for (const s of slots) this.pending.release(s); // parts already queued answer into nothing
@@ -112,10 +112,10 @@ export class Dispatch implements AnswerSink {
       slots.push(slot);
       const id = this.pending.idOf(slot);
       const ring = this.pool.requestRing(shard);
-      ring.u8[at + SQ.KIND] = KIND_SCRAPE;
-      ring.dv.setUint16(at + SQ.COUNT, list.length, true);
-      ring.dv.setUint32(at + SQ.REQ_ID, id, true);
-      for (let k = 0; k < list.length; k++) ring.u8.set(job.hashes.subarray(list[k] * 20, list[k] * 20 + 20), at + SQ.HASHES + k * 20);
+      ring.u8[at + ScrapeRequest.KIND] = KIND_SCRAPE;
+      ring.dv.setUint16(at + ScrapeRequest.COUNT, list.length, true);
+      ring.dv.setUint32(at + ScrapeRequest.REQ_ID, id, true);
+      for (let k = 0; k < list.length; k++) ring.u8.set(job.hashes.subarray(list[k] * 20, list[k] * 20 + 20), at + ScrapeRequest.HASHES + k * 20);
       job.partIndex.set(id, Uint16Array.from(list));
       this.pool.queued(shard);
     }
@@ -125,7 +125,7 @@ export class Dispatch implements AnswerSink {
   // ------------------------------------------------------------------ AnswerSink
 
   announce(ring: ByteRing, off: number): void {
-    const slot = this.pending.slotOf(ring.dv.getUint32(off + AA.REQ_ID, true));
+    const slot = this.pending.slotOf(ring.dv.getUint32(off + AnnounceAnswer.REQ_ID, true));
     if (slot < 0) return; // client gone, or failed after a shard restart and reused
     const item = this.pending.item(slot);
     const tag = this.pending.tags[slot];
@@ -135,15 +135,15 @@ export class Dispatch implements AnswerSink {
   }
 
   scrape(ring: ByteRing, off: number): void {
-    const id = ring.dv.getUint32(off + SA.REQ_ID, true);
+    const id = ring.dv.getUint32(off + ScrapeAnswer.REQ_ID, true);
     const slot = this.pending.slotOf(id);
     if (slot < 0) return;
     const job = this.pending.item(slot) as ScrapeJob;
     this.pending.release(slot);
     const list = job.partIndex.get(id)!;
-    const n = Math.min(list.length, ring.dv.getUint16(off + SA.COUNT, true));
+    const n = Math.min(list.length, ring.dv.getUint16(off + ScrapeAnswer.COUNT, true));
     for (let k = 0; k < n; k++) {
-      const e = off + SA.FILES + k * SCRAPE_ENTRY;
+      const e = off + ScrapeAnswer.FILES + k * SCRAPE_ENTRY;
       const i = list[k] * 3;
       job.counts[i] = ring.dv.getUint32(e, true);
       job.counts[i + 1] = ring.dv.getUint32(e + 4, true);

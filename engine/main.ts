@@ -6,7 +6,7 @@
 import { parseArgs, runCommand, USAGE, UsageError, type Args } from './cli.js';
 import { ConfigError, loadConfig, printConfig } from './config.js';
 import { loadUws, setHeaderLimit, UwsLoadError, type UwsInfo } from './http/uws.js';
-import type { LogLevel } from './tracker.js';
+import type { LogLevel } from '../contract/log.js';
 import { VERSION } from './version.js';
 
 const LEVELS: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };

@@ -1,13 +1,12 @@
 import { join } from 'node:path';
-import { createMetrics } from '../admin/metrics.js';
-import { startAdmin, type AdminServer } from '../admin/server.js';
-import { Persistence } from '../persistence/channel.js';
-import { ShardPool } from '../shards/channel.js';
-import { AQ } from '../shards/layout.js';
+import type { AdminServer } from '../admin/server.js';
+import { Persistence } from '../persistence/persistence.js';
+import { ShardPool } from '../shards/pool.js';
+import { AnnounceRequest } from '../contract/requests.js';
 import type { Config } from './config.js';
 import { TrackerCounters } from './counters.js';
+import { startAdminSide, type AdminSide } from './admin-assembly.js';
 import { Dispatch } from './dispatch.js';
-import { VERSION } from './version.js';
 import type { AddressTags } from './net/halfsip.js';
 import { HttpFrontend } from './http/server.js';
 import { HEADER_LIMIT_ENV, HEADER_ROOM, loadUws } from './http/uws.js';
@@ -15,6 +14,7 @@ import { UdpFrontend } from './udp/server.js';
 import { attachRegistryFile } from './policy/registry-file.js';
 import { Registry } from './policy/registry.js';
 import { applyDelta, applySnapshot } from './policy/registry-db.js';
+import type { Logger } from '../contract/log.js';
 
 // Assembles a running tracker from a configuration: the registry, the shard pool (which
 // owns all swarm memory) and the HTTP acceptor. Used by main.ts and by the integration
@@ -41,9 +41,6 @@ export interface Tracker {
   close(): Promise<void>;
 }
 
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
-/** Where the tracker reports what operators should know; level defaults to info. */
-export type Logger = (msg: string, level?: LogLevel) => void;
 
 const RING_REQUESTS = 8 << 20; // 8 MiB: ~80k announce records queued per shard
 const RING_ANSWERS = 16 << 20;
@@ -85,11 +82,12 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
   });
   const dispatch = new Dispatch(pool, config.http.max_inflight);
   const counters = new TrackerCounters();
-  const http = new HttpFrontend(config, dispatch, pool, registry, counters);
+  const http = new HttpFrontend(config, dispatch, pool, registry, counters, log);
   const udp = config.udp.port !== 0 ? new UdpFrontend(config, dispatch, pool, registry, counters) : undefined;
   await pool.start(dispatch);
   let persistence: Persistence | undefined;
   let admin: AdminServer | undefined;
+  let adminSide: AdminSide | undefined;
   let restoredPeers = 0;
   let httpPort: number;
   let udpPort = 0;
@@ -117,27 +115,16 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
       log('private mode with no users: every announce will be refused until users are added', 'warn');
     }
     if (config.admin.enabled) {
-      admin = await startAdmin({
-        view: { pool, registry, persistence },
-        host: config.admin.host,
-        port: config.admin.port,
-        shared: config.admin.on_tracker_port ? http.app : undefined,
-        database: !persistence ? null : db.url !== '' ? { url: db.url } : persistence.embeddedDb,
-        schema: db.schema,
-        version: VERSION,
-        log,
-        metrics: createMetrics({ counters, pool, registry, persistence, config, uws }),
-        metricsToken: config.admin.metrics_token,
-        readyHeartbeatSeconds: config.shards.ready_heartbeat_seconds,
-      });
+      adminSide = await startAdminSide(config, { pool, registry, counters, persistence, http, uws }, log);
+      admin = adminSide.server;
       if (admin.firstToken) log(`created the first admin API token (shown once, keep it): ${admin.firstToken}`, 'warn');
     }
     httpPort = await http.listen();
     if (udp) udpPort = await udp.listen();
   } catch (e) {
-    http.close();
+    await http.close();
     udp?.close();
-    await admin?.close();
+    await adminSide?.close();
     await pool.close();
     await persistence?.close();
     stopWatching();
@@ -156,9 +143,9 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
     restoredPeers,
     admin,
     async close() {
-      http.close();
+      await http.close();
       udp?.close();
-      await admin?.close();
+      await adminSide?.close();
       stopWatching();
       // Requests already in the rings are answered (and accounted) before the shards stop;
       // then the persistence thread takes the last records.
@@ -176,15 +163,15 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
  */
 async function restore(pool: ShardPool, tags: AddressTags, records: Uint8Array): Promise<void> {
   const dv = new DataView(records.buffer, records.byteOffset, records.byteLength);
-  for (let at = 0; at < records.length; at += AQ.SIZE) {
-    dv.setUint32(at + AQ.SOURCE, tags.tag(records, at + AQ.IP), true);
-    const shard = pool.shardOf(records, at + AQ.INFO_HASH);
-    let off = pool.reserve(shard, AQ.SIZE);
+  for (let at = 0; at < records.length; at += AnnounceRequest.SIZE) {
+    dv.setUint32(at + AnnounceRequest.SOURCE, tags.tag(records, at + AnnounceRequest.IP), true);
+    const shard = pool.shardOf(records, at + AnnounceRequest.INFO_HASH);
+    let off = pool.reserve(shard, AnnounceRequest.SIZE);
     while (off < 0) {
       await new Promise((r) => setTimeout(r, 1)); // the shard is working through the ring
-      off = pool.reserve(shard, AQ.SIZE);
+      off = pool.reserve(shard, AnnounceRequest.SIZE);
     }
-    pool.requestRing(shard).u8.set(records.subarray(at, at + AQ.SIZE), off);
+    pool.requestRing(shard).u8.set(records.subarray(at, at + AnnounceRequest.SIZE), off);
     pool.queued(shard);
   }
 }

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { prng } from '../test/support/prng.js';
 import { testSchema, type TestSchema } from '../test/support/pg.js';
-import { aggregate, flushBatch, type AccountingRecord } from './ledger.js';
+import { until } from '../test/support/until.js';
+import { aggregate, flushBatch, type LedgerRecord } from './ledger.js';
 import { migrate } from './migrate.js';
 
 let db: TestSchema;
@@ -15,7 +16,7 @@ afterEach(async () => {
   await db?.drop();
 });
 
-function record(rnd: () => number, over: Partial<AccountingRecord> = {}): AccountingRecord {
+function record(rnd: () => number, over: Partial<LedgerRecord> = {}): LedgerRecord {
   const up = Math.floor(rnd() * 2 ** 34);
   const down = Math.floor(rnd() * 2 ** 33);
   return {
@@ -35,18 +36,11 @@ function record(rnd: () => number, over: Partial<AccountingRecord> = {}): Accoun
 
 const num = (x: unknown) => Number(x);
 
-async function until(ok: () => Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('ledger flush', () => {
   it.each([1, 3])('totals equal the sum of the deltas after thousands of records in many batches (%i parts)', async (parts) => {
     const rnd = prng(11);
-    const all: AccountingRecord[] = [];
+    const all: LedgerRecord[] = [];
     for (let b = 1; b <= 20; b++) {
       const batch = Array.from({ length: 250 }, () => record(rnd));
       all.push(...batch);
@@ -138,10 +132,12 @@ describe('ledger flush', () => {
       // a site holds user 6's row: the flush takes its lock, writes user 5's rows and waits on user 6
       await tx`SELECT 1 FROM users WHERE id = 6 FOR UPDATE`;
       flush = flushBatch(db.sql, 1, batch).then(() => (flushed = true));
-      await until(async () => (await other`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ShareLock' AND granted
+      await until('the flush to hold the advisory lock shared', async () => (await other`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ShareLock' AND granted
         AND objid = (hashtext('shardtrack-ledger:' || current_schema())::bigint & 4294967295)::text::oid`)[0].n > 0);
       deleting = other`DELETE FROM users WHERE id = 5`.then(() => (deleted = true));
-      await new Promise((r) => setTimeout(r, 300));
+      // the delete's trigger asks for the lock exclusively, and waits
+      await until('the delete to wait on the flushes\' lock', async () => (await db.sql`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock' AND NOT granted
+        AND objid = (hashtext('shardtrack-ledger:' || current_schema())::bigint & 4294967295)::text::oid`)[0].n > 0);
       expect([flushed, deleted]).toEqual([false, false]);
     });
     await flush;

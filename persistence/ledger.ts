@@ -1,4 +1,6 @@
 import type postgres from 'postgres';
+import { writePeers } from './peers.js';
+import { nums } from './pg.js';
 
 // Writing accounting batches into the ledger: a transaction per batch (or per part of it,
 // written in parallel: see FlushOptions.parts), bulk statements over arrays (unnest)
@@ -14,7 +16,7 @@ import type postgres from 'postgres';
 // Parts are cut by user, so no two of them write the same history, user or peer row.
 
 /** One accounting delta, as the shards produce it (deltas, never absolute totals). */
-export interface AccountingRecord {
+export interface LedgerRecord {
   user: number;
   torrent: number;
   uploaded: number; // bytes since the previous announce of this peer
@@ -69,7 +71,7 @@ const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.
  * Sum records per (user, torrent): a flush writes each pair once. Records without a user
  * (open mode) or a registered torrent have no place in the ledger (their peers do).
  */
-export function aggregate(records: readonly AccountingRecord[]): Row[] {
+export function aggregate(records: readonly LedgerRecord[]): Row[] {
   const rows = new Map<string, Row>();
   for (const r of records) {
     if (r.user === 0 || r.torrent === 0) continue;
@@ -93,23 +95,13 @@ export function aggregate(records: readonly AccountingRecord[]): Row[] {
 }
 
 /** Each peer's last record in the batch (its records arrive in announce order: one shard owns its swarm). */
-function lastPeers(records: readonly AccountingRecord[]): AccountingRecord[] {
-  const peers = new Map<string, AccountingRecord>();
+function lastPeers(records: readonly LedgerRecord[]): LedgerRecord[] {
+  const peers = new Map<string, LedgerRecord>();
   for (const r of records) if (r.peer) peers.set(latin1(r.peer.identity), r);
   return [...peers.values()];
 }
 
 type Tx = postgres.TransactionSql;
-
-/** A column of numbers as a SQL array expression (one text parameter). */
-function nums(tx: Tx, xs: number[], type: 'bigint' | 'int' | 'float8'): postgres.PendingQuery<postgres.Row[]> {
-  return tx`string_to_array(${xs.join(',')}, ',')::${tx.unsafe(type)}[]`;
-}
-
-/** Byte strings of equal length as one bytea parameter. */
-function bytes(parts: Uint8Array[]): Buffer {
-  return Buffer.concat(parts);
-}
 
 export interface FlushOptions {
   /** The journal the batch comes from (batch ids are unique within a journal only). */
@@ -130,7 +122,7 @@ const APPLIED_KEPT = 100_000;
  * below are forgotten here). Throws only when the database itself is unavailable (the
  * caller retries; parts already committed are then skipped).
  */
-export async function flushBatch(sql: postgres.Sql, batchId: number, records: readonly AccountingRecord[], o: FlushOptions = {}): Promise<FlushResult> {
+export async function flushBatch(sql: postgres.Sql, batchId: number, records: readonly LedgerRecord[], o: FlushOptions = {}): Promise<FlushResult> {
   const journal = o.journal ?? '';
   // The cut is settled once per batch, in a row of its own (part -1) committed before any
   // part: a retry, even by a restarted tracker with another setting while a part of the
@@ -142,7 +134,7 @@ export async function flushBatch(sql: postgres.Sql, batchId: number, records: re
             ON CONFLICT (journal, batch_id, part) DO NOTHING`;
   const [{ parts }] = await sql<{ parts: number }[]>`SELECT parts FROM applied_batches WHERE journal = ${journal} AND batch_id = ${batchId} AND part = -1`;
   const rows: Row[][] = Array.from({ length: parts }, () => []);
-  const peers: AccountingRecord[][] = Array.from({ length: parts }, () => []);
+  const peers: LedgerRecord[][] = Array.from({ length: parts }, () => []);
   const counts = new Array<number>(parts).fill(0); // records per part, as applied_batches keeps them
   for (const r of records) counts[r.user % parts]++;
   for (const r of aggregate(records)) rows[r.user % parts].push(r);
@@ -185,7 +177,7 @@ interface Part {
   prune: boolean;
 }
 
-async function writePart(tx: Tx, p: Part, aggregated: Row[], peers: AccountingRecord[]): Promise<FlushResult> {
+async function writePart(tx: Tx, p: Part, aggregated: Row[], peers: LedgerRecord[]): Promise<FlushResult> {
   // A site transaction that deleted a user and then idles holds the lock below: give up
   // (and retry the batch later) rather than wait on it until the watchdog drops the client.
   await tx`SET LOCAL lock_timeout = '5s'`;
@@ -328,36 +320,6 @@ async function write(tx: Tx, rows: Row[]): Promise<void> {
       FROM (SELECT torrent_id, count(*) AS n FROM s GROUP BY torrent_id) AS c
       WHERE t.id = c.torrent_id`;
   }
-}
-
-/**
- * The peers table follows each peer's last announce in the batch; a stop deletes the row.
- * (A peer of a user or torrent deleted meanwhile may keep a row until it expires: its next
- * announce is refused, and it is not restored after peer_timeout.)
- */
-async function writePeers(tx: Tx, last: AccountingRecord[]): Promise<void> {
-  const gone = last.filter((r) => r.peer!.stopped);
-  const live = last.filter((r) => !r.peer!.stopped);
-  if (gone.length > 0) {
-    await tx`DELETE FROM peers AS p
-             USING (SELECT ${bytes(gone.map((r) => r.peer!.identity))}::bytea AS k) AS b, generate_series(0, ${gone.length - 1}) AS i
-             WHERE p.peer_id = substring(b.k FROM i * 40 + 1 FOR 20) AND p.info_hash = substring(b.k FROM i * 40 + 21 FOR 20)`;
-  }
-  if (live.length === 0) return;
-  const col = (f: (r: AccountingRecord) => number, type: 'bigint' | 'int' | 'float8' = 'bigint') => nums(tx, live.map(f), type);
-  await tx`
-    INSERT INTO peers AS p (info_hash, peer_id, torrent_id, user_id, ip, port, peer_key, has_key, uploaded, downloaded, left_bytes, paused, last_announce)
-    SELECT substring(b.k FROM (i::int - 1) * 40 + 21 FOR 20), substring(b.k FROM (i::int - 1) * 40 + 1 FOR 20), nullif(t, 0), nullif(u, 0),
-           substring(b.ip FROM (i::int - 1) * 16 + 1 FOR 16), port, pk, hk <> 0, up, down, lft, pz <> 0, to_timestamp(at)
-    FROM (SELECT ${bytes(live.map((r) => r.peer!.identity))}::bytea AS k, ${bytes(live.map((r) => r.peer!.ip))}::bytea AS ip) AS b,
-         unnest(${col((r) => r.torrent)}, ${col((r) => r.user)}, ${col((r) => r.peer!.port, 'int')}, ${col((r) => r.peer!.key)},
-                ${col((r) => (r.peer!.hasKey ? 1 : 0), 'int')}, ${col((r) => r.peer!.uploaded)}, ${col((r) => r.peer!.downloaded)},
-                ${col((r) => r.peer!.left)}, ${col((r) => (r.peer!.paused ? 1 : 0), 'int')}, ${col((r) => r.at, 'float8')})
-           WITH ORDINALITY AS x(t, u, port, pk, hk, up, down, lft, pz, at, i)
-    ON CONFLICT (info_hash, peer_id) DO UPDATE SET
-      torrent_id = EXCLUDED.torrent_id, user_id = EXCLUDED.user_id, ip = EXCLUDED.ip, port = EXCLUDED.port,
-      peer_key = EXCLUDED.peer_key, has_key = EXCLUDED.has_key, uploaded = EXCLUDED.uploaded, downloaded = EXCLUDED.downloaded,
-      left_bytes = EXCLUDED.left_bytes, paused = EXCLUDED.paused, last_announce = greatest(p.last_announce, EXCLUDED.last_announce)`;
 }
 
 async function deadLetter(tx: Tx, p: Part, rows: Row[], reason: (r: Row) => string): Promise<number> {

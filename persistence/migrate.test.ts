@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { testSchema, type TestSchema } from '../test/support/pg.js';
+import { until } from '../test/support/until.js';
 import { loadMigrations, migrate, MigrationError } from './migrate.js';
 
 let db: TestSchema;
@@ -100,20 +101,20 @@ describe('migrations', () => {
     const listener = db.connect();
     // the payload names the schema: trackers of several schemas may share a database
     await listener.listen('registry_changed', (table) => seen.push(table.replace(`${db.name}.`, '')));
-    const settle = () => new Promise((r) => setTimeout(r, 150));
+    // NOTIFYs arrive in commit order: each step ends with an edit that notifies, and once
+    // that one is in, any notification the quiet statements before it sent would be too
     const [u] = await db.sql<{ id: number }[]>`INSERT INTO users (passkey) VALUES ('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa') RETURNING id`;
-    await settle();
-    expect(seen).toEqual(['users']);
     await db.sql`UPDATE users SET uploaded = uploaded + 100, seed_time = seed_time + 60 WHERE id = ${u.id}`;
-    await settle();
-    expect(seen).toEqual(['users']); // a ledger flush stays quiet
+    await db.sql`INSERT INTO bans (network, reason) VALUES ('10.1.0.0/16', 'marker')`;
+    await until('the marker', () => seen.includes('bans'));
+    expect(seen).toEqual(['users', 'bans']); // a ledger flush stays quiet
     await db.sql`UPDATE users SET can_leech = false WHERE id = ${u.id}`;
     await db.sql`INSERT INTO torrents (info_hash) VALUES (${Buffer.alloc(20, 1)})`;
     await db.sql`UPDATE torrents SET snatches = snatches + 1`;
     await db.sql`UPDATE torrents SET download_multiplier = 0`;
     await db.sql`INSERT INTO bans (network, reason) VALUES ('10.0.0.0/8', 'test')`;
-    await settle();
-    expect(seen).toEqual(['users', 'users', 'torrents', 'torrents', 'bans']);
+    await until('the last edit', () => seen.length >= 6 && seen.at(-1) === 'bans');
+    expect(seen).toEqual(['users', 'bans', 'users', 'torrents', 'torrents', 'bans']);
   });
 });
 

@@ -1,40 +1,8 @@
 import type postgres from 'postgres';
-import type { Multipliers } from './records.js';
+import type { RegistryDelta, RegistrySnapshot } from '../contract/registry.js';
 
-// The registry as the database holds it, loaded for the acceptor's caches: plain data that
-// crosses threads by postMessage (registry changes are rare, unlike announces). The
-// acceptor turns it into its lookup structures (engine/policy/registry-db.ts).
-
-export interface RegistrySnapshot {
-  /** Enabled users; a reset passkey appears as a second entry with its grace expiry. */
-  users: { id: number; passkey: string; canLeech: boolean; expiresAt: number }[];
-  /** Live torrents; a BEP 52 hybrid appears under its v1 and its (truncated) v2 hash. */
-  torrents: { id: number; infoHash: Uint8Array }[];
-  /** Torrents deleted within the last DELETED_DAYS: announces are told the reason. */
-  deleted: { id: number; infoHash: Uint8Array; reason: string }[];
-  multipliers: [number, Multipliers][];
-  bans: { cidr: string; expiresAt: number }[];
-  clients: Uint8Array[];
-}
-
-/**
- * What changed since a previous read (see loadChanges): the current state of every user and
- * torrent named in the change log, and the cache keys they had before (each goes from the
- * caches unless it now belongs to someone else). Bans and clients, when they changed, whole.
- */
-export interface RegistryDelta {
-  users: RegistrySnapshot['users'];
-  /** [user id, passkey] the caches held: dropped if still that user's. */
-  dropKeys: [number, string][];
-  torrents: RegistrySnapshot['torrents'];
-  deleted: RegistrySnapshot['deleted'];
-  /** [torrent id, info_hash] the caches held: dropped if still that torrent's. */
-  dropHashes: [number, Uint8Array][];
-  /** Current multipliers of every changed torrent (null: plain 1×/1×, or gone). */
-  multipliers: [number, Multipliers | null][];
-  bans?: RegistrySnapshot['bans'];
-  clients?: RegistrySnapshot['clients'];
-}
+// Reads of the registry (users, torrents, bans, client allow-list) for the acceptor's
+// caches: whole, or the changes since the previous read (the change log of 0007).
 
 const DELETED_DAYS = 90;
 /** Past this many changes in one read, a whole reload is cheaper than ids one by one. */

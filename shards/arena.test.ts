@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MIN_CLASS, PeerArena, classEntries, classFor } from './arena.js';
-import { MAX_CLASS, NIL } from './layout.js';
+import { MAX_CLASS, NIL } from './memory-layout.js';
 import { prng } from '../test/support/prng.js';
 import { alignedBlocks } from '../test/support/arena-model.js';
 

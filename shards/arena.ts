@@ -1,4 +1,4 @@
-import { MAX_CLASS, NIL } from './layout.js';
+import { MAX_CLASS, NIL } from './memory-layout.js';
 import { Slab } from './table.js';
 
 /** Entries in a block of class `cls` (class 0 means "no block"). */

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
-import { ADDR4, ADDR6, CTL_WORDS, GLOBAL, GLOBAL_WORDS, PR, SW } from './layout.js';
-import { ringBytes } from './ring.js';
+import { ADDR4, ADDR6, SHARD_CONTROL_WORDS, GlobalBlock, GLOBAL_BLOCK_WORDS, PeerRecord, SwarmRecord } from './memory-layout.js';
+import { ringBytes } from '../contract/ring.js';
 import { SwarmStore, type SwarmBuffers } from './swarm-store.js';
 import { HashIndex, growableBuffer } from './table.js';
 
@@ -9,7 +9,7 @@ import { HashIndex, growableBuffer } from './table.js';
 export interface ShardMemory extends SwarmBuffers {
   requests: SharedArrayBuffer; // acceptor → shard ring
   answers: SharedArrayBuffer; // shard → acceptor ring
-  accounting: SharedArrayBuffer; // shard → persistence ring (AC records)
+  accounting: SharedArrayBuffer; // shard → persistence ring (AccountingRecord records)
 }
 
 export interface ShardLimits {
@@ -26,8 +26,8 @@ function pow2AtLeast(n: number): number {
 
 /** The block shared by the acceptor and all shards: clock, hash seed, the acceptor's doorbell. */
 export function allocateGlobal(): SharedArrayBuffer {
-  const sab = new SharedArrayBuffer(GLOBAL_WORDS * 4);
-  new Int32Array(sab)[GLOBAL.HASH_SEED] = randomInt(0, 2 ** 31 - 1) | 0;
+  const sab = new SharedArrayBuffer(GLOBAL_BLOCK_WORDS * 4);
+  new Int32Array(sab)[GlobalBlock.HASH_SEED] = randomInt(0, 2 ** 31 - 1) | 0;
   return sab;
 }
 
@@ -39,11 +39,11 @@ export function allocateGlobal(): SharedArrayBuffer {
 export function allocateShardMemory(global: SharedArrayBuffer, limits: ShardLimits): ShardMemory {
   const init = SwarmStore.initialBytes();
   return {
-    ctl: new SharedArrayBuffer(CTL_WORDS * 4),
+    ctl: new SharedArrayBuffer(SHARD_CONTROL_WORDS * 4),
     global,
-    swarms: growableBuffer(init.swarms, limits.maxSwarms * SW.SIZE),
+    swarms: growableBuffer(init.swarms, limits.maxSwarms * SwarmRecord.SIZE),
     swarmIndex: growableBuffer(init.swarmIndex, HashIndex.bytesFor(pow2AtLeast(limits.maxSwarms * 2))),
-    peers: growableBuffer(init.peers, limits.maxPeers * PR.SIZE),
+    peers: growableBuffer(init.peers, limits.maxPeers * PeerRecord.SIZE),
     peerIndex: growableBuffer(init.peerIndex, HashIndex.bytesFor(pow2AtLeast(limits.maxPeers * 2))),
     // Peer arrays: a swarm's block is at most twice its peers, and freed blocks wait on
     // free lists, so reserve four entries per peer (address space only).

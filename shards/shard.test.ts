@@ -1,12 +1,9 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import {
-  AA, ADDR4, ADDR6, AF_COMPACT, AF_HAS_KEY, AF_NO_PEER_ID, AF_V6, AQ, CTL, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED,
-  EVENT_NONE, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, PF_COMPLETED, PF_LIVE, PF_PAUSED, PF_SEEDER,
-  PF_V6, PR, SA, SCRAPE_ENTRY, SQ, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, SW,
-} from './layout.js';
+import { AnnounceAnswer, AF_COMPACT, AF_HAS_KEY, AF_NO_PEER_ID, AF_V6, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_NONE, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL } from '../contract/requests.js';
+import { ADDR4, ADDR6, ShardControl, PF_COMPLETED, PF_LIVE, PF_PAUSED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord } from './memory-layout.js';
 import { allocateGlobal, allocateShardMemory, type ShardLimits } from './memory.js';
-import { ByteRing } from './ring.js';
+import { ByteRing } from '../contract/ring.js';
 import { maxAnswerBytes, ShardLogic } from './shard.js';
 import { SwarmStore } from './swarm-store.js';
 
@@ -49,7 +46,7 @@ interface Ann {
   noPeerId?: boolean;
   user?: number;
   key?: number; // AF_HAS_KEY when given
-  source?: number; // AQ.SOURCE, the tag of the sender's address (default 1: the same sender)
+  source?: number; // AnnounceRequest.SOURCE, the tag of the sender's address (default 1: the same sender)
   uploaded?: number;
   downloaded?: number;
   torrent?: number;
@@ -98,54 +95,54 @@ class Harness {
   }
 
   announce(a: Ann): Answer {
-    const at = this.reqP.reserve(AQ.SIZE);
+    const at = this.reqP.reserve(AnnounceRequest.SIZE);
     expect(at).toBeGreaterThan(0);
     const q = this.reqP.u8;
     const dv = this.reqP.dv;
-    q.fill(0xee, at, at + AQ.SIZE); // garbage in padding and unused fields
+    q.fill(0xee, at, at + AnnounceRequest.SIZE); // garbage in padding and unused fields
     const v6 = !(a.ip.length === 16 && a.ip.subarray(0, 12).every((b, i) => b === (i >= 10 ? 0xff : 0)));
     const flags =
       (a.compact === false ? 0 : AF_COMPACT) | (a.noPeerId ? AF_NO_PEER_ID : 0) | (v6 ? AF_V6 : 0) | (a.key !== undefined ? AF_HAS_KEY : 0);
     const reqId = this.reqId++;
-    q[at + AQ.KIND] = KIND_ANNOUNCE;
-    q[at + AQ.EVENT] = a.event ?? EVENT_NONE;
-    q[at + AQ.FLAGS] = flags;
-    dv.setUint32(at + AQ.REQ_ID, reqId, true);
-    dv.setUint32(at + AQ.USER, a.user ?? 0, true);
-    dv.setUint32(at + AQ.TORRENT, a.torrent ?? 0, true);
-    q.set(a.ih, at + AQ.INFO_HASH);
-    q.set(a.pid, at + AQ.PEER_ID);
-    q.set(a.ip, at + AQ.IP);
-    dv.setUint16(at + AQ.PORT, a.port, true);
-    dv.setUint16(at + AQ.NUMWANT, a.numwant ?? 50, true);
-    dv.setUint32(at + AQ.KEY, a.key ?? 0, true);
-    dv.setUint32(at + AQ.SOURCE, a.source ?? 1, true);
-    dv.setFloat64(at + AQ.UPLOADED, a.uploaded ?? 0, true);
-    dv.setFloat64(at + AQ.DOWNLOADED, a.downloaded ?? 0, true);
-    dv.setFloat64(at + AQ.LEFT, a.left, true);
+    q[at + AnnounceRequest.KIND] = KIND_ANNOUNCE;
+    q[at + AnnounceRequest.EVENT] = a.event ?? EVENT_NONE;
+    q[at + AnnounceRequest.FLAGS] = flags;
+    dv.setUint32(at + AnnounceRequest.REQ_ID, reqId, true);
+    dv.setUint32(at + AnnounceRequest.USER, a.user ?? 0, true);
+    dv.setUint32(at + AnnounceRequest.TORRENT, a.torrent ?? 0, true);
+    q.set(a.ih, at + AnnounceRequest.INFO_HASH);
+    q.set(a.pid, at + AnnounceRequest.PEER_ID);
+    q.set(a.ip, at + AnnounceRequest.IP);
+    dv.setUint16(at + AnnounceRequest.PORT, a.port, true);
+    dv.setUint16(at + AnnounceRequest.NUMWANT, a.numwant ?? 50, true);
+    dv.setUint32(at + AnnounceRequest.KEY, a.key ?? 0, true);
+    dv.setUint32(at + AnnounceRequest.SOURCE, a.source ?? 1, true);
+    dv.setFloat64(at + AnnounceRequest.UPLOADED, a.uploaded ?? 0, true);
+    dv.setFloat64(at + AnnounceRequest.DOWNLOADED, a.downloaded ?? 0, true);
+    dv.setFloat64(at + AnnounceRequest.LEFT, a.left, true);
     const entry = a.compact === false ? ENTRY_FULL : v6 ? ENTRY_V6 : ENTRY_V4;
     const ans = this.roundTrip();
     expect(ans.reqId).toBe(reqId);
-    expect(ans.u8[ans.at + AA.KIND]).toBe(KIND_ANNOUNCE);
+    expect(ans.u8[ans.at + AnnounceAnswer.KIND]).toBe(KIND_ANNOUNCE);
     const adv = ans.dv;
-    const count = adv.getUint16(ans.at + AA.COUNT, true);
-    expect(ans.len).toBe(AA.PEERS + count * entry);
+    const count = adv.getUint16(ans.at + AnnounceAnswer.COUNT, true);
+    expect(ans.len).toBe(AnnounceAnswer.PEERS + count * entry);
     const peers: Peer[] = [];
     for (let i = 0; i < count; i++) {
-      const e = ans.at + AA.PEERS + i * entry;
+      const e = ans.at + AnnounceAnswer.PEERS + i * entry;
       const u8 = ans.u8;
       if (entry === ENTRY_V4) peers.push({ ip: u8.slice(e, e + 4), port: (u8[e + 4]! << 8) | u8[e + 5]! });
       else if (entry === ENTRY_V6) peers.push({ ip: u8.slice(e, e + 16), port: (u8[e + 16]! << 8) | u8[e + 17]! });
       else peers.push({ ip: u8.slice(e, e + 16), port: (u8[e + 16]! << 8) | u8[e + 17]!, pid: u8.slice(e + 18, e + 38) });
     }
     const out: Answer = {
-      kind: ans.u8[ans.at + AA.KIND]!,
-      status: ans.u8[ans.at + AA.STATUS]!,
+      kind: ans.u8[ans.at + AnnounceAnswer.KIND]!,
+      status: ans.u8[ans.at + AnnounceAnswer.STATUS]!,
       count,
       reqId: ans.reqId,
-      seeders: adv.getUint32(ans.at + AA.SEEDERS, true),
-      leechers: adv.getUint32(ans.at + AA.LEECHERS, true),
-      completed: adv.getUint32(ans.at + AA.COMPLETED, true),
+      seeders: adv.getUint32(ans.at + AnnounceAnswer.SEEDERS, true),
+      leechers: adv.getUint32(ans.at + AnnounceAnswer.LEECHERS, true),
+      completed: adv.getUint32(ans.at + AnnounceAnswer.COMPLETED, true),
       len: ans.len,
       peers,
     };
@@ -154,22 +151,22 @@ class Harness {
   }
 
   scrape(hashes: Uint8Array[]): { count: number; files: [number, number, number][] } {
-    const at = this.reqP.reserve(SQ.HASHES + hashes.length * 20);
+    const at = this.reqP.reserve(ScrapeRequest.HASHES + hashes.length * 20);
     const q = this.reqP.u8;
     const dv = this.reqP.dv;
-    q[at + SQ.KIND] = KIND_SCRAPE;
-    dv.setUint16(at + SQ.COUNT, hashes.length, true);
+    q[at + ScrapeRequest.KIND] = KIND_SCRAPE;
+    dv.setUint16(at + ScrapeRequest.COUNT, hashes.length, true);
     const reqId = this.reqId++;
-    dv.setUint32(at + SQ.REQ_ID, reqId, true);
-    hashes.forEach((h, i) => q.set(h, at + SQ.HASHES + i * 20));
+    dv.setUint32(at + ScrapeRequest.REQ_ID, reqId, true);
+    hashes.forEach((h, i) => q.set(h, at + ScrapeRequest.HASHES + i * 20));
     const ans = this.roundTrip();
-    expect(ans.u8[ans.at + SA.KIND]).toBe(KIND_SCRAPE);
+    expect(ans.u8[ans.at + ScrapeAnswer.KIND]).toBe(KIND_SCRAPE);
     expect(ans.reqId).toBe(reqId);
-    const count = ans.dv.getUint16(ans.at + SA.COUNT, true);
-    expect(ans.len).toBe(SA.FILES + count * SCRAPE_ENTRY);
+    const count = ans.dv.getUint16(ans.at + ScrapeAnswer.COUNT, true);
+    expect(ans.len).toBe(ScrapeAnswer.FILES + count * SCRAPE_ENTRY);
     const files: [number, number, number][] = [];
     for (let i = 0; i < count; i++) {
-      const e = ans.at + SA.FILES + i * SCRAPE_ENTRY;
+      const e = ans.at + ScrapeAnswer.FILES + i * SCRAPE_ENTRY;
       files.push([ans.dv.getUint32(e, true), ans.dv.getUint32(e + 4, true), ans.dv.getUint32(e + 8, true)]);
     }
     this.ansC.release();
@@ -189,7 +186,7 @@ class Harness {
     expect(at).toBeGreaterThan(0);
     const len = this.ansC.len;
     expect(this.ansC.next()).toBe(-1); // exactly one answer per request
-    return { u8: this.ansC.u8, dv: this.ansC.dv, at, len, reqId: this.ansC.dv.getUint32(at + AA.REQ_ID, true) };
+    return { u8: this.ansC.u8, dv: this.ansC.dv, at, len, reqId: this.ansC.dv.getUint32(at + AnnounceAnswer.REQ_ID, true) };
   }
 
   peerSlot(ih: Uint8Array, pid: Uint8Array): number {
@@ -222,15 +219,15 @@ interface Seg {
 
 function famFields(v6: boolean): { seed: number; leech: number; block: number; cls: number; bytes: number } {
   return v6
-    ? { seed: SW.SEED6, leech: SW.LEECH6, block: SW.BLOCK6, cls: SW.CLASS6, bytes: ADDR6 }
-    : { seed: SW.SEED4, leech: SW.LEECH4, block: SW.BLOCK4, cls: SW.CLASS4, bytes: ADDR4 };
+    ? { seed: SwarmRecord.SEED6, leech: SwarmRecord.LEECH6, block: SwarmRecord.BLOCK6, cls: SwarmRecord.CLASS6, bytes: ADDR6 }
+    : { seed: SwarmRecord.SEED4, leech: SwarmRecord.LEECH4, block: SwarmRecord.BLOCK4, cls: SwarmRecord.CLASS4, bytes: ADDR4 };
 }
 
 /** One segment of a swarm's array, checked: live peers of this swarm, right flags, POS pointing at the entry. */
 function segment(store: SwarmStore, swarm: number, v6: boolean, seeders: boolean): Seg[] {
   const f = famFields(v6);
   const arena = v6 ? store.arena6 : store.arena4;
-  const sat = swarm * SW.SIZE;
+  const sat = swarm * SwarmRecord.SIZE;
   const S = store.swarms.dv.getUint32(sat + f.seed, true);
   const L = store.swarms.dv.getUint32(sat + f.leech, true);
   if (S + L === 0) {
@@ -242,13 +239,13 @@ function segment(store: SwarmStore, swarm: number, v6: boolean, seeders: boolean
   const out: Seg[] = [];
   for (let i = seeders ? 0 : S; i < (seeders ? S : S + L); i++) {
     const slot = arena.slots.i32[blk + i]!;
-    const at = slot * PR.SIZE;
-    const flags = store.peers.u8[at + PR.FLAGS]!;
+    const at = slot * PeerRecord.SIZE;
+    const flags = store.peers.u8[at + PeerRecord.FLAGS]!;
     expect(flags & PF_LIVE).toBe(PF_LIVE);
     expect(((flags & PF_SEEDER) !== 0) === seeders, `slot ${slot} in the ${seeders ? 'seeder' : 'leecher'} segment`).toBe(true);
     expect(((flags & PF_V6) !== 0) === v6, `slot ${slot} in the IPv${v6 ? 6 : 4} array`).toBe(true);
-    expect(store.peers.dv.getUint32(at + PR.SWARM, true)).toBe(swarm);
-    expect(store.peers.dv.getUint32(at + PR.POS, true)).toBe(i);
+    expect(store.peers.dv.getUint32(at + PeerRecord.SWARM, true)).toBe(swarm);
+    expect(store.peers.dv.getUint32(at + PeerRecord.POS, true)).toBe(i);
     const e = (blk + i) * f.bytes;
     const a = arena.addr.u8;
     out.push({ slot, ip: [...a.subarray(e, e + f.bytes - 2)], port: (a[e + f.bytes - 2]! << 8) | a[e + f.bytes - 1]! });
@@ -258,11 +255,11 @@ function segment(store: SwarmStore, swarm: number, v6: boolean, seeders: boolean
 
 /** Where a peer is: family, segment and its address as stored. */
 function whereIs(store: SwarmStore, slot: number): { v6: boolean; seeder: boolean; ip: number[]; port: number } {
-  const at = slot * PR.SIZE;
-  const flags = store.peers.u8[at + PR.FLAGS]!;
+  const at = slot * PeerRecord.SIZE;
+  const flags = store.peers.u8[at + PeerRecord.FLAGS]!;
   const v6 = (flags & PF_V6) !== 0;
   const seeder = (flags & PF_SEEDER) !== 0;
-  const seg = segment(store, store.peers.dv.getUint32(at + PR.SWARM, true), v6, seeder);
+  const seg = segment(store, store.peers.dv.getUint32(at + PeerRecord.SWARM, true), v6, seeder);
   const e = seg.find((x) => x.slot === slot);
   expect(e, `slot ${slot} is in its array`).toBeDefined();
   return { v6, seeder, ip: e!.ip, port: e!.port };
@@ -270,7 +267,7 @@ function whereIs(store: SwarmStore, slot: number): { v6: boolean; seeder: boolea
 
 /** Rotation counter of the seeder segments (what leechers are handed). */
 function rotOf(store: SwarmStore, swarm: number): number {
-  return store.swarms.dv.getUint32(swarm * SW.SIZE + SW.ROT_SEED, true);
+  return store.swarms.dv.getUint32(swarm * SwarmRecord.SIZE + SwarmRecord.ROT_SEED, true);
 }
 
 /** `list` read cyclically from `start`. */
@@ -299,46 +296,46 @@ function checkCounts(h: Harness, hashes: Uint8Array[]): void {
     expect(h.store.seeders(s)).toBe(n[0]! + n[2]!);
     expect(h.store.leechers(s)).toBe(n[1]! + n[3]!);
   }
-  expect([h.store.ctl[CTL.SEEDERS], h.store.ctl[CTL.LEECHERS], h.store.ctl[CTL.PEERS_V6]]).toEqual([seeders, leechers, v6]);
-  expect(h.store.ctl[CTL.PEER_LIVE]).toBe(seeders + leechers);
+  expect([h.store.ctl[ShardControl.SEEDERS], h.store.ctl[ShardControl.LEECHERS], h.store.ctl[ShardControl.PEERS_V6]]).toEqual([seeders, leechers, v6]);
+  expect(h.store.ctl[ShardControl.PEER_LIVE]).toBe(seeders + leechers);
 }
 
 describe('ShardLogic announce basics', () => {
   it('answers a first announce with the counts including the new peer', () => {
     const h = new Harness();
     const a = h.announce({ ih: IH, pid: peerId(1), ip: ip4(10, 0, 0, 1), port: 6881, left: 100, event: EVENT_STARTED });
-    expect(a).toMatchObject({ kind: KIND_ANNOUNCE, status: ST_OK, count: 0, seeders: 0, leechers: 1, completed: 0, len: AA.PEERS });
+    expect(a).toMatchObject({ kind: KIND_ANNOUNCE, status: ST_OK, count: 0, seeders: 0, leechers: 1, completed: 0, len: AnnounceAnswer.PEERS });
     const slot = h.peerSlot(IH, peerId(1));
     expect(slot).toBeGreaterThanOrEqual(0);
     // the address lives in the swarm's IPv4 array, in wire form
     expect(whereIs(h.store, slot)).toEqual({ v6: false, seeder: false, ip: [10, 0, 0, 1], port: 6881 });
     const s = h.store.findSwarm(IH, 0);
-    const blk = h.store.swarms.dv.getUint32(s * SW.SIZE + SW.BLOCK4, true);
+    const blk = h.store.swarms.dv.getUint32(s * SwarmRecord.SIZE + SwarmRecord.BLOCK4, true);
     expect([...h.store.arena4.addr.u8.subarray(blk * ADDR4, blk * ADDR4 + 6)]).toEqual([10, 0, 0, 1, 0x1a, 0xe1]);
-    const at = slot * PR.SIZE;
+    const at = slot * PeerRecord.SIZE;
     const dv = h.store.peers.dv;
-    expect(dv.getUint32(at + PR.LAST_SEEN, true)).toBe(1000);
-    expect(dv.getFloat64(at + PR.LEFT, true)).toBe(100);
-    expect(h.store.peers.u8[at + PR.FLAGS]).toBe(PF_LIVE);
-    expect(h.store.ctl[CTL.LEECHERS]).toBe(1);
-    expect(h.store.swarms.dv.getUint32(s * SW.SIZE + SW.LEECH4, true)).toBe(1);
+    expect(dv.getUint32(at + PeerRecord.LAST_SEEN, true)).toBe(1000);
+    expect(dv.getFloat64(at + PeerRecord.LEFT, true)).toBe(100);
+    expect(h.store.peers.u8[at + PeerRecord.FLAGS]).toBe(PF_LIVE);
+    expect(h.store.ctl[ShardControl.LEECHERS]).toBe(1);
+    expect(h.store.swarms.dv.getUint32(s * SwarmRecord.SIZE + SwarmRecord.LEECH4, true)).toBe(1);
   });
 
   it('stores reported totals and the user on the peer record', () => {
     const h = new Harness();
     h.announce({ ih: IH, pid: peerId(1), ip: ip4(10, 0, 0, 1), port: 1, left: 5, user: 77, uploaded: 2 ** 40, downloaded: 12345, key: 0xdeadbeef });
-    const at = h.peerSlot(IH, peerId(1)) * PR.SIZE;
+    const at = h.peerSlot(IH, peerId(1)) * PeerRecord.SIZE;
     const dv = h.store.peers.dv;
-    expect(dv.getUint32(at + PR.USER, true)).toBe(77);
-    expect(dv.getFloat64(at + PR.UPLOADED, true)).toBe(2 ** 40);
-    expect(dv.getFloat64(at + PR.DOWNLOADED, true)).toBe(12345);
-    expect(dv.getFloat64(at + PR.LEFT, true)).toBe(5);
-    expect(dv.getUint32(at + PR.KEY, true)).toBe(0xdeadbeef);
+    expect(dv.getUint32(at + PeerRecord.USER, true)).toBe(77);
+    expect(dv.getFloat64(at + PeerRecord.UPLOADED, true)).toBe(2 ** 40);
+    expect(dv.getFloat64(at + PeerRecord.DOWNLOADED, true)).toBe(12345);
+    expect(dv.getFloat64(at + PeerRecord.LEFT, true)).toBe(5);
+    expect(dv.getUint32(at + PeerRecord.KEY, true)).toBe(0xdeadbeef);
     // a later announce updates them
     h.now = 1005;
     h.announce({ ih: IH, pid: peerId(1), ip: ip4(10, 0, 0, 1), port: 1, left: 0, user: 77, uploaded: 3, downloaded: 4, key: 0xdeadbeef });
-    expect([dv.getFloat64(at + PR.UPLOADED, true), dv.getFloat64(at + PR.DOWNLOADED, true), dv.getFloat64(at + PR.LEFT, true)]).toEqual([3, 4, 0]);
-    expect(dv.getUint32(at + PR.LAST_SEEN, true)).toBe(1005);
+    expect([dv.getFloat64(at + PeerRecord.UPLOADED, true), dv.getFloat64(at + PeerRecord.DOWNLOADED, true), dv.getFloat64(at + PeerRecord.LEFT, true)]).toEqual([3, 4, 0]);
+    expect(dv.getUint32(at + PeerRecord.LAST_SEEN, true)).toBe(1005);
   });
 
   it('never gives a peer itself', () => {
@@ -412,7 +409,7 @@ describe('ShardLogic announce basics', () => {
       const a = h.announce({ ih: IH, pid: peerId(1000 + numwant), ip: ip4(10, 1, 0, 1), port: 9, left: 1, numwant });
       // the askers pile up as leechers; they are still never more than numwant
       expect(a.count).toBe(Math.min(numwant, a.seeders + a.leechers - 1));
-      expect(a.len).toBe(AA.PEERS + a.count * ENTRY_V4);
+      expect(a.len).toBe(AnnounceAnswer.PEERS + a.count * ENTRY_V4);
     }
   });
 
@@ -464,7 +461,7 @@ describe('ShardLogic announce basics', () => {
     const v6s = [ip6(1), ip6(0xabcd)];
     v4s.forEach((ip, i) => h.announce({ ih: IH, pid: peerId(i), ip, port: 0x1234 + i, left: 0, numwant: 0 }));
     v6s.forEach((ip, i) => h.announce({ ih: IH, pid: peerId(10 + i), ip, port: 0xfe00 + i, left: 0, numwant: 0 }));
-    expect(h.store.ctl[CTL.PEERS_V6]).toBe(2);
+    expect(h.store.ctl[ShardControl.PEERS_V6]).toBe(2);
     const s = h.store.findSwarm(IH, 0);
     expect(segment(h.store, s, false, true).map((e) => [...e.ip, e.port])).toEqual([
       [192, 168, 1, 1, 0x1234],
@@ -478,7 +475,7 @@ describe('ShardLogic announce basics', () => {
 
     const a4 = h.announce({ ih: IH, pid: peerId(50), ip: ip4(1, 2, 3, 4), port: 5, left: 1, numwant: 50 });
     expect(a4.count).toBe(3);
-    expect(a4.len).toBe(AA.PEERS + 3 * ENTRY_V4);
+    expect(a4.len).toBe(AnnounceAnswer.PEERS + 3 * ENTRY_V4);
     expect(a4.peers.map(v4Bytes)).toEqual([
       [192, 168, 1, 1, 0x12, 0x34],
       [8, 8, 8, 8, 0x12, 0x35],
@@ -489,7 +486,7 @@ describe('ShardLogic announce basics', () => {
     const rot = rotOf(h.store, s);
     const a6 = h.announce({ ih: IH, pid: peerId(51), ip: ip6(7), port: 6, left: 1, numwant: 50 });
     expect(a6.count).toBe(2);
-    expect(a6.len).toBe(AA.PEERS + 2 * ENTRY_V6);
+    expect(a6.len).toBe(AnnounceAnswer.PEERS + 2 * ENTRY_V6);
     expect(a6.peers).toEqual(
       rotated(
         [
@@ -514,7 +511,7 @@ describe('ShardLogic announce basics', () => {
     h.announce({ ih: IH, pid: peerId(3), ip: ip6(3), port: 443, left: 0, numwant: 0 });
     for (const noPeerId of [false, true]) {
       const a = h.announce({ ih: IH, pid: peerId(9), ip: ip4(1, 1, 1, 1), port: 1, left: 1, compact: false, noPeerId });
-      expect(a.len).toBe(AA.PEERS + 2 * ENTRY_FULL);
+      expect(a.len).toBe(AnnounceAnswer.PEERS + 2 * ENTRY_FULL);
       expect(a.peers).toEqual([
         { ip: ip4(10, 0, 0, 1), port: 0xabcd, pid: peerId(1) },
         { ip: ip4(10, 0, 0, 2), port: 80, pid: peerId(2) },
@@ -523,7 +520,7 @@ describe('ShardLogic announce basics', () => {
     const a6 = h.announce({ ih: IH, pid: peerId(10), ip: ip6(10), port: 2, left: 1, compact: false });
     // only the IPv6 seeder: the IPv4 peers (seeders and the leecher peerId(9)) are another family
     expect(a6.count).toBe(1);
-    expect(a6.len).toBe(AA.PEERS + ENTRY_FULL);
+    expect(a6.len).toBe(AnnounceAnswer.PEERS + ENTRY_FULL);
     expect(a6.peers).toEqual([{ ip: ip6(3), port: 443, pid: peerId(3) }]);
   });
 
@@ -532,18 +529,18 @@ describe('ShardLogic announce basics', () => {
     const base = { ih: IH, pid: peerId(1), port: 1 };
     h.announce({ ...base, ip: ip4(1, 1, 1, 1), left: 10 });
     const slot = h.peerSlot(IH, peerId(1));
-    expect([h.store.ctl[CTL.SEEDERS], h.store.ctl[CTL.LEECHERS], h.store.ctl[CTL.PEERS_V6]]).toEqual([0, 1, 0]);
+    expect([h.store.ctl[ShardControl.SEEDERS], h.store.ctl[ShardControl.LEECHERS], h.store.ctl[ShardControl.PEERS_V6]]).toEqual([0, 1, 0]);
     expect(whereIs(h.store, slot)).toEqual({ v6: false, seeder: false, ip: [1, 1, 1, 1], port: 1 });
     let a = h.announce({ ...base, ip: ip6(1), left: 10 });
-    expect([h.store.ctl[CTL.SEEDERS], h.store.ctl[CTL.LEECHERS], h.store.ctl[CTL.PEERS_V6]]).toEqual([0, 1, 1]);
+    expect([h.store.ctl[ShardControl.SEEDERS], h.store.ctl[ShardControl.LEECHERS], h.store.ctl[ShardControl.PEERS_V6]]).toEqual([0, 1, 1]);
     expect(whereIs(h.store, slot)).toEqual({ v6: true, seeder: false, ip: [...ip6(1)], port: 1 });
     a = h.announce({ ...base, ip: ip6(1), left: 0 });
     expect(a).toMatchObject({ seeders: 1, leechers: 0 });
-    expect([h.store.ctl[CTL.SEEDERS], h.store.ctl[CTL.LEECHERS], h.store.ctl[CTL.PEERS_V6]]).toEqual([1, 0, 1]);
+    expect([h.store.ctl[ShardControl.SEEDERS], h.store.ctl[ShardControl.LEECHERS], h.store.ctl[ShardControl.PEERS_V6]]).toEqual([1, 0, 1]);
     expect(whereIs(h.store, slot)).toEqual({ v6: true, seeder: true, ip: [...ip6(1)], port: 1 });
     a = h.announce({ ...base, ip: ip4(2, 2, 2, 2), left: 0, port: 99 });
-    expect([h.store.ctl[CTL.SEEDERS], h.store.ctl[CTL.LEECHERS], h.store.ctl[CTL.PEERS_V6]]).toEqual([1, 0, 0]);
-    expect(h.store.ctl[CTL.PEER_LIVE]).toBe(1);
+    expect([h.store.ctl[ShardControl.SEEDERS], h.store.ctl[ShardControl.LEECHERS], h.store.ctl[ShardControl.PEERS_V6]]).toEqual([1, 0, 0]);
+    expect(h.store.ctl[ShardControl.PEER_LIVE]).toBe(1);
     expect(h.peerSlot(IH, peerId(1))).toBe(slot); // the same record throughout
     expect(whereIs(h.store, slot)).toEqual({ v6: false, seeder: true, ip: [2, 2, 2, 2], port: 99 });
     // others see the new address and port
@@ -565,7 +562,7 @@ describe('ShardLogic announce basics', () => {
     const after = segment(h.store, s, false, true);
     expect(after.map((e) => e.slot)).toEqual(before.map((e) => e.slot));
     expect(after.find((e) => e.slot === slot)).toEqual({ slot, ip: [172, 16, 5, 4], port: 51413 });
-    expect(h.store.ctl[CTL.PEER_LIVE]).toBe(5);
+    expect(h.store.ctl[ShardControl.PEER_LIVE]).toBe(5);
     // only the port changes
     h.announce({ ih: IH, pid: peerId(2), ip: ip4(172, 16, 5, 4), port: 6000, left: 0, numwant: 0 });
     // a leecher asking for everything sees the new address and never the old one
@@ -593,14 +590,14 @@ describe('ShardLogic announce basics', () => {
     const s = h.store.findSwarm(IH, 0);
     const slot = h.peerSlot(IH, peerId(2));
     const counts = (): number[] =>
-      [SW.SEED4, SW.LEECH4, SW.SEED6, SW.LEECH6].map((f) => h.store.swarms.dv.getUint32(s * SW.SIZE + f, true));
+      [SwarmRecord.SEED4, SwarmRecord.LEECH4, SwarmRecord.SEED6, SwarmRecord.LEECH6].map((f) => h.store.swarms.dv.getUint32(s * SwarmRecord.SIZE + f, true));
     expect(counts()).toEqual([2, 0, 1, 0]);
     // v4 → v6
     h.announce({ ih: IH, pid: peerId(2), ip: ip6(2), port: 22, left: 0, numwant: 0 });
     expect(counts()).toEqual([1, 0, 2, 0]);
     expect(segment(h.store, s, false, true).map((e) => e.slot)).not.toContain(slot);
     expect(segment(h.store, s, true, true).find((e) => e.slot === slot)).toEqual({ slot, ip: [...ip6(2)], port: 22 });
-    expect(h.store.ctl[CTL.PEERS_V6]).toBe(2);
+    expect(h.store.ctl[ShardControl.PEERS_V6]).toBe(2);
     const l4 = h.announce({ ih: IH, pid: peerId(40), ip: ip4(9, 9, 9, 9), port: 1, left: 1, numwant: 50 });
     expect(l4.peers.map(v4Bytes)).toEqual([[10, 0, 0, 1, 0, 11]]);
     const l6 = h.announce({ ih: IH, pid: peerId(60), ip: ip6(60), port: 1, left: 1, numwant: 50 });
@@ -613,7 +610,7 @@ describe('ShardLogic announce basics', () => {
     expect(s6.peers).toEqual([{ ip: ip6(60), port: 1 }]);
     const s4 = h.announce({ ih: IH, pid: peerId(1), ip: ip4(10, 0, 0, 1), port: 11, left: 0, numwant: 50 });
     expect(s4.peers.map(v4Bytes).sort()).toEqual([[10, 0, 0, 22, 0, 23], [9, 9, 9, 9, 0, 1]].sort());
-    expect(h.store.ctl[CTL.PEER_LIVE]).toBe(5);
+    expect(h.store.ctl[ShardControl.PEER_LIVE]).toBe(5);
     checkCounts(h, [IH]);
   });
 });
@@ -629,10 +626,10 @@ describe('ShardLogic events', () => {
     a = h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 0 });
     expect(a.completed).toBe(1);
     const slot = h.peerSlot(IH, peerId(1));
-    expect(h.store.peers.u8[slot * PR.SIZE + PR.FLAGS]! & PF_COMPLETED).toBe(PF_COMPLETED);
+    expect(h.store.peers.u8[slot * PeerRecord.SIZE + PeerRecord.FLAGS]! & PF_COMPLETED).toBe(PF_COMPLETED);
     // the flag survives a move between families
     h.announce({ ih: IH, pid: peerId(1), ip: ip6(1), port: 1, left: 0, event: EVENT_COMPLETED });
-    expect(h.store.peers.u8[slot * PR.SIZE + PR.FLAGS]! & PF_COMPLETED).toBe(PF_COMPLETED);
+    expect(h.store.peers.u8[slot * PeerRecord.SIZE + PeerRecord.FLAGS]! & PF_COMPLETED).toBe(PF_COMPLETED);
     // another peer completing counts, also on its first announce
     a = h.announce({ ih: IH, pid: peerId(2), ip: ip4(1, 1, 1, 2), port: 2, left: 0, event: EVENT_COMPLETED });
     expect(a).toMatchObject({ seeders: 2, completed: 2 });
@@ -645,20 +642,20 @@ describe('ShardLogic events', () => {
     const h = new Harness();
     for (let i = 0; i < 4; i++) h.announce({ ih: IH, pid: peerId(i), ip: ip4(1, 1, 1, i), port: i + 1, left: i < 2 ? 0 : 5 });
     h.announce({ ih: IH, pid: peerId(7), ip: ip6(7), port: 7, left: 5 });
-    expect(h.store.ctl[CTL.PEER_LIVE]).toBe(5);
+    expect(h.store.ctl[ShardControl.PEER_LIVE]).toBe(5);
     const s = h.store.findSwarm(IH, 0);
     let a = h.announce({ ih: IH, pid: peerId(0), ip: ip4(1, 1, 1, 0), port: 1, left: 0, event: EVENT_STOPPED, numwant: 50 });
-    expect(a).toMatchObject({ status: ST_OK, count: 0, seeders: 1, leechers: 3, len: AA.PEERS });
+    expect(a).toMatchObject({ status: ST_OK, count: 0, seeders: 1, leechers: 3, len: AnnounceAnswer.PEERS });
     expect(h.peerSlot(IH, peerId(0))).toBe(-1);
     a = h.announce({ ih: IH, pid: peerId(3), ip: ip4(1, 1, 1, 3), port: 4, left: 5, event: EVENT_STOPPED });
     expect(a).toMatchObject({ count: 0, seeders: 1, leechers: 2 });
     a = h.announce({ ih: IH, pid: peerId(7), ip: ip6(7), port: 7, left: 5, event: EVENT_STOPPED });
     expect(a).toMatchObject({ count: 0, seeders: 1, leechers: 1 });
-    expect(h.store.ctl[CTL.PEER_LIVE]).toBe(2);
-    expect([h.store.ctl[CTL.SEEDERS], h.store.ctl[CTL.LEECHERS], h.store.ctl[CTL.PEERS_V6]]).toEqual([1, 1, 0]);
+    expect(h.store.ctl[ShardControl.PEER_LIVE]).toBe(2);
+    expect([h.store.ctl[ShardControl.SEEDERS], h.store.ctl[ShardControl.LEECHERS], h.store.ctl[ShardControl.PEERS_V6]]).toEqual([1, 1, 0]);
     expect(segment(h.store, s, false, true).map((e) => e.port)).toEqual([2]);
     expect(segment(h.store, s, false, false).map((e) => e.port)).toEqual([3]);
-    expect(h.store.swarms.u8[s * SW.SIZE + SW.CLASS6]).toBe(0); // the emptied IPv6 array was released
+    expect(h.store.swarms.u8[s * SwarmRecord.SIZE + SwarmRecord.CLASS6]).toBe(0); // the emptied IPv6 array was released
     // nobody is handed the stopped peers any more
     const l = h.announce({ ih: IH, pid: peerId(9), ip: ip4(9, 9, 9, 9), port: 9, left: 1 });
     expect(ports(l).sort()).toEqual([2, 3]);
@@ -672,9 +669,9 @@ describe('ShardLogic events', () => {
     const h = new Harness();
     const ih = sha1('never seen');
     const a = h.announce({ ih, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 0, event: EVENT_STOPPED });
-    expect(a).toMatchObject({ status: ST_OK, count: 0, seeders: 0, leechers: 0, completed: 0, len: AA.PEERS });
+    expect(a).toMatchObject({ status: ST_OK, count: 0, seeders: 0, leechers: 0, completed: 0, len: AnnounceAnswer.PEERS });
     expect(h.store.findSwarm(ih, 0)).toBe(-1);
-    expect(h.store.ctl[CTL.SWARM_LIVE]).toBe(0);
+    expect(h.store.ctl[ShardControl.SWARM_LIVE]).toBe(0);
   });
 
   it('paused peers get only leechers and stay in the leecher segment', () => {
@@ -686,7 +683,7 @@ describe('ShardLogic events', () => {
     expect(ports(p).sort()).toEqual([200, 201, 202]);
     expect(p).toMatchObject({ seeders: 3, leechers: 4 });
     const slot = h.peerSlot(IH, peerId(50));
-    expect(h.store.peers.u8[slot * PR.SIZE + PR.FLAGS]! & PF_PAUSED).toBe(PF_PAUSED);
+    expect(h.store.peers.u8[slot * PeerRecord.SIZE + PeerRecord.FLAGS]! & PF_PAUSED).toBe(PF_PAUSED);
     expect(whereIs(h.store, slot)).toMatchObject({ v6: false, seeder: false });
     // paused again: still no seeders
     const p2 = h.announce({ ih: IH, pid: peerId(50), ip: ip4(1, 1, 3, 1), port: 300, left: 9, event: EVENT_PAUSED, numwant: 50 });
@@ -694,7 +691,7 @@ describe('ShardLogic events', () => {
     // resuming (no event) brings seeders back and clears the flag
     const r = h.announce({ ih: IH, pid: peerId(50), ip: ip4(1, 1, 3, 1), port: 300, left: 9, numwant: 50 });
     expect(ports(r).slice(0, 3).sort()).toEqual([100, 101, 102]);
-    expect(h.store.peers.u8[slot * PR.SIZE + PR.FLAGS]! & PF_PAUSED).toBe(0);
+    expect(h.store.peers.u8[slot * PeerRecord.SIZE + PeerRecord.FLAGS]! & PF_PAUSED).toBe(0);
     // a leecher is given the paused peer
     h.announce({ ih: IH, pid: peerId(50), ip: ip4(1, 1, 3, 1), port: 300, left: 9, event: EVENT_PAUSED, numwant: 0 });
     const l = h.announce({ ih: IH, pid: peerId(60), ip: ip4(1, 1, 4, 1), port: 400, left: 9, numwant: 50 });
@@ -711,7 +708,7 @@ describe('ShardLogic peer_id ownership', () => {
     const slot = h.peerSlot(IH, peerId(1));
     for (const event of [EVENT_NONE, EVENT_STARTED, EVENT_COMPLETED, EVENT_STOPPED]) {
       const a = h.announce({ ih: IH, pid: peerId(1), ip: ip4(6, 6, 6, 6), port: 6666, left: 0, user: 9, event });
-      expect(a).toMatchObject({ status: ST_PEER_ID_IN_USE, count: 0, seeders: 0, leechers: 0, completed: 0, len: AA.PEERS });
+      expect(a).toMatchObject({ status: ST_PEER_ID_IN_USE, count: 0, seeders: 0, leechers: 0, completed: 0, len: AnnounceAnswer.PEERS });
     }
     // also from another family
     const a6 = h.announce({ ih: IH, pid: peerId(1), ip: ip6(6), port: 6666, left: 0, user: 9 });
@@ -719,7 +716,7 @@ describe('ShardLogic peer_id ownership', () => {
     // the holder is untouched: same slot, segment, family and address
     expect(h.peerSlot(IH, peerId(1))).toBe(slot);
     expect(whereIs(h.store, slot)).toEqual({ v6: false, seeder: false, ip: [1, 1, 1, 1], port: 1111 });
-    expect(h.store.peers.dv.getUint32(slot * PR.SIZE + PR.USER, true)).toBe(7);
+    expect(h.store.peers.dv.getUint32(slot * PeerRecord.SIZE + PeerRecord.USER, true)).toBe(7);
     expect(h.scrape([IH]).files).toEqual([[1, 0, 1]]);
     // the same peer_id in another swarm is fine for the other user
     const other = h.announce({ ih: sha1('other'), pid: peerId(1), ip: ip4(6, 6, 6, 6), port: 6666, left: 0, user: 9 });
@@ -805,17 +802,17 @@ describe('ShardLogic scrape and limits', () => {
     const h = new Harness({ maxPeers: 8, maxSwarms: 4, requestRingBytes: 1 << 12, answerRingBytes: 1 << 12 });
     for (let i = 0; i < 8; i++) expect(h.announce({ ih: IH, pid: peerId(i), ip: ip4(1, 0, 0, i), port: 1, left: 1 }).status).toBe(ST_OK);
     const a = h.announce({ ih: IH, pid: peerId(8), ip: ip4(1, 0, 0, 8), port: 1, left: 1, numwant: 50 });
-    expect(a).toMatchObject({ status: ST_TABLE_FULL, count: 0, seeders: 0, leechers: 0, len: AA.PEERS });
-    expect(h.store.ctl[CTL.TABLE_FULL]).toBe(1);
+    expect(a).toMatchObject({ status: ST_TABLE_FULL, count: 0, seeders: 0, leechers: 0, len: AnnounceAnswer.PEERS });
+    expect(h.store.ctl[ShardControl.TABLE_FULL]).toBe(1);
     expect(h.peerSlot(IH, peerId(8))).toBe(-1);
     // known peers still announce, also switching family
     expect(h.announce({ ih: IH, pid: peerId(3), ip: ip4(1, 0, 0, 3), port: 1, left: 1 }).leechers).toBe(8);
     expect(h.announce({ ih: IH, pid: peerId(4), ip: ip6(4), port: 1, left: 1 }).status).toBe(ST_OK);
-    expect(h.store.ctl[CTL.PEERS_V6]).toBe(1);
+    expect(h.store.ctl[ShardControl.PEERS_V6]).toBe(1);
     // a stop makes room
     h.announce({ ih: IH, pid: peerId(3), ip: ip4(1, 0, 0, 3), port: 1, left: 1, event: EVENT_STOPPED });
     expect(h.announce({ ih: IH, pid: peerId(8), ip: ip4(1, 0, 0, 8), port: 1, left: 1 }).status).toBe(ST_OK);
-    expect(h.store.ctl[CTL.TABLE_FULL]).toBe(1);
+    expect(h.store.ctl[ShardControl.TABLE_FULL]).toBe(1);
     checkCounts(h, [IH]);
   });
 
@@ -823,13 +820,13 @@ describe('ShardLogic scrape and limits', () => {
     const h = new Harness({ maxPeers: 100, maxSwarms: 4, requestRingBytes: 1 << 12, answerRingBytes: 1 << 12 });
     for (let i = 0; i < 4; i++) expect(h.announce({ ih: sha1(`s${i}`), pid: peerId(1), ip: ip4(1, 0, 0, 1), port: 1, left: 1 }).status).toBe(ST_OK);
     const a = h.announce({ ih: sha1('s4'), pid: peerId(1), ip: ip4(1, 0, 0, 1), port: 1, left: 1 });
-    expect(a).toMatchObject({ status: ST_TABLE_FULL, count: 0, seeders: 0, leechers: 0, len: AA.PEERS });
-    expect(h.store.ctl[CTL.TABLE_FULL]).toBe(1);
+    expect(a).toMatchObject({ status: ST_TABLE_FULL, count: 0, seeders: 0, leechers: 0, len: AnnounceAnswer.PEERS });
+    expect(h.store.ctl[ShardControl.TABLE_FULL]).toBe(1);
     expect(h.store.findSwarm(sha1('s4'), 0)).toBe(-1);
     // a stop for a swarm that cannot exist is not a refusal
     const s = h.announce({ ih: sha1('s5'), pid: peerId(1), ip: ip4(1, 0, 0, 1), port: 1, left: 1, event: EVENT_STOPPED });
     expect(s.status).toBe(ST_OK);
-    expect(h.store.ctl[CTL.TABLE_FULL]).toBe(1);
+    expect(h.store.ctl[ShardControl.TABLE_FULL]).toBe(1);
   });
 
   it('refuses with ST_TABLE_FULL when the arena has no room for the array a peer needs', () => {
@@ -837,26 +834,26 @@ describe('ShardLogic scrape and limits', () => {
     // each block at a multiple of its size: [0,32) [32,48) [48,56) [56,60) [60,62)
     const h = new Harness({ maxPeers: 16, maxSwarms: 4, requestRingBytes: 1 << 12, answerRingBytes: 1 << 12 });
     expect([6, 5, 4, 3, 2].map((cls) => h.store.arena6.alloc(cls))).toEqual([0, 32, 48, 56, 60]);
-    expect(h.store.ctl[CTL.ARENA6_TOP]).toBe(62);
+    expect(h.store.ctl[ShardControl.ARENA6_TOP]).toBe(62);
     // two IPv6 peers fit (a 2-entry block at [62, 64)); a third needs a 4-entry block, which
     // would start at 64: refused
     expect(h.announce({ ih: IH, pid: peerId(1), ip: ip6(1), port: 1, left: 0 }).status).toBe(ST_OK);
     expect(h.announce({ ih: IH, pid: peerId(2), ip: ip6(2), port: 2, left: 5 }).status).toBe(ST_OK);
-    expect(h.store.ctl[CTL.ARENA6_TOP]).toBe(64);
+    expect(h.store.ctl[ShardControl.ARENA6_TOP]).toBe(64);
     const a = h.announce({ ih: IH, pid: peerId(4), ip: ip6(4), port: 4, left: 5, numwant: 50 });
-    expect(a).toMatchObject({ status: ST_TABLE_FULL, count: 0, seeders: 0, leechers: 0, len: AA.PEERS });
-    expect(h.store.ctl[CTL.TABLE_FULL]).toBe(1);
+    expect(a).toMatchObject({ status: ST_TABLE_FULL, count: 0, seeders: 0, leechers: 0, len: AnnounceAnswer.PEERS });
+    expect(h.store.ctl[ShardControl.TABLE_FULL]).toBe(1);
     expect(h.peerSlot(IH, peerId(4))).toBe(-1); // the refused peer's slot was given back
-    expect(h.store.ctl[CTL.PEER_LIVE]).toBe(2);
-    expect(h.store.ctl[CTL.PEER_FREE]).not.toBe(-1);
-    expect(h.store.ctl[CTL.ARENA6_TOP]).toBe(64);
+    expect(h.store.ctl[ShardControl.PEER_LIVE]).toBe(2);
+    expect(h.store.ctl[ShardControl.PEER_FREE]).not.toBe(-1);
+    expect(h.store.ctl[ShardControl.ARENA6_TOP]).toBe(64);
     // IPv4 still works; an IPv4 peer moving to IPv6 is refused and dropped (it announces again)
     expect(h.announce({ ih: IH, pid: peerId(3), ip: ip4(1, 1, 1, 3), port: 3, left: 5 }).status).toBe(ST_OK);
     const moved = h.announce({ ih: IH, pid: peerId(3), ip: ip6(3), port: 3, left: 5 });
     expect(moved.status).toBe(ST_TABLE_FULL);
-    expect(h.store.ctl[CTL.TABLE_FULL]).toBe(2);
+    expect(h.store.ctl[ShardControl.TABLE_FULL]).toBe(2);
     expect(h.peerSlot(IH, peerId(3))).toBe(-1);
-    expect(h.store.ctl[CTL.PEER_LIVE]).toBe(2);
+    expect(h.store.ctl[ShardControl.PEER_LIVE]).toBe(2);
     checkCounts(h, [IH]);
     // the IPv6 peers already there are unharmed and answered normally
     const s = h.scrape([IH]);
@@ -868,14 +865,14 @@ describe('ShardLogic scrape and limits', () => {
     h.store.arena6.free(56, 3);
     const third = h.announce({ ih: IH, pid: peerId(4), ip: ip6(4), port: 4, left: 5 });
     expect(third.status).toBe(ST_OK);
-    expect(h.store.ctl[CTL.TABLE_FULL]).toBe(2);
-    expect(h.store.ctl[CTL.ARENA6_TOP]).toBe(64);
+    expect(h.store.ctl[ShardControl.TABLE_FULL]).toBe(2);
+    expect(h.store.ctl[ShardControl.ARENA6_TOP]).toBe(64);
     checkCounts(h, [IH]);
   });
 
   it('the largest answer fits maxAnswerBytes', () => {
-    expect(maxAnswerBytes(200, 74)).toBe(AA.PEERS + 200 * ENTRY_FULL);
-    expect(maxAnswerBytes(1, 1000)).toBe(SA.FILES + 1000 * SCRAPE_ENTRY);
+    expect(maxAnswerBytes(200, 74)).toBe(AnnounceAnswer.PEERS + 200 * ENTRY_FULL);
+    expect(maxAnswerBytes(1, 1000)).toBe(ScrapeAnswer.FILES + 1000 * SCRAPE_ENTRY);
     const h = new Harness();
     for (let i = 0; i < 300; i++) h.announce({ ih: IH, pid: peerId(i), ip: ip4(1, 0, i >> 8, i & 255), port: 1, left: 0, numwant: 0 });
     const a = h.announce({ ih: IH, pid: peerId(999), ip: ip4(9, 9, 9, 9), port: 1, left: 1, numwant: 200, compact: false });

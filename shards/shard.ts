@@ -1,14 +1,12 @@
-import {
-  AA, AC, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_SEEDER, ACF_STOPPED, ACF_V6, AF_COMPACT, AF_HAS_KEY, AF_RESTORE, AF_V6, AQ, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STOPPED,
-  KIND_ANNOUNCE, KIND_SCRAPE, PF_COMPLETED, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_SEEDER, PF_V6, PR, SA, SCRAPE_ENTRY, SQ,
-  ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, SW, CTL,
-} from './layout.js';
-import type { ByteRing } from './ring.js';
+import { AnnounceAnswer, AF_COMPACT, AF_HAS_KEY, AF_RESTORE, AF_V6, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL } from '../contract/requests.js';
+import { AccountingRecord, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_SEEDER, ACF_STOPPED, ACF_V6 } from '../contract/accounting.js';
+import { PF_COMPLETED, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord, ShardControl } from './memory-layout.js';
+import type { ByteRing } from '../contract/ring.js';
 import type { SwarmStore } from './swarm-store.js';
 
 /** Largest answer record a request can produce, for backpressure checks. */
 export function maxAnswerBytes(numwantMax: number, scrapeMaxHashes: number): number {
-  return Math.max(AA.PEERS + numwantMax * ENTRY_FULL, SA.FILES + scrapeMaxHashes * SCRAPE_ENTRY);
+  return Math.max(AnnounceAnswer.PEERS + numwantMax * ENTRY_FULL, ScrapeAnswer.FILES + scrapeMaxHashes * SCRAPE_ENTRY);
 }
 
 /**
@@ -19,7 +17,7 @@ export class ShardLogic {
   private readonly wire = new Uint8Array(18);
 
   /**
-   * `accounting` receives one AC record per announce of a user's peer on a registered
+   * `accounting` receives one AccountingRecord record per announce of a user's peer on a registered
    * torrent (the drain loop keeps room for one per request); `peerTimeout` caps the seed and
    * leech time one announce can credit (a longer gap means the peer was gone).
    */
@@ -38,35 +36,35 @@ export class ShardLogic {
 
   private announce(q: Uint8Array, qdv: DataView, off: number, out: ByteRing, now: number): void {
     const store = this.store;
-    const flags = q[off + AQ.FLAGS];
-    const event = q[off + AQ.EVENT];
+    const flags = q[off + AnnounceRequest.FLAGS];
+    const event = q[off + AnnounceRequest.EVENT];
     const v6 = (flags & AF_V6) !== 0;
     const entry = flags & AF_COMPACT ? (v6 ? ENTRY_V6 : ENTRY_V4) : ENTRY_FULL;
-    const numwant = event === EVENT_STOPPED ? 0 : qdv.getUint16(off + AQ.NUMWANT, true);
-    const at = out.reserve(AA.PEERS + numwant * entry);
+    const numwant = event === EVENT_STOPPED ? 0 : qdv.getUint16(off + AnnounceRequest.NUMWANT, true);
+    const at = out.reserve(AnnounceAnswer.PEERS + numwant * entry);
     if (at < 0) throw new Error('answer ring full: the drain loop checks hasRoom(maxAnswerBytes) first');
     const a = out.u8;
     const adv = out.dv;
-    a[at + AA.KIND] = KIND_ANNOUNCE;
-    a[at + AA.STATUS] = ST_OK;
-    adv.setUint32(at + AA.REQ_ID, qdv.getUint32(off + AQ.REQ_ID, true), true);
+    a[at + AnnounceAnswer.KIND] = KIND_ANNOUNCE;
+    a[at + AnnounceAnswer.STATUS] = ST_OK;
+    adv.setUint32(at + AnnounceAnswer.REQ_ID, qdv.getUint32(off + AnnounceRequest.REQ_ID, true), true);
 
-    let swarm = store.findSwarm(q, off + AQ.INFO_HASH);
-    if (swarm < 0 && event !== EVENT_STOPPED) swarm = store.addSwarm(q, off + AQ.INFO_HASH, now);
+    let swarm = store.findSwarm(q, off + AnnounceRequest.INFO_HASH);
+    if (swarm < 0 && event !== EVENT_STOPPED) swarm = store.addSwarm(q, off + AnnounceRequest.INFO_HASH, now);
     if (swarm < 0) {
       if (event !== EVENT_STOPPED) this.tableFull(at, out); // max_swarms refusals count too
       else this.counts(at, adv, -1, 0);
       return;
     }
-    const user = qdv.getUint32(off + AQ.USER, true);
-    const key = qdv.getUint32(off + AQ.KEY, true);
-    const source = qdv.getUint32(off + AQ.SOURCE, true);
-    let peer = store.findPeer(swarm, q, off + AQ.PEER_ID);
+    const user = qdv.getUint32(off + AnnounceRequest.USER, true);
+    const key = qdv.getUint32(off + AnnounceRequest.KEY, true);
+    const source = qdv.getUint32(off + AnnounceRequest.SOURCE, true);
+    let peer = store.findPeer(swarm, q, off + AnnounceRequest.PEER_ID);
     if (peer >= 0 && !this.ownsPeer(peer, user, key, (flags & AF_HAS_KEY) !== 0, source)) {
       this.fail(at, out, ST_PEER_ID_IN_USE);
       return;
     }
-    store.swarms.dv.setUint32(swarm * SW.SIZE + SW.LAST_ACTIVE, now, true);
+    store.swarms.dv.setUint32(swarm * SwarmRecord.SIZE + SwarmRecord.LAST_ACTIVE, now, true);
 
     const accounted = this.accounting !== null && (flags & AF_RESTORE) === 0;
     if (event === EVENT_STOPPED) {
@@ -76,22 +74,22 @@ export class ShardLogic {
       return;
     }
 
-    const left = qdv.getFloat64(off + AQ.LEFT, true);
+    const left = qdv.getFloat64(off + AnnounceRequest.LEFT, true);
     const seeder = left === 0;
     // Build the answer before touching the asking peer: it is skipped by slot if known,
     // and a new peer is not in the arrays yet.
     const wantsSeeders = !seeder && event !== EVENT_PAUSED;
     let n = 0;
     if (numwant > 0) {
-      const peersAt = at + AA.PEERS;
-      if (wantsSeeders) n = store.copyPeers(swarm, v6, true, peer, numwant, a, peersAt, entry);
-      if (n < numwant) n += store.copyPeers(swarm, v6, false, peer, numwant - n, a, peersAt + n * entry, entry);
+      const peersAt = at + AnnounceAnswer.PEERS;
+      if (wantsSeeders) n = store.arrays.copyPeers(swarm, v6, true, peer, numwant, a, peersAt, entry);
+      if (n < numwant) n += store.arrays.copyPeers(swarm, v6, false, peer, numwant - n, a, peersAt + n * entry, entry);
     }
 
     // The peer's address in wire form (compact: ip4 or ip16, then the port big-endian).
     const w = this.wire;
-    const ipAt = off + AQ.IP;
-    const port = qdv.getUint16(off + AQ.PORT, true);
+    const ipAt = off + AnnounceRequest.IP;
+    const port = qdv.getUint16(off + AnnounceRequest.PORT, true);
     let wlen = 0;
     if (v6) for (; wlen < 16; wlen++) w[wlen] = q[ipAt + wlen];
     else for (; wlen < 4; wlen++) w[wlen] = q[ipAt + 12 + wlen];
@@ -100,14 +98,14 @@ export class ShardLogic {
 
     const isNew = peer < 0;
     if (isNew) {
-      peer = store.allocPeer(swarm, q, off + AQ.PEER_ID);
+      peer = store.allocPeer(swarm, q, off + AnnounceRequest.PEER_ID);
       if (peer < 0) return this.tableFull(at, out);
     }
     // Views after allocPeer: a grown slab has new ones.
     const pu8 = store.peers.u8;
     const pdv = store.peers.dv;
-    const pat = peer * PR.SIZE;
-    const oldFlags = isNew ? 0 : pu8[pat + PR.FLAGS];
+    const pat = peer * PeerRecord.SIZE;
+    const oldFlags = isNew ? 0 : pu8[pat + PeerRecord.FLAGS];
     let newFlags = PF_LIVE | (oldFlags & PF_COMPLETED);
     if (seeder) newFlags |= PF_SEEDER;
     if (v6) newFlags |= PF_V6;
@@ -117,34 +115,34 @@ export class ShardLogic {
     if (event === EVENT_COMPLETED && !(oldFlags & PF_COMPLETED)) {
       newFlags |= PF_COMPLETED;
       acFlags = ACF_COMPLETED;
-      const c = swarm * SW.SIZE + SW.COMPLETED;
+      const c = swarm * SwarmRecord.SIZE + SwarmRecord.COMPLETED;
       store.swarms.dv.setUint32(c, store.swarms.dv.getUint32(c, true) + 1, true);
     }
     // Same segment and family: rewrite the address in place. Otherwise move the peer to its
     // new segment or family array, which keeps the counts right.
     if (!isNew && (oldFlags & (PF_SEEDER | PF_V6)) === (newFlags & (PF_SEEDER | PF_V6))) {
-      pu8[pat + PR.FLAGS] = newFlags;
-      store.setAddress(peer, w, 0);
+      pu8[pat + PeerRecord.FLAGS] = newFlags;
+      store.arrays.setAddress(peer, w, 0);
     } else {
-      if (!isNew) store.displace(peer); // reads the old flags
-      pu8[pat + PR.FLAGS] = newFlags;
-      if (!store.place(peer, w, 0)) {
+      if (!isNew) store.arrays.displace(peer); // reads the old flags
+      pu8[pat + PeerRecord.FLAGS] = newFlags;
+      if (!store.arrays.place(peer, w, 0)) {
         store.freePeer(peer);
         return this.tableFull(at, out);
       }
     }
     // Deltas are taken against the previous announce's totals, before they are replaced.
     if (accounted) this.account(q, qdv, off, isNew ? -1 : peer, acFlags, now);
-    pdv.setUint32(pat + PR.USER, user, true);
-    pdv.setUint32(pat + PR.LAST_SEEN, now, true);
-    pdv.setUint32(pat + PR.KEY, key, true);
-    pdv.setUint32(pat + PR.SOURCE, source, true);
-    pdv.setFloat64(pat + PR.UPLOADED, qdv.getFloat64(off + AQ.UPLOADED, true), true);
-    pdv.setFloat64(pat + PR.DOWNLOADED, qdv.getFloat64(off + AQ.DOWNLOADED, true), true);
-    pdv.setFloat64(pat + PR.LEFT, left, true);
+    pdv.setUint32(pat + PeerRecord.USER, user, true);
+    pdv.setUint32(pat + PeerRecord.LAST_SEEN, now, true);
+    pdv.setUint32(pat + PeerRecord.KEY, key, true);
+    pdv.setUint32(pat + PeerRecord.SOURCE, source, true);
+    pdv.setFloat64(pat + PeerRecord.UPLOADED, qdv.getFloat64(off + AnnounceRequest.UPLOADED, true), true);
+    pdv.setFloat64(pat + PeerRecord.DOWNLOADED, qdv.getFloat64(off + AnnounceRequest.DOWNLOADED, true), true);
+    pdv.setFloat64(pat + PeerRecord.LEFT, left, true);
 
     this.counts(at, adv, swarm, n);
-    out.shrinkLast(AA.PEERS + n * entry);
+    out.shrinkLast(AnnounceAnswer.PEERS + n * entry);
   }
 
   /**
@@ -159,11 +157,11 @@ export class ShardLogic {
    */
   private ownsPeer(peer: number, user: number, key: number, hasKey: boolean, source: number): boolean {
     const pdv = this.store.peers.dv;
-    const pat = peer * PR.SIZE;
-    if (pdv.getUint32(pat + PR.USER, true) !== user) return false;
+    const pat = peer * PeerRecord.SIZE;
+    if (pdv.getUint32(pat + PeerRecord.USER, true) !== user) return false;
     if (user !== 0) return true;
-    if (pdv.getUint32(pat + PR.SOURCE, true) === source) return true;
-    return hasKey && (this.store.peers.u8[pat + PR.FLAGS] & PF_HAS_KEY) !== 0 && pdv.getUint32(pat + PR.KEY, true) === key;
+    if (pdv.getUint32(pat + PeerRecord.SOURCE, true) === source) return true;
+    return hasKey && (this.store.peers.u8[pat + PeerRecord.FLAGS] & PF_HAS_KEY) !== 0 && pdv.getUint32(pat + PeerRecord.KEY, true) === key;
   }
 
   /**
@@ -174,95 +172,95 @@ export class ShardLogic {
    */
   private account(q: Uint8Array, qdv: DataView, off: number, peer: number, acFlags: number, now: number): void {
     const ring = this.accounting!;
-    const r = ring.reserve(AC.SIZE);
-    if (r < 0) throw new Error('accounting ring full: the drain loop checks hasRoom(AC.SIZE) first');
+    const r = ring.reserve(AccountingRecord.SIZE);
+    if (r < 0) throw new Error('accounting ring full: the drain loop checks hasRoom(AccountingRecord.SIZE) first');
     const u8 = ring.u8;
     const dv = ring.dv;
-    const up = qdv.getFloat64(off + AQ.UPLOADED, true);
-    const down = qdv.getFloat64(off + AQ.DOWNLOADED, true);
-    const left = qdv.getFloat64(off + AQ.LEFT, true);
+    const up = qdv.getFloat64(off + AnnounceRequest.UPLOADED, true);
+    const down = qdv.getFloat64(off + AnnounceRequest.DOWNLOADED, true);
+    const left = qdv.getFloat64(off + AnnounceRequest.LEFT, true);
     let dUp = 0;
     let dDown = 0;
     let seedTime = 0;
     let leechTime = 0;
     if (peer >= 0) {
       const pdv = this.store.peers.dv;
-      const pat = peer * PR.SIZE;
-      const oldUp = pdv.getFloat64(pat + PR.UPLOADED, true);
-      const oldDown = pdv.getFloat64(pat + PR.DOWNLOADED, true);
+      const pat = peer * PeerRecord.SIZE;
+      const oldUp = pdv.getFloat64(pat + PeerRecord.UPLOADED, true);
+      const oldDown = pdv.getFloat64(pat + PeerRecord.DOWNLOADED, true);
       if (up >= oldUp && down >= oldDown) {
         dUp = up - oldUp;
         dDown = down - oldDown;
       }
-      const dt = Math.min(now - pdv.getUint32(pat + PR.LAST_SEEN, true), this.peerTimeout);
+      const dt = Math.min(now - pdv.getUint32(pat + PeerRecord.LAST_SEEN, true), this.peerTimeout);
       if (dt > 0) {
-        if (this.store.peers.u8[pat + PR.FLAGS] & PF_SEEDER) seedTime = dt;
+        if (this.store.peers.u8[pat + PeerRecord.FLAGS] & PF_SEEDER) seedTime = dt;
         else leechTime = dt;
       }
     }
-    const flags = q[off + AQ.FLAGS];
+    const flags = q[off + AnnounceRequest.FLAGS];
     if (left === 0) acFlags |= ACF_SEEDER;
     if (flags & AF_V6) acFlags |= ACF_V6;
     if (flags & AF_HAS_KEY) acFlags |= ACF_HAS_KEY;
-    if (q[off + AQ.EVENT] === EVENT_PAUSED) acFlags |= ACF_PAUSED;
-    u8[r + AC.FLAGS] = acFlags;
-    dv.setUint16(r + AC.PORT, qdv.getUint16(off + AQ.PORT, true), true);
-    dv.setUint32(r + AC.USER, qdv.getUint32(off + AQ.USER, true), true);
-    dv.setUint32(r + AC.TORRENT, qdv.getUint32(off + AQ.TORRENT, true), true);
-    dv.setUint32(r + AC.AT, now, true);
-    dv.setFloat64(r + AC.UPLOADED, dUp, true);
-    dv.setFloat64(r + AC.DOWNLOADED, dDown, true);
-    dv.setFloat64(r + AC.UP_CREDITED, 0, true);
-    dv.setFloat64(r + AC.DOWN_CREDITED, 0, true);
-    dv.setUint32(r + AC.SEED_TIME, seedTime, true);
-    dv.setUint32(r + AC.LEECH_TIME, leechTime, true);
-    dv.setFloat64(r + AC.TOTAL_UP, up, true);
-    dv.setFloat64(r + AC.TOTAL_DOWN, down, true);
-    dv.setFloat64(r + AC.LEFT, left, true);
-    dv.setUint32(r + AC.KEY, qdv.getUint32(off + AQ.KEY, true), true);
-    for (let i = 0; i < 20; i++) u8[r + AC.PEER_ID + i] = q[off + AQ.PEER_ID + i];
-    for (let i = 0; i < 16; i++) u8[r + AC.IP + i] = q[off + AQ.IP + i];
-    for (let i = 0; i < 20; i++) u8[r + AC.INFO_HASH + i] = q[off + AQ.INFO_HASH + i];
+    if (q[off + AnnounceRequest.EVENT] === EVENT_PAUSED) acFlags |= ACF_PAUSED;
+    u8[r + AccountingRecord.FLAGS] = acFlags;
+    dv.setUint16(r + AccountingRecord.PORT, qdv.getUint16(off + AnnounceRequest.PORT, true), true);
+    dv.setUint32(r + AccountingRecord.USER, qdv.getUint32(off + AnnounceRequest.USER, true), true);
+    dv.setUint32(r + AccountingRecord.TORRENT, qdv.getUint32(off + AnnounceRequest.TORRENT, true), true);
+    dv.setUint32(r + AccountingRecord.AT, now, true);
+    dv.setFloat64(r + AccountingRecord.UPLOADED, dUp, true);
+    dv.setFloat64(r + AccountingRecord.DOWNLOADED, dDown, true);
+    dv.setFloat64(r + AccountingRecord.UP_CREDITED, 0, true);
+    dv.setFloat64(r + AccountingRecord.DOWN_CREDITED, 0, true);
+    dv.setUint32(r + AccountingRecord.SEED_TIME, seedTime, true);
+    dv.setUint32(r + AccountingRecord.LEECH_TIME, leechTime, true);
+    dv.setFloat64(r + AccountingRecord.TOTAL_UP, up, true);
+    dv.setFloat64(r + AccountingRecord.TOTAL_DOWN, down, true);
+    dv.setFloat64(r + AccountingRecord.LEFT, left, true);
+    dv.setUint32(r + AccountingRecord.KEY, qdv.getUint32(off + AnnounceRequest.KEY, true), true);
+    for (let i = 0; i < 20; i++) u8[r + AccountingRecord.PEER_ID + i] = q[off + AnnounceRequest.PEER_ID + i];
+    for (let i = 0; i < 16; i++) u8[r + AccountingRecord.IP + i] = q[off + AnnounceRequest.IP + i];
+    for (let i = 0; i < 20; i++) u8[r + AccountingRecord.INFO_HASH + i] = q[off + AnnounceRequest.INFO_HASH + i];
   }
 
   private tableFull(at: number, out: ByteRing): void {
-    this.store.ctl[CTL.TABLE_FULL]++;
+    this.store.ctl[ShardControl.TABLE_FULL]++;
     this.fail(at, out, ST_TABLE_FULL);
   }
 
   private counts(at: number, adv: DataView, swarm: number, n: number): void {
-    adv.setUint16(at + AA.COUNT, n, true);
+    adv.setUint16(at + AnnounceAnswer.COUNT, n, true);
     if (swarm < 0) {
-      adv.setUint32(at + AA.SEEDERS, 0, true);
-      adv.setUint32(at + AA.LEECHERS, 0, true);
-      adv.setUint32(at + AA.COMPLETED, 0, true);
+      adv.setUint32(at + AnnounceAnswer.SEEDERS, 0, true);
+      adv.setUint32(at + AnnounceAnswer.LEECHERS, 0, true);
+      adv.setUint32(at + AnnounceAnswer.COMPLETED, 0, true);
       return;
     }
-    adv.setUint32(at + AA.SEEDERS, this.store.seeders(swarm), true);
-    adv.setUint32(at + AA.LEECHERS, this.store.leechers(swarm), true);
-    adv.setUint32(at + AA.COMPLETED, this.store.swarms.dv.getUint32(swarm * SW.SIZE + SW.COMPLETED, true), true);
+    adv.setUint32(at + AnnounceAnswer.SEEDERS, this.store.seeders(swarm), true);
+    adv.setUint32(at + AnnounceAnswer.LEECHERS, this.store.leechers(swarm), true);
+    adv.setUint32(at + AnnounceAnswer.COMPLETED, this.store.swarms.dv.getUint32(swarm * SwarmRecord.SIZE + SwarmRecord.COMPLETED, true), true);
   }
 
   private fail(at: number, out: ByteRing, status: number): void {
-    out.u8[at + AA.STATUS] = status;
+    out.u8[at + AnnounceAnswer.STATUS] = status;
     this.counts(at, out.dv, -1, 0);
-    out.shrinkLast(AA.PEERS);
+    out.shrinkLast(AnnounceAnswer.PEERS);
   }
 
   private scrape(q: Uint8Array, qdv: DataView, off: number, out: ByteRing): void {
-    const count = qdv.getUint16(off + SQ.COUNT, true);
-    const at = out.reserve(SA.FILES + count * SCRAPE_ENTRY);
+    const count = qdv.getUint16(off + ScrapeRequest.COUNT, true);
+    const at = out.reserve(ScrapeAnswer.FILES + count * SCRAPE_ENTRY);
     if (at < 0) throw new Error('answer ring full: the drain loop checks hasRoom(maxAnswerBytes) first');
     const adv = out.dv;
-    out.u8[at + SA.KIND] = KIND_SCRAPE;
-    adv.setUint16(at + SA.COUNT, count, true);
-    adv.setUint32(at + SA.REQ_ID, qdv.getUint32(off + SQ.REQ_ID, true), true);
+    out.u8[at + ScrapeAnswer.KIND] = KIND_SCRAPE;
+    adv.setUint16(at + ScrapeAnswer.COUNT, count, true);
+    adv.setUint32(at + ScrapeAnswer.REQ_ID, qdv.getUint32(off + ScrapeRequest.REQ_ID, true), true);
     const sdv = this.store.swarms.dv;
     for (let i = 0; i < count; i++) {
-      const swarm = this.store.findSwarm(q, off + SQ.HASHES + i * 20);
-      const e = at + SA.FILES + i * SCRAPE_ENTRY;
+      const swarm = this.store.findSwarm(q, off + ScrapeRequest.HASHES + i * 20);
+      const e = at + ScrapeAnswer.FILES + i * SCRAPE_ENTRY;
       adv.setUint32(e, swarm < 0 ? 0 : this.store.seeders(swarm), true);
-      adv.setUint32(e + 4, swarm < 0 ? 0 : sdv.getUint32(swarm * SW.SIZE + SW.COMPLETED, true), true);
+      adv.setUint32(e + 4, swarm < 0 ? 0 : sdv.getUint32(swarm * SwarmRecord.SIZE + SwarmRecord.COMPLETED, true), true);
       adv.setUint32(e + 8, swarm < 0 ? 0 : this.store.leechers(swarm), true);
     }
   }

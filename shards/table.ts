@@ -1,4 +1,4 @@
-import { INDEX_ENTRY_WORDS } from './layout.js';
+import { INDEX_ENTRY_WORDS } from './memory-layout.js';
 
 // Building blocks of the swarm and peer tables: a slab of fixed-size records and an
 // open-addressing index, each in a growable SharedArrayBuffer.

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Tracker } from '../dist/engine/tracker.js';
-import { announcePath, decode, failure, get, hash, peerId, startTestTracker } from './helpers.js';
+import { announcePath, decode, failure, get, hash, peerId, startTestTracker, until } from './helpers.js';
 import { PG_URL, testSchema, type TestSchema } from './support/pg.js';
 
 let db: TestSchema;
@@ -163,12 +163,8 @@ describe('admin API', () => {
       const r = await get(t.httpPort, announcePath({ infoHash: ih, peerId: id, port: 7000, uploaded: up, left: 0, event }, `/${u.passkey}`));
       expect(decode(r.body)['failure reason']).toBeUndefined();
     }
-    const until = Date.now() + 10_000;
     let h = await call('GET', `/api/v1/users/${u.id}/history`);
-    while (h.body.items[0]?.uploaded !== 4096 && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 50));
-      h = await call('GET', `/api/v1/users/${u.id}/history`);
-    }
+    await until('the ledger to have the upload', async () => (h = await call('GET', `/api/v1/users/${u.id}/history`)).body.items[0]?.uploaded === 4096);
     expect(h.body.items).toEqual([expect.objectContaining({ user_id: u.id, torrent_id: tor.id, uploaded: 4096, completed_at: expect.any(String) })]);
     expect((await call('GET', `/api/v1/torrents/${tor.id}/history`)).body.total).toBe(1);
     expect((await call('GET', '/api/v1/users/999999/history')).status).toBe(404);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
-import { announcePath, cleanEnv, decode, get, hash, MAIN, peerId, spawnTracker, startTestTracker } from './helpers.js';
+import { announcePath, cleanEnv, decode, get, hash, MAIN, peerId, spawnTracker, startTestTracker, until } from './helpers.js';
 import { PG_URL, testSchema } from './support/pg.js';
 import { VERSION } from '../dist/engine/version.js';
 
@@ -157,13 +157,7 @@ describe('command line', () => {
       const infoHash = hash();
       expect(run('torrent', 'add', Buffer.from(infoHash).toString('hex'), '--freeleech').stdout).toMatch(/torrent \d+ registered/);
       const path = announcePath({ infoHash, peerId: peerId(), port: 6881 }, `/${passkey}`);
-      const deadline = Date.now() + 10_000;
-      let answer = decode((await get(tracker.port, path)).body);
-      while (answer['failure reason'] && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 50));
-        answer = decode((await get(tracker.port, path)).body);
-      }
-      expect(answer['failure reason']).toBeUndefined();
+      await until('the running tracker to take the new user and torrent', async () => decode((await get(tracker.port, path)).body)['failure reason'] === undefined);
       const token = run('token', 'create', 'ops');
       expect(token.stdout).toMatch(/token \d+ \(ops\): st_/);
       const [{ n }] = await db.sql`SELECT count(*)::int AS n FROM users WHERE class = 'vip'`;

@@ -198,7 +198,7 @@ describe('bad input', () => {
   const cases: Array<[string, string]> = [
     ['', 'missing info_hash'],
     [`peer_id=${pid}&port=1&uploaded=0&downloaded=0&left=0`, 'missing info_hash'],
-    [ok.replace(ih, '%AA%BB'), 'info_hash must be 20 bytes'],
+    [ok.replace(ih, '%AnnounceAnswer%BB'), 'info_hash must be 20 bytes'],
     [ok.replace(ih, ih + '%00'), 'info_hash must be 20 bytes'],
     [ok.replace(ih, '%ZZ'), 'info_hash must be 20 bytes'],
     [ok.replace(pid, 'short'), 'peer_id must be 20 bytes'],

@@ -4,14 +4,15 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMetrics } from '../dist/admin/metrics.js';
 import { FAILURES } from '../dist/engine/errors.js';
-import { CTL } from '../dist/shards/layout.js';
+import { ShardControl } from '../dist/shards/memory-layout.js';
 import type { Tracker } from '../dist/engine/tracker.js';
 import { announcePath, failure, freeUdpPort, get, hashForShard, peerId, pct, startTestTracker } from './helpers.js';
 import { parseExposition } from './support/prometheus.js';
 
 let t: Tracker;
+/** The running tracker's own exposition, from its admin listener. */
+const scrapeMetrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${t.admin!.port}/metrics`)).text();
 let udp: Socket;
 
 /** One UDP request and its answer (BEP 15), matched by transaction id. */
@@ -93,7 +94,7 @@ describe('metrics of a running tracker', () => {
     expect(err.readUInt32BE(0)).toBe(3);
     expect(err.subarray(8).toString()).toBe(FAILURES.invalid_event);
 
-    const text = await createMetrics({ ...t }).text();
+    const text = await scrapeMetrics();
     const m = parseExposition(text);
     const ann = (labels: Record<string, string>) => m.value('shardtrack_announces_total', labels);
     expect(ann({ protocol: 'http', event: 'started', outcome: 'ok' })).toBe(2);
@@ -121,10 +122,10 @@ describe('metrics of a running tracker', () => {
     expect(m.value('shardtrack_peers', { family: 'ipv6', kind: 'leecher' })).toBe(1);
     expect(m.value('shardtrack_swarms')).toBe(2);
     const words = (w: number) => t.pool.shards.reduce((n, s) => n + s.ctl[w], 0);
-    expect(m.sum('shardtrack_peers', { kind: 'seeder' })).toBe(words(CTL.SEEDERS));
-    expect(m.sum('shardtrack_peers', { kind: 'leecher' })).toBe(words(CTL.LEECHERS));
-    expect(m.sum('shardtrack_peers', { family: 'ipv6' })).toBe(words(CTL.PEERS_V6));
-    expect(m.value('shardtrack_swarms')).toBe(words(CTL.SWARM_LIVE));
+    expect(m.sum('shardtrack_peers', { kind: 'seeder' })).toBe(words(ShardControl.SEEDERS));
+    expect(m.sum('shardtrack_peers', { kind: 'leecher' })).toBe(words(ShardControl.LEECHERS));
+    expect(m.sum('shardtrack_peers', { family: 'ipv6' })).toBe(words(ShardControl.PEERS_V6));
+    expect(m.value('shardtrack_swarms')).toBe(words(ShardControl.SWARM_LIVE));
     expect(m.value('shardtrack_shard_peers', { shard: '0' })).toBe(2);
     expect(m.value('shardtrack_shard_peers', { shard: '1' })).toBe(2);
     for (const shard of ['0', '1']) {
@@ -139,7 +140,7 @@ describe('metrics of a running tracker', () => {
   it('counts shard restarts', async () => {
     await t.pool.killShard(1);
     await t.pool.shardUp(1);
-    const m = parseExposition(await createMetrics({ ...t }).text());
+    const m = parseExposition(await scrapeMetrics());
     expect(m.value('shardtrack_shard_restarts_total', { shard: '1' })).toBe(1);
     expect(m.value('shardtrack_shard_up', { shard: '1' })).toBe(1);
     // the swarms came back on the same memory

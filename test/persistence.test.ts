@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Tracker } from '../dist/engine/tracker.js';
-import { PS } from '../dist/persistence/stats.js';
+import { PersistenceStats } from '../dist/contract/persistence-stats.js';
 import { announcePath, decode, failure, get, peerId, startTestTracker, until } from './helpers.js';
 import { LedgerSim, ledgerTotals, nonZero, seedRegistry } from './support/ledger-sim.js';
 import { PG_URL, testSchema, type TestSchema } from './support/pg.js';
@@ -88,17 +88,17 @@ describe('persistence', () => {
       // 2. A sustained outage: the ledger's table is unreachable, so every commit fails and
       // batches pile up in the journal while announces are still answered.
       await admin.unsafe(`ALTER TABLE ${db.name}.history RENAME TO history_away`);
-      const failuresBefore = stats[PS.FLUSH_FAILURES];
+      const failuresBefore = stats[PersistenceStats.FLUSH_FAILURES];
       await sim.run(t.httpPort, 800);
       // (up to 10 s more if a terminated connection left the driver hanging: the watchdog's timeout)
-      await until('commits to fail', () => stats[PS.FLUSH_FAILURES] > failuresBefore && stats[PS.PENDING_BATCHES] > 1, 30_000);
-      expect(stats[PS.JOURNAL_BYTES]).toBeGreaterThan(0);
+      await until('commits to fail', () => stats[PersistenceStats.FLUSH_FAILURES] > failuresBefore && stats[PersistenceStats.PENDING_BATCHES] > 1, 30_000);
+      expect(stats[PersistenceStats.JOURNAL_BYTES]).toBeGreaterThan(0);
       await admin.unsafe(`ALTER TABLE ${db.name}.history_away RENAME TO history`);
     } finally {
       await admin.end({ timeout: 1 });
     }
-    await until('the journal to drain once the database is back', () => stats[PS.PENDING_BATCHES] === 0, 30_000);
-    expect(stats[PS.DB_UP]).toBe(1);
+    await until('the journal to drain once the database is back', () => stats[PersistenceStats.PENDING_BATCHES] === 0, 30_000);
+    expect(stats[PersistenceStats.DB_UP]).toBe(1);
     await sim.run(t.httpPort, 200);
     await stop(t);
     expect(await ledgerTotals(db.sql).then(nonZero)).toEqual(nonZero(sim.totals()));

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Tracker } from '../dist/engine/tracker.js';
-import { announcePath, compactPeers, decode, failure, get, hash, peerId, pct, startTestTracker } from './helpers.js';
+import { announcePath, compactPeers, decode, failure, get, hash, peerId, pct, startTestTracker, until } from './helpers.js';
 
 const PK1 = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1';
 const PK2 = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2';
@@ -109,20 +109,19 @@ describe('registry file', () => {
     const ih = hash();
     const hex = Buffer.from(ih).toString('hex');
     writeFileSync(file, `[[users]]\nid = 1\npasskey = "${PK1}"\n\n[[torrents]]\nid = 1\ninfo_hash = "${hex}"\n`);
-    const t = await startTestTracker({ tracker: { private: true, require_registered_torrents: true }, registry: { file } });
+    const logs: string[] = [];
+    const t = await startTestTracker({ tracker: { private: true, require_registered_torrents: true }, registry: { file } }, undefined, (m) => logs.push(m));
     try {
       const p1 = announcePath({ infoHash: ih, peerId: peerId(), port: 3001 }, `/${PK1}`);
       const p2 = announcePath({ infoHash: ih, peerId: peerId(), port: 3002 }, `/${PK2}`);
       expect(failure((await get(t.httpPort, p1)).body)).toBeUndefined();
       expect(failure((await get(t.httpPort, p2)).body)).toBe('unknown passkey');
       writeFileSync(file, `[[users]]\nid = 2\npasskey = "${PK2}"\n\n[[torrents]]\nid = 1\ninfo_hash = "${hex}"\n`);
-      const deadline = Date.now() + 5000;
-      while (failure((await get(t.httpPort, p2)).body) !== undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      expect(failure((await get(t.httpPort, p2)).body)).toBeUndefined();
+      await until('the edited file to apply', async () => failure((await get(t.httpPort, p2)).body) === undefined, 5000);
       expect(failure((await get(t.httpPort, p1)).body)).toBe('unknown passkey');
       // an invalid edit keeps the previous registry
       writeFileSync(file, `[[users]]\nid = "x"\n`);
-      await new Promise((r) => setTimeout(r, 800));
+      await until('the invalid edit to be refused', () => logs.some((l) => l.startsWith('registry not reloaded, keeping the previous one')), 5000);
       expect(failure((await get(t.httpPort, p2)).body)).toBeUndefined();
     } finally {
       await t.close();

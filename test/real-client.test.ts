@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Tracker } from '../dist/engine/tracker.js';
 import { FAILURE_CODES, PROTO_HTTP, PROTO_UDP, TrackerCounters } from '../dist/engine/counters.js';
-import { EVENT_COMPLETED, EVENT_NONE, EVENT_STARTED, EVENT_STOPPED } from '../dist/shards/layout.js';
+import { EVENT_COMPLETED, EVENT_NONE, EVENT_STARTED, EVENT_STOPPED } from '../dist/contract/requests.js';
 import { decodeRawKeys, freeUdpPort, get, hexKey, pct, startTestTracker, until } from './helpers.js';
 
 const hasAria2 = spawnSync('aria2c', ['--version']).status === 0;

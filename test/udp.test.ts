@@ -259,14 +259,18 @@ describe('UDP tracker, open mode', () => {
         sent.push(len);
         raw.sendRaw(b);
       }
-      await new Promise((r) => setTimeout(r, 300));
-      for (const m of raw.received) expect(m.length).toBeLessThanOrEqual(Math.max(...sent));
-      // every answer to garbage is an error packet no longer than the smallest packet that could have caused it (16+)
-      for (const m of raw.received) {
+      // The tracker takes datagrams from one socket in order and answers garbage at once:
+      // once the answer to this connect is in, every answer to the garbage is too.
+      const conn = await raw.connect();
+      const answers = raw.received.slice(0, -1);
+      // packets of 16+ bytes with an action and a forged id get an error packet; the rest are dropped
+      expect(answers.length).toBeGreaterThan(0);
+      for (const m of answers) {
         expect(m.readUInt32BE(0)).toBe(3);
+        // never longer than the smallest packet that could have caused it
+        expect(m.length).toBeLessThanOrEqual(Math.max(...sent));
         expect(m.length).toBeLessThanOrEqual(98 + 39);
       }
-      const conn = await raw.connect();
       const a = parseAnnounce(await raw.request(announcePacket({ conn, infoHash: hash(), peerId: peerId(), port: 6000 })));
       expect(a.leechers).toBe(1);
     } finally {

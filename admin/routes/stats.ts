@@ -1,6 +1,5 @@
 import * as v from 'valibot';
-import { CTL } from '../../shards/layout.js';
-import { PS } from '../../persistence/stats.js';
+import { PersistenceStats } from '../../contract/persistence-stats.js';
 import type { Api } from '../api.js';
 import type { TrackerView } from '../context.js';
 
@@ -24,13 +23,14 @@ const Stats = v.object({
   ),
 });
 
-export function shardTotals(view: TrackerView): { swarms: number; seeders: number; leechers: number; ipv6: number } {
+function shardTotals(view: TrackerView): { swarms: number; seeders: number; leechers: number; ipv6: number } {
   const t = { swarms: 0, seeders: 0, leechers: 0, ipv6: 0 };
-  for (const s of view.pool.shards) {
-    t.swarms += Atomics.load(s.ctl, CTL.SWARM_LIVE);
-    t.seeders += Atomics.load(s.ctl, CTL.SEEDERS);
-    t.leechers += Atomics.load(s.ctl, CTL.LEECHERS);
-    t.ipv6 += Atomics.load(s.ctl, CTL.PEERS_V6);
+  for (let i = 0; i < view.shards.count; i++) {
+    const s = view.shards.stats(i);
+    t.swarms += s.swarms;
+    t.seeders += s.seeders;
+    t.leechers += s.leechers;
+    t.ipv6 += s.peersV6;
   }
   return t;
 }
@@ -41,19 +41,19 @@ export function statsRoutes(api: Api, view: TrackerView): void {
     async handler() {
       const t = shardTotals(view);
       const ps = view.persistence?.stats;
-      const oldest = ps?.[PS.OLDEST_PENDING] ?? 0;
+      const oldest = ps?.[PersistenceStats.OLDEST_PENDING] ?? 0;
       return {
-        shards: view.pool.count,
+        shards: view.shards.count,
         swarms: t.swarms,
         peers: { seeders: t.seeders, leechers: t.leechers, ipv6: t.ipv6 },
-        registry: { users: view.registry.userCount, torrents: view.registry.registeredTorrents, bans: view.registry.bans.size },
+        registry: { users: view.registry.userCount, torrents: view.registry.registeredTorrents, bans: view.registry.banCount },
         persistence: ps
           ? {
-              database_up: ps[PS.DB_UP] === 1,
-              journal_bytes: ps[PS.JOURNAL_BYTES],
-              pending_batches: ps[PS.PENDING_BATCHES],
-              records_committed: ps[PS.RECORDS_COMMITTED],
-              dead_letters: ps[PS.DEAD_LETTERS],
+              database_up: ps[PersistenceStats.DB_UP] === 1,
+              journal_bytes: ps[PersistenceStats.JOURNAL_BYTES],
+              pending_batches: ps[PersistenceStats.PENDING_BATCHES],
+              records_committed: ps[PersistenceStats.RECORDS_COMMITTED],
+              dead_letters: ps[PersistenceStats.DEAD_LETTERS],
               lag_seconds: oldest > 0 ? Math.max(0, Date.now() / 1000 - oldest) : 0,
             }
           : null,

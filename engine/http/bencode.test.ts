@@ -1,6 +1,6 @@
 import bencode from 'bencode';
 import { describe, expect, it } from 'vitest';
-import { AA, ENTRY_FULL, ENTRY_V4, ENTRY_V6, KIND_ANNOUNCE, ST_OK } from '../../shards/layout.js';
+import { AnnounceAnswer, ENTRY_FULL, ENTRY_V4, ENTRY_V6, KIND_ANNOUNCE, ST_OK } from '../../contract/requests.js';
 import { FAILURE_BODIES, FAILURES, type FailureCode } from '../errors.js';
 import { BencodeWriter, lit } from './bencode.js';
 import {
@@ -80,23 +80,23 @@ describe('BencodeWriter', () => {
   });
 });
 
-/** An announce answer record (AA) built by hand at `off` of a fresh buffer. */
+/** An announce answer record (AnnounceAnswer) built by hand at `off` of a fresh buffer. */
 function answer(
   off: number,
   counts: { seeders: number; leechers: number; completed: number },
   entries: Uint8Array[],
 ): { u8: Uint8Array; dv: DataView } {
-  const size = off + AA.PEERS + entries.reduce((s, e) => s + e.length, 0) + 16;
+  const size = off + AnnounceAnswer.PEERS + entries.reduce((s, e) => s + e.length, 0) + 16;
   const u8 = new Uint8Array(size).fill(0xcc);
   const dv = new DataView(u8.buffer);
-  u8[off + AA.KIND] = KIND_ANNOUNCE;
-  u8[off + AA.STATUS] = ST_OK;
-  dv.setUint16(off + AA.COUNT, entries.length, true);
-  dv.setUint32(off + AA.REQ_ID, 0xabcdef, true);
-  dv.setUint32(off + AA.SEEDERS, counts.seeders, true);
-  dv.setUint32(off + AA.LEECHERS, counts.leechers, true);
-  dv.setUint32(off + AA.COMPLETED, counts.completed, true);
-  let at = off + AA.PEERS;
+  u8[off + AnnounceAnswer.KIND] = KIND_ANNOUNCE;
+  u8[off + AnnounceAnswer.STATUS] = ST_OK;
+  dv.setUint16(off + AnnounceAnswer.COUNT, entries.length, true);
+  dv.setUint32(off + AnnounceAnswer.REQ_ID, 0xabcdef, true);
+  dv.setUint32(off + AnnounceAnswer.SEEDERS, counts.seeders, true);
+  dv.setUint32(off + AnnounceAnswer.LEECHERS, counts.leechers, true);
+  dv.setUint32(off + AnnounceAnswer.COMPLETED, counts.completed, true);
+  let at = off + AnnounceAnswer.PEERS;
   for (const e of entries) {
     u8.set(e, at);
     at += e.length;

@@ -1,4 +1,4 @@
-import { AA, ENTRY_FULL, ENTRY_V4, ENTRY_V6 } from '../../shards/layout.js';
+import { AnnounceAnswer, ENTRY_FULL, ENTRY_V4, ENTRY_V6 } from '../../contract/requests.js';
 import { formatIp, MAX_IP_TEXT } from '../net/ip.js';
 import { BencodeWriter, lit } from './bencode.js';
 
@@ -39,14 +39,14 @@ export function maxAnnounceBytes(numwant: number): number {
 }
 
 export function encodeAnnounce(w: BencodeWriter, a: Uint8Array, adv: DataView, off: number, tag: number, iv: Intervals): Buffer {
-  const n = adv.getUint16(off + AA.COUNT, true);
+  const n = adv.getUint16(off + AnnounceAnswer.COUNT, true);
   w.reset()
-    .raw(K_COMPLETE).digits(adv.getUint32(off + AA.SEEDERS, true))
-    .raw(K_DOWNLOADED).digits(adv.getUint32(off + AA.COMPLETED, true))
-    .raw(K_INCOMPLETE).digits(adv.getUint32(off + AA.LEECHERS, true))
+    .raw(K_COMPLETE).digits(adv.getUint32(off + AnnounceAnswer.SEEDERS, true))
+    .raw(K_DOWNLOADED).digits(adv.getUint32(off + AnnounceAnswer.COMPLETED, true))
+    .raw(K_INCOMPLETE).digits(adv.getUint32(off + AnnounceAnswer.LEECHERS, true))
     .raw(K_INTERVAL).digits(iv.interval + (iv.jitter > 0 ? Math.floor(Math.random() * (iv.jitter + 1)) : 0))
     .raw(K_MIN_INTERVAL).digits(iv.minInterval);
-  const peers = off + AA.PEERS;
+  const peers = off + AnnounceAnswer.PEERS;
   if (tag & TAG_COMPACT) {
     if (tag & TAG_V6) {
       w.raw(K_PEERS_EMPTY).raw(K_PEERS6).bytes(a, peers, n * ENTRY_V6);
@@ -79,10 +79,15 @@ const K_FLAGS = lit('5:flagsd20:min_request_intervali');
  * (seeders, completed, leechers) at counts[i*3...]. `order` lists hash indexes sorted by
  * their bytes (bencode dictionary order).
  */
-export function encodeScrape(w: BencodeWriter, hashes: Uint8Array, counts: Uint32Array, order: ArrayLike<number>, minInterval: number): Buffer {
+/**
+ * A scrape answer: the files in `order` (indexes into hashes/counts), or with a count the
+ * first `order` files as they are (already sorted and unique).
+ */
+export function encodeScrape(w: BencodeWriter, hashes: Uint8Array, counts: Uint32Array, order: ArrayLike<number> | number, minInterval: number): Buffer {
   w.reset().raw(K_FILES);
-  for (let k = 0; k < order.length; k++) {
-    const i = order[k];
+  const n = typeof order === 'number' ? order : order.length;
+  for (let k = 0; k < n; k++) {
+    const i = typeof order === 'number' ? k : order[k];
     w.bytes(hashes, i * 20, 20)
       .raw(K_FILE_COMPLETE).digits(counts[i * 3])
       .raw(K_DOWNLOADED).digits(counts[i * 3 + 1])

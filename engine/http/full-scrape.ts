@@ -1,33 +1,67 @@
-import type { ShardPool } from '../../shards/channel.js';
-import { CTL, SW, SWF_LIVE } from '../../shards/layout.js';
+import { Piscina } from 'piscina';
+import { unpackFullScrape, type FullScrapeResult, type FullScrapeTask } from './full-scrape-task.js';
 
-// Full scrape (when enabled): read every shard's swarm slab directly from shared memory,
-// without messaging the shards. Counters are u32 words written by one thread, so each read
-// is whole; a swarm created or freed during the walk may be missed or seen empty, which is
-// what a scrape taken a moment earlier or later would show anyway.
+// Full scrape (tracker.full_scrape): every swarm in one answer. The answer is built off the
+// acceptor's loop (full-scrape-task.ts, on a piscina worker: piscina's first job here) and
+// kept for tracker.full_scrape_cache_seconds; meanwhile every full scrape gets those bytes,
+// gzipped when the client accepts it, as opentracker does. Past that time the next request
+// starts a new build and is answered with the bytes it had until the build is done, so no
+// request ever waits for a walk of the tables, except the very first.
 
-export function fullScrape(pool: ShardPool): { hashes: Uint8Array; counts: Uint32Array; count: number } {
-  const parts: Array<{ u8: Uint8Array; dv: DataView; high: number }> = [];
-  let total = 0;
-  for (const s of pool.shards) {
-    const len = s.memory.swarms.byteLength;
-    const high = Math.min(Atomics.load(s.ctl, CTL.SWARM_HIGH), Math.floor(len / SW.SIZE));
-    parts.push({ u8: new Uint8Array(s.memory.swarms, 0, len), dv: new DataView(s.memory.swarms, 0, len), high });
-    total += high;
+/** The full scrape, or null when it could not be built (the error is logged). */
+export type FullScrapeAnswer = (r: FullScrapeResult | null) => void;
+
+export interface FullScrapeSource {
+  /** per shard: its control block and swarm slab, as they are now (slabs grow) */
+  shards(): FullScrapeTask['shards'];
+  minInterval: number;
+  cacheMs: number;
+}
+
+const TASK = new URL('./full-scrape-task.js', import.meta.url).href;
+
+export class FullScrapes {
+  private readonly pool = new Piscina({ filename: TASK, minThreads: 0, maxThreads: 1, idleTimeout: 60_000 });
+  private last: FullScrapeResult | undefined;
+  private builtAt = -Infinity;
+  private building: Promise<void> | undefined;
+  private readonly waiting: FullScrapeAnswer[] = [];
+  /** Builds that failed (the error is in the log). */
+  failures = 0;
+
+  constructor(
+    private readonly src: FullScrapeSource,
+    private readonly onError: (e: Error) => void,
+  ) {}
+
+  /** Calls `answer` with the current full scrape: at once when there is one, else when it is built. */
+  get(answer: FullScrapeAnswer): void {
+    if (performance.now() - this.builtAt > this.src.cacheMs) this.rebuild();
+    if (this.last !== undefined) answer(this.last);
+    else this.waiting.push(answer);
   }
-  const hashes = new Uint8Array(total * 20);
-  const counts = new Uint32Array(total * 3);
-  let n = 0;
-  for (const { u8, dv, high } of parts) {
-    for (let slot = 0; slot < high; slot++) {
-      const at = slot * SW.SIZE;
-      if (!(u8[at + SW.FLAGS] & SWF_LIVE)) continue;
-      hashes.set(u8.subarray(at + SW.INFO_HASH, at + SW.INFO_HASH + 20), n * 20);
-      counts[n * 3] = dv.getUint32(at + SW.SEED4, true) + dv.getUint32(at + SW.SEED6, true);
-      counts[n * 3 + 1] = dv.getUint32(at + SW.COMPLETED, true);
-      counts[n * 3 + 2] = dv.getUint32(at + SW.LEECH4, true) + dv.getUint32(at + SW.LEECH6, true);
-      n++;
-    }
+
+  private rebuild(): void {
+    if (this.building) return;
+    const task: FullScrapeTask = { shards: this.src.shards(), minInterval: this.src.minInterval };
+    this.building = this.pool.run(task).then(
+      (packed: Uint8Array) => {
+        this.last = unpackFullScrape(packed);
+        this.builtAt = performance.now();
+        this.building = undefined;
+        for (const w of this.waiting.splice(0)) w(this.last);
+      },
+      (e: Error) => {
+        this.failures++;
+        this.building = undefined;
+        this.onError(e);
+        // the requests waiting get the previous answer, or a failure, rather than hang
+        for (const w of this.waiting.splice(0)) w(this.last ?? null);
+      },
+    );
   }
-  return { hashes: hashes.subarray(0, n * 20), counts: counts.subarray(0, n * 3), count: n };
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
 }

@@ -1,7 +1,4 @@
-import {
-  AF_COMPACT, AF_HAS_KEY, AF_NO_PEER_ID, AF_V6, AQ, EVENT_COMPLETED, EVENT_NONE, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED,
-  KIND_ANNOUNCE,
-} from '../../shards/layout.js';
+import { AF_COMPACT, AF_HAS_KEY, AF_NO_PEER_ID, AF_V6, AnnounceRequest, EVENT_COMPLETED, EVENT_NONE, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE } from '../../contract/requests.js';
 import type { FailureCode } from '../errors.js';
 import { isV4Mapped, parseIp } from '../net/ip.js';
 
@@ -125,11 +122,11 @@ const SEEN_DOWNLOADED = 16;
 const SEEN_LEFT = 32;
 
 /**
- * Parses announces into one reusable request record (shards/layout AQ). The caller writes
- * the client's address into AQ.IP first; `ip`/`ipv4`/`ipv6` replace it only when allowed.
+ * Parses announces into one reusable request record (contract/requests.ts AnnounceRequest). The caller writes
+ * the client's address into AnnounceRequest.IP first; `ip`/`ipv4`/`ipv6` replace it only when allowed.
  */
 export class AnnounceParser {
-  readonly rec = new Uint8Array(AQ.SIZE);
+  readonly rec = new Uint8Array(AnnounceRequest.SIZE);
   readonly dv = new DataView(this.rec.buffer);
   private readonly ipScratch = new Uint8Array(16);
   private readonly pairs = new PairScanner();
@@ -139,8 +136,8 @@ export class AnnounceParser {
   parse(s: string): FailureCode | null {
     const rec = this.rec;
     const dv = this.dv;
-    rec[AQ.KIND] = KIND_ANNOUNCE;
-    rec[AQ.EVENT] = EVENT_NONE;
+    rec[AnnounceRequest.KIND] = KIND_ANNOUNCE;
+    rec[AnnounceRequest.EVENT] = EVENT_NONE;
     let flags = AF_COMPACT;
     let numwant = this.opts.numwantDefault;
     let key = 0;
@@ -155,37 +152,37 @@ export class AnnounceParser {
       const klen = kEnd - kStart;
       const c0 = s.charCodeAt(kStart);
       if (klen === 9 && c0 === 0x69 && keyIs(s, kStart, kEnd, 'info_hash')) {
-        if (decodeBytes(s, vStart, vEnd, rec, AQ.INFO_HASH, 20) !== 20) return 'invalid_info_hash';
+        if (decodeBytes(s, vStart, vEnd, rec, AnnounceRequest.INFO_HASH, 20) !== 20) return 'invalid_info_hash';
         seen |= SEEN_INFO_HASH;
       } else if (klen === 7 && c0 === 0x70 && keyIs(s, kStart, kEnd, 'peer_id')) {
-        if (decodeBytes(s, vStart, vEnd, rec, AQ.PEER_ID, 20) !== 20) return 'invalid_peer_id';
+        if (decodeBytes(s, vStart, vEnd, rec, AnnounceRequest.PEER_ID, 20) !== 20) return 'invalid_peer_id';
         seen |= SEEN_PEER_ID;
       } else if (klen === 4 && c0 === 0x70 && keyIs(s, kStart, kEnd, 'port')) {
         const v = parseUint(s, vStart, vEnd);
         if (v < 1 || v > 65535) return 'invalid_port';
-        dv.setUint16(AQ.PORT, v, true);
+        dv.setUint16(AnnounceRequest.PORT, v, true);
         seen |= SEEN_PORT;
       } else if (klen === 8 && c0 === 0x75 && keyIs(s, kStart, kEnd, 'uploaded')) {
         const v = parseUint(s, vStart, vEnd);
         if (v < 0) return 'invalid_uploaded';
-        dv.setFloat64(AQ.UPLOADED, v, true);
+        dv.setFloat64(AnnounceRequest.UPLOADED, v, true);
         seen |= SEEN_UPLOADED;
       } else if (klen === 10 && c0 === 0x64 && keyIs(s, kStart, kEnd, 'downloaded')) {
         const v = parseUint(s, vStart, vEnd);
         if (v < 0) return 'invalid_downloaded';
-        dv.setFloat64(AQ.DOWNLOADED, v, true);
+        dv.setFloat64(AnnounceRequest.DOWNLOADED, v, true);
         seen |= SEEN_DOWNLOADED;
       } else if (klen === 4 && c0 === 0x6c && keyIs(s, kStart, kEnd, 'left')) {
         const v = parseUint(s, vStart, vEnd);
         if (v < 0) return 'invalid_left';
-        dv.setFloat64(AQ.LEFT, v, true);
+        dv.setFloat64(AnnounceRequest.LEFT, v, true);
         seen |= SEEN_LEFT;
       } else if (klen === 5 && c0 === 0x65 && keyIs(s, kStart, kEnd, 'event')) {
-        if (vStart === vEnd || valueIs(s, vStart, vEnd, 'empty')) rec[AQ.EVENT] = EVENT_NONE;
-        else if (valueIs(s, vStart, vEnd, 'started')) rec[AQ.EVENT] = EVENT_STARTED;
-        else if (valueIs(s, vStart, vEnd, 'stopped')) rec[AQ.EVENT] = EVENT_STOPPED;
-        else if (valueIs(s, vStart, vEnd, 'completed')) rec[AQ.EVENT] = EVENT_COMPLETED;
-        else if (valueIs(s, vStart, vEnd, 'paused')) rec[AQ.EVENT] = EVENT_PAUSED;
+        if (vStart === vEnd || valueIs(s, vStart, vEnd, 'empty')) rec[AnnounceRequest.EVENT] = EVENT_NONE;
+        else if (valueIs(s, vStart, vEnd, 'started')) rec[AnnounceRequest.EVENT] = EVENT_STARTED;
+        else if (valueIs(s, vStart, vEnd, 'stopped')) rec[AnnounceRequest.EVENT] = EVENT_STOPPED;
+        else if (valueIs(s, vStart, vEnd, 'completed')) rec[AnnounceRequest.EVENT] = EVENT_COMPLETED;
+        else if (valueIs(s, vStart, vEnd, 'paused')) rec[AnnounceRequest.EVENT] = EVENT_PAUSED;
         else return 'invalid_event';
       } else if (klen === 7 && c0 === 0x6e && keyIs(s, kStart, kEnd, 'numwant')) {
         // Some clients send -1 for "the default".
@@ -218,10 +215,10 @@ export class AnnounceParser {
     if (!(seen & SEEN_UPLOADED)) return 'missing_uploaded';
     if (!(seen & SEEN_DOWNLOADED)) return 'missing_downloaded';
     if (!(seen & SEEN_LEFT)) return 'missing_left';
-    if (!isV4Mapped(rec, AQ.IP)) flags |= AF_V6;
-    rec[AQ.FLAGS] = flags;
-    dv.setUint16(AQ.NUMWANT, numwant > this.opts.numwantMax ? this.opts.numwantMax : numwant, true);
-    dv.setUint32(AQ.KEY, key, true);
+    if (!isV4Mapped(rec, AnnounceRequest.IP)) flags |= AF_V6;
+    rec[AnnounceRequest.FLAGS] = flags;
+    dv.setUint16(AnnounceRequest.NUMWANT, numwant > this.opts.numwantMax ? this.opts.numwantMax : numwant, true);
+    dv.setUint32(AnnounceRequest.KEY, key, true);
     return null;
   }
 
@@ -233,7 +230,7 @@ export class AnnounceParser {
       return false;
     }
     if (!parseIp(text, this.ipScratch, 0)) return false;
-    this.rec.set(this.ipScratch, AQ.IP);
+    this.rec.set(this.ipScratch, AnnounceRequest.IP);
     return true;
   }
 }

@@ -1,8 +1,9 @@
 import HyperExpress from 'hyper-express';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { AF_COMPACT, AF_NO_PEER_ID, AF_V6, AQ, EVENT_NONE } from '../../shards/layout.js';
-import type { ShardPool } from '../../shards/channel.js';
-import type { ByteRing } from '../../shards/ring.js';
+import { AF_COMPACT, AF_NO_PEER_ID, AF_V6, AnnounceRequest, EVENT_NONE } from '../../contract/requests.js';
+import type { ShardPool } from '../../shards/pool.js';
+import type { ByteRing } from '../../contract/ring.js';
+import type { Logger } from '../../contract/log.js';
 import type { Config } from '../config.js';
 import { PROTO_HTTP, type TrackerCounters } from '../counters.js';
 import { FAILURE_BODIES, failureBody, type FailureCode } from '../errors.js';
@@ -13,9 +14,10 @@ import { announceFailure } from '../answer-status.js';
 import { Admission, announceOptions } from '../policy/admission.js';
 import type { Registry } from '../policy/registry.js';
 import { BencodeWriter } from './bencode.js';
-import { encodeAnnounce, encodeScrape, maxAnnounceBytes, maxScrapeBytes, sortedOrder, TAG_COMPACT, TAG_NO_PEER_ID, TAG_V6, type Intervals } from './encode.js';
+import { encodeAnnounce, encodeScrape, maxAnnounceBytes, maxScrapeBytes, TAG_COMPACT, TAG_NO_PEER_ID, TAG_V6, type Intervals } from './encode.js';
 import { AnnounceParser, ScrapeParser } from './query.js';
-import { fullScrape } from './full-scrape.js';
+import { FullScrapes } from './full-scrape.js';
+import { HashSorter } from './hash-sort.js';
 
 // The HTTP acceptor: announce and scrape through uWebSockets.js routes registered directly
 // on hyper-express's uWS app (the hot path skips hyper-express's request wrapper), every
@@ -42,6 +44,9 @@ export class HttpFrontend implements Frontend {
   private readonly uws: TemplatedApp;
   private readonly parser: AnnounceParser;
   private readonly scrapeParser: ScrapeParser;
+  private readonly sorter: HashSorter;
+  /** undefined unless tracker.full_scrape */
+  private readonly fullScrapes: FullScrapes | undefined;
   private readonly owner: number;
   private readonly admission: Admission;
   private readonly abortHandlers: Array<() => void>;
@@ -55,15 +60,23 @@ export class HttpFrontend implements Frontend {
   constructor(
     private readonly cfg: Config,
     private readonly dispatch: Dispatch,
-    private readonly pool: ShardPool,
+    pool: ShardPool,
     registry: Registry,
     private readonly counters: TrackerCounters,
+    log: Logger,
   ) {
     this.owner = dispatch.register(this);
     this.admission = new Admission(cfg, registry);
     const t = cfg.tracker;
     this.parser = new AnnounceParser(announceOptions(cfg));
     this.scrapeParser = new ScrapeParser(t.scrape_max_hashes);
+    this.sorter = new HashSorter(t.scrape_max_hashes);
+    if (t.full_scrape) {
+      this.fullScrapes = new FullScrapes(
+        { shards: () => pool.shards.map((s) => ({ ctl: s.memory.ctl, swarms: s.memory.swarms })), minInterval: t.min_interval, cacheMs: t.full_scrape_cache_seconds * 1000 },
+        (e) => log(`full scrape failed: ${e.stack ?? e}`, 'error'),
+      );
+    }
     const pending = dispatch.pending;
     this.abortHandlers = Array.from({ length: pending.capacity }, (_, slot) => () => pending.release(slot));
     this.writer = new BencodeWriter(Math.max(maxAnnounceBytes(t.numwant_max), maxScrapeBytes(t.scrape_max_hashes)));
@@ -100,8 +113,9 @@ export class HttpFrontend implements Frontend {
     return this.port;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.server.close();
+    await this.fullScrapes?.close();
   }
 
   // ------------------------------------------------------------------ requests
@@ -137,18 +151,18 @@ export class HttpFrontend implements Frontend {
     if (query.length > this.cfg.http.max_query_bytes) return this.refuseAnnounce(res, 'query_too_long', EVENT_NONE);
     const p = this.parser;
     const rec = p.rec;
-    this.clientAddress(res, req, rec, AQ.IP);
-    p.dv.setUint32(AQ.SOURCE, this.dispatch.addressTags.tag(rec, AQ.IP), true); // before `ip=` may replace AQ.IP
+    this.clientAddress(res, req, rec, AnnounceRequest.IP);
+    p.dv.setUint32(AnnounceRequest.SOURCE, this.dispatch.addressTags.tag(rec, AnnounceRequest.IP), true); // before `ip=` may replace AnnounceRequest.IP
     // a request that did not parse counts under event "none": its event byte is not trustworthy
     const bad = p.parse(query);
     if (bad !== null) return this.refuseAnnounce(res, bad, EVENT_NONE);
     const err = this.admission.announce(keyed ? (req.getParameter(0) ?? null) : null, rec, p.dv);
-    if (err !== null) return this.refuseAnnounce(res, err, rec[AQ.EVENT]);
+    if (err !== null) return this.refuseAnnounce(res, err, rec[AnnounceRequest.EVENT]);
 
-    const flags = rec[AQ.FLAGS];
+    const flags = rec[AnnounceRequest.FLAGS];
     const tag = (flags & AF_COMPACT ? TAG_COMPACT : 0) | (flags & AF_NO_PEER_ID ? TAG_NO_PEER_ID : 0) | (flags & AF_V6 ? TAG_V6 : 0);
     const slot = this.dispatch.submitAnnounce(rec, p.dv, res, tag, this.owner);
-    if (slot < 0) return this.refuseAnnounce(res, 'tracker_busy', rec[AQ.EVENT]);
+    if (slot < 0) return this.refuseAnnounce(res, 'tracker_busy', rec[AnnounceRequest.EVENT]);
     res.onAborted(this.abortHandlers[slot]);
   }
 
@@ -160,26 +174,14 @@ export class HttpFrontend implements Frontend {
     const err = this.admission.scrape(keyed ? (req.getParameter(0) ?? null) : null, this.scrapeAddr, 0) ?? sp.parse(query);
     if (err !== null) return this.refuseScrape(res, err);
     if (sp.count === 0) {
-      if (!this.cfg.tracker.full_scrape) return this.refuseScrape(res, 'full_scrape_disabled');
-      const files = fullScrape(this.pool);
-      const body = encodeScrape(new BencodeWriter(maxScrapeBytes(files.count)), files.hashes, files.counts, sortedOrder(files.hashes, files.count), this.iv.minInterval);
-      res.writeHeader('Content-Type', TEXT).end(body);
-      this.counters.scraped(PROTO_HTTP);
-      return;
+      if (this.fullScrapes === undefined) return this.refuseScrape(res, 'full_scrape_disabled');
+      return this.fullScrape(res, req);
     }
-
-    // Unique hashes: a bencoded dictionary has each key once.
-    const hashes = sp.hashes;
-    let unique = 0;
-    outer: for (let i = 0; i < sp.count; i++) {
-      for (let j = 0; j < unique; j++) {
-        if (Buffer.compare(hashes.subarray(i * 20, i * 20 + 20), hashes.subarray(j * 20, j * 20 + 20)) === 0) continue outer;
-      }
-      if (unique !== i) hashes.copyWithin(unique * 20, i * 20, i * 20 + 20);
-      unique++;
-    }
+    // Sorted, each once: the answer is a bencoded dictionary (keys sorted, each once), and
+    // the shards answer in this order, so it is encoded as it comes back.
+    const unique = this.sorter.sortUnique(sp.hashes, sp.count);
     const waiter: ScrapeWaiter = { res, aborted: false };
-    if (this.dispatch.submitScrape(hashes, unique, waiter, this.owner) === null) return this.refuseScrape(res, 'tracker_busy');
+    if (this.dispatch.submitScrape(sp.hashes, unique, waiter, this.owner) === null) return this.refuseScrape(res, 'tracker_busy');
     res.onAborted(() => {
       waiter.aborted = true;
     });
@@ -192,6 +194,25 @@ export class HttpFrontend implements Frontend {
   private readonly writeCorked = (): void => {
     this.corkRes!.writeHeader('Content-Type', TEXT).end(this.corkBody!);
   };
+
+  /** A full scrape: the cached answer (gzipped when the client accepts it), built off this loop. */
+  private fullScrape(res: HttpResponse, req: HttpRequest): void {
+    const gzip = /\bgzip\b/.test(req.getHeader('accept-encoding'));
+    const waiter: ScrapeWaiter = { res, aborted: false };
+    res.onAborted(() => {
+      waiter.aborted = true;
+    });
+    this.fullScrapes!.get((r) => {
+      if (waiter.aborted) return;
+      if (r === null) return res.cork(() => this.refuseScrape(res, 'tracker_busy'));
+      res.cork(() => {
+        res.writeHeader('Content-Type', TEXT);
+        if (gzip) res.writeHeader('Content-Encoding', 'gzip');
+        res.end(gzip ? r.gzip : r.body);
+      });
+      this.counters.scraped(PROTO_HTTP);
+    });
+  }
 
   private send(res: HttpResponse, body: Uint8Array): void {
     this.corkRes = res;
@@ -212,7 +233,7 @@ export class HttpFrontend implements Frontend {
   scraped(job: ScrapeJob): void {
     const w = job.item as ScrapeWaiter;
     if (w.aborted) return;
-    this.send(w.res, encodeScrape(this.writer, job.hashes, job.counts, sortedOrder(job.hashes, job.count), this.iv.minInterval));
+    this.send(w.res, encodeScrape(this.writer, job.hashes, job.counts, job.count, this.iv.minInterval));
     this.counters.scraped(PROTO_HTTP);
   }
 

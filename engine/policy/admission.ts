@@ -1,4 +1,4 @@
-import { AQ } from '../../shards/layout.js';
+import { AnnounceRequest } from '../../contract/requests.js';
 import type { Config } from '../config.js';
 import type { FailureCode } from '../errors.js';
 import type { AnnounceOptions } from '../http/query.js';
@@ -23,32 +23,32 @@ export class Admission {
   ) {}
 
   /**
-   * Check a parsed announce record (AQ layout) with the passkey the client gave (null for
+   * Check a parsed announce record (AnnounceRequest layout) with the passkey the client gave (null for
    * none) and stamp its USER and TORRENT fields. Returns the failure to answer, or null.
    */
   announce(passkey: string | null, rec: Uint8Array, dv: DataView): FailureCode | null {
     this.detail = null;
-    if (this.isBanned(rec, AQ.IP)) return 'banned';
-    if (!this.registry.clients.allowed(rec, AQ.PEER_ID)) return 'client_not_allowed';
+    if (this.isBanned(rec, AnnounceRequest.IP)) return 'banned';
+    if (!this.registry.clients.allowed(rec, AnnounceRequest.PEER_ID)) return 'client_not_allowed';
     let user = 0;
     if (this.cfg.tracker.private) {
       if (passkey === null) return 'passkey_required';
       const u = this.registry.user(passkey);
       if (u === undefined) return 'unknown_passkey';
-      if (!u.canLeech && dv.getFloat64(AQ.LEFT, true) > 0) return 'leeching_disabled';
+      if (!u.canLeech && dv.getFloat64(AnnounceRequest.LEFT, true) > 0) return 'leeching_disabled';
       user = u.id;
     }
-    const torrent = this.registry.torrentId(rec, AQ.INFO_HASH);
+    const torrent = this.registry.torrentId(rec, AnnounceRequest.INFO_HASH);
     if (torrent === 0 && this.cfg.tracker.private) {
-      const reason = this.registry.deletedReason(rec, AQ.INFO_HASH);
+      const reason = this.registry.deletedReason(rec, AnnounceRequest.INFO_HASH);
       if (reason !== undefined) {
         this.detail = reason;
         return 'torrent_deleted';
       }
       if (this.cfg.tracker.require_registered_torrents) return 'torrent_not_registered';
     }
-    dv.setUint32(AQ.USER, user, true);
-    dv.setUint32(AQ.TORRENT, torrent, true);
+    dv.setUint32(AnnounceRequest.USER, user, true);
+    dv.setUint32(AnnounceRequest.TORRENT, torrent, true);
     return null;
   }
 

@@ -55,7 +55,7 @@ describe('BanList', () => {
     for (const no of ['1.2.3.5', '11.0.0.0', '9.255.255.255', '2001:db9::', 'fe80::2', '::', '::1.2.3.4']) expect(b.banned(ip(no), 0, NOW), no).toBe(false);
   });
 
-  it('reads the address at an offset (AQ.IP inside a request record)', () => {
+  it('reads the address at an offset (AnnounceRequest.IP inside a request record)', () => {
     const b = new BanList();
     b.replace([ban('192.0.2.0/24')]);
     const rec = new Uint8Array(104);

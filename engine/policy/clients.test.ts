@@ -27,7 +27,7 @@ describe('ClientAllowList', () => {
     for (const no of ['-qB3', '-qb4630-', '-T', '-lt0D5', 'N', '-UT3550-abcdefghijkm', '-UT3550-']) expect(l.allowed(id(no), 0), no).toBe(false);
   });
 
-  it('reads the peer_id at an offset (AQ.PEER_ID inside a request record)', () => {
+  it('reads the peer_id at an offset (AnnounceRequest.PEER_ID inside a request record)', () => {
     const l = new ClientAllowList();
     l.replace([b('-qB')]);
     const rec = new Uint8Array(104);

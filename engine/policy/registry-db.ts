@@ -1,12 +1,13 @@
-import type { RegistryDelta, RegistrySnapshot } from '../../persistence/registry.js';
+import type { RegistryDelta, RegistrySnapshot } from '../../contract/registry.js';
 import type { BanEntry } from './bans.js';
 import { parseCidr } from './bans.js';
 import type { Registry } from './registry.js';
+import type { Logger } from '../../contract/log.js';
 
 // Install what the persistence thread reads from the database into the acceptor's caches:
 // a whole snapshot at start (each part swapped whole), then the changes as they happen.
 
-export function applySnapshot(registry: Registry, snap: RegistrySnapshot, log: (msg: string, level?: 'warn') => void): void {
+export function applySnapshot(registry: Registry, snap: RegistrySnapshot, log: Logger): void {
   registry.replaceAll(
     snap.users.map((u) => ({ id: u.id, passkey: u.passkey, canLeech: u.canLeech, expiresAt: u.expiresAt })),
     snap.torrents.map((t) => ({ id: t.id, infoHash: t.infoHash })),
@@ -21,7 +22,7 @@ export function applySnapshot(registry: Registry, snap: RegistrySnapshot, log: (
  * torrent holds them now), then their current entries go in. Bans and clients, when they
  * changed, are swapped whole.
  */
-export function applyDelta(registry: Registry, d: RegistryDelta, log: (msg: string, level?: 'warn') => void): void {
+export function applyDelta(registry: Registry, d: RegistryDelta, log: Logger): void {
   for (const [id, key] of d.dropKeys) registry.removeUserKey(key, id);
   for (const [id, hash] of d.dropHashes) registry.removeTorrent(hash, id);
   for (const u of d.users) {
@@ -37,7 +38,7 @@ export function applyDelta(registry: Registry, d: RegistryDelta, log: (msg: stri
   if (d.clients) registry.clients.replace(d.clients);
 }
 
-function parseBans(list: RegistrySnapshot['bans'], log: (msg: string, level?: 'warn') => void): BanEntry[] {
+function parseBans(list: RegistrySnapshot['bans'], log: Logger): BanEntry[] {
   const bans: BanEntry[] = [];
   for (const b of list) {
     try {

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import * as v from 'valibot';
 import { PASSKEY_RE, type Registry, type TorrentEntry, type UserEntry } from './registry.js';
+import type { Logger } from '../../contract/log.js';
 
 // The registry file: users and registered torrents as TOML, until the persistence thread
 // feeds the registry from PostgreSQL. The file is watched; a valid edit replaces the
@@ -81,7 +82,7 @@ export function newPasskey(): string {
 export function attachRegistryFile(
   registry: Registry,
   path: string,
-  opts: { createWithUser: boolean; log: (msg: string, level?: 'warn') => void },
+  opts: { createWithUser: boolean; log: Logger },
 ): () => void {
   if (!existsSync(path) && opts.createWithUser) {
     mkdirSync(dirname(path), { recursive: true });

@@ -44,19 +44,26 @@ export class Registry {
   /** peer_id prefixes of permitted clients; empty = all. */
   readonly clients = new ClientAllowList();
   private users = new Map<string, UserEntry>();
+  /** Entries that are a user's current passkey (not a reset one in its grace window). */
+  private currentKeys = 0;
   private torrents = new Map<number, TorrentNode>();
   private torrentCount = 0;
   private deletedCount = 0;
 
-  /** Users known (a reset passkey in its grace window is a second key of the same user). */
+  /**
+   * Users known (a reset passkey in its grace window is a second key of the same user).
+   * Kept as entries change: /metrics and /stats read it without walking every user.
+   */
   get userCount(): number {
-    let n = 0;
-    for (const u of this.users.values()) if (!u.expiresAt) n++;
-    return n;
+    return this.currentKeys;
   }
 
   get registeredTorrents(): number {
     return this.torrentCount;
+  }
+
+  get banCount(): number {
+    return this.bans.size;
   }
 
   user(passkey: string): UserEntry | undefined {
@@ -84,16 +91,22 @@ export class Registry {
 
   upsertUser(u: UserEntry): void {
     if (!PASSKEY_RE.test(u.passkey)) throw new Error(`invalid passkey for user ${u.id}`);
+    this.removeUser(u.passkey);
     this.users.set(u.passkey, Object.freeze({ ...u }));
+    if (!u.expiresAt) this.currentKeys++;
   }
 
   removeUser(passkey: string): boolean {
-    return this.users.delete(passkey);
+    const old = this.users.get(passkey);
+    if (old === undefined) return false;
+    this.users.delete(passkey);
+    if (!old.expiresAt) this.currentKeys--;
+    return true;
   }
 
   /** Remove a passkey if it still belongs to user `id` (it may have moved to another since). */
   removeUserKey(passkey: string, id: number): boolean {
-    return this.users.get(passkey)?.id === id && this.users.delete(passkey);
+    return this.users.get(passkey)?.id === id && this.removeUser(passkey);
   }
 
   /** Register a torrent, or with `deletedReason` keep it as deleted (refused with that reason). */
@@ -144,6 +157,7 @@ export class Registry {
     for (const d of deleted) next.upsertTorrent(d, d.reason);
     for (const t of torrents) next.upsertTorrent(t); // a live registration wins over a deleted one
     this.users = next.users;
+    this.currentKeys = next.currentKeys;
     this.torrents = next.torrents;
     this.torrentCount = next.torrentCount;
     this.deletedCount = next.deletedCount;

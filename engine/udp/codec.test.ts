@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  AF_COMPACT, AF_HAS_KEY, AF_V6, AQ, EVENT_COMPLETED, EVENT_NONE, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE,
-} from '../../shards/layout.js';
+import { AF_COMPACT, AF_HAS_KEY, AF_V6, AnnounceRequest, EVENT_COMPLETED, EVENT_NONE, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE } from '../../contract/requests.js';
 import { FAILURES, type FailureCode } from '../errors.js';
 import { formatIpString, parseIp } from '../net/ip.js';
 import { PASSKEY_RE } from '../policy/registry.js';
@@ -90,7 +88,7 @@ const OPTS: AnnounceOptions = { numwantDefault: 50, numwantMax: 200, allowClient
 
 /**
  * Parse like the server does: the packet copied into a larger reused buffer (whose tail
- * holds stale bytes), the client's address written into AQ.IP first.
+ * holds stale bytes), the client's address written into AnnounceRequest.IP first.
  */
 function parse(
   parser: UdpAnnounceParser,
@@ -100,11 +98,11 @@ function parse(
 ): FailureCode | null {
   const buf = new Uint8Array(2048).fill(stale);
   buf.set(pkt);
-  parser.rec.set(ip16(client), AQ.IP);
+  parser.rec.set(ip16(client), AnnounceRequest.IP);
   return parser.parse(buf, new DataView(buf.buffer), pkt.length);
 }
 
-const recIp = (parser: UdpAnnounceParser): string => formatIpString(parser.rec, AQ.IP);
+const recIp = (parser: UdpAnnounceParser): string => formatIpString(parser.rec, AnnounceRequest.IP);
 const urlText = (parser: UdpAnnounceParser): string => Buffer.from(parser.url.subarray(0, parser.urlLength)).toString('latin1');
 
 function announceWithUrl(parts: (string | number[])[]): Uint8Array {
@@ -189,7 +187,7 @@ describe('classify', () => {
 // ----------------------------------------------------------------------------- announce fields
 
 describe('UdpAnnounceParser: fields', () => {
-  it('puts every field at its AQ offset', () => {
+  it('puts every field at its AnnounceRequest offset', () => {
     const parser = new UdpAnnounceParser(OPTS);
     const pkt = announcePacket({
       downloaded: 0x0102030405n,
@@ -203,18 +201,18 @@ describe('UdpAnnounceParser: fields', () => {
     expect(parse(parser, pkt)).toBeNull();
     const rec = parser.rec;
     const dv = new DataView(rec.buffer, rec.byteOffset, rec.byteLength);
-    expect(rec[AQ.KIND]).toBe(KIND_ANNOUNCE);
-    expect(rec.subarray(AQ.INFO_HASH, AQ.INFO_HASH + 20)).toEqual(INFO_HASH);
-    expect(rec.subarray(AQ.PEER_ID, AQ.PEER_ID + 20)).toEqual(PEER_ID);
-    expect(dv.getFloat64(AQ.DOWNLOADED, true)).toBe(0x0102030405);
-    expect(dv.getFloat64(AQ.LEFT, true)).toBe(0x1f_0000_0001);
-    expect(dv.getFloat64(AQ.UPLOADED, true)).toBe(0x123456789abc);
-    expect(rec[AQ.EVENT]).toBe(EVENT_STARTED);
-    expect(dv.getUint32(AQ.KEY, true)).toBe(0xdeadbeef);
-    expect(dv.getUint16(AQ.NUMWANT, true)).toBe(77);
-    expect(dv.getUint16(AQ.PORT, true)).toBe(51413);
+    expect(rec[AnnounceRequest.KIND]).toBe(KIND_ANNOUNCE);
+    expect(rec.subarray(AnnounceRequest.INFO_HASH, AnnounceRequest.INFO_HASH + 20)).toEqual(INFO_HASH);
+    expect(rec.subarray(AnnounceRequest.PEER_ID, AnnounceRequest.PEER_ID + 20)).toEqual(PEER_ID);
+    expect(dv.getFloat64(AnnounceRequest.DOWNLOADED, true)).toBe(0x0102030405);
+    expect(dv.getFloat64(AnnounceRequest.LEFT, true)).toBe(0x1f_0000_0001);
+    expect(dv.getFloat64(AnnounceRequest.UPLOADED, true)).toBe(0x123456789abc);
+    expect(rec[AnnounceRequest.EVENT]).toBe(EVENT_STARTED);
+    expect(dv.getUint32(AnnounceRequest.KEY, true)).toBe(0xdeadbeef);
+    expect(dv.getUint16(AnnounceRequest.NUMWANT, true)).toBe(77);
+    expect(dv.getUint16(AnnounceRequest.PORT, true)).toBe(51413);
     expect(recIp(parser)).toBe('198.51.100.7');
-    expect(rec[AQ.FLAGS]).toBe(AF_COMPACT | AF_HAS_KEY);
+    expect(rec[AnnounceRequest.FLAGS]).toBe(AF_COMPACT | AF_HAS_KEY);
     expect(parser.urlLength).toBe(0);
   });
 
@@ -223,21 +221,21 @@ describe('UdpAnnounceParser: fields', () => {
     const ih = Uint8Array.from({ length: 20 }, (_, i) => 0xa0 + i);
     const pid = Uint8Array.from({ length: 20 }, (_, i) => 0x10 + i);
     expect(parse(parser, announcePacket({ infoHash: ih, peerId: pid }))).toBeNull();
-    expect(Array.from(parser.rec.subarray(AQ.INFO_HASH, AQ.INFO_HASH + 20))).toEqual(Array.from(ih));
-    expect(Array.from(parser.rec.subarray(AQ.PEER_ID, AQ.PEER_ID + 20))).toEqual(Array.from(pid));
+    expect(Array.from(parser.rec.subarray(AnnounceRequest.INFO_HASH, AnnounceRequest.INFO_HASH + 20))).toEqual(Array.from(ih));
+    expect(Array.from(parser.rec.subarray(AnnounceRequest.PEER_ID, AnnounceRequest.PEER_ID + 20))).toEqual(Array.from(pid));
   });
 
   it('keeps each u64 field apart (distinct values in each)', () => {
     const parser = new UdpAnnounceParser(OPTS);
     expect(parse(parser, announcePacket({ downloaded: 1n, left: 2n, uploaded: 3n }))).toBeNull();
     const dv = parser.dv;
-    expect([dv.getFloat64(AQ.DOWNLOADED, true), dv.getFloat64(AQ.LEFT, true), dv.getFloat64(AQ.UPLOADED, true)]).toEqual([1, 2, 3]);
+    expect([dv.getFloat64(AnnounceRequest.DOWNLOADED, true), dv.getFloat64(AnnounceRequest.LEFT, true), dv.getFloat64(AnnounceRequest.UPLOADED, true)]).toEqual([1, 2, 3]);
   });
 
   const u64Fields = [
-    ['downloaded', AQ.DOWNLOADED, 'invalid_downloaded'],
-    ['left', AQ.LEFT, 'invalid_left'],
-    ['uploaded', AQ.UPLOADED, 'invalid_uploaded'],
+    ['downloaded', AnnounceRequest.DOWNLOADED, 'invalid_downloaded'],
+    ['left', AnnounceRequest.LEFT, 'invalid_left'],
+    ['uploaded', AnnounceRequest.UPLOADED, 'invalid_uploaded'],
   ] as const;
 
   for (const [field, off, code] of u64Fields) {
@@ -270,21 +268,21 @@ describe('UdpAnnounceParser: fields', () => {
     const parser = new UdpAnnounceParser(OPTS);
     const expected = [EVENT_NONE, EVENT_COMPLETED, EVENT_STARTED, EVENT_STOPPED];
     for (let e = 0; e < 4; e++) {
-      parser.rec[AQ.EVENT] = 0xee;
+      parser.rec[AnnounceRequest.EVENT] = 0xee;
       expect(parse(parser, announcePacket({ event: e }))).toBeNull();
-      expect(parser.rec[AQ.EVENT], `event ${e}`).toBe(expected[e]);
+      expect(parser.rec[AnnounceRequest.EVENT], `event ${e}`).toBe(expected[e]);
     }
     for (const e of [4, 5, 255, 256, 0x01000000, 0x7fffffff, 0xffffffff]) {
       expect(parse(parser, announcePacket({ event: e })), `event ${e}`).toBe('invalid_event');
     }
   });
 
-  it('port 0 is invalid_port; 1..65535 land in AQ.PORT', () => {
+  it('port 0 is invalid_port; 1..65535 land in AnnounceRequest.PORT', () => {
     const parser = new UdpAnnounceParser(OPTS);
     expect(parse(parser, announcePacket({ port: 0 }))).toBe('invalid_port');
     for (const port of [1, 80, 0x0100, 6881, 0x1234, 65535]) {
       expect(parse(parser, announcePacket({ port }))).toBeNull();
-      expect(parser.dv.getUint16(AQ.PORT, true), `port ${port}`).toBe(port);
+      expect(parser.dv.getUint16(AnnounceRequest.PORT, true), `port ${port}`).toBe(port);
     }
   });
 
@@ -296,22 +294,22 @@ describe('UdpAnnounceParser: fields', () => {
     ];
     for (const [numWant, want] of cases) {
       expect(parse(parser, announcePacket({ numWant }))).toBeNull();
-      expect(parser.dv.getUint16(AQ.NUMWANT, true), `num_want ${numWant}`).toBe(want);
+      expect(parser.dv.getUint16(AnnounceRequest.NUMWANT, true), `num_want ${numWant}`).toBe(want);
     }
   });
 
   it('num_want: a default above the maximum is clamped too', () => {
     const parser = new UdpAnnounceParser({ numwantDefault: 500, numwantMax: 100, allowClientIp: false });
     expect(parse(parser, announcePacket({ numWant: -1 }))).toBeNull();
-    expect(parser.dv.getUint16(AQ.NUMWANT, true)).toBe(100);
+    expect(parser.dv.getUint16(AnnounceRequest.NUMWANT, true)).toBe(100);
   });
 
   it('copies the key (any 32-bit value) and sets AF_HAS_KEY unless it is 0 (no key: it proves nothing)', () => {
     const parser = new UdpAnnounceParser(OPTS);
     for (const key of [0, 1, 0x80000000, 0xffffffff, 0x01020304]) {
       expect(parse(parser, announcePacket({ key }))).toBeNull();
-      expect(parser.dv.getUint32(AQ.KEY, true), `key ${key}`).toBe(key);
-      expect(parser.rec[AQ.FLAGS] & (AF_HAS_KEY | AF_COMPACT)).toBe(key === 0 ? AF_COMPACT : AF_HAS_KEY | AF_COMPACT);
+      expect(parser.dv.getUint32(AnnounceRequest.KEY, true), `key ${key}`).toBe(key);
+      expect(parser.rec[AnnounceRequest.FLAGS] & (AF_HAS_KEY | AF_COMPACT)).toBe(key === 0 ? AF_COMPACT : AF_HAS_KEY | AF_COMPACT);
     }
   });
 
@@ -332,7 +330,7 @@ describe('UdpAnnounceParser: fields', () => {
     ];
     for (const [client, v6] of cases) {
       expect(parse(parser, announcePacket(), client)).toBeNull();
-      expect((parser.rec[AQ.FLAGS] & AF_V6) !== 0, client).toBe(v6);
+      expect((parser.rec[AnnounceRequest.FLAGS] & AF_V6) !== 0, client).toBe(v6);
       expect(recIp(parser), client).toBe(formatIpString(ip16(client)));
     }
   });
@@ -350,8 +348,8 @@ describe('UdpAnnounceParser: fields', () => {
       const parser = new UdpAnnounceParser({ ...OPTS, allowClientIp: true });
       expect(parse(parser, announcePacket({ ip: named }), '198.51.100.7')).toBeNull();
       expect(recIp(parser)).toBe('203.0.113.5');
-      expect(Array.from(parser.rec.subarray(AQ.IP, AQ.IP + 16))).toEqual(Array.from(ip16('203.0.113.5')));
-      expect(parser.rec[AQ.FLAGS] & AF_V6).toBe(0);
+      expect(Array.from(parser.rec.subarray(AnnounceRequest.IP, AnnounceRequest.IP + 16))).toEqual(Array.from(ip16('203.0.113.5')));
+      expect(parser.rec[AnnounceRequest.FLAGS] & AF_V6).toBe(0);
     });
 
     it('0 means "use the sender address"', () => {
@@ -364,7 +362,7 @@ describe('UdpAnnounceParser: fields', () => {
       const parser = new UdpAnnounceParser({ ...OPTS, allowClientIp: true });
       expect(parse(parser, announcePacket({ ip: named }), '2001:db8::42')).toBeNull();
       expect(recIp(parser)).toBe('2001:db8::42');
-      expect(parser.rec[AQ.FLAGS] & AF_V6).toBe(AF_V6);
+      expect(parser.rec[AnnounceRequest.FLAGS] & AF_V6).toBe(AF_V6);
     });
   });
 
@@ -372,12 +370,12 @@ describe('UdpAnnounceParser: fields', () => {
     const parser = new UdpAnnounceParser({ ...OPTS, allowClientIp: true });
     expect(parse(parser, announcePacket({ event: 3, key: 7, numWant: 9, port: 99, ip: 0x01020304, downloaded: 5n, options: [2, 2, 0x2f, 0x61] }), '::1')).toBeNull();
     expect(parse(parser, announcePacket({ event: 0, key: 8, numWant: -1, port: 100, downloaded: 6n }), '10.1.2.3')).toBeNull();
-    expect(parser.rec[AQ.EVENT]).toBe(EVENT_NONE);
-    expect(parser.dv.getUint32(AQ.KEY, true)).toBe(8);
-    expect(parser.dv.getUint16(AQ.NUMWANT, true)).toBe(50);
-    expect(parser.dv.getUint16(AQ.PORT, true)).toBe(100);
-    expect(parser.dv.getFloat64(AQ.DOWNLOADED, true)).toBe(6);
-    expect(parser.rec[AQ.FLAGS] & AF_V6).toBe(0);
+    expect(parser.rec[AnnounceRequest.EVENT]).toBe(EVENT_NONE);
+    expect(parser.dv.getUint32(AnnounceRequest.KEY, true)).toBe(8);
+    expect(parser.dv.getUint16(AnnounceRequest.NUMWANT, true)).toBe(50);
+    expect(parser.dv.getUint16(AnnounceRequest.PORT, true)).toBe(100);
+    expect(parser.dv.getFloat64(AnnounceRequest.DOWNLOADED, true)).toBe(6);
+    expect(parser.rec[AnnounceRequest.FLAGS] & AF_V6).toBe(0);
     expect(recIp(parser)).toBe('10.1.2.3');
     expect(parser.urlLength).toBe(0);
   });
@@ -678,7 +676,7 @@ describe('fuzz', () => {
       if (kind !== Kind.Announce) continue;
       expect(pkt.length).toBeGreaterThanOrEqual(98);
       const parser = parsers[iter & 1];
-      parser.rec.set(clients[iter % clients.length], AQ.IP);
+      parser.rec.set(clients[iter % clients.length], AnnounceRequest.IP);
       const err = parser.parse(pkt, dv, pkt.length);
       results.set(err ?? 'ok', (results.get(err ?? 'ok') ?? 0) + 1);
       if (err !== null) {
@@ -688,9 +686,9 @@ describe('fuzz', () => {
       const o = opts[iter & 1];
       expect(parser.urlLength).toBeGreaterThanOrEqual(0);
       expect(parser.urlLength).toBeLessThanOrEqual(Math.min(1024, pkt.length - 98));
-      expect(parser.dv.getUint16(AQ.NUMWANT, true)).toBeLessThanOrEqual(o.numwantMax);
-      expect(parser.dv.getUint16(AQ.PORT, true)).not.toBe(0);
-      for (const f of [AQ.DOWNLOADED, AQ.LEFT, AQ.UPLOADED]) expect(Number.isSafeInteger(parser.dv.getFloat64(f, true))).toBe(true);
+      expect(parser.dv.getUint16(AnnounceRequest.NUMWANT, true)).toBeLessThanOrEqual(o.numwantMax);
+      expect(parser.dv.getUint16(AnnounceRequest.PORT, true)).not.toBe(0);
+      for (const f of [AnnounceRequest.DOWNLOADED, AnnounceRequest.LEFT, AnnounceRequest.UPLOADED]) expect(Number.isSafeInteger(parser.dv.getFloat64(f, true))).toBe(true);
       const pk = parser.passkey();
       if (pk !== null) expect(PASSKEY_RE.test(pk)).toBe(true);
     }

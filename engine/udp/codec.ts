@@ -1,6 +1,4 @@
-import {
-  AF_COMPACT, AF_HAS_KEY, AF_V6, AQ, EVENT_COMPLETED, EVENT_NONE, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE,
-} from '../../shards/layout.js';
+import { AF_COMPACT, AF_HAS_KEY, AF_V6, AnnounceRequest, EVENT_COMPLETED, EVENT_NONE, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE } from '../../contract/requests.js';
 import type { FailureCode } from '../errors.js';
 import type { AnnounceOptions } from '../http/query.js';
 import { isV4Mapped } from '../net/ip.js';
@@ -53,12 +51,12 @@ function u64(dv: DataView, at: number): number {
 
 
 /**
- * Parses announce packets into one reusable request record (shards/layout AQ), like the
- * HTTP parser. The caller writes the client's address into AQ.IP first. BEP 41 URL data
+ * Parses announce packets into one reusable request record (contract/requests.ts AnnounceRequest), like the
+ * HTTP parser. The caller writes the client's address into AnnounceRequest.IP first. BEP 41 URL data
  * is collected into `url` (first `urlLength` bytes) for the passkey.
  */
 export class UdpAnnounceParser {
-  readonly rec = new Uint8Array(AQ.SIZE);
+  readonly rec = new Uint8Array(AnnounceRequest.SIZE);
   readonly dv = new DataView(this.rec.buffer);
   readonly url = new Uint8Array(1024);
   urlLength = 0;
@@ -68,40 +66,40 @@ export class UdpAnnounceParser {
   parse(p: Uint8Array, dv: DataView, len: number): FailureCode | null {
     const rec = this.rec;
     const out = this.dv;
-    rec[AQ.KIND] = KIND_ANNOUNCE;
-    rec.set(p.subarray(16, 36), AQ.INFO_HASH);
-    rec.set(p.subarray(36, 56), AQ.PEER_ID);
+    rec[AnnounceRequest.KIND] = KIND_ANNOUNCE;
+    rec.set(p.subarray(16, 36), AnnounceRequest.INFO_HASH);
+    rec.set(p.subarray(36, 56), AnnounceRequest.PEER_ID);
     const downloaded = u64(dv, 56);
     const left = u64(dv, 64);
     const uploaded = u64(dv, 72);
     if (downloaded < 0) return 'invalid_downloaded';
     if (left < 0) return 'invalid_left';
     if (uploaded < 0) return 'invalid_uploaded';
-    out.setFloat64(AQ.DOWNLOADED, downloaded, true);
-    out.setFloat64(AQ.LEFT, left, true);
-    out.setFloat64(AQ.UPLOADED, uploaded, true);
+    out.setFloat64(AnnounceRequest.DOWNLOADED, downloaded, true);
+    out.setFloat64(AnnounceRequest.LEFT, left, true);
+    out.setFloat64(AnnounceRequest.UPLOADED, uploaded, true);
     const event = dv.getUint32(80, false);
-    if (event === 0) rec[AQ.EVENT] = EVENT_NONE;
-    else if (event === 1) rec[AQ.EVENT] = EVENT_COMPLETED;
-    else if (event === 2) rec[AQ.EVENT] = EVENT_STARTED;
-    else if (event === 3) rec[AQ.EVENT] = EVENT_STOPPED;
+    if (event === 0) rec[AnnounceRequest.EVENT] = EVENT_NONE;
+    else if (event === 1) rec[AnnounceRequest.EVENT] = EVENT_COMPLETED;
+    else if (event === 2) rec[AnnounceRequest.EVENT] = EVENT_STARTED;
+    else if (event === 3) rec[AnnounceRequest.EVENT] = EVENT_STOPPED;
     else return 'invalid_event';
-    const v4 = isV4Mapped(rec, AQ.IP);
+    const v4 = isV4Mapped(rec, AnnounceRequest.IP);
     const ip = dv.getUint32(84, false);
     if (ip !== 0 && this.opts.allowClientIp && v4) {
       // an IPv4 client naming its IPv4 address (the field cannot carry IPv6)
-      out.setUint32(AQ.IP + 12, ip, false);
+      out.setUint32(AnnounceRequest.IP + 12, ip, false);
     }
     const key = dv.getUint32(88, false);
-    out.setUint32(AQ.KEY, key, true);
+    out.setUint32(AnnounceRequest.KEY, key, true);
     const numwant = dv.getInt32(92, false);
     const want = numwant < 0 ? this.opts.numwantDefault : numwant;
-    out.setUint16(AQ.NUMWANT, want > this.opts.numwantMax ? this.opts.numwantMax : want, true);
+    out.setUint16(AnnounceRequest.NUMWANT, want > this.opts.numwantMax ? this.opts.numwantMax : want, true);
     const port = dv.getUint16(96, false);
     if (port === 0) return 'invalid_port';
-    out.setUint16(AQ.PORT, port, true);
+    out.setUint16(AnnounceRequest.PORT, port, true);
     // key 0 is no key (BEP 15 has no way to leave it out): it proves nothing about the client
-    rec[AQ.FLAGS] = AF_COMPACT | (key !== 0 ? AF_HAS_KEY : 0) | (v4 ? 0 : AF_V6);
+    rec[AnnounceRequest.FLAGS] = AF_COMPACT | (key !== 0 ? AF_HAS_KEY : 0) | (v4 ? 0 : AF_V6);
     this.parseOptions(p, len);
     return null;
   }

@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
-import type { ShardPool } from '../../shards/channel.js';
-import { AA, AQ, ENTRY_V4, ENTRY_V6, EVENT_NONE } from '../../shards/layout.js';
-import type { ByteRing } from '../../shards/ring.js';
+import type { ShardPool } from '../../shards/pool.js';
+import { AnnounceAnswer, AnnounceRequest, ENTRY_V4, ENTRY_V6, EVENT_NONE } from '../../contract/requests.js';
+import type { ByteRing } from '../../contract/ring.js';
 import { announceFailure } from '../answer-status.js';
 import type { Config } from '../config.js';
 import { PROTO_UDP, type TrackerCounters } from '../counters.js';
@@ -147,18 +147,18 @@ export class UdpFrontend implements Frontend {
 
   private announce(tid: number, len: number, address: string, port: number): void {
     const pr = this.parser;
-    pr.rec.set(this.addr, AQ.IP);
-    pr.dv.setUint32(AQ.SOURCE, this.dispatch.addressTags.tag(this.addr, 0), true);
+    pr.rec.set(this.addr, AnnounceRequest.IP);
+    pr.dv.setUint32(AnnounceRequest.SOURCE, this.dispatch.addressTags.tag(this.addr, 0), true);
     // A request that did not parse counts under event "none": its event byte is not trustworthy.
     const bad = pr.parse(this.packet, this.pdv, len);
     if (bad !== null) return this.refuseAnnounce(tid, bad, EVENT_NONE, address, port);
     // The passkey string is built only in private mode.
     const err = this.admission.announce(this.cfg.tracker.private ? pr.passkey() : null, pr.rec, pr.dv);
-    if (err !== null) return this.refuseAnnounce(tid, err, pr.rec[AQ.EVENT], address, port);
+    if (err !== null) return this.refuseAnnounce(tid, err, pr.rec[AnnounceRequest.EVENT], address, port);
     const v6 = !isV4Mapped(this.addr, 0);
-    if (v6 && pr.dv.getUint16(AQ.NUMWANT, true) > MAX_PEERS_V6) pr.dv.setUint16(AQ.NUMWANT, MAX_PEERS_V6, true);
+    if (v6 && pr.dv.getUint16(AnnounceRequest.NUMWANT, true) > MAX_PEERS_V6) pr.dv.setUint16(AnnounceRequest.NUMWANT, MAX_PEERS_V6, true);
     const slot = this.dispatch.submitAnnounce(pr.rec, pr.dv, this, v6 ? TAG_V6 : 0, this.owner);
-    if (slot < 0) return this.refuseAnnounce(tid, 'tracker_busy', pr.rec[AQ.EVENT], address, port);
+    if (slot < 0) return this.refuseAnnounce(tid, 'tracker_busy', pr.rec[AnnounceRequest.EVENT], address, port);
     this.tids[slot] = tid;
     this.addresses[slot] = address;
     this.ports[slot] = port;
@@ -190,15 +190,15 @@ export class UdpFrontend implements Frontend {
       return this.counters.announced(PROTO_UDP, pending.events[slot], failure, pending.since[slot]);
     }
     const adv = ring.dv;
-    const n = adv.getUint16(off + AA.COUNT, true);
+    const n = adv.getUint16(off + AnnounceAnswer.COUNT, true);
     const peerBytes = n * (tag & TAG_V6 ? ENTRY_V6 : ENTRY_V4);
     const o = this.nextOut();
     const out = this.outBufs[o];
     const iv = this.cfg.tracker;
     const interval = iv.interval + (iv.interval_jitter > 0 ? Math.floor(Math.random() * (iv.interval_jitter + 1)) : 0);
-    writeAnnounceHeader(this.outViews[o], tid, interval, adv.getUint32(off + AA.LEECHERS, true), adv.getUint32(off + AA.SEEDERS, true));
+    writeAnnounceHeader(this.outViews[o], tid, interval, adv.getUint32(off + AnnounceAnswer.LEECHERS, true), adv.getUint32(off + AnnounceAnswer.SEEDERS, true));
     const src = ring.u8;
-    const from = off + AA.PEERS;
+    const from = off + AnnounceAnswer.PEERS;
     for (let i = 0; i < peerBytes; i++) out[20 + i] = src[from + i];
     this.send(out, 20 + peerBytes, address, port);
     this.counters.announced(PROTO_UDP, pending.events[slot], null, pending.since[slot]);

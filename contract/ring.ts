@@ -1,4 +1,3 @@
-import { RING_HEAD, RING_HEADER_BYTES, RING_TAIL } from './layout.js';
 
 // A single-producer single-consumer byte ring in a SharedArrayBuffer.
 //
@@ -16,6 +15,10 @@ import { RING_HEAD, RING_HEADER_BYTES, RING_TAIL } from './layout.js';
 // Atomics.store(tail); the consumer reads Atomics.load(tail) before reading payloads, and
 // publishes Atomics.store(head) only after it is done with them. Atomics are sequentially
 // consistent, which orders the plain accesses around them.
+
+export const RING_HEAD = 0; // Int32 index: consumer position (bytes, wraps at 2^32)
+export const RING_TAIL = 16; // Int32 index: producer position, on its own cache line
+export const RING_HEADER_BYTES = 128;
 
 const WRAP = 0xffffffff;
 const REC_HEADER = 8;

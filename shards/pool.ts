@@ -1,8 +1,11 @@
 import { Worker } from 'node:worker_threads';
-import { CTL, GLOBAL, KIND_ANNOUNCE, KIND_SCRAPE } from './layout.js';
+import { ShardControl, GlobalBlock } from './memory-layout.js';
+import { KIND_ANNOUNCE, KIND_SCRAPE } from '../contract/requests.js';
 import { allocateGlobal, allocateShardMemory, type ShardLimits, type ShardMemory } from './memory.js';
-import { ByteRing } from './ring.js';
-import type { ShardWorkerData } from './worker.js';
+import { ByteRing } from '../contract/ring.js';
+import type { ShardWorkerData } from './shard-thread.js';
+import { readSwarm, type SwarmSnapshot } from './swarm-view.js';
+import type { Logger } from '../contract/log.js';
 
 // The acceptor's side of the shards: it owns every shard's memory, starts and supervises
 // the threads, queues request records into their rings, rings each doorbell once per
@@ -17,6 +20,28 @@ export interface AnswerSink {
   shardLost(shard: number): void;
 }
 
+/** A shard's figures at one instant (ShardPool.stats). */
+export interface ShardStats {
+  /** a thread runs (false between a crash and its respawn) */
+  up: boolean;
+  /** the thread has not entered its loop yet (recovering its tables) */
+  starting: boolean;
+  /** seconds since its loop last turned; -1 without a thread */
+  heartbeatAge: number;
+  restarts: number;
+  swarms: number;
+  peers: number;
+  seeders: number;
+  leechers: number;
+  peersV6: number;
+  queuedRequestBytes: number;
+  queuedAnswerBytes: number;
+  /** int32 words that wrap: readers total the differences */
+  busyMs: number;
+  handled: number;
+  tableFull: number;
+}
+
 export interface PoolOptions extends ShardLimits {
   count: number;
   peerTimeout: number;
@@ -26,7 +51,7 @@ export interface PoolOptions extends ShardLimits {
   accounting: boolean;
   /** A shard whose drain loop has not turned for this long is terminated and respawned (0: never). */
   watchdogSeconds: number;
-  log: (msg: string, level?: 'error' | 'warn' | 'info' | 'debug') => void;
+  log: Logger;
   /** A shard cannot be kept alive: stop serving (the process exits in production). */
   onFatal: (msg: string) => void;
 }
@@ -42,7 +67,7 @@ interface Shard {
   restarts: number;
   /** The watchdog terminated this thread; it is on its way out. */
   stalled: boolean;
-  /** CTL.HEARTBEAT when last read, and when (performance.now(), ms) it was seen to change. */
+  /** ShardControl.HEARTBEAT when last read, and when (performance.now(), ms) it was seen to change. */
   lastBeat: number;
   beatAt: number;
   recentExits: number[]; // exit times within the restart window
@@ -51,7 +76,7 @@ interface Shard {
 const RESTART_BUDGET = 5;
 const RESTART_WINDOW_MS = 60_000;
 
-const WORKER_URL = new URL('./worker.js', import.meta.url);
+const WORKER_URL = new URL('./shard-thread.js', import.meta.url);
 
 export class ShardPool {
   readonly global: SharedArrayBuffer;
@@ -91,7 +116,7 @@ export class ShardPool {
 
   /** Seconds since start: the one clock shards stamp peers with. */
   now(): number {
-    return Atomics.load(this.g, GLOBAL.NOW);
+    return Atomics.load(this.g, GlobalBlock.NOW);
   }
 
   async start(sink: AnswerSink): Promise<void> {
@@ -105,7 +130,7 @@ export class ShardPool {
   }
 
   private tick(): void {
-    Atomics.store(this.g, GLOBAL.NOW, Math.floor((Date.now() - this.startedAt) / 1000));
+    Atomics.store(this.g, GlobalBlock.NOW, Math.floor((Date.now() - this.startedAt) / 1000));
     const limit = this.opts.watchdogSeconds;
     if (limit === 0 || this.closed) return;
     for (const s of this.shards) {
@@ -128,7 +153,7 @@ export class ShardPool {
   heartbeatAge(shard: number): number {
     const s = this.shards[shard];
     if (s.worker === undefined) return -1;
-    const beat = Atomics.load(s.ctl, CTL.HEARTBEAT);
+    const beat = Atomics.load(s.ctl, ShardControl.HEARTBEAT);
     const t = performance.now();
     if (beat !== s.lastBeat) {
       s.lastBeat = beat;
@@ -139,7 +164,7 @@ export class ShardPool {
 
   /** The shard's thread has not entered its loop yet (it is starting, or recovering its tables). */
   isStarting(shard: number): boolean {
-    return this.shards[shard].worker !== undefined && Atomics.load(this.shards[shard].ctl, CTL.RUNNING) === 0;
+    return this.shards[shard].worker !== undefined && Atomics.load(this.shards[shard].ctl, ShardControl.RUNNING) === 0;
   }
 
   private spawn(shard: Shard, recover: boolean): Promise<void> {
@@ -153,8 +178,8 @@ export class ShardPool {
       accounting: this.opts.accounting,
     };
     // its start-up counts against the watchdog
-    Atomics.store(shard.ctl, CTL.RUNNING, 0);
-    shard.lastBeat = Atomics.load(shard.ctl, CTL.HEARTBEAT);
+    Atomics.store(shard.ctl, ShardControl.RUNNING, 0);
+    shard.lastBeat = Atomics.load(shard.ctl, ShardControl.HEARTBEAT);
     shard.beatAt = performance.now();
     const worker = new Worker(WORKER_URL, { workerData: data, name: `shard-${shard.index}` });
     shard.worker = worker;
@@ -243,19 +268,19 @@ export class ShardPool {
     for (const s of this.shards) {
       if (!s.dirty) continue;
       s.dirty = false;
-      Atomics.add(s.ctl, CTL.DOORBELL, 1);
+      Atomics.add(s.ctl, ShardControl.DOORBELL, 1);
       // A busy shard finds the records by itself; waking costs a syscall, so only a
       // sleeping shard is notified (see the handshake in worker.ts).
-      if (Atomics.load(s.ctl, CTL.SLEEPING) === 1) Atomics.notify(s.ctl, CTL.DOORBELL);
+      if (Atomics.load(s.ctl, ShardControl.SLEEPING) === 1) Atomics.notify(s.ctl, ShardControl.DOORBELL);
     }
   };
 
   /** Await the shards' common doorbell; drain every answer ring each time it rings. */
   private waitForAnswers(): void {
     if (this.closed) return;
-    const seen = Atomics.load(this.g, GLOBAL.MAIN_BELL);
+    const seen = Atomics.load(this.g, GlobalBlock.MAIN_BELL);
     for (const s of this.shards) this.drain(s);
-    const w = Atomics.waitAsync(this.g, GLOBAL.MAIN_BELL, seen);
+    const w = Atomics.waitAsync(this.g, GlobalBlock.MAIN_BELL, seen);
     if (w.async) w.value.then(this.onBell);
     else setImmediate(this.onBell); // rang while draining: go again, but let I/O run first
   }
@@ -275,6 +300,38 @@ export class ShardPool {
     if (any) ring.release();
   }
 
+  /**
+   * Shard `i`'s figures, read now from its control words and ring positions (for /metrics,
+   * /stats and /ready: nothing is asked of the thread).
+   */
+  stats(i: number): ShardStats {
+    const s = this.shards[i];
+    const c = s.ctl;
+    return {
+      up: s.worker !== undefined,
+      starting: this.isStarting(i),
+      heartbeatAge: this.heartbeatAge(i),
+      restarts: s.restarts,
+      swarms: Math.max(0, Atomics.load(c, ShardControl.SWARM_LIVE)),
+      peers: Math.max(0, Atomics.load(c, ShardControl.PEER_LIVE)),
+      seeders: Math.max(0, Atomics.load(c, ShardControl.SEEDERS)),
+      leechers: Math.max(0, Atomics.load(c, ShardControl.LEECHERS)),
+      peersV6: Math.max(0, Atomics.load(c, ShardControl.PEERS_V6)),
+      queuedRequestBytes: s.requests.depth(),
+      queuedAnswerBytes: s.answers.depth(),
+      busyMs: Atomics.load(c, ShardControl.BUSY_MS),
+      handled: Atomics.load(c, ShardControl.HANDLED),
+      tableFull: Atomics.load(c, ShardControl.TABLE_FULL),
+    };
+  }
+
+  /** The live swarm of a 20-byte info_hash as its shard holds it now, or undefined. */
+  swarm(infoHash: Uint8Array, limit: number): (SwarmSnapshot & { shard: number }) | undefined {
+    const shard = this.shardOf(infoHash, 0);
+    const snap = readSwarm(this.shards[shard].memory, infoHash, limit, this.now());
+    return snap && { shard, ...snap };
+  }
+
   /** Stop a shard thread as if it had crashed (tests and operators' drills). */
   killShard(shard: number): Promise<number> {
     const w = this.shards[shard].worker;
@@ -289,8 +346,8 @@ export class ShardPool {
   async close(): Promise<void> {
     this.closed = true;
     if (this.clock) clearInterval(this.clock);
-    Atomics.add(this.g, GLOBAL.MAIN_BELL, 1);
-    Atomics.notify(this.g, GLOBAL.MAIN_BELL);
+    Atomics.add(this.g, GlobalBlock.MAIN_BELL, 1);
+    Atomics.notify(this.g, GlobalBlock.MAIN_BELL);
     await Promise.all(this.shards.map((s) => s.worker?.terminate()));
   }
 }

@@ -1,10 +1,8 @@
-import { execSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RING_HEAD, RING_HEADER_BYTES, RING_TAIL } from './layout.js';
-import { ByteRing, ringBytes } from './ring.js';
+import { ByteRing, RING_HEAD, RING_HEADER_BYTES, RING_TAIL, ringBytes } from './ring.js';
 import { prng } from '../test/support/prng.js';
 
 /** Bytes a record of `len` payload bytes takes in the ring (8-byte header, 8-aligned payload). */
@@ -490,19 +488,11 @@ describe('ByteRing random traffic', () => {
 // Across threads: the compiled ring in a real worker_threads Worker.
 // ---------------------------------------------------------------------------------------
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const DIST_RING = fileURLToPath(new URL('../dist/shards/ring.js', import.meta.url));
+const DIST_RING = fileURLToPath(new URL('../dist/contract/ring.js', import.meta.url));
 
-/** The compiled ring must exist and be at least as new as its sources. */
+/** The compiled ring (make build, which make test runs first) must be as new as its source. */
 function distIsFresh(): boolean {
-  if (!existsSync(DIST_RING)) return false;
-  const built = statSync(DIST_RING).mtimeMs;
-  const layout = fileURLToPath(new URL('../dist/shards/layout.js', import.meta.url));
-  if (!existsSync(layout)) return false;
-  return (
-    built >= statSync(fileURLToPath(new URL('./ring.ts', import.meta.url))).mtimeMs &&
-    statSync(layout).mtimeMs >= statSync(fileURLToPath(new URL('./layout.ts', import.meta.url))).mtimeMs
-  );
+  return existsSync(DIST_RING) && statSync(DIST_RING).mtimeMs >= statSync(fileURLToPath(new URL('./ring.ts', import.meta.url))).mtimeMs;
 }
 
 // Plain JS run in the worker: it uses the compiled ByteRing. It consumes ring `toWorker`
@@ -603,17 +593,8 @@ const HELPERS = [lenOf, body, writeRecord, checkRecord].map((f) => f.toString())
 
 describe('ByteRing across threads', () => {
   beforeAll(() => {
-    if (!distIsFresh()) {
-      try {
-        execSync('npx tsc -p tsconfig.json', { cwd: ROOT, stdio: 'pipe' });
-      } catch (e) {
-        // tsc emits even with type errors elsewhere in the tree (other work in progress);
-        // only a missing or stale ring is fatal.
-        if (!distIsFresh()) throw e;
-      }
-    }
-    expect(distIsFresh()).toBe(true);
-  }, 120_000);
+    if (!distIsFresh()) throw new Error(`${DIST_RING} is missing or older than contract/ring.ts: run make build (make test does)`);
+  });
 
   it('moves 200,000 records each way between the main thread and a worker, in order and intact', async () => {
     const COUNT = 200_000;

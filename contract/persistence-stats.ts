@@ -1,6 +1,6 @@
 // What the persistence thread reports, in a small shared Float64Array it alone writes:
 // the acceptor (health checks, metrics, tests) reads it without messaging the thread.
-export const PS = {
+export const PersistenceStats = {
   DB_UP: 0, // 1 while the last database operation succeeded
   JOURNAL_BYTES: 1, // bytes in the journal file
   JOURNAL_BUDGET: 2, // persistence.journal_max_bytes
@@ -21,5 +21,5 @@ export const PS = {
 } as const;
 
 export function allocateStats(): SharedArrayBuffer {
-  return new SharedArrayBuffer(PS.SIZE * 8);
+  return new SharedArrayBuffer(PersistenceStats.SIZE * 8);
 }

@@ -3,9 +3,10 @@
 // The loop blocks in Atomics.wait with a timeout when idle, so expiry still runs.
 import { workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { AC, CTL, GLOBAL } from './layout.js';
+import { AccountingRecord } from '../contract/accounting.js';
+import { ShardControl, GlobalBlock } from './memory-layout.js';
 import type { ShardMemory } from './memory.js';
-import { ByteRing } from './ring.js';
+import { ByteRing } from '../contract/ring.js';
 import { ShardLogic, maxAnswerBytes } from './shard.js';
 import { SwarmStore } from './swarm-store.js';
 
@@ -32,24 +33,24 @@ function run(data: ShardWorkerData): void {
   const accounting = data.accounting ? new ByteRing(mem.accounting) : null;
   const logic = new ShardLogic(store, accounting, data.peerTimeout);
   // Room for one more accounting record per request (always true when accounting is off).
-  const acctRoom = (): boolean => accounting === null || accounting.hasRoom(AC.SIZE);
+  const acctRoom = (): boolean => accounting === null || accounting.hasRoom(AccountingRecord.SIZE);
   const ctl = store.ctl;
   const global = store.global;
   const maxAnswer = maxAnswerBytes(data.numwantMax, data.scrapeMaxHashes);
   const q = requests.u8;
   const qdv = requests.dv;
   let lastTick = -1;
-  Atomics.store(ctl, CTL.RUNNING, 1);
+  Atomics.store(ctl, ShardControl.RUNNING, 1);
 
   for (;;) {
-    const now = Atomics.load(global, GLOBAL.NOW);
+    const now = Atomics.load(global, GlobalBlock.NOW);
     if (now !== lastTick) {
       lastTick = now;
-      const budget = Math.max(1024, Math.ceil(Math.max(ctl[CTL.PEER_HIGH], ctl[CTL.SWARM_HIGH]) / FULL_SWEEP_SECONDS));
+      const budget = Math.max(1024, Math.ceil(Math.max(ctl[ShardControl.PEER_HIGH], ctl[ShardControl.SWARM_HIGH]) / FULL_SWEEP_SECONDS));
       store.expire(now, data.peerTimeout, budget);
     }
     // Liveness for the pool's watchdog and /ready: a turn at least every IDLE_WAIT_MS.
-    ctl[CTL.HEARTBEAT] = (ctl[CTL.HEARTBEAT] + 1) | 0;
+    ctl[ShardControl.HEARTBEAT] = (ctl[ShardControl.HEARTBEAT] + 1) | 0;
 
     const t0 = performance.now();
     let handled = 0;
@@ -78,16 +79,16 @@ function run(data: ShardWorkerData): void {
       accounting?.commit();
       answers.commit();
       requests.release();
-      Atomics.add(global, GLOBAL.MAIN_BELL, 1);
-      Atomics.notify(global, GLOBAL.MAIN_BELL);
-      ctl[CTL.HANDLED] = (ctl[CTL.HANDLED] + handled) | 0;
-      ctl[CTL.BUSY_MS] = (ctl[CTL.BUSY_MS] + Math.round(performance.now() - t0)) | 0;
+      Atomics.add(global, GlobalBlock.MAIN_BELL, 1);
+      Atomics.notify(global, GlobalBlock.MAIN_BELL);
+      ctl[ShardControl.HANDLED] = (ctl[ShardControl.HANDLED] + handled) | 0;
+      ctl[ShardControl.BUSY_MS] = (ctl[ShardControl.BUSY_MS] + Math.round(performance.now() - t0)) | 0;
       continue;
     }
     if (!answers.hasRoom(maxAnswer) || !acctRoom()) {
       // The acceptor is behind on answers, or the persistence thread on accounting (it
       // never drops records): give them a moment rather than spin.
-      Atomics.wait(ctl, CTL.DOORBELL, Atomics.load(ctl, CTL.DOORBELL), 1);
+      Atomics.wait(ctl, ShardControl.DOORBELL, Atomics.load(ctl, ShardControl.DOORBELL), 1);
       continue;
     }
     // Announce we are going to sleep, then look once more. The acceptor publishes a record
@@ -95,10 +96,10 @@ function run(data: ShardWorkerData): void {
     // With sequentially consistent atomics one of us sees the other: either we find the
     // record, or it sees SLEEPING and notifies (and the changed doorbell value makes a late
     // wait return at once).
-    const bell = Atomics.load(ctl, CTL.DOORBELL);
-    Atomics.store(ctl, CTL.SLEEPING, 1);
-    if (requests.isEmpty()) Atomics.wait(ctl, CTL.DOORBELL, bell, IDLE_WAIT_MS);
-    Atomics.store(ctl, CTL.SLEEPING, 0);
+    const bell = Atomics.load(ctl, ShardControl.DOORBELL);
+    Atomics.store(ctl, ShardControl.SLEEPING, 1);
+    if (requests.isEmpty()) Atomics.wait(ctl, ShardControl.DOORBELL, bell, IDLE_WAIT_MS);
+    Atomics.store(ctl, ShardControl.SLEEPING, 0);
   }
 }
 

@@ -1,8 +1,9 @@
 import { Worker } from 'node:worker_threads';
 import type { EmbeddedAddress } from './embedded.js';
-import type { RegistryDelta, RegistrySnapshot } from './registry.js';
-import { allocateStats, PS } from './stats.js';
-import type { PersistenceSettings, PersistenceWorkerData } from './worker.js';
+import type { RegistryDelta, RegistrySnapshot } from '../contract/registry.js';
+import { allocateStats, PersistenceStats } from '../contract/persistence-stats.js';
+import type { PersistenceSettings, PersistenceWorkerData } from './persistence-thread.js';
+import type { Logger } from '../contract/log.js';
 
 // The acceptor's side of the persistence thread: starts it on the shards' accounting rings,
 // hands registry snapshots and restored peers to the engine, exposes the thread's
@@ -22,20 +23,20 @@ export type FromPersistence =
 export type ToPersistence = { type: 'close' } | { type: 'reload'; id: number };
 
 export interface PersistenceOptions extends PersistenceSettings {
-  log: (msg: string, level?: 'error' | 'warn' | 'info' | 'debug') => void;
+  log: Logger;
   /** A registry snapshot to install in the acceptor's caches. */
   onRegistry: (snapshot: RegistrySnapshot) => void;
   onRegistryDelta: (delta: RegistryDelta) => void;
-  /** AQ records of peers to put back into the swarms (before the tracker listens). */
+  /** AnnounceRequest records of peers to put back into the swarms (before the tracker listens). */
   onRestore: (records: Uint8Array) => Promise<void>;
   onFirstUser: (passkey: string) => void;
   onFatal: (msg: string) => void;
 }
 
-const WORKER_URL = new URL('./worker.js', import.meta.url);
+const WORKER_URL = new URL('./persistence-thread.js', import.meta.url);
 
 export class Persistence {
-  /** The thread's counters (PS layout), read without messaging it. */
+  /** The thread's counters (PersistenceStats layout), read without messaging it. */
   readonly stats: Float64Array;
   private readonly worker: Worker;
   private restoring: Promise<void> = Promise.resolve();
@@ -127,7 +128,7 @@ export class Persistence {
   }
 
   get databaseUp(): boolean {
-    return this.stats[PS.DB_UP] === 1;
+    return this.stats[PersistenceStats.DB_UP] === 1;
   }
 
   /**

@@ -1,0 +1,81 @@
+// The records the acceptor and the shards exchange through their rings (contract/ring.ts):
+// announce and scrape requests, acceptor → shard, and their answers, shard → acceptor.
+// Fixed-size binary records, every multi-byte field little-endian and read through DataView.
+
+export const KIND_ANNOUNCE = 1;
+export const KIND_SCRAPE = 2;
+
+export const EVENT_NONE = 0;
+export const EVENT_COMPLETED = 1;
+export const EVENT_STARTED = 2;
+export const EVENT_STOPPED = 3;
+export const EVENT_PAUSED = 4;
+
+export const AF_COMPACT = 1; // BEP 23 compact answer
+export const AF_NO_PEER_ID = 2; // non-compact without peer ids
+export const AF_V6 = 4; // the peer's address is IPv6 (answer with IPv6 peers)
+export const AF_HAS_KEY = 8; // the client sent `key`
+export const AF_RESTORE = 16; // a peer reloaded from the database at start: no answer, no accounting
+
+// Announce request record.
+export const AnnounceRequest = {
+  KIND: 0, // u8
+  EVENT: 1, // u8
+  FLAGS: 2, // u8 (AF_*)
+  REQ_ID: 4, // u32: acceptor's pending slot + generation
+  USER: 8, // u32: user slot from the registry (0 in open mode)
+  TORRENT: 12, // u32: torrent id from the registry (0 when unregistered)
+  INFO_HASH: 16, // 20 bytes
+  PEER_ID: 36, // 20 bytes
+  IP: 56, // 16 bytes, IPv4 as IPv4-mapped IPv6
+  PORT: 72, // u16
+  NUMWANT: 74, // u16 (already clamped to numwant_max)
+  KEY: 76, // u32
+  UPLOADED: 80, // f64
+  DOWNLOADED: 88, // f64
+  LEFT: 96, // f64
+  SOURCE: 104, // u32: secret tag of the address the request came from (engine/net/halfsip.ts AddressTags)
+  SIZE: 108,
+} as const;
+
+// Scrape request record: header then COUNT × 20-byte info_hashes.
+export const ScrapeRequest = {
+  KIND: 0, // u8
+  COUNT: 2, // u16
+  REQ_ID: 4, // u32
+  HASHES: 8,
+} as const;
+
+// ---------------------------------------------------------------------------------
+// Answers: shard → acceptor.
+// ---------------------------------------------------------------------------------
+export const ST_OK = 0;
+export const ST_TABLE_FULL = 1; // max_swarms / max_peers reached
+export const ST_PEER_ID_IN_USE = 2; // another client holds this peer_id in the swarm (shard.ts ownsPeer)
+
+// Announce answer: header then COUNT peer entries. Entry size depends on the request:
+// compact IPv4 6 bytes (ip4 + port), compact IPv6 18 bytes (ip16 + port), non-compact
+// 38 bytes (ip16 + port + peer_id). Ports big-endian inside entries (wire order).
+export const AnnounceAnswer = {
+  KIND: 0, // u8
+  STATUS: 1, // u8 (ST_*)
+  COUNT: 2, // u16
+  REQ_ID: 4, // u32
+  SEEDERS: 8, // u32
+  LEECHERS: 12, // u32
+  COMPLETED: 16, // u32
+  PEERS: 20,
+} as const;
+export const ENTRY_V4 = 6;
+export const ENTRY_V6 = 18;
+export const ENTRY_FULL = 38;
+
+// Scrape answer: header then COUNT × (seeders, completed, leechers) u32 triples, in request order.
+export const ScrapeAnswer = {
+  KIND: 0,
+  COUNT: 2,
+  REQ_ID: 4,
+  FILES: 8,
+} as const;
+export const SCRAPE_ENTRY = 12;
+

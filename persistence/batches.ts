@@ -1,0 +1,159 @@
+import { AccountingRecord } from '../contract/accounting.js';
+import type { Logger } from '../contract/log.js';
+import { PersistenceStats } from '../contract/persistence-stats.js';
+import type { Multipliers } from '../contract/registry.js';
+import { RING_HEADER_BYTES, type ByteRing } from '../contract/ring.js';
+import type { Database } from './database.js';
+import type { Journal } from './journal.js';
+import { flushBatch } from './ledger.js';
+import { credit, decode } from './records.js';
+
+// Accounting from the shards' rings into batches: each batch is made durable in the journal
+// before the ring space is given back (a record is never in neither place), then committed
+// to the database oldest first, exactly once by batch id, and acknowledged.
+//
+//   rings ──cut()──▶ journal (fsync) ──commitAll()──▶ PostgreSQL ──▶ ack
+
+/** One journalled part of a batch: the records drained from one ring, binary (AccountingRecord layout). */
+export interface Chunk {
+  epoch: number;
+  data: Uint8Array;
+}
+
+export interface BatchSettings {
+  /** unix seconds at tracker clock 0 */
+  epoch: number;
+  journalMaxBytes: number;
+  /** transactions a batch is written with in parallel (1 on the embedded database) */
+  parts: number;
+}
+
+const BUDGET_WARN = 0.8;
+
+export class Batches {
+  /** A commit is running (the next waits for it). */
+  committing = false;
+  /** The journal was closed at shutdown: a commit finishing after it is acked at the next start. */
+  journalClosed = false;
+  private readonly scratch: Uint8Array;
+  private readonly journalledAt = new Map<number, number>(); // batch id → unix s
+  private budgetWarned = 0;
+
+  constructor(
+    private readonly rings: ByteRing[],
+    readonly journal: Journal<Chunk>,
+    private readonly db: Database,
+    private readonly settings: BatchSettings,
+    private readonly multipliers: (torrent: number) => Multipliers | undefined,
+    private readonly stats: Float64Array,
+    private readonly log: Logger,
+  ) {
+    this.scratch = new Uint8Array(Math.max(...rings.map((r) => r.sab.byteLength - RING_HEADER_BYTES)));
+    stats[PersistenceStats.JOURNAL_BUDGET] = settings.journalMaxBytes;
+    const now = Date.now() / 1000;
+    for (const id of journal.pendingIds()) this.journalledAt.set(id, now);
+    this.publish();
+  }
+
+  /** Some ring is more than a quarter full: cut now rather than at the interval. */
+  get pressure(): boolean {
+    return this.rings.some((r) => r.depth() * 4 > r.sab.byteLength);
+  }
+
+  get pending(): number {
+    return this.journal.pendingCount;
+  }
+
+  /**
+   * Move every published record into one journal batch. The ring space is released only
+   * once the batch is fsynced. Past the disk budget the records stay in the rings (and the
+   * shards wait) rather than be dropped; at shutdown (`force`) they go to the journal
+   * anyway, since the rings die with the process.
+   */
+  cut(force = false): void {
+    let bytes = 0;
+    for (const r of this.rings) bytes += r.depth();
+    if (bytes === 0) return;
+    const max = this.settings.journalMaxBytes;
+    if (!force && this.journal.size + bytes > max) {
+      this.stats[PersistenceStats.BUDGET_STALLS]++;
+      if (Date.now() - this.budgetWarned > 10_000) {
+        this.budgetWarned = Date.now();
+        this.log(`journal at its disk budget (${this.journal.size} of ${max} bytes) with the database away: announces wait until it returns`, 'error');
+      }
+      return;
+    }
+    const chunks: Chunk[] = [];
+    let count = 0;
+    for (const ring of this.rings) {
+      let n = 0;
+      for (let off = ring.next(); off >= 0; off = ring.next()) {
+        this.scratch.set(ring.u8.subarray(off, off + AccountingRecord.SIZE), n * AccountingRecord.SIZE);
+        n++;
+      }
+      if (n === 0) continue;
+      const chunk = this.scratch.slice(0, n * AccountingRecord.SIZE);
+      credit(chunk, n, this.settings.epoch, this.multipliers);
+      chunks.push({ epoch: this.settings.epoch, data: chunk });
+      count += n;
+    }
+    const id = this.journal.lastBatchId + 1;
+    this.journal.append(id, chunks);
+    for (const ring of this.rings) ring.release();
+    this.journalledAt.set(id, Date.now() / 1000);
+    this.stats[PersistenceStats.RECORDS_JOURNALLED] += count;
+    this.publish();
+    const share = this.journal.size / max;
+    if (share >= BUDGET_WARN && Date.now() - this.budgetWarned > 60_000) {
+      this.budgetWarned = Date.now();
+      this.log(`journal is at ${Math.round(share * 100)}% of its disk budget (${this.journal.size} bytes): the database has been away since batch ${this.journal.pendingIds()[0]}`, 'error');
+    }
+  }
+
+  /** Commit pending batches oldest first, until none is left or the database fails. */
+  async commitAll(): Promise<void> {
+    if (this.committing) return;
+    this.committing = true;
+    try {
+      for (const id of this.journal.pendingIds()) {
+        const sql = this.db.sql;
+        if (sql === undefined) return; // reconnect first: it also loads the registry and listens
+        const records = this.journal.read(id).flatMap((c) => decode(c.data, c.epoch));
+        const t0 = performance.now();
+        let r;
+        try {
+          // a batch gets 1 ms a record on top of the usual time
+          r = await this.db.guarded(flushBatch(sql, id, records, { journal: this.journal.id, parts: this.settings.parts }), 10_000 + records.length);
+        } catch (e) {
+          this.db.failed(`batch ${id} not committed (${(e as Error).message})`);
+          return;
+        }
+        this.db.setUp();
+        this.stats[PersistenceStats.LAST_FLUSH_MS] = performance.now() - t0;
+        if (this.journalClosed) return; // committed; acked as a replay at the next start
+        this.journal.ack(id);
+        this.journalledAt.delete(id);
+        this.stats[PersistenceStats.BATCHES_COMMITTED]++;
+        this.stats[PersistenceStats.RECORDS_COMMITTED] += records.length;
+        if (!r.applied) this.stats[PersistenceStats.BATCHES_REPLAYED]++;
+        if (r.deadLetters > 0) {
+          this.stats[PersistenceStats.DEAD_LETTERS] += r.deadLetters;
+          this.log(`batch ${id}: ${r.deadLetters} records refused by the database, kept in dead_letters`, 'warn');
+        }
+        this.publish();
+      }
+    } finally {
+      this.committing = false;
+    }
+  }
+
+  /** The journal's size, backlog and oldest pending batch, into the stats block. */
+  private publish(): void {
+    const s = this.stats;
+    s[PersistenceStats.JOURNAL_BYTES] = this.journal.size;
+    s[PersistenceStats.PENDING_BATCHES] = this.journal.pendingCount;
+    let oldest = 0;
+    for (const t of this.journalledAt.values()) if (oldest === 0 || t < oldest) oldest = t;
+    s[PersistenceStats.OLDEST_PENDING] = oldest;
+  }
+}

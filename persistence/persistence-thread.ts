@@ -1,0 +1,230 @@
+// The persistence thread: drains the shards' accounting rings, makes each batch durable in
+// the journal before the ring space is given back, commits batches to the database in
+// order (exactly once, by batch id), and keeps the acceptor's registry in step with the
+// database. Announces never wait on it: the shards only stop when a ring is full, which
+// happens only when the journal has reached its disk budget.
+//
+//   rings ──cut()──▶ journal (fsync) ──commit()──▶ PostgreSQL ──▶ ack
+//
+// While the database is away, batches pile up in the journal (disk, not memory) and are
+// committed oldest first when it returns. A crash at any point replays what the journal
+// holds; batches that did reach the database are recognised by id and skipped.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { LogLevel } from '../contract/log.js';
+import { PersistenceStats } from '../contract/persistence-stats.js';
+import { ByteRing } from '../contract/ring.js';
+import { Batches, type Chunk } from './batches.js';
+import { Database, DB_TIMEOUT_MS } from './database.js';
+import { Journal } from './journal.js';
+import { prunePeers, restorePeers } from './peers.js';
+import type { FromPersistence, ToPersistence } from './persistence.js';
+import { ensureFirstUser, pruneChanges } from './registry.js';
+import { REGISTRY_TIMEOUT_MS, RegistrySync } from './registry-sync.js';
+
+/** What the persistence thread is told to do (configuration, resolved by the engine). */
+export interface PersistenceSettings {
+  url: string; // '' = the embedded database under dataDir
+  schema: string;
+  dataDir: string;
+  flushIntervalMs: number;
+  journalMaxBytes: number;
+  /** Transactions (and connections) a batch is written with in parallel; 1 on the embedded database. */
+  flushConnections: number;
+  peerTimeout: number;
+  /** Private mode: create a first user when there is none, and say its passkey. */
+  firstUser: boolean;
+}
+
+export interface PersistenceWorkerData extends PersistenceSettings {
+  rings: SharedArrayBuffer[];
+  stats: SharedArrayBuffer;
+  epoch: number; // unix seconds at tracker clock 0
+}
+
+const TICK_MS = 20;
+const PRUNE_EVERY_MS = 60_000;
+const CLOSE_TIMEOUT_MS = 15_000;
+const RESTORE_TIMEOUT_MS = 600_000; // reading every peer back at start (millions of rows)
+
+const data = workerData as PersistenceWorkerData;
+const port = parentPort!;
+const post = (m: FromPersistence): void => port.postMessage(m);
+const log = (msg: string, level: LogLevel = 'info'): void => post({ type: 'log', msg: `persistence: ${msg}`, level });
+
+/** The thread's loop: when to cut, commit, reconnect, prune and poll; start-up and shutdown. */
+class Persister {
+  private readonly stats = new Float64Array(data.stats);
+  private readonly db = new Database(data, this.stats, log);
+  private readonly registry = new RegistrySync(
+    this.db,
+    {
+      snapshot: (snapshot, reload) => post({ type: 'registry', snapshot, reload }),
+      delta: (delta, reload) => post({ type: 'registry-delta', delta, reload }),
+      failed: (reload) => post({ type: 'registry-failed', reload }),
+    },
+    this.stats,
+    log,
+    data.dataDir,
+  );
+  private readonly batches: Batches;
+  private nextCut = 0;
+  private connecting = false;
+  private lastPrune = Date.now();
+  private closing = false;
+
+  constructor() {
+    const journal = Journal.open<Chunk>(join(data.dataDir, 'journal'));
+    const cut = journal.recovered;
+    if (cut.savedTo !== undefined) log(`journal damaged: ${cut.cutBytes} bytes after the last intact batch could not be read; kept in ${cut.savedTo}`, 'error');
+    else if (cut.cutBytes > 0) log(`journal: cut ${cut.cutBytes} bytes of a batch being written when the last run crashed (never taken: its peers' next announces count from their committed totals)`, 'warn');
+    this.batches = new Batches(
+      data.rings.map((sab) => new ByteRing(sab)),
+      journal,
+      this.db,
+      { epoch: data.epoch, journalMaxBytes: data.journalMaxBytes, parts: data.url === '' ? 1 : data.flushConnections },
+      (t) => this.registry.multipliers.get(t),
+      this.stats,
+      log,
+    );
+  }
+
+  async start(): Promise<void> {
+    const pending = this.batches.pending;
+    if (pending > 0) log(`journal holds ${pending} batches not known to be committed: replaying them`, 'warn');
+    let restored = 0;
+    let loaded = false;
+    if (await this.db.connect()) {
+      try {
+        await this.batches.commitAll(); // the journal first: restored peers must carry what it adds
+        if (this.db.sql === undefined) throw new Error('database lost while replaying the journal');
+        await this.db.guarded(this.registry.reload(), REGISTRY_TIMEOUT_MS);
+        loaded = true;
+        if (data.firstUser) {
+          const made = await this.db.guarded(ensureFirstUser(this.db.sql!, randomBytes(16).toString('hex')));
+          if (made !== null) {
+            await this.db.guarded(this.registry.reload(), REGISTRY_TIMEOUT_MS);
+            post({ type: 'first-user', passkey: made });
+          }
+        }
+        // Restored peers carry the totals the ledger holds; with journal batches still
+        // uncommitted those would be behind, and the next deltas would count bytes twice.
+        if (this.batches.pending === 0) {
+          restored = await this.db.guarded(restorePeers(this.db.sql!, data.peerTimeout, (records) => post({ type: 'restore', records })), RESTORE_TIMEOUT_MS);
+          this.stats[PersistenceStats.PEERS_RESTORED] = restored;
+        } else {
+          log('journal not fully committed at start: swarms start empty (peers re-announce; nothing is counted twice)', 'warn');
+        }
+        if (data.url !== '') await this.db.guarded(this.registry.listen(data.schema));
+      } catch (e) {
+        // serve anyway; the tick loop reconnects, reloads and listens when it can
+        this.db.drop(`start: ${(e as Error).message}`);
+      }
+    }
+    if (!loaded && !this.registry.loadSaved()) {
+      log('database unreachable at start and no saved registry: private announces are refused until it is reachable', 'error');
+    }
+    post({ type: 'ready', restored, db: this.db.embedded?.address ?? null });
+    this.nextCut = Date.now() + data.flushIntervalMs;
+    setInterval(() => this.tick(), TICK_MS);
+  }
+
+  /** The database was unreachable (or its client dropped): once it answers, load the registry and follow it. */
+  private async reconnect(): Promise<void> {
+    this.connecting = true;
+    try {
+      if (!(await this.db.connect())) return;
+      await this.db.guarded(this.registry.reload(), REGISTRY_TIMEOUT_MS);
+      if (data.url !== '') await this.db.guarded(this.registry.listen(data.schema));
+    } catch (e) {
+      // without a registry and LISTEN the client is no use: start over on the next tick
+      this.db.drop(`registry load failed: ${(e as Error).message}`);
+    } finally {
+      this.connecting = false;
+    }
+  }
+
+  private tick(): void {
+    if (this.closing) return;
+    const now = Date.now();
+    if (now >= this.nextCut || this.batches.pressure) {
+      this.nextCut = now + data.flushIntervalMs;
+      this.batches.cut();
+    }
+    if (this.db.sql === undefined && !this.connecting && now >= this.db.retryAt) void this.reconnect();
+    else if (this.batches.pending > 0 && !this.batches.committing && now >= this.db.retryAt) void this.batches.commitAll();
+    // (not while the database is away: the batch retries find out when it is back)
+    if (!this.db.up || this.connecting) return;
+    if (now - this.lastPrune > PRUNE_EVERY_MS) {
+      this.lastPrune = now;
+      prunePeers(this.db.sql!, data.peerTimeout).catch(() => {});
+      pruneChanges(this.db.sql!).catch(() => {});
+    }
+    this.registry.tick();
+  }
+
+  /** The admin API changed the registry: load it now and say which request this answers. */
+  reloadFor(id: number): Promise<void> {
+    return this.registry.reloadFor(id);
+  }
+
+  /** The driver lost a socket nobody was waiting on: replace the client. */
+  dropClient(why: string): void {
+    this.db.drop(why);
+  }
+
+  /** Take everything left in the rings and commit it (or leave it in the journal). */
+  async close(): Promise<void> {
+    this.closing = true;
+    const b = this.batches;
+    b.cut(true); // the shards have stopped: this is everything
+    const deadline = Date.now() + CLOSE_TIMEOUT_MS;
+    while (b.pending > 0 && Date.now() < deadline) {
+      if (!b.committing && !this.connecting && Date.now() >= this.db.retryAt) {
+        if (this.db.sql === undefined) await this.reconnect();
+        else await b.commitAll();
+      }
+      if (b.pending > 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    // a commit started by the tick loop may still be running: the journal stays open for its ack
+    while ((b.committing || this.connecting) && Date.now() < deadline + DB_TIMEOUT_MS) await new Promise((r) => setTimeout(r, 20));
+    if (b.pending > 0) log(`${b.pending} batches stay in the journal for the next start (database away)`, 'warn');
+    b.journalClosed = true;
+    b.journal.close();
+    await this.db.close();
+  }
+}
+
+const persister = new Persister();
+
+// postgres 3.4.9 can throw from a timer when a connection dies with a small write queued
+// (porsager/postgres#1154, #1208; fixes not released): the exception escapes every caller,
+// and the connection never writes again. Its internal queries can also reject with
+// nobody listening when the connection is closed under them (see pg.ts). Survive both by
+// replacing the client; anything else uncaught is a bug and ends the thread (the journal
+// keeps what it took).
+process.on('uncaughtException', (e) => {
+  const driver = /postgres[/\\]src[/\\]connection\.js/.test(e.stack ?? '');
+  const lostSocket = e instanceof TypeError && /reading 'write'|socket\.write/.test(e.message);
+  const closedUnder = /^CONNECTION_(CLOSED|DESTROYED|ENDED)$/.test(String((e as { code?: unknown }).code));
+  if (driver && (lostSocket || closedUnder)) {
+    // logged whole: a promise of ours left without a handler would come here too
+    log(`database driver error nobody was waiting for (client replaced): ${e.stack ?? e}`, 'warn');
+    persister.dropClient('the driver lost its socket');
+    return;
+  }
+  post({ type: 'fatal', msg: `uncaught: ${e.stack ?? e}` });
+  process.exit(1);
+});
+
+port.on('message', (m: ToPersistence) => {
+  if (m.type === 'reload') void persister.reloadFor(m.id);
+  if (m.type === 'close') {
+    persister
+      .close()
+      .then(() => post({ type: 'closed' }))
+      .catch((e) => post({ type: 'fatal', msg: `close failed: ${(e as Error).stack ?? e}` }));
+  }
+});
+persister.start().catch((e) => post({ type: 'fatal', msg: `start failed: ${(e as Error).stack ?? e}` }));

@@ -1,0 +1,111 @@
+// The shard's own memory: its control block, the block every shard shares with the acceptor,
+// and its swarm and peer tables (SharedArrayBuffers the acceptor allocates and keeps, so a
+// respawned shard thread resumes on them). All multi-byte fields little-endian.
+
+// ---------------------------------------------------------------------------------
+export const SHARD_CONTROL_WORDS = 256;
+export const ShardControl = {
+  // line 0: written by the acceptor
+  DOORBELL: 0, // bumped + notified when requests were queued
+  // line 1: written by the shard
+  HEARTBEAT: 16, // bumped by every turn of the drain loop, at least 4 times a second (wraps): liveness
+  BUSY_MS: 17, // milliseconds spent handling requests (metrics)
+  HANDLED: 18, // requests handled (wraps)
+  SLEEPING: 19, // 1 while the shard blocks in Atomics.wait: only then does the doorbell notify
+  RUNNING: 20, // 1 once the thread has recovered its tables and entered its loop; the pool zeroes it at spawn
+  // line 2..: table headers, written only by the shard, survive a respawn
+  SWARM_CAP: 32, // swarm slab capacity (records)
+  SWARM_HIGH: 33, // swarm slots ever used (slab high-water mark)
+  SWARM_FREE: 34, // head of the swarm free list (NIL = -1)
+  SWARM_LIVE: 35, // live swarms
+  SWARM_INDEX_CAP: 36, // swarm index capacity (entries, power of two)
+  PEER_CAP: 37,
+  PEER_HIGH: 38,
+  PEER_FREE: 39,
+  PEER_LIVE: 40,
+  PEER_INDEX_CAP: 41,
+  SEEDERS: 42, // totals across the shard, for stats without walking tables
+  LEECHERS: 43,
+  PEERS_V6: 44,
+  SWEEP_PEER: 45, // expiry cursor into the peer slab
+  SWEEP_SWARM: 46, // expiry cursor into the swarm slab
+  TABLE_FULL: 47, // announces refused because max_peers/max_swarms was reached
+  ARENA4_TOP: 48, // entries of arena 4 ever handed out (bump pointer)
+  ARENA6_TOP: 49,
+  FREE4: 64, // MAX_CLASS words: heads of arena 4's free lists by class (NIL = -1)
+  FREE6: 96, // MAX_CLASS words: same for arena 6
+} as const;
+
+// Global block shared by the acceptor and every shard.
+export const GLOBAL_BLOCK_WORDS = 64;
+export const GlobalBlock = {
+  NOW: 0, // seconds since tracker start, ticked by the acceptor once a second
+  HASH_SEED: 16, // seed of the table hashes (random per process, kept across respawns)
+  MAIN_BELL: 32, // bumped + notified by shards when answers were queued
+} as const;
+
+export const NIL = -1;
+
+// ---------------------------------------------------------------------------------
+// Swarm table (shard-owned, growable SharedArrayBuffers).
+//
+// A swarm keeps its peers' addresses in two contiguous arrays, one per address family,
+// in the peer arenas below: [ seeders | leechers ], wire-ready (compact bytes, port
+// big-endian), so an answer is a copy of a run of consecutive entries, not a walk through
+// scattered records. Each array is a block of 2^(class-1) entries; class 0 = no block.
+// ---------------------------------------------------------------------------------
+export const SwarmRecord = {
+  INFO_HASH: 0, // 20 bytes
+  FLAGS: 20, // u8 (SWF_*)
+  CLASS4: 21, // u8: block class of the IPv4 array
+  CLASS6: 22, // u8: block class of the IPv6 array
+  SEED4: 24, // u32 seeders in the IPv4 array (entries [0, SEED4))
+  LEECH4: 28, // u32 leechers in the IPv4 array (entries [SEED4, SEED4 + LEECH4))
+  SEED6: 32, // u32
+  LEECH6: 36, // u32
+  BLOCK4: 40, // u32 first entry of the IPv4 block in arena 4
+  BLOCK6: 44, // u32 first entry of the IPv6 block in arena 6
+  COMPLETED: 48, // u32 times completed (counted once per peer)
+  LAST_ACTIVE: 52, // u32 clock; doubles as the free-list link while free
+  ROT_SEED: 56, // u32 rotation counter of the seeder segments: where the next answer starts
+  ROT_LEECH: 60, // u32 rotation counter of the leecher segments
+  SIZE: 64,
+} as const;
+export const SWF_LIVE = 1;
+
+// Peer records: identity and accounting state; the address lives in the swarm's array
+// entry at POS (one source of truth for it).
+export const PeerRecord = {
+  SWARM: 0, // u32 swarm slot
+  USER: 4, // u32
+  PEER_ID: 8, // 20 bytes
+  FLAGS: 28, // u8 (PF_*)
+  POS: 32, // u32 index in the swarm's array of the peer's family; free-list link while free
+  LAST_SEEN: 36, // u32 clock
+  KEY: 40, // u32
+  UPLOADED: 44, // f64 last reported totals, for accounting deltas (DataView: no alignment needed)
+  DOWNLOADED: 52, // f64
+  LEFT: 60, // f64
+  SOURCE: 68, // u32 tag of the address the peer last announced from (AnnounceRequest.SOURCE)
+  SIZE: 72,
+} as const;
+export const PF_LIVE = 1;
+export const PF_SEEDER = 2; // in the seeder segment (left == 0)
+export const PF_COMPLETED = 4; // `completed` already counted for this peer
+export const PF_V6 = 8; // native IPv6 address: lives in the IPv6 array
+export const PF_PAUSED = 16; // BEP 21 partial seed: wants no peers to download from
+export const PF_HAS_KEY = 32;
+
+// Peer arenas: per family, the address entries (compact wire form) and, in a parallel
+// region with the same entry index, the peer slot of each entry (u32).
+export const ADDR4 = 6; // ip4 + port BE
+export const ADDR6 = 18; // ip16 + port BE
+export const MAX_CLASS = 28; // blocks of up to 2^27 entries
+
+// Open-addressing indexes: pairs of Int32 [hash, slot + 1]; 0 in the slot word = empty.
+export const INDEX_ENTRY_WORDS = 2;
+
+// Initial capacities (grown by doubling).
+export const INITIAL_SWARMS = 1024;
+export const INITIAL_PEERS = 4096;
+export const INITIAL_ARENA_ENTRIES = 8192;

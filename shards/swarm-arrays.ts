@@ -1,0 +1,242 @@
+import { MIN_CLASS, PeerArena, classEntries } from './arena.js';
+import { ADDR4, ADDR6, PF_SEEDER, PF_V6, PeerRecord, ShardControl, SwarmRecord } from './memory-layout.js';
+import { ENTRY_FULL } from '../contract/requests.js';
+import type { Slab } from './table.js';
+
+// Each swarm keeps, per address family, one contiguous array of wire-form addresses
+// partitioned [seeders | leechers] in a peer arena (arena.ts), with the owning peer slot of
+// every entry alongside. A peer's record knows its position (PeerRecord.POS); moves keep it
+// current. Answers copy runs of consecutive entries: no pointer chasing through scattered
+// records. An array moves to the next power-of-two block when full and to a smaller one
+// when a quarter full.
+
+/** Field offsets of one family's array in a swarm record. */
+export interface Family {
+  arena: PeerArena;
+  seed: number;
+  leech: number;
+  block: number;
+  cls: number;
+  bytes: number;
+}
+
+export class SwarmArrays {
+  readonly fam4: Family;
+  readonly fam6: Family;
+
+  constructor(
+    private readonly ctl: Int32Array,
+    private readonly swarms: Slab,
+    private readonly peers: Slab,
+    arena4: PeerArena,
+    arena6: PeerArena,
+  ) {
+    this.fam4 = { arena: arena4, seed: SwarmRecord.SEED4, leech: SwarmRecord.LEECH4, block: SwarmRecord.BLOCK4, cls: SwarmRecord.CLASS4, bytes: ADDR4 };
+    this.fam6 = { arena: arena6, seed: SwarmRecord.SEED6, leech: SwarmRecord.LEECH6, block: SwarmRecord.BLOCK6, cls: SwarmRecord.CLASS6, bytes: ADDR6 };
+  }
+
+  private famOf(flags: number): Family {
+    return flags & PF_V6 ? this.fam6 : this.fam4;
+  }
+
+  /**
+   * Put a live peer (PF_V6 and PF_SEEDER already set in its flags) into its swarm's array
+   * with the wire-form address at src[off] (6 or 18 bytes). Returns false when the arena
+   * reservation is exhausted (the caller frees the peer).
+   */
+  place(slot: number, src: Uint8Array, off: number): boolean {
+    const pdv = this.peers.dv;
+    const pat = slot * PeerRecord.SIZE;
+    const flags = this.peers.u8[pat + PeerRecord.FLAGS];
+    const f = this.famOf(flags);
+    const sdv = this.swarms.dv;
+    const sat = pdv.getUint32(pat + PeerRecord.SWARM, true) * SwarmRecord.SIZE;
+    const S = sdv.getUint32(sat + f.seed, true);
+    const L = sdv.getUint32(sat + f.leech, true);
+    const cls = this.swarms.u8[sat + f.cls];
+    if (S + L + 1 > classEntries(cls) && !this.resize(sat, f, cls === 0 ? MIN_CLASS : cls + 1, S + L)) return false;
+    const blk = sdv.getUint32(sat + f.block, true);
+    let pos: number;
+    if (flags & PF_SEEDER) {
+      if (L > 0) this.move(f, blk, S, S + L); // first leecher to the end makes room
+      pos = S;
+      sdv.setUint32(sat + f.seed, S + 1, true);
+      this.ctl[ShardControl.SEEDERS]++;
+    } else {
+      pos = S + L;
+      sdv.setUint32(sat + f.leech, L + 1, true);
+      this.ctl[ShardControl.LEECHERS]++;
+    }
+    if (flags & PF_V6) this.ctl[ShardControl.PEERS_V6]++;
+    this.writeEntry(f, blk + pos, slot, src, off);
+    pdv.setUint32(pat + PeerRecord.POS, pos, true);
+    return true;
+  }
+
+  /** Take a peer out of its swarm's array (inverse of place). */
+  displace(slot: number): void {
+    const pdv = this.peers.dv;
+    const pat = slot * PeerRecord.SIZE;
+    const flags = this.peers.u8[pat + PeerRecord.FLAGS];
+    const f = this.famOf(flags);
+    const sdv = this.swarms.dv;
+    const sat = pdv.getUint32(pat + PeerRecord.SWARM, true) * SwarmRecord.SIZE;
+    const S = sdv.getUint32(sat + f.seed, true);
+    const L = sdv.getUint32(sat + f.leech, true);
+    const blk = sdv.getUint32(sat + f.block, true);
+    const pos = pdv.getUint32(pat + PeerRecord.POS, true);
+    if (flags & PF_SEEDER) {
+      // last seeder fills the hole, last leecher fills the last seeder's place
+      if (pos !== S - 1) this.move(f, blk, S - 1, pos);
+      if (L > 0) this.move(f, blk, S + L - 1, S - 1);
+      sdv.setUint32(sat + f.seed, S - 1, true);
+      this.ctl[ShardControl.SEEDERS]--;
+    } else {
+      if (pos !== S + L - 1) this.move(f, blk, S + L - 1, pos);
+      sdv.setUint32(sat + f.leech, L - 1, true);
+      this.ctl[ShardControl.LEECHERS]--;
+    }
+    if (flags & PF_V6) this.ctl[ShardControl.PEERS_V6]--;
+    const n = S + L - 1;
+    const cls = this.swarms.u8[sat + f.cls];
+    if (n === 0) this.freeBlock(sat, f);
+    else if (cls > MIN_CLASS && n <= classEntries(cls) >> 2) this.resize(sat, f, cls - 1, n);
+  }
+
+  /** Overwrite a placed peer's address (same family). */
+  setAddress(slot: number, src: Uint8Array, off: number): void {
+    const pat = slot * PeerRecord.SIZE;
+    const flags = this.peers.u8[pat + PeerRecord.FLAGS];
+    const f = this.famOf(flags);
+    const sat = this.peers.dv.getUint32(pat + PeerRecord.SWARM, true) * SwarmRecord.SIZE;
+    const e = (this.swarms.dv.getUint32(sat + f.block, true) + this.peers.dv.getUint32(pat + PeerRecord.POS, true)) * f.bytes;
+    const a = f.arena.addr.u8;
+    for (let i = 0; i < f.bytes; i++) a[e + i] = src[off + i];
+  }
+
+  private writeEntry(f: Family, entry: number, slot: number, src: Uint8Array, off: number): void {
+    const a = f.arena.addr.u8;
+    const e = entry * f.bytes;
+    for (let i = 0; i < f.bytes; i++) a[e + i] = src[off + i];
+    f.arena.slots.i32[entry] = slot;
+  }
+
+  /** Move the entry at relative index `from` to `to` and tell its peer. */
+  private move(f: Family, blk: number, from: number, to: number): void {
+    const a = f.arena.addr.u8;
+    const b = f.bytes;
+    a.copyWithin((blk + to) * b, (blk + from) * b, (blk + from + 1) * b);
+    const slots = f.arena.slots.i32;
+    const slot = slots[blk + from];
+    slots[blk + to] = slot;
+    this.peers.dv.setUint32(slot * PeerRecord.SIZE + PeerRecord.POS, to, true);
+  }
+
+  /** Move a swarm's array of `n` entries into a block of class `cls`. */
+  private resize(sat: number, f: Family, cls: number, n: number): boolean {
+    const nb = f.arena.alloc(cls);
+    if (nb < 0) return false;
+    const su8 = this.swarms.u8;
+    const sdv = this.swarms.dv;
+    const old = su8[sat + f.cls];
+    if (old !== 0) {
+      const ob = sdv.getUint32(sat + f.block, true);
+      f.arena.addr.u8.copyWithin(nb * f.bytes, ob * f.bytes, (ob + n) * f.bytes);
+      f.arena.slots.i32.copyWithin(nb, ob, ob + n);
+      f.arena.free(ob, old);
+    }
+    sdv.setUint32(sat + f.block, nb, true);
+    su8[sat + f.cls] = cls;
+    return true;
+  }
+
+  /** Give back the block of a swarm's array (at swarm record offset `sat`). */
+  freeBlock(sat: number, f: Family): void {
+    const cls = this.swarms.u8[sat + f.cls];
+    if (cls === 0) return;
+    f.arena.free(this.swarms.dv.getUint32(sat + f.block, true), cls);
+    this.swarms.u8[sat + f.cls] = 0;
+  }
+
+  /**
+   * Visit up to `max` peers of a swarm, seeders first, IPv4 then IPv6: the peer slot and
+   * its wire-form address (`bytes` long at addr[at]). Read-only, for inspection from
+   * another thread (the admin API), which may catch a peer mid-move: slots out of range
+   * are skipped, nothing is written.
+   */
+  forEachPeer(swarm: number, max: number, visit: (peer: number, addr: Uint8Array, at: number, bytes: number, seeder: boolean) => void): number {
+    const sdv = this.swarms.dv;
+    const sat = swarm * SwarmRecord.SIZE;
+    // bounded by the views this store was built with, whatever torn values it reads
+    const high = Math.min(this.ctl[ShardControl.PEER_HIGH], Math.floor(this.peers.u8.length / PeerRecord.SIZE));
+    let n = 0;
+    for (const f of [this.fam4, this.fam6]) {
+      const S = sdv.getUint32(sat + f.seed, true);
+      const L = sdv.getUint32(sat + f.leech, true);
+      const blk = sdv.getUint32(sat + f.block, true);
+      const slots = f.arena.slots.i32;
+      const a = f.arena.addr.u8;
+      for (let i = 0; i < S + L && n < max; i++) {
+        const e = blk + i;
+        if (e >= slots.length || (e + 1) * f.bytes > a.length) break;
+        const slot = slots[e];
+        if (slot < 0 || slot >= high) continue;
+        visit(slot, a, e * f.bytes, f.bytes, i < S);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Copy up to `max` peers of one segment (seeders or leechers) of the swarm's array for
+   * the family `v6` into `out` at `to`, never `self`. Entries are `entry` bytes: the
+   * compact form (6 or 18) or ENTRY_FULL (ip16, port, peer_id). Starts at the swarm's
+   * rotation counter, so successive answers walk the whole segment.
+   */
+  copyPeers(swarm: number, v6: boolean, seeders: boolean, self: number, max: number, out: Uint8Array, to: number, entry: number): number {
+    const f = v6 ? this.fam6 : this.fam4;
+    const sdv = this.swarms.dv;
+    const sat = swarm * SwarmRecord.SIZE;
+    const S = sdv.getUint32(sat + f.seed, true);
+    const first = seeders ? 0 : S;
+    const len = seeders ? S : sdv.getUint32(sat + f.leech, true);
+    if (len === 0 || max === 0) return 0;
+    const blk = sdv.getUint32(sat + f.block, true);
+    const slots = f.arena.slots.i32;
+    const a = f.arena.addr.u8;
+    const b = f.bytes;
+    // Each segment rotates on its own counter: handing out one segment (or a segment
+    // changing size) must not skip peers of the other.
+    const rotField = sat + (seeders ? SwarmRecord.ROT_SEED : SwarmRecord.ROT_LEECH);
+    const rot = sdv.getUint32(rotField, true);
+    let i = rot % len;
+    let n = 0;
+    for (let visited = 0; visited < len && n < max; visited++, i = i + 1 === len ? 0 : i + 1) {
+      const e = blk + first + i;
+      const slot = slots[e];
+      if (slot === self) continue;
+      const src = e * b;
+      let dst = to + n * entry;
+      if (entry === ENTRY_FULL) {
+        if (!v6) {
+          for (let k = 0; k < 10; k++) out[dst + k] = 0;
+          out[dst + 10] = 0xff;
+          out[dst + 11] = 0xff;
+          dst += 12;
+        }
+        for (let k = 0; k < b; k++) out[dst + k] = a[src + k];
+        const pid = slot * PeerRecord.SIZE + PeerRecord.PEER_ID;
+        const pu8 = this.peers.u8;
+        const d = to + n * entry + 18;
+        for (let k = 0; k < 20; k++) out[d + k] = pu8[pid + k];
+      } else {
+        for (let k = 0; k < b; k++) out[dst + k] = a[src + k];
+      }
+      n++;
+    }
+    sdv.setUint32(rotField, (rot + n) >>> 0, true);
+    return n;
+  }
+
+}
