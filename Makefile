@@ -3,15 +3,20 @@
 #
 # NODE is the Node.js everything runs on: the `node` on the PATH when it is >= 22.12 and
 # the uWebSockets.js build loads on it, else a pinned Node 22 installed once into .runtime/
-# (deploy/node-runtime.sh). `make bench NODE=/usr/bin/node` runs on another one.
+# (deploy/node-runtime.sh). `make bench NODE=/usr/bin/node` runs on another one, unchecked.
 ifeq ($(origin NODE),undefined)
+ifneq ($(MAKECMDGOALS),clean)
 NODE := $(shell sh deploy/node-runtime.sh)
 endif
-ifeq ($(NODE),)
-$(error no Node.js to run on: see the line deploy/node-runtime.sh printed above)
 endif
-# npm, npx and the tools' `#!/usr/bin/env node` find the same Node first on the PATH.
-export PATH := $(dir $(NODE)):$(PATH)
+# npm, npx and the tools' `#!/usr/bin/env node` find the same Node first on the PATH
+# (its absolute directory: a relative NODE must not put the working directory there).
+NODE_BIN := $(shell p=$$(command -v "$(NODE)" 2>/dev/null) && [ "$$(printf %.1s "$$p")" = / ] && dirname "$$p")
+ifneq ($(NODE_BIN),)
+export PATH := $(NODE_BIN):$(PATH)
+else ifneq ($(MAKECMDGOALS),clean)
+$(error no Node.js to run on ($(NODE)): see the line deploy/node-runtime.sh printed above)
+endif
 export NODE
 NPM_STAMP := node_modules/.stamp
 

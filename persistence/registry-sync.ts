@@ -34,7 +34,7 @@ export class RegistrySync {
   private readAt = 0; // when the caches were last brought up to date
   private nextPoll = 0;
   private failedAt = 0; // when a failing poll last said so (0: polls work)
-  private snapshotSavedAt = Date.now();
+  private snapshotSavedAt: number;
   private notifyTimer: NodeJS.Timeout | undefined;
   private readonly snapshotPath: string;
 
@@ -47,6 +47,7 @@ export class RegistrySync {
     private readonly now: () => number = Date.now,
   ) {
     this.snapshotPath = join(dataDir, 'registry.snapshot');
+    this.snapshotSavedAt = now();
   }
 
   /** Read since start (a whole read has succeeded): polls and snapshots may run. */

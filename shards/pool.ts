@@ -270,7 +270,7 @@ export class ShardPool {
       s.dirty = false;
       Atomics.add(s.ctl, ShardControl.DOORBELL, 1);
       // A busy shard finds the records by itself; waking costs a syscall, so only a
-      // sleeping shard is notified (see the handshake in worker.ts).
+      // sleeping shard is notified (see the handshake in shard-thread.ts).
       if (Atomics.load(s.ctl, ShardControl.SLEEPING) === 1) Atomics.notify(s.ctl, ShardControl.DOORBELL);
     }
   };

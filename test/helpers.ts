@@ -213,8 +213,12 @@ export interface TrackerProcess {
 export const MAIN = new URL('../dist/engine/main.js', import.meta.url).pathname;
 
 /** The environment without any tracker settings of the machine running the tests. */
+/**
+ * The environment for a spawned tracker: none of ours (nor the header limit vitest sets for
+ * trackers in this process: a spawned main.js sets its own from http.max_query_bytes).
+ */
 export const cleanEnv = (): NodeJS.ProcessEnv =>
-  Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SHARDTRACK_') && k !== 'DATABASE_URL'));
+  Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SHARDTRACK_') && k !== 'DATABASE_URL' && k !== 'UWS_HTTP_MAX_HEADERS_SIZE'));
 
 export async function spawnTracker(env: Record<string, string>, startMs = 30_000): Promise<TrackerProcess> {
   const { spawn } = await import('node:child_process');

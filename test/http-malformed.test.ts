@@ -3,7 +3,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Tracker } from '../dist/engine/tracker.js';
-import { announcePath, failure, get, hash, peerId, startTestTracker } from './helpers.js';
+import { announcePath, failure, get, hash, peerId, spawnTracker, startTestTracker } from './helpers.js';
 
 let t: Tracker;
 beforeAll(async () => {
@@ -60,4 +60,21 @@ describe('malformed HTTP requests', () => {
     const r = await get(t.httpPort, announcePath({ infoHash: hash(), peerId: peerId(), port: 1 }));
     expect(failure(r.body)).toBeUndefined();
   });
+});
+
+describe('the request line limit of a started tracker', () => {
+  it('follows http.max_query_bytes: a longer query gets its failure reason, far longer 431', async () => {
+    const proc = await spawnTracker({ SHARDTRACK_DATABASE__ENABLED: 'false', SHARDTRACK_REGISTRY__FILE: '', SHARDTRACK_TRACKER__PRIVATE: 'false', SHARDTRACK_HTTP__MAX_QUERY_BYTES: '20000' });
+    try {
+      const path = (pad: number) => `${announcePath({ infoHash: hash(), peerId: peerId(), port: 1 })}&pad=${'x'.repeat(pad)}`;
+      // within http.max_query_bytes (beyond uWS's own default of 4 KiB): served
+      expect(failure((await get(proc.port, path(15_000))).body)).toBeUndefined();
+      // beyond it, within the room main.js gave uWS: our failure reason
+      expect(failure((await get(proc.port, path(21_000))).body)).toBe('request too long');
+      // beyond that: uWS answers 431 itself
+      expect((await get(proc.port, path(30_000))).status).toBe(431);
+    } finally {
+      await proc.stop();
+    }
+  }, 30_000);
 });

@@ -75,13 +75,9 @@ const K_FILE_COMPLETE = lit('d8:completei');
 const K_FLAGS = lit('5:flagsd20:min_request_intervali');
 
 /**
- * A scrape answer (BEP 48) for `count` unique info_hashes at hashes[i*20], with
- * (seeders, completed, leechers) at counts[i*3...]. `order` lists hash indexes sorted by
- * their bytes (bencode dictionary order).
- */
-/**
- * A scrape answer: the files in `order` (indexes into hashes/counts), or with a count the
- * first `order` files as they are (already sorted and unique).
+ * A scrape answer (BEP 48): info_hashes at hashes[i*20] with (seeders, completed, leechers)
+ * at counts[i*3...]. `order` lists the indexes to write, sorted by their hashes' bytes and
+ * each once (bencode dictionary order); a number `n` means the first n, already so.
  */
 export function encodeScrape(w: BencodeWriter, hashes: Uint8Array, counts: Uint32Array, order: ArrayLike<number> | number, minInterval: number): Buffer {
   w.reset().raw(K_FILES);

@@ -44,8 +44,22 @@ export function buildFullScrape(task: FullScrapeTask): FullScrapeResult {
       n++;
     }
   }
-  const body = Uint8Array.from(encodeScrape(new BencodeWriter(maxScrapeBytes(n)), hashes, counts, sortedOrder(hashes, n), task.minInterval));
-  return { body, gzip: gzipSync(body), swarms: n };
+  // Sorted, each hash once: a swarm freed and created again in another slot during the walk
+  // is seen twice (its first sighting kept).
+  const sorted = sortedOrder(hashes, n);
+  let unique = 0;
+  for (let k = 0; k < sorted.length; k++) {
+    if (unique > 0 && sameHash(hashes, sorted[unique - 1], sorted[k])) continue;
+    sorted[unique++] = sorted[k];
+  }
+  sorted.length = unique;
+  const body = new Uint8Array(encodeScrape(new BencodeWriter(maxScrapeBytes(unique)), hashes, counts, sorted, task.minInterval));
+  return { body, gzip: gzipSync(body), swarms: unique };
+}
+
+function sameHash(h: Uint8Array, a: number, b: number): boolean {
+  for (let i = 0; i < 20; i++) if (h[a * 20 + i] !== h[b * 20 + i]) return false;
+  return true;
 }
 
 /**

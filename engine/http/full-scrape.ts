@@ -26,8 +26,9 @@ export class FullScrapes {
   private builtAt = -Infinity;
   private building: Promise<void> | undefined;
   private readonly waiting: FullScrapeAnswer[] = [];
-  /** Builds that failed (the error is in the log). */
-  failures = 0;
+  private closing = false;
+  /** Builds finished (tests watch it). */
+  builds = 0;
 
   constructor(
     private readonly src: FullScrapeSource,
@@ -36,6 +37,7 @@ export class FullScrapes {
 
   /** Calls `answer` with the current full scrape: at once when there is one, else when it is built. */
   get(answer: FullScrapeAnswer): void {
+    if (this.closing) return answer(null);
     if (performance.now() - this.builtAt > this.src.cacheMs) this.rebuild();
     if (this.last !== undefined) answer(this.last);
     else this.waiting.push(answer);
@@ -49,12 +51,12 @@ export class FullScrapes {
         this.last = unpackFullScrape(packed);
         this.builtAt = performance.now();
         this.building = undefined;
+        this.builds++;
         for (const w of this.waiting.splice(0)) w(this.last);
       },
       (e: Error) => {
-        this.failures++;
         this.building = undefined;
-        this.onError(e);
+        if (!this.closing) this.onError(e); // (a build cut short by close() is no error)
         // the requests waiting get the previous answer, or a failure, rather than hang
         for (const w of this.waiting.splice(0)) w(this.last ?? null);
       },
@@ -62,6 +64,7 @@ export class FullScrapes {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await this.pool.destroy();
   }
 }

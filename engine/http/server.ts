@@ -17,6 +17,7 @@ import { BencodeWriter } from './bencode.js';
 import { encodeAnnounce, encodeScrape, maxAnnounceBytes, maxScrapeBytes, TAG_COMPACT, TAG_NO_PEER_ID, TAG_V6, type Intervals } from './encode.js';
 import { AnnounceParser, ScrapeParser } from './query.js';
 import { FullScrapes } from './full-scrape.js';
+import { acceptsGzip } from './accept.js';
 import { HashSorter } from './hash-sort.js';
 
 // The HTTP acceptor: announce and scrape through uWebSockets.js routes registered directly
@@ -118,6 +119,11 @@ export class HttpFrontend implements Frontend {
     await this.fullScrapes?.close();
   }
 
+  /** Full scrapes built so far (0 without tracker.full_scrape): tests watch the cache with it. */
+  get fullScrapeBuilds(): number {
+    return this.fullScrapes?.builds ?? 0;
+  }
+
   // ------------------------------------------------------------------ requests
 
   private fail(res: HttpResponse, code: FailureCode): void {
@@ -197,7 +203,7 @@ export class HttpFrontend implements Frontend {
 
   /** A full scrape: the cached answer (gzipped when the client accepts it), built off this loop. */
   private fullScrape(res: HttpResponse, req: HttpRequest): void {
-    const gzip = /\bgzip\b/.test(req.getHeader('accept-encoding'));
+    const gzip = acceptsGzip(req.getHeader('accept-encoding'));
     const waiter: ScrapeWaiter = { res, aborted: false };
     res.onAborted(() => {
       waiter.aborted = true;
@@ -206,7 +212,7 @@ export class HttpFrontend implements Frontend {
       if (waiter.aborted) return;
       if (r === null) return res.cork(() => this.refuseScrape(res, 'tracker_busy'));
       res.cork(() => {
-        res.writeHeader('Content-Type', TEXT);
+        res.writeHeader('Content-Type', TEXT).writeHeader('Vary', 'Accept-Encoding');
         if (gzip) res.writeHeader('Content-Encoding', 'gzip');
         res.end(gzip ? r.gzip : r.body);
       });
