@@ -21,7 +21,7 @@ const pools: ShardPool[] = [];
 function setup(withPersistence = true, clock?: () => number) {
   const pool = new ShardPool({
     count: 3, maxPeers: 1024, maxSwarms: 1024, requestRingBytes: 4096, answerRingBytes: 4096,
-    peerTimeout: 60, numwantMax: 50, scrapeMaxHashes: 10, accounting: false, watchdogSeconds: 0, log: () => {}, onFatal: () => {},
+    rules: { peerTimeout: 60, maxUploadRate: 1e9 }, numwantMax: 50, scrapeMaxHashes: 10, accounting: false, watchdogSeconds: 0, log: () => {}, onFatal: () => {},
   });
   pools.push(pool);
   const counters = new TrackerCounters(clock);

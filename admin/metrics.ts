@@ -1,4 +1,5 @@
 import client from 'prom-client';
+import { CHEAT_KINDS, KIND_DOWNLOAD_OVER_TWICE_SIZE } from '../contract/accounting.js';
 import { PersistenceStats } from '../contract/persistence-stats.js';
 import type { RegistryView, RequestCountersView, ShardStats, ShardsView } from './context.js';
 
@@ -160,6 +161,10 @@ export function createMetrics(src: MetricsSource): Metrics {
     stat('counter', 'dead_letters_total', 'Records the database refused, moved to dead_letters.', () => ps[PersistenceStats.DEAD_LETTERS]);
     stat('gauge', 'last_flush_seconds', 'Duration of the last commit to the database.', () => ps[PersistenceStats.LAST_FLUSH_MS] / 1000);
     stat('counter', 'budget_stalls_total', 'Times the journal was full and accounting waited for the database.', () => ps[PersistenceStats.BUDGET_STALLS]);
+    counter(reg, 'cheats_total', 'Claims the tracker did not believe, by cheat_flags kind (README: integrity): each cut to its bound and flagged.', ['kind'], (emit) => {
+      CHEAT_KINDS.forEach((kind, i) => emit({ kind }, ps[PersistenceStats.CHEATS + i]));
+      emit({ kind: KIND_DOWNLOAD_OVER_TWICE_SIZE }, ps[PersistenceStats.FLAGS_TWICE_SIZE]);
+    });
   }
 
   // ----- the process: CPU, memory, handles, GC, and event-loop lag (nodejs_eventloop_lag_*)

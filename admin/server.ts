@@ -7,6 +7,7 @@ import { Api } from './api.js';
 import { bearerToken, hashToken, Tokens } from './auth.js';
 import type { AdminContext, TrackerView } from './context.js';
 import { openApi } from './openapi.js';
+import { flagRoutes } from './routes/flags.js';
 import { ledgerRoutes } from './routes/ledger.js';
 import { policyRoutes } from './routes/policy.js';
 import { statsRoutes } from './routes/stats.js';
@@ -73,6 +74,7 @@ export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
     torrentRoutes(api, ctx);
     policyRoutes(api, ctx);
     ledgerRoutes(api, ctx);
+    flagRoutes(api, ctx);
     tokenRoutes(api, ctx);
     statsRoutes(api, o.view);
     swarmRoutes(api, o.view);

@@ -3,8 +3,13 @@
 // Every announce leaves one record: the deltas since the peer's previous announce (what
 // the ledger adds, for a user's peer on a registered torrent) and the peer's new totals
 // and address (what the peers table keeps, so that after a restart swarms come back and
-// the next delta is counted from exactly what the ledger has). The persistence thread
-// fills in the credited amounts (it knows the multipliers) before the record is journalled.
+// the next delta is counted from exactly what the ledger has).
+//
+// UPLOADED/DOWNLOADED are what the client claims (raw); the shard writes into UP_CREDITED/
+// DOWN_CREDITED what of it is physically possible (the bounds of shards/shard.ts), and the
+// persistence thread, which knows each torrent's size and multipliers, bounds the download
+// by the size and multiplies both before the record is journalled. Whatever a bound cut
+// off is evidence: its CHEAT_* bit is set and the ledger writes a cheat_flags row.
 // ---------------------------------------------------------------------------------
 export const ACF_COMPLETED = 1; // event=completed, first time for this peer
 export const ACF_STOPPED = 2; // event=stopped: the peer left
@@ -13,16 +18,29 @@ export const ACF_V6 = 8; // native IPv6 address
 export const ACF_HAS_KEY = 16;
 export const ACF_PAUSED = 32;
 
+// Why a record's claim was not (wholly) believed: CHEATS bits, one cheat_flags row each.
+export const CHEAT_OVER_RATE = 1; // upload beyond accounting.max_upload_rate × seconds since the previous announce
+export const CHEAT_NO_LEECHERS = 2; // upload claimed in a swarm that had no other leecher meanwhile
+export const CHEAT_BACKWARDS = 4; // counters went down without event=started (a client restart sends started)
+export const CHEAT_DOWNLOAD_OVER_SIZE = 8; // download beyond what the torrent's size leaves in this session
+/** Kinds in bit order: the cheat_flags.kind names (0008) and the cheats_total{kind} labels. */
+export const CHEAT_KINDS = ['upload_over_rate', 'upload_no_leechers', 'counters_backwards', 'download_over_size'] as const;
+/** Kind written by the ledger itself: a user's lifetime download of a torrent passed twice its size. */
+export const KIND_DOWNLOAD_OVER_TWICE_SIZE = 'download_over_twice_size';
+/** Every cheat_flags.kind. */
+export const FLAG_KINDS = [...CHEAT_KINDS, KIND_DOWNLOAD_OVER_TWICE_SIZE] as const;
+
 export const AccountingRecord = {
   FLAGS: 0, // u8 (ACF_*)
+  CHEATS: 1, // u8 (CHEAT_*)
   PORT: 2, // u16
   USER: 4, // u32
   TORRENT: 8, // u32
   AT: 12, // u32 tracker clock (GlobalBlock.NOW); the persistence thread adds the epoch
   UPLOADED: 16, // f64 delta
   DOWNLOADED: 24, // f64 delta
-  UP_CREDITED: 32, // f64, filled by the persistence thread
-  DOWN_CREDITED: 40, // f64, filled by the persistence thread
+  UP_CREDITED: 32, // f64 the bounded upload; × multiplier by the persistence thread
+  DOWN_CREDITED: 40, // f64 the download; bounded by size and × multiplier by the persistence thread
   SEED_TIME: 48, // u32 seconds seeding since the previous announce
   LEECH_TIME: 52, // u32
   TOTAL_UP: 56, // f64 the peer's reported totals after this announce

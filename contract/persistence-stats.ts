@@ -17,7 +17,9 @@ export const PersistenceStats = {
   BUDGET_STALLS: 13, // times the journal was full and accounting waited
   REGISTRY_LOADS: 14, // registry reads applied to the acceptor (a whole load or the changes since the last)
   PEERS_RESTORED: 15, // peers reloaded into the swarms at start
-  SIZE: 16,
+  CHEATS: 16, // 6 words: claims cut by a bound, by CHEAT_KINDS index (contract/accounting.ts)
+  FLAGS_TWICE_SIZE: 22, // download_over_twice_size flags the ledger wrote
+  SIZE: 24,
 } as const;
 
 export function allocateStats(): SharedArrayBuffer {

@@ -3,11 +3,15 @@
 // the acceptor, which turns it into its lookup structures (engine/policy/registry-db.ts).
 // Registry changes are rare, unlike announces: postMessage is the right crossing for them.
 
-/** Multipliers of a torrent: credited = raw × multiplier, until `expires` (unix s, 0 = never). */
+/**
+ * What crediting needs of a torrent: credited = bounded × multiplier, until `expires` (unix s,
+ * 0 = never); `size` in bytes bounds the download a session can claim (0 = not known).
+ */
 export interface Multipliers {
   up: number;
   down: number;
   expires: number;
+  size: number;
 }
 
 export interface RegistrySnapshot {
@@ -35,7 +39,7 @@ export interface RegistryDelta {
   deleted: RegistrySnapshot['deleted'];
   /** [torrent id, info_hash] the caches held: dropped if still that torrent's. */
   dropHashes: [number, Uint8Array][];
-  /** Current multipliers of every changed torrent (null: plain 1×/1×, or gone). */
+  /** Current multipliers and size of every changed torrent (null: plain 1×/1× of unknown size, or gone). */
   multipliers: [number, Multipliers | null][];
   bans?: RegistrySnapshot['bans'];
   clients?: RegistrySnapshot['clients'];

@@ -306,7 +306,7 @@ describe('printConfig', () => {
   it('precedes every key with its comment, grouped by table', () => {
     const lines = printConfig(load()).split('\n');
     const tables = lines.filter((l) => l.startsWith('['));
-    expect(tables).toEqual(['[http]', '[udp]', '[tracker]', '[shards]', '[net]', '[registry]', '[database]', '[persistence]', '[admin]', '[log]']);
+    expect(tables).toEqual(['[http]', '[udp]', '[tracker]', '[shards]', '[net]', '[registry]', '[database]', '[accounting]', '[persistence]', '[admin]', '[log]']);
     const docs = configDocs();
     for (const { key, doc } of docs) {
       const name = key.split('.').at(-1)!;
@@ -330,6 +330,7 @@ describe('configDocs', () => {
       'shards.count', 'shards.max_peers', 'shards.max_swarms', 'shards.ready_heartbeat_seconds', 'shards.watchdog_seconds',
       'net.trusted_proxies', 'registry.file',
       'database.enabled', 'database.url', 'database.schema', 'database.data_dir',
+      'accounting.max_upload_rate',
       'persistence.flush_interval_ms', 'persistence.flush_connections', 'persistence.journal_max_bytes',
       'admin.enabled', 'admin.host', 'admin.port', 'admin.on_tracker_port', 'admin.metrics_token', 'log.level',
     ]);

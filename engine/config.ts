@@ -121,6 +121,9 @@ const Tables = v.strictObject({
     ),
     data_dir: str('data', 'where the accounting journal and the embedded database live'),
   }),
+  accounting: table({
+    max_upload_rate: int(1250000000, 1, 2 ** 50, 'bytes a second: the most upload one announce can credit per second since the peer\'s previous announce (default 10 Gbit/s, a fast seedbox); beyond it the claim is cut and flagged upload_over_rate'),
+  }),
   persistence: table({
     flush_interval_ms: int(1000, 20, 60000, 'accounting records are journalled and written to the database at least this often'),
     flush_connections: int(2, 1, 64, 'connections a batch is written with in parallel, each a transaction over its share of the users (PostgreSQL only: the embedded database takes one); more when the database has cores to spare'),

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { AdminServer } from '../admin/server.js';
 import { Persistence } from '../persistence/persistence.js';
+import { masked, saveCredential } from '../persistence/private-files.js';
 import { ShardPool } from '../shards/pool.js';
 import { AnnounceRequest } from '../contract/requests.js';
 import type { Config } from './config.js';
@@ -73,7 +74,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
     answerRingBytes: RING_ANSWERS,
     accountingRingBytes: db.enabled ? RING_ACCOUNTING : 4096,
     accounting: db.enabled,
-    peerTimeout: config.tracker.peer_timeout,
+    rules: { peerTimeout: config.tracker.peer_timeout, maxUploadRate: config.accounting.max_upload_rate },
     watchdogSeconds: config.shards.watchdog_seconds,
     numwantMax: config.tracker.numwant_max,
     scrapeMaxHashes: config.tracker.scrape_max_hashes,
@@ -106,7 +107,10 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
         onRegistry: (snap) => applySnapshot(registry, snap, log),
         onRegistryDelta: (delta) => applyDelta(registry, delta, log),
         onRestore: (records) => restore(pool, dispatch.addressTags, records),
-        onFirstUser: (passkey) => log(`created a first user (passkey ${passkey}) in the empty ${db.url === '' ? `embedded database under ${join(db.data_dir, 'pglite')}` : 'database'}`),
+        onFirstUser: (passkey) => {
+          const file = saveCredential(db.data_dir, 'first_user_passkey', passkey);
+          log(`created a first user (passkey ${masked(passkey)}, whole in ${file}) in the empty ${db.url === '' ? `embedded database under ${join(db.data_dir, 'pglite')}` : 'database'}`);
+        },
         onFatal,
       }));
       if (restoredPeers > 0) log(`restored ${restoredPeers} peers from the database`);
@@ -117,7 +121,10 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
     if (config.admin.enabled) {
       adminSide = await startAdminSide(config, { pool, registry, counters, persistence, http, uws }, log);
       admin = adminSide.server;
-      if (admin.firstToken) log(`created the first admin API token (shown once, keep it): ${admin.firstToken}`, 'warn');
+      if (admin.firstToken) {
+        const file = saveCredential(db.data_dir, 'first_admin_token', admin.firstToken);
+        log(`created the first admin API token (${masked(admin.firstToken)}, whole in ${file})`, 'warn');
+      }
     }
     httpPort = await http.listen();
     if (udp) udpPort = await udp.listen();

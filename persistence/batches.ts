@@ -1,4 +1,4 @@
-import { AccountingRecord } from '../contract/accounting.js';
+import { AccountingRecord, CHEAT_KINDS } from '../contract/accounting.js';
 import type { Logger } from '../contract/log.js';
 import { PersistenceStats } from '../contract/persistence-stats.js';
 import type { Multipliers } from '../contract/registry.js';
@@ -37,6 +37,10 @@ export class Batches {
   journalClosed = false;
   private readonly scratch: Uint8Array;
   private readonly journalledAt = new Map<number, number>(); // batch id → unix s
+  /** Claims cut by a bound, by kind: the stats words /metrics reads. */
+  private get cheats(): Float64Array {
+    return this.stats.subarray(PersistenceStats.CHEATS, PersistenceStats.CHEATS + CHEAT_KINDS.length);
+  }
   private budgetWarned = 0;
 
   constructor(
@@ -93,7 +97,7 @@ export class Batches {
       }
       if (n === 0) continue;
       const chunk = this.scratch.slice(0, n * AccountingRecord.SIZE);
-      credit(chunk, n, this.settings.epoch, this.multipliers);
+      credit(chunk, n, this.settings.epoch, this.multipliers, this.cheats);
       chunks.push({ epoch: this.settings.epoch, data: chunk });
       count += n;
     }
@@ -136,6 +140,7 @@ export class Batches {
         this.stats[PersistenceStats.BATCHES_COMMITTED]++;
         this.stats[PersistenceStats.RECORDS_COMMITTED] += records.length;
         if (!r.applied) this.stats[PersistenceStats.BATCHES_REPLAYED]++;
+        this.stats[PersistenceStats.FLAGS_TWICE_SIZE] += r.flagsTwiceSize;
         if (r.deadLetters > 0) {
           this.stats[PersistenceStats.DEAD_LETTERS] += r.deadLetters;
           this.log(`batch ${id}: ${r.deadLetters} records refused by the database, kept in dead_letters`, 'warn');

@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PgliteServer } from './pglite-server.js';
+import { privateDir, writePrivate } from './private-files.js';
 
 // The embedded default: PostgreSQL 18 compiled to WebAssembly (PGlite) on a data directory,
 // served on a private Unix socket (pglite-server.ts) so the tracker talks to it with the
@@ -42,13 +43,16 @@ function lock(dir: string): string {
     }
     if (alive) throw new Error(`the embedded database in ${dir} is in use by process ${pid} (a running tracker?): stop it first, or use the admin API`);
   }
-  writeFileSync(file, String(process.pid));
+  writePrivate(file, String(process.pid));
   return file;
 }
 
 export async function startEmbedded(dir: string): Promise<Embedded> {
   const { PGlite } = await import('@electric-sql/pglite');
-  mkdirSync(dir, { recursive: true });
+  // PGlite writes its files with the umask's modes: a 0700 directory (and its parent, the
+  // data directory) keeps them to this user
+  privateDir(dirname(dir));
+  privateDir(dir);
   const lockFile = lock(dir);
   const db = await PGlite.create(dir);
   const server = new PgliteServer(db);

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { openPrivate, privateDir, writePrivate } from './private-files.js';
 import { pack, unpack } from 'msgpackr';
 
 // The accounting journal: batches of records are on disk before they count as taken, so a
@@ -49,14 +50,15 @@ export class Journal<R = unknown> {
     /** Rewrite the file without its acknowledged batches once it is this big and mostly acked. */
     private readonly compactAt: number,
   ) {
-    this.fd = openSync(path, 'a+');
+    this.fd = openPrivate(path, 'a+');
   }
 
   /** Open (or create) the journal in `dir`, recovering what a previous run left. */
   static open<R>(dir: string, opts: { compactAt?: number } = {}): Journal<R> {
-    mkdirSync(dir, { recursive: true });
+    privateDir(dir);
     const idFile = join(dir, 'journal.id');
-    if (!existsSync(idFile)) writeFileSync(idFile, randomBytes(12).toString('hex'), { flag: 'wx' });
+    if (!existsSync(idFile)) writePrivate(idFile, randomBytes(12).toString('hex'), 'wx');
+    else chmodSync(idFile, 0o600);
     const j = new Journal<R>(join(dir, 'accounting.journal'), readFileSync(idFile, 'utf8').trim(), opts.compactAt ?? COMPACT_AT);
     j.recover();
     return j;
@@ -205,7 +207,7 @@ export class Journal<R = unknown> {
   private rewrite(): void {
     const tmp = `${this.path}.tmp`;
     const old = this.fd;
-    const fd = openSync(tmp, 'w+');
+    const fd = openPrivate(tmp, 'w+');
     this.fd = fd;
     this.bytes = 0;
     if (this.lastId > 0) this.write({ k: 'ack', id: this.lastId, last: true }, false);

@@ -1,4 +1,5 @@
 import type postgres from 'postgres';
+import { writeFlags, flagTwiceSize } from './flags.js';
 import { writePeers } from './peers.js';
 import { nums } from './pg.js';
 
@@ -26,6 +27,10 @@ export interface LedgerRecord {
   seedTime: number; // seconds seeding since the previous announce
   leechTime: number;
   completed: boolean; // this announce was event=completed (counted once per peer)
+  /** CHEAT_* bits: what a bound cut off this record's claim (one cheat_flags row each). */
+  cheats?: number;
+  totalUp?: number; // the peer's reported totals after the announce (evidence)
+  totalDown?: number;
   at: number; // unix seconds of the announce
   /** The announcing peer's new state, kept in the peers table (absent: ledger only). */
   peer?: PeerState;
@@ -49,7 +54,14 @@ export interface FlushResult {
   applied: boolean; // false when the batch id was already applied (a replay)
   rows: number; // (user, torrent) rows written
   deadLetters: number;
+  flagsTwiceSize: number; // download_over_twice_size flags written
 }
+
+/**
+ * Ceiling of any sum sent to PostgreSQL: a batch of many huge claims still fits a bigint
+ * (and the columns saturate there: sat_add of 0008), so no row is ever refused for size.
+ */
+export const SUM_MAX = 2 ** 62;
 
 interface Row {
   user: number;
@@ -81,10 +93,10 @@ export function aggregate(records: readonly LedgerRecord[]): Row[] {
       row = { user: r.user, torrent: r.torrent, uploaded: 0, downloaded: 0, uploadedCredited: 0, downloadedCredited: 0, seedTime: 0, leechTime: 0, first: r.at, last: r.at, completedAt: null };
       rows.set(k, row);
     }
-    row.uploaded += r.uploaded;
-    row.downloaded += r.downloaded;
-    row.uploadedCredited += r.uploadedCredited;
-    row.downloadedCredited += r.downloadedCredited;
+    row.uploaded = Math.min(SUM_MAX, row.uploaded + r.uploaded);
+    row.downloaded = Math.min(SUM_MAX, row.downloaded + r.downloaded);
+    row.uploadedCredited = Math.min(SUM_MAX, row.uploadedCredited + r.uploadedCredited);
+    row.downloadedCredited = Math.min(SUM_MAX, row.downloadedCredited + r.downloadedCredited);
     row.seedTime += r.seedTime;
     row.leechTime += r.leechTime;
     if (r.at < row.first) row.first = r.at;
@@ -135,6 +147,8 @@ export async function flushBatch(sql: postgres.Sql, batchId: number, records: re
   const [{ parts }] = await sql<{ parts: number }[]>`SELECT parts FROM applied_batches WHERE journal = ${journal} AND batch_id = ${batchId} AND part = -1`;
   const rows: Row[][] = Array.from({ length: parts }, () => []);
   const peers: LedgerRecord[][] = Array.from({ length: parts }, () => []);
+  const flagged: LedgerRecord[][] = Array.from({ length: parts }, () => []);
+  for (const r of records) if (r.cheats && r.user !== 0 && r.torrent !== 0) flagged[r.user % parts].push(r);
   const counts = new Array<number>(parts).fill(0); // records per part, as applied_batches keeps them
   for (const r of records) counts[r.user % parts]++;
   for (const r of aggregate(records)) rows[r.user % parts].push(r);
@@ -142,7 +156,7 @@ export async function flushBatch(sql: postgres.Sql, batchId: number, records: re
   const done = await Promise.all(
     rows.map((_, part) =>
       retryConflicts(() =>
-        sql.begin((tx) => writePart(tx, { journal, batchId, part, parts, records: counts[part], prune: part === 0 }, rows[part], peers[part])),
+        sql.begin((tx) => writePart(tx, { journal, batchId, part, parts, records: counts[part], prune: part === 0 }, rows[part], peers[part], flagged[part])),
       ),
     ),
   );
@@ -150,6 +164,7 @@ export async function flushBatch(sql: postgres.Sql, batchId: number, records: re
     applied: done.some((d) => d.applied),
     rows: done.reduce((n, d) => n + d.rows, 0),
     deadLetters: done.reduce((n, d) => n + d.deadLetters, 0),
+    flagsTwiceSize: done.reduce((n, d) => n + d.flagsTwiceSize, 0),
   };
 }
 
@@ -177,7 +192,7 @@ interface Part {
   prune: boolean;
 }
 
-async function writePart(tx: Tx, p: Part, aggregated: Row[], peers: LedgerRecord[]): Promise<FlushResult> {
+async function writePart(tx: Tx, p: Part, aggregated: Row[], peers: LedgerRecord[], flagged: LedgerRecord[]): Promise<FlushResult> {
   // A site transaction that deleted a user and then idles holds the lock below: give up
   // (and retry the batch later) rather than wait on it until the watchdog drops the client.
   await tx`SET LOCAL lock_timeout = '5s'`;
@@ -187,7 +202,7 @@ async function writePart(tx: Tx, p: Part, aggregated: Row[], peers: LedgerRecord
     INSERT INTO applied_batches (journal, batch_id, part, parts, records)
     SELECT ${p.journal}, ${p.batchId}, ${p.part}, ${p.parts}, ${p.records} FROM l
     ON CONFLICT (journal, batch_id, part) DO NOTHING RETURNING batch_id`;
-  if (fresh.length === 0) return { applied: false, rows: 0, deadLetters: 0 };
+  if (fresh.length === 0) return { applied: false, rows: 0, deadLetters: 0, flagsTwiceSize: 0 };
   if (p.prune) {
     await tx`DELETE FROM applied_batches WHERE journal = ${p.journal} AND batch_id < ${p.batchId - APPLIED_KEPT}`;
     // Journals nobody writes any more (a data directory replaced, a node retired) cannot
@@ -202,6 +217,13 @@ async function writePart(tx: Tx, p: Part, aggregated: Row[], peers: LedgerRecord
   const torrents = (await tx<{ id: string }[]>`SELECT id FROM torrents WHERE id = ANY(${nums(tx, uniq(rows.map((r) => r.torrent)), 'bigint')})`).map((r) => Number(r.id));
   const knownUsers = new Set(users);
   const knownTorrents = new Set(torrents);
+  // Values are checked here, not by PostgreSQL: one bad row must not send the whole part
+  // into the row-by-row fallback.
+  const insane = rows.filter((r) => !sane(r));
+  if (insane.length > 0) {
+    dead += await deadLetter(tx, p, insane, () => 'value out of range (not finite, negative or beyond 2^62)');
+    rows = rows.filter(sane);
+  }
   const orphans = rows.filter((r) => !knownUsers.has(r.user) || !knownTorrents.has(r.torrent));
   if (orphans.length > 0) {
     dead += await deadLetter(tx, p, orphans, (r) => (!knownUsers.has(r.user) ? `unknown user ${r.user}` : `unknown torrent ${r.torrent}`));
@@ -217,7 +239,10 @@ async function writePart(tx: Tx, p: Part, aggregated: Row[], peers: LedgerRecord
   // and a restart would count the difference again; without a row, its next announce after
   // a restart is a first sighting (a new baseline).
   await writeRefusing(tx, peers, writePeers, (r) => writePeers(tx, [{ ...r, peer: { ...r.peer!, stopped: true } }]));
-  return { applied: true, rows: rows.length, deadLetters: dead };
+  // Evidence, in the transaction that credits (or refuses) the claim: never lost, never twice.
+  await writeFlags(tx, flagged);
+  const flagsTwiceSize = await flagTwiceSize(tx, rows.filter((r) => r.downloaded > 0));
+  return { applied: true, rows: rows.length, deadLetters: dead, flagsTwiceSize };
 }
 
 /**
@@ -252,6 +277,13 @@ function isDataError(e: unknown): boolean {
   return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
 }
 
+const inRange = (x: number): boolean => Number.isFinite(x) && x >= 0 && x <= SUM_MAX;
+
+/** Every number of the row is one a bigint column takes (times are unix seconds). */
+function sane(r: Row): boolean {
+  return [r.uploaded, r.downloaded, r.uploadedCredited, r.downloadedCredited, r.seedTime, r.leechTime, r.first, r.last].every(inRange);
+}
+
 function uniq(xs: number[]): number[] {
   return [...new Set(xs)];
 }
@@ -269,10 +301,10 @@ async function write(tx: Tx, rows: Row[]): Promise<void> {
                 ${col('leechTime')}, ${col('first', 'float8')}, ${col('last', 'float8')}, ${col('completedAt', 'float8')})
          AS x(u, t, up, down, upc, downc, seed, leech, f, l, c)
     ON CONFLICT (user_id, torrent_id) DO UPDATE SET
-      uploaded = h.uploaded + EXCLUDED.uploaded,
-      downloaded = h.downloaded + EXCLUDED.downloaded,
-      uploaded_credited = h.uploaded_credited + EXCLUDED.uploaded_credited,
-      downloaded_credited = h.downloaded_credited + EXCLUDED.downloaded_credited,
+      uploaded = sat_add(h.uploaded, EXCLUDED.uploaded),
+      downloaded = sat_add(h.downloaded, EXCLUDED.downloaded),
+      uploaded_credited = sat_add(h.uploaded_credited, EXCLUDED.uploaded_credited),
+      downloaded_credited = sat_add(h.downloaded_credited, EXCLUDED.downloaded_credited),
       seed_time = h.seed_time + EXCLUDED.seed_time,
       leech_time = h.leech_time + EXCLUDED.leech_time,
       first_announce = least(h.first_announce, EXCLUDED.first_announce),
@@ -285,10 +317,10 @@ async function write(tx: Tx, rows: Row[]): Promise<void> {
     const u = byUser.get(r.user);
     if (u === undefined) byUser.set(r.user, { ...r });
     else {
-      u.uploaded += r.uploaded;
-      u.downloaded += r.downloaded;
-      u.uploadedCredited += r.uploadedCredited;
-      u.downloadedCredited += r.downloadedCredited;
+      u.uploaded = Math.min(SUM_MAX, u.uploaded + r.uploaded);
+      u.downloaded = Math.min(SUM_MAX, u.downloaded + r.downloaded);
+      u.uploadedCredited = Math.min(SUM_MAX, u.uploadedCredited + r.uploadedCredited);
+      u.downloadedCredited = Math.min(SUM_MAX, u.downloadedCredited + r.downloadedCredited);
       u.seedTime += r.seedTime;
     }
   }
@@ -296,8 +328,8 @@ async function write(tx: Tx, rows: Row[]): Promise<void> {
   const ucol = (k: keyof Row) => nums(tx, us.map((r) => r[k] ?? 0), 'bigint');
   await tx`
     UPDATE users AS us SET
-      uploaded = us.uploaded + d.up, downloaded = us.downloaded + d.down,
-      uploaded_credited = us.uploaded_credited + d.upc, downloaded_credited = us.downloaded_credited + d.downc,
+      uploaded = sat_add(us.uploaded, d.up), downloaded = sat_add(us.downloaded, d.down),
+      uploaded_credited = sat_add(us.uploaded_credited, d.upc), downloaded_credited = sat_add(us.downloaded_credited, d.downc),
       seed_time = us.seed_time + d.seed, updated_at = now()
     FROM unnest(${ucol('user')}, ${ucol('uploaded')}, ${ucol('downloaded')}, ${ucol('uploadedCredited')}, ${ucol('downloadedCredited')},
                 ${ucol('seedTime')}) AS d(u, up, down, upc, downc, seed)

@@ -10,7 +10,7 @@ import { AF_COMPACT, AF_HAS_KEY, AF_RESTORE, AF_V6, AnnounceRequest, EVENT_NONE,
 
 const CHUNK = 8192;
 
-function isV4Mapped(ip: Uint8Array): boolean {
+export function isV4Mapped(ip: Uint8Array): boolean {
   for (let i = 0; i < 10; i++) if (ip[i] !== 0) return false;
   return ip[10] === 0xff && ip[11] === 0xff;
 }

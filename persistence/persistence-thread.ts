@@ -19,6 +19,7 @@ import { Batches, type Chunk } from './batches.js';
 import { Database, DB_TIMEOUT_MS } from './database.js';
 import { Journal } from './journal.js';
 import { prunePeers, restorePeers } from './peers.js';
+import { privateDir } from './private-files.js';
 import type { FromPersistence, ToPersistence } from './persistence.js';
 import { ensureFirstUser, pruneChanges } from './registry.js';
 import { REGISTRY_TIMEOUT_MS, RegistrySync } from './registry-sync.js';
@@ -75,6 +76,7 @@ class Persister {
   private closing = false;
 
   constructor() {
+    privateDir(data.dataDir); // the journal, the registry snapshot, credentials: this user's only
     const journal = Journal.open<Chunk>(join(data.dataDir, 'journal'));
     const cut = journal.recovered;
     if (cut.savedTo !== undefined) log(`journal damaged: ${cut.cutBytes} bytes after the last intact batch could not be read; kept in ${cut.savedTo}`, 'error');

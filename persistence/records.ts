@@ -1,4 +1,4 @@
-import { AccountingRecord, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_STOPPED } from '../contract/accounting.js';
+import { AccountingRecord, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_STOPPED, CHEAT_DOWNLOAD_OVER_SIZE, CHEAT_KINDS } from '../contract/accounting.js';
 import type { Multipliers } from '../contract/registry.js';
 import type { LedgerRecord } from './ledger.js';
 
@@ -8,23 +8,37 @@ import type { LedgerRecord } from './ledger.js';
 
 
 /**
- * Fill in the credited amounts of `count` records in `buf` (at `AccountingRecord.SIZE` strides) from the
- * torrents' multipliers as they stand at each record's time. Done before the batch is
- * journalled, so a replay after an outage credits what the announce earned when it was made.
+ * Credit `count` records in `buf` (at `AccountingRecord.SIZE` strides): bound each download
+ * by what the torrent's size leaves of the peer's session (the client's reported total
+ * before this announce is TOTAL_DOWN − DOWNLOADED), then multiply the bounded amounts the
+ * shard wrote by the torrent's multipliers as they stood at the record's time. Done before
+ * the batch is journalled, so a replay after an outage credits what the announce earned
+ * when it was made. Each CHEAT_* bit set is counted into `cheats` (by CHEAT_KINDS index).
  */
-export function credit(buf: Uint8Array, count: number, epoch: number, multipliers: (torrent: number) => Multipliers | undefined): void {
+export function credit(buf: Uint8Array, count: number, epoch: number, terms: (torrent: number) => Multipliers | undefined, cheats?: Float64Array): void {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   for (let i = 0; i < count; i++) {
     const r = i * AccountingRecord.SIZE;
-    const m = multipliers(dv.getUint32(r + AccountingRecord.TORRENT, true));
+    const m = terms(dv.getUint32(r + AccountingRecord.TORRENT, true));
     let upM = 1;
     let downM = 1;
     if (m !== undefined && (m.expires === 0 || epoch + dv.getUint32(r + AccountingRecord.AT, true) < m.expires)) {
       upM = m.up;
       downM = m.down;
     }
-    dv.setFloat64(r + AccountingRecord.UP_CREDITED, Math.round(dv.getFloat64(r + AccountingRecord.UPLOADED, true) * upM), true);
-    dv.setFloat64(r + AccountingRecord.DOWN_CREDITED, Math.round(dv.getFloat64(r + AccountingRecord.DOWNLOADED, true) * downM), true);
+    let down = dv.getFloat64(r + AccountingRecord.DOWN_CREDITED, true);
+    if (m !== undefined && m.size > 0 && down > 0) {
+      const before = dv.getFloat64(r + AccountingRecord.TOTAL_DOWN, true) - dv.getFloat64(r + AccountingRecord.DOWNLOADED, true);
+      const room = Math.max(0, m.size - before);
+      if (down > room) {
+        down = room;
+        buf[r + AccountingRecord.CHEATS] |= CHEAT_DOWNLOAD_OVER_SIZE;
+      }
+    }
+    dv.setFloat64(r + AccountingRecord.UP_CREDITED, Math.round(dv.getFloat64(r + AccountingRecord.UP_CREDITED, true) * upM), true);
+    dv.setFloat64(r + AccountingRecord.DOWN_CREDITED, Math.round(down * downM), true);
+    const bits = buf[r + AccountingRecord.CHEATS];
+    if (bits !== 0 && cheats !== undefined) for (let k = 0; k < CHEAT_KINDS.length; k++) if (bits & (1 << k)) cheats[k]++;
   }
 }
 
@@ -46,6 +60,9 @@ export function decode(buf: Uint8Array, epoch: number): LedgerRecord[] {
       seedTime: dv.getUint32(r + AccountingRecord.SEED_TIME, true),
       leechTime: dv.getUint32(r + AccountingRecord.LEECH_TIME, true),
       completed: (flags & ACF_COMPLETED) !== 0,
+      cheats: buf[r + AccountingRecord.CHEATS],
+      totalUp: dv.getFloat64(r + AccountingRecord.TOTAL_UP, true),
+      totalDown: dv.getFloat64(r + AccountingRecord.TOTAL_DOWN, true),
       at: epoch + dv.getUint32(r + AccountingRecord.AT, true),
       peer: {
         // views into the batch, not copies: `identity` is peer_id + info_hash (40 bytes)

@@ -1,11 +1,12 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { pack, unpack } from 'msgpackr';
 import type { Logger } from '../contract/log.js';
 import { PersistenceStats } from '../contract/persistence-stats.js';
 import type { Multipliers, RegistryDelta, RegistrySnapshot } from '../contract/registry.js';
 import type { Database } from './database.js';
 import { isEmpty, loadChanges, loadRegistry } from './registry.js';
+import { privateDir, writePrivate } from './private-files.js';
 
 // Keeps the acceptor's registry caches in step with the database: a whole read at start,
 // then the changes since the last read (the change log of migration 0007), on NOTIFY (within
@@ -173,7 +174,8 @@ export class RegistrySync {
   /** Kept on disk so a start while the database is away can still serve known users. */
   private save(snap: RegistrySnapshot): void {
     const tmp = `${this.snapshotPath}.tmp`;
-    writeFileSync(tmp, pack(snap), { mode: 0o600 });
+    privateDir(dirname(tmp));
+    writePrivate(tmp, pack(snap));
     renameSync(tmp, this.snapshotPath);
     this.snapshotSavedAt = this.now();
   }

@@ -51,7 +51,7 @@ describe('registry changes', () => {
     const { delta, since } = await changes(full.since);
     expect(delta.users.map((u) => [u.id, u.passkey, u.expiresAt > 0]).sort()).toEqual([[1, key('A'), false], [1, key('a'), true], [4, key('c'), false]]);
     expect(delta.dropKeys.sort()).toEqual([[1, key('a')], [2, key('b')], [3, key('x')]]);
-    expect(delta.multipliers.sort()).toEqual([[1, null], [2, { up: 1, down: 0, expires: 0 }], [3, null]]);
+    expect(delta.multipliers.sort()).toEqual([[1, null], [2, { up: 1, down: 0, expires: 0, size: 0 }], [3, null]]);
     expect(delta.bans).toBeUndefined();
     expect(delta.clients?.map((c) => Buffer.from(c).toString())).toEqual(['-qB']);
 

@@ -33,12 +33,12 @@ async function readTorrents(tx: Tx, ids?: number[]): Promise<Pick<RegistrySnapsh
   const torrents: RegistrySnapshot['torrents'] = [];
   const multipliers: RegistrySnapshot['multipliers'] = [];
   for (const t of await tx`SELECT id, info_hash, info_hash_v2, upload_multiplier::float8 AS up, download_multiplier::float8 AS down,
-                                  extract(epoch FROM multipliers_expire) AS exp
+                                  size::float8 AS size, extract(epoch FROM multipliers_expire) AS exp
                            FROM torrents WHERE deleted_at IS NULL ${onlyIds(tx, ids)}`) {
     const id = Number(t.id);
     torrents.push({ id, infoHash: t.info_hash });
     if (t.info_hash_v2 !== null) torrents.push({ id, infoHash: t.info_hash_v2 });
-    if (t.up !== 1 || t.down !== 1) multipliers.push([id, { up: t.up, down: t.down, expires: secs(t.exp) }]);
+    if (t.up !== 1 || t.down !== 1 || t.size > 0) multipliers.push([id, { up: t.up, down: t.down, expires: secs(t.exp), size: t.size }]);
   }
   const deleted: RegistrySnapshot['deleted'] = [];
   for (const t of await tx`SELECT id, info_hash, info_hash_v2, deleted_reason FROM torrents

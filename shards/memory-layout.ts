@@ -69,7 +69,9 @@ export const SwarmRecord = {
   LAST_ACTIVE: 52, // u32 clock; doubles as the free-list link while free
   ROT_SEED: 56, // u32 rotation counter of the seeder segments: where the next answer starts
   ROT_LEECH: 60, // u32 rotation counter of the leecher segments
-  SIZE: 64,
+  LEECHER_AT: 64, // u32 clock when a leecher last left (stopped, completed, expired): the no-leechers rule
+  LEECHER_USER: 68, // u32 user of that leecher (a user's own leecher does not justify its upload)
+  SIZE: 72,
 } as const;
 export const SWF_LIVE = 1;
 
@@ -95,6 +97,7 @@ export const PF_COMPLETED = 4; // `completed` already counted for this peer
 export const PF_V6 = 8; // native IPv6 address: lives in the IPv6 array
 export const PF_PAUSED = 16; // BEP 21 partial seed: wants no peers to download from
 export const PF_HAS_KEY = 32;
+export const PF_RESTORED = 64; // reloaded at start: its next announce's interval is not known (shard.ts account)
 
 // Peer arenas: per family, the address entries (compact wire form) and, in a parallel
 // region with the same entry index, the peer slot of each entry (u32).

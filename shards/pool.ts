@@ -4,6 +4,7 @@ import { KIND_ANNOUNCE, KIND_SCRAPE } from '../contract/requests.js';
 import { allocateGlobal, allocateShardMemory, type ShardLimits, type ShardMemory } from './memory.js';
 import { ByteRing } from '../contract/ring.js';
 import type { ShardWorkerData } from './shard-thread.js';
+import type { ShardRules } from './shard.js';
 import { readSwarm, type SwarmSnapshot } from './swarm-view.js';
 import type { Logger } from '../contract/log.js';
 
@@ -44,7 +45,8 @@ export interface ShardStats {
 
 export interface PoolOptions extends ShardLimits {
   count: number;
-  peerTimeout: number;
+  /** What the shards enforce (timeouts, credit bounds). */
+  rules: ShardRules;
   numwantMax: number;
   scrapeMaxHashes: number;
   /** Shards write accounting records for the persistence thread. */
@@ -172,7 +174,7 @@ export class ShardPool {
       index: shard.index,
       memory: shard.memory,
       recover,
-      peerTimeout: this.opts.peerTimeout,
+      rules: this.opts.rules,
       numwantMax: this.opts.numwantMax,
       scrapeMaxHashes: this.opts.scrapeMaxHashes,
       accounting: this.opts.accounting,

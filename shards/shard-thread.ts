@@ -7,14 +7,14 @@ import { AccountingRecord } from '../contract/accounting.js';
 import { ShardControl, GlobalBlock } from './memory-layout.js';
 import type { ShardMemory } from './memory.js';
 import { ByteRing } from '../contract/ring.js';
-import { ShardLogic, maxAnswerBytes } from './shard.js';
+import { ShardLogic, maxAnswerBytes, type ShardRules } from './shard.js';
 import { SwarmStore } from './swarm-store.js';
 
 export interface ShardWorkerData {
   index: number;
   memory: ShardMemory;
   recover: boolean; // respawned on memory a previous thread was using
-  peerTimeout: number; // seconds
+  rules: ShardRules;
   accounting: boolean; // write accounting records (the persistence thread drains them)
   numwantMax: number;
   scrapeMaxHashes: number;
@@ -31,7 +31,7 @@ function run(data: ShardWorkerData): void {
   const requests = new ByteRing(mem.requests);
   const answers = new ByteRing(mem.answers);
   const accounting = data.accounting ? new ByteRing(mem.accounting) : null;
-  const logic = new ShardLogic(store, accounting, data.peerTimeout);
+  const logic = new ShardLogic(store, accounting, data.rules);
   // Room for one more accounting record per request (always true when accounting is off).
   const acctRoom = (): boolean => accounting === null || accounting.hasRoom(AccountingRecord.SIZE);
   const ctl = store.ctl;
@@ -47,7 +47,7 @@ function run(data: ShardWorkerData): void {
     if (now !== lastTick) {
       lastTick = now;
       const budget = Math.max(1024, Math.ceil(Math.max(ctl[ShardControl.PEER_HIGH], ctl[ShardControl.SWARM_HIGH]) / FULL_SWEEP_SECONDS));
-      store.expire(now, data.peerTimeout, budget);
+      store.expire(now, data.rules.peerTimeout, budget);
     }
     // Liveness for the pool's watchdog and /ready: a turn at least every IDLE_WAIT_MS.
     ctl[ShardControl.HEARTBEAT] = (ctl[ShardControl.HEARTBEAT] + 1) | 0;

@@ -630,12 +630,17 @@ describe('ShardLogic events', () => {
     // the flag survives a move between families
     h.announce({ ih: IH, pid: peerId(1), ip: ip6(1), port: 1, left: 0, event: EVENT_COMPLETED });
     expect(h.store.peers.u8[slot * PeerRecord.SIZE + PeerRecord.FLAGS]! & PF_COMPLETED).toBe(PF_COMPLETED);
-    // another peer completing counts, also on its first announce
+    // a completed the shard saw no download for is no snatch: a peer first seen completing,
+    // or one that was a seeder all along
     a = h.announce({ ih: IH, pid: peerId(2), ip: ip4(1, 1, 1, 2), port: 2, left: 0, event: EVENT_COMPLETED });
-    expect(a).toMatchObject({ seeders: 2, completed: 2 });
+    expect(a).toMatchObject({ seeders: 2, completed: 1 });
     a = h.announce({ ih: IH, pid: peerId(2), ip: ip4(1, 1, 1, 2), port: 2, left: 0, event: EVENT_COMPLETED });
-    expect(a.completed).toBe(2);
-    expect(h.scrape([IH]).files).toEqual([[2, 2, 0]]);
+    expect(a.completed).toBe(1);
+    // another leecher completing counts
+    h.announce({ ih: IH, pid: peerId(3), ip: ip4(1, 1, 1, 3), port: 3, left: 10 });
+    a = h.announce({ ih: IH, pid: peerId(3), ip: ip4(1, 1, 1, 3), port: 3, left: 0, event: EVENT_COMPLETED });
+    expect(a).toMatchObject({ seeders: 3, completed: 2 });
+    expect(h.scrape([IH]).files).toEqual([[3, 2, 0]]);
   });
 
   it('stopped removes the peer and the counts drop; it gets no peers', () => {
@@ -946,8 +951,10 @@ describe('ShardLogic randomized against a model', () => {
         });
         // seeders first: if any leecher was given, every same-family seeder was given
         if (wantSeeders && sawLeecher) expect(got.filter((k) => byAddr.get(k)!.p.seeder).length).toBe(candidates.filter(([, p]) => p.seeder).length);
-        const completed = (before?.completed ?? false) || event === EVENT_COMPLETED;
-        if (event === EVENT_COMPLETED && !before?.completed) sw.completed++;
+        // a snatch is counted when a peer the shard knew as a leecher completes
+        const counted = event === EVENT_COMPLETED && before !== undefined && !before.completed && !before.seeder && left === 0;
+        const completed = (before?.completed ?? false) || counted;
+        if (counted) sw.completed++;
         sw.peers.set(id, { seeder: left === 0, v6, ip, port, completed });
       }
       let s = 0;

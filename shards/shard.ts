@@ -1,6 +1,6 @@
-import { AnnounceAnswer, AF_COMPACT, AF_HAS_KEY, AF_RESTORE, AF_V6, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL } from '../contract/requests.js';
-import { AccountingRecord, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_SEEDER, ACF_STOPPED, ACF_V6 } from '../contract/accounting.js';
-import { PF_COMPLETED, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord, ShardControl } from './memory-layout.js';
+import { AnnounceAnswer, AF_COMPACT, AF_HAS_KEY, AF_RESTORE, AF_V6, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL } from '../contract/requests.js';
+import { AccountingRecord, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_SEEDER, ACF_STOPPED, ACF_V6, CHEAT_BACKWARDS, CHEAT_NO_LEECHERS, CHEAT_OVER_RATE } from '../contract/accounting.js';
+import { PF_COMPLETED, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_RESTORED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord, ShardControl } from './memory-layout.js';
 import type { ByteRing } from '../contract/ring.js';
 import type { SwarmStore } from './swarm-store.js';
 
@@ -9,23 +9,38 @@ export function maxAnswerBytes(numwantMax: number, scrapeMaxHashes: number): num
   return Math.max(AnnounceAnswer.PEERS + numwantMax * ENTRY_FULL, ScrapeAnswer.FILES + scrapeMaxHashes * SCRAPE_ENTRY);
 }
 
+/** What a shard enforces; configuration resolved by the engine (tracker.*, accounting.*). */
+export interface ShardRules {
+  /** Seconds: caps the seed/leech time and the upload interval one announce can credit (a longer gap means the peer was gone). */
+  peerTimeout: number;
+  /** Bytes a second: the most upload an announce can credit per second since the peer's previous one. */
+  maxUploadRate: number;
+}
+
+/** Seconds a leecher's departure still counts before a seeder's previous announce (clock granularity, racing announces). */
+export const LEECHER_GRACE = 5;
+
 /**
  * Turns request records into answer records against one shard's swarms. Pure logic over
  * shared memory: no sockets, no timers; the clock comes in with each call.
  */
 export class ShardLogic {
   private readonly wire = new Uint8Array(18);
+  private readonly rules: ShardRules;
+  /** Set per announce before the peer changes: another leecher was there since its previous announce. */
+  private hadLeechers = false;
 
   /**
-   * `accounting` receives one AccountingRecord record per announce of a user's peer on a registered
-   * torrent (the drain loop keeps room for one per request); `peerTimeout` caps the seed and
-   * leech time one announce can credit (a longer gap means the peer was gone).
+   * `accounting` receives one AccountingRecord record per announce of a user's peer on a
+   * registered torrent (the drain loop keeps room for one per request).
    */
   constructor(
     private readonly store: SwarmStore,
     private readonly accounting: ByteRing | null = null,
-    private readonly peerTimeout = 0,
-  ) {}
+    rules: Partial<ShardRules> = {},
+  ) {
+    this.rules = { peerTimeout: 0, maxUploadRate: Number.MAX_VALUE, ...rules };
+  }
 
   /** Handle one request record at `off` of `q`, appending its answer to `out`. */
   handle(q: Uint8Array, qdv: DataView, off: number, out: ByteRing, now: number): void {
@@ -66,9 +81,13 @@ export class ShardLogic {
     }
     store.swarms.dv.setUint32(swarm * SwarmRecord.SIZE + SwarmRecord.LAST_ACTIVE, now, true);
 
-    const accounted = this.accounting !== null && (flags & AF_RESTORE) === 0;
+    // Accounting only where it can be accounted: a user's peer on a registered torrent.
+    const accounted = this.accounting !== null && (flags & AF_RESTORE) === 0 && user !== 0 && qdv.getUint32(off + AnnounceRequest.TORRENT, true) !== 0;
+    if (accounted && peer >= 0) this.hadLeechers = this.otherLeechers(swarm, peer, user);
+    const wasLeecher = peer >= 0 && (store.peers.u8[peer * PeerRecord.SIZE + PeerRecord.FLAGS] & PF_SEEDER) === 0;
     if (event === EVENT_STOPPED) {
       if (accounted) this.account(q, qdv, off, peer, ACF_STOPPED, now);
+      if (wasLeecher) store.leecherLeft(peer, now);
       if (peer >= 0) store.removePeer(peer);
       this.counts(at, adv, swarm, 0);
       return;
@@ -111,8 +130,12 @@ export class ShardLogic {
     if (v6) newFlags |= PF_V6;
     if (event === EVENT_PAUSED) newFlags |= PF_PAUSED;
     if (flags & AF_HAS_KEY) newFlags |= PF_HAS_KEY;
+    if (flags & AF_RESTORE) newFlags |= PF_RESTORED;
     let acFlags = 0;
-    if (event === EVENT_COMPLETED && !(oldFlags & PF_COMPLETED)) {
+    if (wasLeecher && seeder) store.leecherLeft(peer, now);
+    // A snatch is a download the tracker saw: the peer was a leecher here before (a peer
+    // that starts as a seeder, or is first seen completing, downloaded nothing we know of).
+    if (event === EVENT_COMPLETED && !(oldFlags & PF_COMPLETED) && wasLeecher && seeder) {
       newFlags |= PF_COMPLETED;
       acFlags = ACF_COMPLETED;
       const c = swarm * SwarmRecord.SIZE + SwarmRecord.COMPLETED;
@@ -131,14 +154,17 @@ export class ShardLogic {
         return this.tableFull(at, out);
       }
     }
-    // Deltas are taken against the previous announce's totals, before they are replaced.
-    if (accounted) this.account(q, qdv, off, isNew ? -1 : peer, acFlags, now);
+    // Deltas are taken against the previous announce's totals, before they are replaced
+    // (unless the announce came in the same second: then they wait for the next one).
+    const rebase = accounted ? this.account(q, qdv, off, isNew ? -1 : peer, acFlags, now, oldFlags) : true;
     pdv.setUint32(pat + PeerRecord.USER, user, true);
-    pdv.setUint32(pat + PeerRecord.LAST_SEEN, now, true);
     pdv.setUint32(pat + PeerRecord.KEY, key, true);
     pdv.setUint32(pat + PeerRecord.SOURCE, source, true);
-    pdv.setFloat64(pat + PeerRecord.UPLOADED, qdv.getFloat64(off + AnnounceRequest.UPLOADED, true), true);
-    pdv.setFloat64(pat + PeerRecord.DOWNLOADED, qdv.getFloat64(off + AnnounceRequest.DOWNLOADED, true), true);
+    if (rebase) {
+      pdv.setUint32(pat + PeerRecord.LAST_SEEN, now, true);
+      pdv.setFloat64(pat + PeerRecord.UPLOADED, qdv.getFloat64(off + AnnounceRequest.UPLOADED, true), true);
+      pdv.setFloat64(pat + PeerRecord.DOWNLOADED, qdv.getFloat64(off + AnnounceRequest.DOWNLOADED, true), true);
+    }
     pdv.setFloat64(pat + PeerRecord.LEFT, left, true);
 
     this.counts(at, adv, swarm, n);
@@ -165,35 +191,84 @@ export class ShardLogic {
   }
 
   /**
-   * Append the accounting record of this announce. A peer seen for the first time (or
+   * Was another user's leecher in the swarm since `peer`'s previous announce? One is there
+   * now, or one left (stopped, completed, expired) at or after that announce. (A user's own
+   * leecher does not justify its upload.)
+   */
+  private otherLeechers(swarm: number, peer: number, user: number): boolean {
+    const store = this.store;
+    const pat = peer * PeerRecord.SIZE;
+    const pflags = store.peers.u8[pat + PeerRecord.FLAGS];
+    if (pflags & PF_RESTORED) return true; // its interval began before the restart: unknown
+    if (store.leechers(swarm) > 0 && store.arrays.hasLeecherOf(swarm, user)) return true;
+    const sat = swarm * SwarmRecord.SIZE;
+    const leftAt = store.swarms.dv.getUint32(sat + SwarmRecord.LEECHER_AT, true);
+    return leftAt !== 0 && leftAt + LEECHER_GRACE >= store.peers.dv.getUint32(pat + PeerRecord.LAST_SEEN, true) &&
+      store.swarms.dv.getUint32(sat + SwarmRecord.LEECHER_USER, true) !== user;
+  }
+
+  /**
+   * Append the accounting record of this announce: the claimed deltas since the peer's
+   * previous announce and what of them is credited. A peer seen for the first time (or
    * whose counters went backwards: its client restarted) is a baseline: nothing is
    * credited until its next announce, so bytes are never counted twice. Its record still
    * carries the totals, which the peers table keeps as the baseline across restarts.
+   *
+   * Upload is credited only when physically possible: at most max_upload_rate × the seconds
+   * since the previous announce (capped at peer_timeout), and nothing when no other user's
+   * leecher was in the swarm meanwhile. What a bound cuts is evidence (CHEATS bits). An
+   * announce in the same second as the previous one defers its deltas to the next announce
+   * (returns false: keep the baselines), so many announces cannot multiply the allowance.
+   * `oldFlags`: the peer's flags before this announce (PF_RESTORED).
    */
-  private account(q: Uint8Array, qdv: DataView, off: number, peer: number, acFlags: number, now: number): void {
+  private account(q: Uint8Array, qdv: DataView, off: number, peer: number, acFlags: number, now: number, oldFlags = 0): boolean {
     const ring = this.accounting!;
     const r = ring.reserve(AccountingRecord.SIZE);
     if (r < 0) throw new Error('accounting ring full: the drain loop checks hasRoom(AccountingRecord.SIZE) first');
     const u8 = ring.u8;
     const dv = ring.dv;
-    const up = qdv.getFloat64(off + AnnounceRequest.UPLOADED, true);
-    const down = qdv.getFloat64(off + AnnounceRequest.DOWNLOADED, true);
+    const event = q[off + AnnounceRequest.EVENT];
+    let up = qdv.getFloat64(off + AnnounceRequest.UPLOADED, true);
+    let down = qdv.getFloat64(off + AnnounceRequest.DOWNLOADED, true);
     const left = qdv.getFloat64(off + AnnounceRequest.LEFT, true);
     let dUp = 0;
     let dDown = 0;
+    let upCredit = 0;
     let seedTime = 0;
     let leechTime = 0;
+    let cheats = 0;
+    let rebase = true;
     if (peer >= 0) {
       const pdv = this.store.peers.dv;
       const pat = peer * PeerRecord.SIZE;
       const oldUp = pdv.getFloat64(pat + PeerRecord.UPLOADED, true);
       const oldDown = pdv.getFloat64(pat + PeerRecord.DOWNLOADED, true);
-      if (up >= oldUp && down >= oldDown) {
+      const elapsed = now - pdv.getUint32(pat + PeerRecord.LAST_SEEN, true);
+      const dt = Math.min(elapsed, this.rules.peerTimeout);
+      // a peer reloaded at start may have uploaded since its last announce before the
+      // restart, which the clock does not know: it gets the longest interval there is
+      const rateSecs = oldFlags & PF_RESTORED ? this.rules.peerTimeout : dt;
+      if (up < oldUp || down < oldDown) {
+        if (event !== EVENT_STARTED) cheats |= CHEAT_BACKWARDS; // a client restart sends started
+      } else if (elapsed <= 0 && event !== EVENT_STOPPED && !(oldFlags & PF_RESTORED)) {
+        rebase = false; // same second: the deltas wait for the next announce
+        up = oldUp;
+        down = oldDown;
+      } else {
         dUp = up - oldUp;
         dDown = down - oldDown;
+        // a stop in the same second still gets one second's allowance (it cannot repeat)
+        const allowance = this.rules.maxUploadRate * Math.max(rateSecs, 1);
+        upCredit = dUp;
+        if (dUp > 0 && !this.hadLeechers) {
+          upCredit = 0;
+          cheats |= CHEAT_NO_LEECHERS;
+        } else if (dUp > allowance) {
+          upCredit = allowance;
+          cheats |= CHEAT_OVER_RATE;
+        }
       }
-      const dt = Math.min(now - pdv.getUint32(pat + PeerRecord.LAST_SEEN, true), this.peerTimeout);
-      if (dt > 0) {
+      if (dt > 0 && rebase) {
         if (this.store.peers.u8[pat + PeerRecord.FLAGS] & PF_SEEDER) seedTime = dt;
         else leechTime = dt;
       }
@@ -202,16 +277,17 @@ export class ShardLogic {
     if (left === 0) acFlags |= ACF_SEEDER;
     if (flags & AF_V6) acFlags |= ACF_V6;
     if (flags & AF_HAS_KEY) acFlags |= ACF_HAS_KEY;
-    if (q[off + AnnounceRequest.EVENT] === EVENT_PAUSED) acFlags |= ACF_PAUSED;
+    if (event === EVENT_PAUSED) acFlags |= ACF_PAUSED;
     u8[r + AccountingRecord.FLAGS] = acFlags;
+    u8[r + AccountingRecord.CHEATS] = cheats;
     dv.setUint16(r + AccountingRecord.PORT, qdv.getUint16(off + AnnounceRequest.PORT, true), true);
     dv.setUint32(r + AccountingRecord.USER, qdv.getUint32(off + AnnounceRequest.USER, true), true);
     dv.setUint32(r + AccountingRecord.TORRENT, qdv.getUint32(off + AnnounceRequest.TORRENT, true), true);
     dv.setUint32(r + AccountingRecord.AT, now, true);
     dv.setFloat64(r + AccountingRecord.UPLOADED, dUp, true);
     dv.setFloat64(r + AccountingRecord.DOWNLOADED, dDown, true);
-    dv.setFloat64(r + AccountingRecord.UP_CREDITED, 0, true);
-    dv.setFloat64(r + AccountingRecord.DOWN_CREDITED, 0, true);
+    dv.setFloat64(r + AccountingRecord.UP_CREDITED, upCredit, true);
+    dv.setFloat64(r + AccountingRecord.DOWN_CREDITED, dDown, true);
     dv.setUint32(r + AccountingRecord.SEED_TIME, seedTime, true);
     dv.setUint32(r + AccountingRecord.LEECH_TIME, leechTime, true);
     dv.setFloat64(r + AccountingRecord.TOTAL_UP, up, true);
@@ -221,6 +297,7 @@ export class ShardLogic {
     for (let i = 0; i < 20; i++) u8[r + AccountingRecord.PEER_ID + i] = q[off + AnnounceRequest.PEER_ID + i];
     for (let i = 0; i < 16; i++) u8[r + AccountingRecord.IP + i] = q[off + AnnounceRequest.IP + i];
     for (let i = 0; i < 20; i++) u8[r + AccountingRecord.INFO_HASH + i] = q[off + AnnounceRequest.INFO_HASH + i];
+    return rebase;
   }
 
   private tableFull(at: number, out: ByteRing): void {

@@ -159,6 +159,27 @@ export class SwarmArrays {
   }
 
   /**
+   * Is a leecher of a user other than `user` in the swarm? Stops at the first one: with at
+   * most tracker.max_peers_per_user_torrent peers of one user, a few entries at most.
+   */
+  hasLeecherOf(swarm: number, notUser: number): boolean {
+    const sdv = this.swarms.dv;
+    const pdv = this.peers.dv;
+    const sat = swarm * SwarmRecord.SIZE;
+    for (let k = 0; k < 2; k++) {
+      const f = k === 0 ? this.fam4 : this.fam6;
+      const S = sdv.getUint32(sat + f.seed, true);
+      const L = sdv.getUint32(sat + f.leech, true);
+      const slots = f.arena.slots.i32;
+      const blk = sdv.getUint32(sat + f.block, true);
+      for (let i = S; i < S + L; i++) {
+        if (pdv.getUint32(slots[blk + i] * PeerRecord.SIZE + PeerRecord.USER, true) !== notUser) return true;
+      }
+    }
+    return false;
+  }
+
+  /**
    * Visit up to `max` peers of a swarm, seeders first, IPv4 then IPv6: the peer slot and
    * its wire-form address (`bytes` long at addr[at]). Read-only, for inspection from
    * another thread (the admin API), which may catch a peer mid-move: slots out of range

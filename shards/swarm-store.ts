@@ -1,6 +1,6 @@
 import { PeerArena } from './arena.js';
 import { hash20, equal20 } from './hash.js';
-import { ADDR4, ADDR6, ShardControl, GlobalBlock, INITIAL_ARENA_ENTRIES, INITIAL_PEERS, INITIAL_SWARMS, NIL, PF_LIVE, PeerRecord, SwarmRecord, SWF_LIVE } from './memory-layout.js';
+import { ADDR4, ADDR6, ShardControl, GlobalBlock, INITIAL_ARENA_ENTRIES, INITIAL_PEERS, INITIAL_SWARMS, NIL, PF_LIVE, PF_SEEDER, PeerRecord, SwarmRecord, SWF_LIVE } from './memory-layout.js';
 import { recover } from './recovery.js';
 import { SwarmArrays } from './swarm-arrays.js';
 import { HashIndex, Slab, type KeyMatcher } from './table.js';
@@ -242,6 +242,14 @@ export class SwarmStore {
     this.freePeer(slot);
   }
 
+  /** A leecher leaves its swarm (or becomes a seeder) at `now`: the no-leechers rule remembers when and whose. */
+  leecherLeft(peer: number, now: number): void {
+    const pat = peer * PeerRecord.SIZE;
+    const sat = this.peers.dv.getUint32(pat + PeerRecord.SWARM, true) * SwarmRecord.SIZE;
+    this.swarms.dv.setUint32(sat + SwarmRecord.LEECHER_AT, now, true);
+    this.swarms.dv.setUint32(sat + SwarmRecord.LEECHER_USER, this.peers.dv.getUint32(pat + PeerRecord.USER, true), true);
+  }
+
   /** After a thread died on these tables: put them back in order (recovery.ts). */
   recover(): void {
     recover(this);
@@ -280,6 +288,7 @@ export class SwarmStore {
       if (p >= high) p = 0;
       const at = p * PeerRecord.SIZE;
       if (pu8[at + PeerRecord.FLAGS] & PF_LIVE && now - pdv.getUint32(at + PeerRecord.LAST_SEEN, true) > timeout) {
+        if (!(pu8[at + PeerRecord.FLAGS] & PF_SEEDER)) this.leecherLeft(p, now);
         this.removePeer(p);
         removed++;
       }

@@ -159,8 +159,10 @@ describe('admin API', () => {
     const ih = hash();
     const { body: tor } = await call('POST', '/api/v1/torrents', { info_hash: Buffer.from(ih).toString('hex') });
     const id = peerId();
-    for (const [up, event] of [[0, 'started'], [4096, 'completed']] as const) {
-      const r = await get(t.httpPort, announcePath({ infoHash: ih, peerId: id, port: 7000, uploaded: up, left: 0, event }, `/${u.passkey}`));
+    // a leecher completing a second later (the tracker credits nothing within one second)
+    for (const [up, left, event] of [[0, 100, 'started'], [4096, 0, 'completed']] as const) {
+      if (event === 'completed') await new Promise((r) => setTimeout(r, 1100));
+      const r = await get(t.httpPort, announcePath({ infoHash: ih, peerId: id, port: 7000, uploaded: up, downloaded: 100 - left, left, event }, `/${u.passkey}`));
       expect(decode(r.body)['failure reason']).toBeUndefined();
     }
     let h = await call('GET', `/api/v1/users/${u.id}/history`);

@@ -1,7 +1,7 @@
 // The tracker as an operator runs it: `node dist/engine/main.js` with configuration from
 // the environment, a TOML file and flags.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
@@ -125,9 +125,27 @@ describe('command line', () => {
     const run = () => spawnTracker({ SHARDTRACK_DATABASE__DATA_DIR: dir });
     const infoHash = hash();
     const id = peerId();
-    // private mode on an empty embedded database: a first user, its passkey in the log
+    // a registered torrent: only its peers are accounted, and so kept across restarts
+    const added = spawnSync(process.execPath, [MAIN, 'torrent', 'add', Buffer.from(infoHash).toString('hex')], {
+      env: { ...cleanEnv(), SHARDTRACK_DATABASE__DATA_DIR: dir }, encoding: 'utf8', timeout: 60_000,
+    });
+    expect(added.stdout).toMatch(/torrent 1 registered/);
+    // private mode on an embedded database without users: a first user, its passkey in the log
     const first = await run();
-    const passkey = /passkey ([0-9a-f]{32})/.exec(first.log())![1];
+    // its passkey and the first admin token are in a 0600 file of the 0700 data directory,
+    // never whole in the log
+    const credentials = readFileSync(join(dir, 'credentials'), 'utf8');
+    const passkey = /^first_user_passkey = ([0-9a-f]{32})$/m.exec(credentials)![1];
+    const token = /^first_admin_token = (\S+)$/m.exec(credentials)![1];
+    expect(first.log()).toMatch(/passkey [0-9a-f]{4}…\(32 chars\), whole in .*credentials/);
+    expect(first.log()).not.toContain(passkey);
+    expect(first.log()).not.toContain(token);
+    const mode = (p: string) => statSync(p).mode & 0o777;
+    expect(mode(join(dir, 'credentials'))).toBe(0o600);
+    expect(mode(dir)).toBe(0o700);
+    expect(mode(join(dir, 'pglite'))).toBe(0o700);
+    expect(mode(join(dir, 'journal'))).toBe(0o700);
+    for (const f of readdirSync(join(dir, 'journal'))) expect(mode(join(dir, 'journal', f)), f).toBe(0o600);
     const d = decode((await get(first.port, announcePath({ infoHash, peerId: id, port: 6881, left: 0, event: 'started' }, `/${passkey}`))).body);
     expect(d['failure reason']).toBeUndefined();
     expect(d.complete).toBe(1);

@@ -58,7 +58,8 @@ describe('persistence across a crash', () => {
     if (process.env.CRASH_DEBUG) console.log(proc.log());
     await until('the registry to load', async () => failure((await get(proc!.port, probe)).body) === undefined, 15_000);
     await sim.run(proc.port, 600);
-    await sim.announce(proc.port, sim.peers.map((_, i) => i)); // every client reports its totals once more
+    await sim.announce(proc.port, sim.peers.map((_, i) => i));
+    await sim.finish(proc.port); // every client reports its totals once more
     expect(await proc.stop()).toBe(0);
     proc = undefined;
 

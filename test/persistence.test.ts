@@ -55,6 +55,7 @@ describe('persistence', () => {
     const { users, torrents } = await seeded(t, 12, 9);
     const sim = new LedgerSim(prng(4), users, torrents, 150);
     await sim.run(t.httpPort, 3000);
+    await sim.finish(t.httpPort);
     await stop(t); // SIGTERM path: everything taken is committed before close returns
 
     expect(await ledgerTotals(db.sql).then(nonZero)).toEqual(nonZero(sim.totals()));
@@ -100,6 +101,7 @@ describe('persistence', () => {
     await until('the journal to drain once the database is back', () => stats[PersistenceStats.PENDING_BATCHES] === 0, 30_000);
     expect(stats[PersistenceStats.DB_UP]).toBe(1);
     await sim.run(t.httpPort, 200);
+    await sim.finish(t.httpPort);
     await stop(t);
     expect(await ledgerTotals(db.sql).then(nonZero)).toEqual(nonZero(sim.totals()));
   }, 90_000);
@@ -138,6 +140,7 @@ describe('persistence', () => {
     dataDir = mkdtempSync(join(tmpdir(), 'shardtrack-db-')); // a redeploy without its volume: batch ids start at 1 again
     t = await start();
     await sim.run(t.httpPort, 300);
+    await sim.finish(t.httpPort);
     await stop(t);
     expect(await ledgerTotals(db.sql).then(nonZero)).toEqual(nonZero(sim.totals()));
     const [{ n }] = await db.sql`SELECT count(DISTINCT journal)::int AS n FROM applied_batches`;

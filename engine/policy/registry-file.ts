@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { dirname } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import * as v from 'valibot';
 import { PASSKEY_RE, type Registry, type TorrentEntry, type UserEntry } from './registry.js';
 import type { Logger } from '../../contract/log.js';
+import { privateDir, writePrivate } from '../../persistence/private-files.js';
 
 // The registry file: users and registered torrents as TOML, until the persistence thread
 // feeds the registry from PostgreSQL. The file is watched; a valid edit replaces the
@@ -85,16 +86,15 @@ export function attachRegistryFile(
   opts: { createWithUser: boolean; log: Logger },
 ): () => void {
   if (!existsSync(path) && opts.createWithUser) {
-    mkdirSync(dirname(path), { recursive: true });
+    privateDir(dirname(path));
     const passkey = newPasskey();
-    writeFileSync(
+    writePrivate(
       path,
       `# Shardtrack registry: users and registered torrents. Edits apply without restart.\n` +
         `[[users]]\nid = 1\npasskey = "${passkey}"\ncan_leech = true\n\n` +
         `# [[torrents]]\n# id = 1\n# info_hash = "<40 hex digits>"\n`,
-      { mode: 0o600 },
     );
-    opts.log(`created ${path} with a first user (passkey ${passkey})`);
+    opts.log(`created ${path} with a first user (passkey ${passkey.slice(0, 4)}…, whole in the file)`);
   }
   const load = (): void => {
     if (!existsSync(path)) return;
