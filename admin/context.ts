@@ -95,6 +95,17 @@ export interface TrackerView {
   readonly registry: RegistryView;
   /** absent without a database (database.enabled = false) */
   readonly persistence: PersistenceView | undefined;
+  readonly limits?: LimitsView;
+}
+
+/** The acceptor's limiter tables (engine/policy/limits.ts): automatic bans and their figures. */
+export interface LimitsView {
+  /** Addresses banned now (IPv4, or an IPv6 /64 as `a:b:c:d::/64`), until unix seconds. */
+  autoBans(nowMs: number): { address: string; until: number }[];
+  /** Lift an address's automatic ban: true if it had one, false if not, null when `address` is not an address. */
+  liftAddress(address: string, nowMs: number): boolean | null;
+  readonly tables: readonly { name: string; entries: number; capacity: number; bytes: number; evictions: number }[];
+  readonly bansTotal: number;
 }
 
 /** What route modules work with. */

@@ -1,7 +1,7 @@
 import client from 'prom-client';
 import { CHEAT_KINDS, KIND_DOWNLOAD_OVER_TWICE_SIZE } from '../contract/accounting.js';
 import { PersistenceStats } from '../contract/persistence-stats.js';
-import type { RegistryView, RequestCountersView, ShardStats, ShardsView } from './context.js';
+import type { LimitsView, RegistryView, RequestCountersView, ShardStats, ShardsView } from './context.js';
 
 // Prometheus exposition of a running tracker. Everything is read when Prometheus scrapes,
 // by collect() callbacks over memory the tracker already keeps, through the views the
@@ -19,6 +19,8 @@ export interface MetricsSource {
   registry: RegistryView;
   /** The persistence thread's stats block; its metrics are absent without one (database.enabled = false). */
   persistence?: { readonly stats: Float64Array } | undefined;
+  /** The acceptor's limiter tables (absent in unit tests of other metrics). */
+  clientLimits?: LimitsView;
   /** shards.max_peers and shards.max_swarms */
   limits: { maxPeers: number; maxSwarms: number };
   /** The uWebSockets.js build serving HTTP (absent in unit tests without one). */
@@ -140,6 +142,22 @@ export function createMetrics(src: MetricsSource): Metrics {
   gauge(reg, 'users', 'Users (passkeys) known to the acceptor.', [], (emit) => emit({}, registry.userCount));
   gauge(reg, 'registered_torrents', 'Registered torrents known to the acceptor.', [], (emit) => emit({}, registry.registeredTorrents));
   gauge(reg, 'bans', 'Banned IP addresses and networks.', [], (emit) => emit({}, registry.banCount));
+
+  // ----- the acceptor's limiter (fixed-size tables: entries never pass capacity)
+
+  const cl = src.clientLimits;
+  if (cl) {
+    const perTable = (name: string, help: string, read: (t: LimitsView['tables'][number]) => number, kind: 'gauge' | 'counter' = 'gauge') =>
+      (kind === 'gauge' ? gauge : counter)(reg, name, help, ['table'], (emit) => {
+        for (const t of cl.tables) emit({ table: t.name }, read(t));
+      });
+    perTable('limiter_entries', 'Clients the limiter remembers, by table (addresses, passkeys).', (t) => t.entries);
+    perTable('limiter_capacity', 'Entries each limiter table holds at most (limits.table_entries, rounded up to a power of two).', (t) => t.capacity);
+    perTable('limiter_bytes', 'Memory of each limiter table, fixed at start.', (t) => t.bytes);
+    perTable('limiter_evictions_total', 'Clients forgotten to make room for a new one.', (t) => t.evictions, 'counter');
+    gauge(reg, 'auto_bans', 'Addresses banned automatically right now (limits.autoban_*).', [], (emit) => emit({}, cl.autoBans(Date.now()).length));
+    counter(reg, 'auto_bans_total', 'Automatic bans imposed since start.', [], (emit) => emit({}, cl.bansTotal));
+  }
 
   // ----- persistence thread (PersistenceStats block)
 

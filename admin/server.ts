@@ -7,6 +7,7 @@ import { Api } from './api.js';
 import { bearerToken, hashToken, Tokens } from './auth.js';
 import type { AdminContext, TrackerView } from './context.js';
 import { openApi } from './openapi.js';
+import { autoBanRoutes } from './routes/auto-bans.js';
 import { flagRoutes } from './routes/flags.js';
 import { ledgerRoutes } from './routes/ledger.js';
 import { policyRoutes } from './routes/policy.js';
@@ -78,6 +79,7 @@ export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
     tokenRoutes(api, ctx);
     statsRoutes(api, o.view);
     swarmRoutes(api, o.view);
+    autoBanRoutes(api, o.view);
     try {
       firstToken = await tokens.createFirst();
     } catch (e) {

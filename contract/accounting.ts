@@ -17,14 +17,16 @@ export const ACF_SEEDER = 4; // left == 0 after this announce
 export const ACF_V6 = 8; // native IPv6 address
 export const ACF_HAS_KEY = 16;
 export const ACF_PAUSED = 32;
+export const ACF_REFUSED = 64; // the announce was refused: evidence only (no ledger, no peers row)
 
 // Why a record's claim was not (wholly) believed: CHEATS bits, one cheat_flags row each.
 export const CHEAT_OVER_RATE = 1; // upload beyond accounting.max_upload_rate × seconds since the previous announce
 export const CHEAT_NO_LEECHERS = 2; // upload claimed in a swarm that had no other leecher meanwhile
 export const CHEAT_BACKWARDS = 4; // counters went down without event=started (a client restart sends started)
 export const CHEAT_DOWNLOAD_OVER_SIZE = 8; // download beyond what the torrent's size leaves in this session
+export const CHEAT_TOO_MANY_PEERS = 16; // a further peer of a user at tracker.max_peers_per_user_torrent (ACF_REFUSED)
 /** Kinds in bit order: the cheat_flags.kind names (0008) and the cheats_total{kind} labels. */
-export const CHEAT_KINDS = ['upload_over_rate', 'upload_no_leechers', 'counters_backwards', 'download_over_size'] as const;
+export const CHEAT_KINDS = ['upload_over_rate', 'upload_no_leechers', 'counters_backwards', 'download_over_size', 'too_many_peers'] as const;
 /** Kind written by the ledger itself: a user's lifetime download of a torrent passed twice its size. */
 export const KIND_DOWNLOAD_OVER_TWICE_SIZE = 'download_over_twice_size';
 /** Every cheat_flags.kind. */

@@ -52,6 +52,9 @@ export const ScrapeRequest = {
 export const ST_OK = 0;
 export const ST_TABLE_FULL = 1; // max_swarms / max_peers reached
 export const ST_PEER_ID_IN_USE = 2; // another client holds this peer_id in the swarm (shard.ts ownsPeer)
+export const ST_TOO_SOON = 3; // announced within min interval: AnnounceAnswer.WAIT says how long is left
+export const ST_TOO_MANY_PEERS = 4; // the user has tracker.max_peers_per_user_torrent peers in the swarm already
+export const ST_TOO_MANY_SWARMS = 5; // open mode: the address is in limits.max_swarms_per_address swarms (this shard's share)
 
 // Announce answer: header then COUNT peer entries. Entry size depends on the request:
 // compact IPv4 6 bytes (ip4 + port), compact IPv6 18 bytes (ip16 + port), non-compact
@@ -64,7 +67,8 @@ export const AnnounceAnswer = {
   SEEDERS: 8, // u32
   LEECHERS: 12, // u32
   COMPLETED: 16, // u32
-  PEERS: 20,
+  WAIT: 20, // u32 seconds to wait (ST_TOO_SOON)
+  PEERS: 24,
 } as const;
 export const ENTRY_V4 = 6;
 export const ENTRY_V6 = 18;

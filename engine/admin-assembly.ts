@@ -6,6 +6,7 @@ import { embeddedClient } from '../persistence/embedded.js';
 import type { Persistence } from '../persistence/persistence.js';
 import { PG_COMMON } from '../persistence/pg.js';
 import type { ShardPool } from '../shards/pool.js';
+import type { Limits } from './policy/limits.js';
 import type { Config } from './config.js';
 import type { TrackerCounters } from './counters.js';
 import type { HttpFrontend } from './http/server.js';
@@ -24,6 +25,7 @@ export interface AdminParts {
   persistence: Persistence | undefined;
   http: HttpFrontend;
   uws: UwsInfo;
+  limits: Limits;
 }
 
 export interface AdminSide {
@@ -43,7 +45,7 @@ export async function startAdminSide(config: Config, p: AdminParts, log: Logger)
   try {
     if (!shared && config.admin.port !== 0) await assertPortFree(config.admin.host, config.admin.port, 'admin');
     const server = await startAdmin({
-      view: { shards: p.pool, registry: p.registry, persistence: p.persistence },
+      view: { shards: p.pool, registry: p.registry, persistence: p.persistence, limits: p.limits },
       host: config.admin.host,
       port: config.admin.port,
       shared,
@@ -55,6 +57,7 @@ export async function startAdminSide(config: Config, p: AdminParts, log: Logger)
         shards: p.pool,
         registry: p.registry,
         persistence: p.persistence,
+        clientLimits: p.limits,
         limits: { maxPeers: config.shards.max_peers, maxSwarms: config.shards.max_swarms },
         uws: p.uws,
       }),

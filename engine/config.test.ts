@@ -47,6 +47,7 @@ describe('loadConfig', () => {
       full_scrape: false,
       full_scrape_cache_seconds: 30,
       allow_client_ip: false,
+      max_peers_per_user_torrent: 3,
     });
     expect(c.shards).toEqual({
       count: Math.min(256, Math.max(1, availableParallelism() - 1)),
@@ -306,7 +307,7 @@ describe('printConfig', () => {
   it('precedes every key with its comment, grouped by table', () => {
     const lines = printConfig(load()).split('\n');
     const tables = lines.filter((l) => l.startsWith('['));
-    expect(tables).toEqual(['[http]', '[udp]', '[tracker]', '[shards]', '[net]', '[registry]', '[database]', '[accounting]', '[persistence]', '[admin]', '[log]']);
+    expect(tables).toEqual(['[http]', '[udp]', '[tracker]', '[limits]', '[shards]', '[net]', '[registry]', '[database]', '[accounting]', '[persistence]', '[admin]', '[log]']);
     const docs = configDocs();
     for (const { key, doc } of docs) {
       const name = key.split('.').at(-1)!;
@@ -327,6 +328,10 @@ describe('configDocs', () => {
       'tracker.private', 'tracker.require_registered_torrents', 'tracker.interval', 'tracker.min_interval',
       'tracker.interval_jitter', 'tracker.peer_timeout', 'tracker.numwant_default', 'tracker.numwant_max',
       'tracker.scrape_max_hashes', 'tracker.full_scrape', 'tracker.full_scrape_cache_seconds', 'tracker.allow_client_ip',
+      'tracker.max_peers_per_user_torrent',
+      'limits.address_rate', 'limits.address_burst', 'limits.passkey_rate', 'limits.passkey_burst', 'limits.table_entries',
+      'limits.max_inflight_per_address', 'limits.enforce_min_interval', 'limits.max_swarms_per_address',
+      'limits.autoban_failures', 'limits.autoban_window_seconds', 'limits.autoban_seconds',
       'shards.count', 'shards.max_peers', 'shards.max_swarms', 'shards.ready_heartbeat_seconds', 'shards.watchdog_seconds',
       'net.trusted_proxies', 'registry.file',
       'database.enabled', 'database.url', 'database.schema', 'database.data_dir',

@@ -2,6 +2,7 @@ import type { AnswerSink, ShardPool } from '../shards/pool.js';
 import { AnnounceAnswer, AnnounceRequest, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest } from '../contract/requests.js';
 import type { ByteRing } from '../contract/ring.js';
 import { AddressTags } from './net/halfsip.js';
+import type { Limits } from './policy/limits.js';
 import { PendingTable } from './pending.js';
 
 // Between the protocol frontends (HTTP, UDP) and the shards: queues request records into
@@ -40,6 +41,8 @@ export class Dispatch implements AnswerSink {
   readonly pending: PendingTable<unknown>;
   /** Tags of client addresses for AnnounceRequest.SOURCE, under one key for every frontend. */
   readonly addressTags = new AddressTags();
+  /** What each address and passkey may take (null: no limits, as in unit tests). */
+  limits: Limits | null = null;
   private readonly frontends: Frontend[] = [];
 
   constructor(
@@ -60,9 +63,9 @@ export class Dispatch implements AnswerSink {
    * its info_hash. Returns the pending slot, or -1 when the tracker is saturated (no slot
    * or no ring space): the caller answers "busy".
    */
-  submitAnnounce(rec: Uint8Array, dv: DataView, item: unknown, tag: number, owner: number): number {
+  submitAnnounce(rec: Uint8Array, dv: DataView, item: unknown, tag: number, owner: number, client = -1): number {
     const shard = this.pool.shardOf(rec, AnnounceRequest.INFO_HASH);
-    const slot = this.pending.acquire(item, shard, tag, owner);
+    const slot = this.pending.acquire(item, shard, tag, owner, client);
     if (slot < 0) return -1;
     const at = this.pool.reserve(shard, AnnounceRequest.SIZE);
     if (at < 0) {
@@ -82,7 +85,7 @@ export class Dispatch implements AnswerSink {
    * Queue a scrape of `count` info_hashes (20 bytes each at hashes[0...]), one request per
    * shard involved. Returns the job, or null when the tracker is saturated.
    */
-  submitScrape(hashes: Uint8Array, count: number, item: unknown, owner: number): ScrapeJob | null {
+  submitScrape(hashes: Uint8Array, count: number, item: unknown, owner: number, client = -1): ScrapeJob | null {
     const byShard = new Map<number, number[]>();
     for (let i = 0; i < count; i++) {
       const shard = this.pool.shardOf(hashes, i * 20);
@@ -102,7 +105,7 @@ export class Dispatch implements AnswerSink {
     };
     const slots: number[] = [];
     for (const [shard, list] of byShard) {
-      const slot = this.pending.acquire(job, shard, SCRAPE_TAG, owner);
+      const slot = this.pending.acquire(job, shard, SCRAPE_TAG, owner, client);
       const at = slot < 0 ? -1 : this.pool.reserve(shard, ScrapeRequest.HASHES + list.length * 20);
       if (at < 0) {
         if (slot >= 0) this.pending.release(slot);

@@ -33,6 +33,13 @@ export const FAILURES = {
   peer_id_in_use: 'this peer_id is in use by another client in this swarm',
   tracker_full: 'tracker is full, try again later',
   tracker_busy: 'tracker busy, try again later',
+  address_busy: 'too many requests from your address in progress, try again later',
+  address_rate_limited: 'too many requests from your address',
+  passkey_rate_limited: 'too many requests with your passkey',
+  auto_banned: 'too many failed requests from your address: temporarily banned',
+  announce_too_soon: 'announced sooner than the min interval allows',
+  too_many_peers: 'too many of your clients in this swarm',
+  too_many_swarms: 'your address is in too many swarms',
   shard_restarted: 'tracker was restarting this swarm, try again',
 } as const;
 

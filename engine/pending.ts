@@ -20,6 +20,9 @@ export class PendingTable<T> {
   /** Announces: performance.now() at submit and the request's event, for the metrics. */
   readonly since: Float64Array;
   readonly events: Uint8Array;
+  /** The client (Limits address entry, -1 none) each slot counts against, and who counts. */
+  readonly clients: Int32Array;
+  perClient: { acquired(client: number): void; done(client: number): void } | null = null;
   private readonly free: Int32Array;
   private top: number;
 
@@ -34,6 +37,7 @@ export class PendingTable<T> {
     this.owners = new Uint8Array(capacity);
     this.since = new Float64Array(capacity);
     this.events = new Uint8Array(capacity);
+    this.clients = new Int32Array(capacity).fill(-1);
     this.free = new Int32Array(capacity);
     for (let i = 0; i < capacity; i++) this.free[i] = capacity - 1 - i;
     this.top = capacity;
@@ -44,7 +48,7 @@ export class PendingTable<T> {
   }
 
   /** Take a slot for `item`; returns the slot, or -1 when the table is full. */
-  acquire(item: T, shard: number, tag: number, owner = 0): number {
+  acquire(item: T, shard: number, tag: number, owner = 0, client = -1): number {
     if (this.top === 0) return -1;
     const slot = this.free[--this.top];
     const gen = (this.gens[slot] + 1) % GEN_LIMIT;
@@ -54,6 +58,8 @@ export class PendingTable<T> {
     this.shards[slot] = shard;
     this.tags[slot] = tag;
     this.owners[slot] = owner;
+    this.clients[slot] = client;
+    if (client >= 0) this.perClient?.acquired(client);
     return slot;
   }
 
@@ -77,6 +83,8 @@ export class PendingTable<T> {
     if (this.items[slot] === undefined) return;
     this.items[slot] = undefined;
     this.ids[slot] = 0;
+    if (this.clients[slot] >= 0) this.perClient?.done(this.clients[slot]);
+    this.clients[slot] = -1;
     this.free[this.top++] = slot;
   }
 

@@ -13,6 +13,7 @@ import { HttpFrontend } from './http/server.js';
 import { HEADER_LIMIT_ENV, HEADER_ROOM, loadUws } from './http/uws.js';
 import { UdpFrontend } from './udp/server.js';
 import { attachRegistryFile } from './policy/registry-file.js';
+import { Limits } from './policy/limits.js';
 import { Registry } from './policy/registry.js';
 import { applyDelta, applySnapshot } from './policy/registry-db.js';
 import type { Logger } from '../contract/log.js';
@@ -25,6 +26,8 @@ export interface Tracker {
   readonly config: Config;
   readonly registry: Registry;
   readonly pool: ShardPool;
+  /** What each address and passkey may take: rate buckets, requests in flight, automatic bans. */
+  readonly limits: Limits;
   /** Per-request counters of the frontends, read by /metrics (admin/metrics.ts). */
   readonly counters: TrackerCounters;
   readonly http: HttpFrontend;
@@ -74,7 +77,14 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
     answerRingBytes: RING_ANSWERS,
     accountingRingBytes: db.enabled ? RING_ACCOUNTING : 4096,
     accounting: db.enabled,
-    rules: { peerTimeout: config.tracker.peer_timeout, maxUploadRate: config.accounting.max_upload_rate },
+    rules: {
+      peerTimeout: config.tracker.peer_timeout,
+      maxUploadRate: config.accounting.max_upload_rate,
+      minInterval: config.limits.enforce_min_interval ? config.tracker.min_interval : 0,
+      maxPeersPerUser: config.tracker.private ? config.tracker.max_peers_per_user_torrent : 0,
+      // each shard holds its share of an address's swarms (info_hashes spread evenly)
+      maxPeersPerAddress: config.tracker.private ? 0 : Math.ceil(config.limits.max_swarms_per_address / config.shards.count),
+    },
     watchdogSeconds: config.shards.watchdog_seconds,
     numwantMax: config.tracker.numwant_max,
     scrapeMaxHashes: config.tracker.scrape_max_hashes,
@@ -82,6 +92,9 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
     onFatal,
   });
   const dispatch = new Dispatch(pool, config.http.max_inflight);
+  const limits = new Limits(config);
+  dispatch.limits = limits;
+  dispatch.pending.perClient = limits;
   const counters = new TrackerCounters();
   const http = new HttpFrontend(config, dispatch, pool, registry, counters, log);
   const udp = config.udp.port !== 0 ? new UdpFrontend(config, dispatch, pool, registry, counters) : undefined;
@@ -119,7 +132,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
       log('private mode with no users: every announce will be refused until users are added', 'warn');
     }
     if (config.admin.enabled) {
-      adminSide = await startAdminSide(config, { pool, registry, counters, persistence, http, uws }, log);
+      adminSide = await startAdminSide(config, { pool, registry, counters, persistence, http, uws, limits }, log);
       admin = adminSide.server;
       if (admin.firstToken) {
         const file = saveCredential(db.data_dir, 'first_admin_token', admin.firstToken);
@@ -141,6 +154,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
     config,
     registry,
     pool,
+    limits,
     counters,
     http,
     httpPort,

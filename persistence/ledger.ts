@@ -27,6 +27,8 @@ export interface LedgerRecord {
   seedTime: number; // seconds seeding since the previous announce
   leechTime: number;
   completed: boolean; // this announce was event=completed (counted once per peer)
+  /** The announce was refused (evidence of a flag only: no ledger row, no peers row). */
+  refused?: boolean;
   /** CHEAT_* bits: what a bound cut off this record's claim (one cheat_flags row each). */
   cheats?: number;
   totalUp?: number; // the peer's reported totals after the announce (evidence)
@@ -86,7 +88,7 @@ const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.
 export function aggregate(records: readonly LedgerRecord[]): Row[] {
   const rows = new Map<string, Row>();
   for (const r of records) {
-    if (r.user === 0 || r.torrent === 0) continue;
+    if (r.user === 0 || r.torrent === 0 || r.refused) continue;
     const k = `${r.user}:${r.torrent}`;
     let row = rows.get(k);
     if (row === undefined) {
@@ -109,7 +111,7 @@ export function aggregate(records: readonly LedgerRecord[]): Row[] {
 /** Each peer's last record in the batch (its records arrive in announce order: one shard owns its swarm). */
 function lastPeers(records: readonly LedgerRecord[]): LedgerRecord[] {
   const peers = new Map<string, LedgerRecord>();
-  for (const r of records) if (r.peer) peers.set(latin1(r.peer.identity), r);
+  for (const r of records) if (r.peer && !r.refused) peers.set(latin1(r.peer.identity), r);
   return [...peers.values()];
 }
 

@@ -1,4 +1,4 @@
-import { AccountingRecord, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_STOPPED, CHEAT_DOWNLOAD_OVER_SIZE, CHEAT_KINDS } from '../contract/accounting.js';
+import { AccountingRecord, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_REFUSED, ACF_STOPPED, CHEAT_DOWNLOAD_OVER_SIZE, CHEAT_KINDS } from '../contract/accounting.js';
 import type { Multipliers } from '../contract/registry.js';
 import type { LedgerRecord } from './ledger.js';
 
@@ -60,6 +60,7 @@ export function decode(buf: Uint8Array, epoch: number): LedgerRecord[] {
       seedTime: dv.getUint32(r + AccountingRecord.SEED_TIME, true),
       leechTime: dv.getUint32(r + AccountingRecord.LEECH_TIME, true),
       completed: (flags & ACF_COMPLETED) !== 0,
+      refused: (flags & ACF_REFUSED) !== 0,
       cheats: buf[r + AccountingRecord.CHEATS],
       totalUp: dv.getFloat64(r + AccountingRecord.TOTAL_UP, true),
       totalDown: dv.getFloat64(r + AccountingRecord.TOTAL_DOWN, true),

@@ -1,5 +1,6 @@
-import { AnnounceAnswer, AF_COMPACT, AF_HAS_KEY, AF_RESTORE, AF_V6, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL } from '../contract/requests.js';
-import { AccountingRecord, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_SEEDER, ACF_STOPPED, ACF_V6, CHEAT_BACKWARDS, CHEAT_NO_LEECHERS, CHEAT_OVER_RATE } from '../contract/accounting.js';
+import { AnnounceAnswer, AF_COMPACT, AF_HAS_KEY, AF_RESTORE, AF_V6, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, ST_TOO_MANY_PEERS, ST_TOO_MANY_SWARMS, ST_TOO_SOON } from '../contract/requests.js';
+import { AccountingRecord, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_REFUSED, ACF_SEEDER, ACF_STOPPED, ACF_V6, CHEAT_BACKWARDS, CHEAT_NO_LEECHERS, CHEAT_OVER_RATE, CHEAT_TOO_MANY_PEERS } from '../contract/accounting.js';
+import { OwnerCounts } from './owner-counts.js';
 import { PF_COMPLETED, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_RESTORED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord, ShardControl } from './memory-layout.js';
 import type { ByteRing } from '../contract/ring.js';
 import type { SwarmStore } from './swarm-store.js';
@@ -15,7 +16,16 @@ export interface ShardRules {
   peerTimeout: number;
   /** Bytes a second: the most upload an announce can credit per second since the peer's previous one. */
   maxUploadRate: number;
+  /** Seconds: a peer's announce sooner than this after its previous one is refused (0 = not enforced). */
+  minInterval: number;
+  /** Private mode: most peers of one user in one swarm (0 = no cap). */
+  maxPeersPerUser: number;
+  /** Open mode: most peers of one source address in this shard (0 = no cap). */
+  maxPeersPerAddress: number;
 }
+
+/** Seconds of leeway on min interval: the clock ticks whole seconds and clients round. */
+export const MIN_INTERVAL_SLACK = 2;
 
 /** Seconds a leecher's departure still counts before a seeder's previous announce (clock granularity, racing announces). */
 export const LEECHER_GRACE = 5;
@@ -29,6 +39,8 @@ export class ShardLogic {
   private readonly rules: ShardRules;
   /** Set per announce before the peer changes: another leecher was there since its previous announce. */
   private hadLeechers = false;
+  /** Peers per (user, swarm), or per (0, source address) in open mode: the caps. */
+  readonly owners = new OwnerCounts();
 
   /**
    * `accounting` receives one AccountingRecord record per announce of a user's peer on a
@@ -39,7 +51,34 @@ export class ShardLogic {
     private readonly accounting: ByteRing | null = null,
     rules: Partial<ShardRules> = {},
   ) {
-    this.rules = { peerTimeout: 0, maxUploadRate: Number.MAX_VALUE, ...rules };
+    this.rules = { peerTimeout: 0, maxUploadRate: Number.MAX_VALUE, minInterval: 0, maxPeersPerUser: 0, maxPeersPerAddress: 0, ...rules };
+    store.onFree = (slot) => this.uncount(slot);
+    this.recount();
+  }
+
+  /** The owner key of a peer: (user, swarm) for a user's peer, (0, source address) in open mode. */
+  private ownerB(user: number, swarm: number, source: number): number {
+    return user !== 0 ? swarm : source;
+  }
+
+  private uncount(slot: number): void {
+    const pdv = this.store.peers.dv;
+    const at = slot * PeerRecord.SIZE;
+    const user = pdv.getUint32(at + PeerRecord.USER, true);
+    this.owners.remove(user, this.ownerB(user, pdv.getUint32(at + PeerRecord.SWARM, true), pdv.getUint32(at + PeerRecord.SOURCE, true)));
+  }
+
+  /** Count every live peer's owner (a thread starting on tables a previous one filled). */
+  recount(): void {
+    this.owners.clear();
+    const { u8, dv } = this.store.peers;
+    const high = this.store.ctl[ShardControl.PEER_HIGH];
+    for (let p = 0; p < high; p++) {
+      const at = p * PeerRecord.SIZE;
+      if (!(u8[at + PeerRecord.FLAGS] & PF_LIVE)) continue;
+      const user = dv.getUint32(at + PeerRecord.USER, true);
+      this.owners.add(user, this.ownerB(user, dv.getUint32(at + PeerRecord.SWARM, true), dv.getUint32(at + PeerRecord.SOURCE, true)));
+    }
   }
 
   /** Handle one request record at `off` of `q`, appending its answer to `out`. */
@@ -79,6 +118,18 @@ export class ShardLogic {
       this.fail(at, out, ST_PEER_ID_IN_USE);
       return;
     }
+    if (peer >= 0 && this.rules.minInterval > 0 && (flags & AF_RESTORE) === 0) {
+      const pat = peer * PeerRecord.SIZE;
+      const pflags = store.peers.u8[pat + PeerRecord.FLAGS];
+      // stopped always passes, completed the first time; a peer reloaded at start has no known interval
+      const exempt = event === EVENT_STOPPED || (event === EVENT_COMPLETED && !(pflags & PF_COMPLETED)) || (pflags & PF_RESTORED) !== 0;
+      const elapsed = now - store.peers.dv.getUint32(pat + PeerRecord.LAST_SEEN, true);
+      if (!exempt && elapsed + MIN_INTERVAL_SLACK < this.rules.minInterval) {
+        this.fail(at, out, ST_TOO_SOON);
+        adv.setUint32(at + AnnounceAnswer.WAIT, this.rules.minInterval - elapsed, true);
+        return;
+      }
+    }
     store.swarms.dv.setUint32(swarm * SwarmRecord.SIZE + SwarmRecord.LAST_ACTIVE, now, true);
 
     // Accounting only where it can be accounted: a user's peer on a registered torrent.
@@ -117,8 +168,26 @@ export class ShardLogic {
 
     const isNew = peer < 0;
     if (isNew) {
+      const ownerB = this.ownerB(user, swarm, source);
+      if (user !== 0 && this.rules.maxPeersPerUser > 0 && this.owners.get(user, ownerB) >= this.rules.maxPeersPerUser) {
+        // evidence: a user running more clients than allowed in one swarm (never accounted)
+        if (accounted) this.account(q, qdv, off, -1, ACF_REFUSED, now, 0, CHEAT_TOO_MANY_PEERS);
+        return this.fail(at, out, ST_TOO_MANY_PEERS);
+      }
+      if (user === 0 && this.rules.maxPeersPerAddress > 0 && this.owners.get(0, ownerB) >= this.rules.maxPeersPerAddress) {
+        return this.fail(at, out, ST_TOO_MANY_SWARMS);
+      }
       peer = store.allocPeer(swarm, q, off + AnnounceRequest.PEER_ID);
       if (peer < 0) return this.tableFull(at, out);
+      // owner fields first: a slot freed from here on (table full) is uncounted as it was counted
+      store.peers.dv.setUint32(peer * PeerRecord.SIZE + PeerRecord.USER, user, true);
+      store.peers.dv.setUint32(peer * PeerRecord.SIZE + PeerRecord.SOURCE, source, true);
+      this.owners.add(user, ownerB);
+    } else if (user === 0 && store.peers.dv.getUint32(peer * PeerRecord.SIZE + PeerRecord.SOURCE, true) !== source) {
+      // open mode: the peer moved address (it proved its key): its count moves with it
+      this.uncount(peer);
+      store.peers.dv.setUint32(peer * PeerRecord.SIZE + PeerRecord.SOURCE, source, true);
+      this.owners.add(0, source);
     }
     // Views after allocPeer: a grown slab has new ones.
     const pu8 = store.peers.u8;
@@ -221,7 +290,7 @@ export class ShardLogic {
    * (returns false: keep the baselines), so many announces cannot multiply the allowance.
    * `oldFlags`: the peer's flags before this announce (PF_RESTORED).
    */
-  private account(q: Uint8Array, qdv: DataView, off: number, peer: number, acFlags: number, now: number, oldFlags = 0): boolean {
+  private account(q: Uint8Array, qdv: DataView, off: number, peer: number, acFlags: number, now: number, oldFlags = 0, cheatsIn = 0): boolean {
     const ring = this.accounting!;
     const r = ring.reserve(AccountingRecord.SIZE);
     if (r < 0) throw new Error('accounting ring full: the drain loop checks hasRoom(AccountingRecord.SIZE) first');
@@ -236,7 +305,7 @@ export class ShardLogic {
     let upCredit = 0;
     let seedTime = 0;
     let leechTime = 0;
-    let cheats = 0;
+    let cheats = cheatsIn;
     let rebase = true;
     if (peer >= 0) {
       const pdv = this.store.peers.dv;
@@ -320,6 +389,7 @@ export class ShardLogic {
 
   private fail(at: number, out: ByteRing, status: number): void {
     out.u8[at + AnnounceAnswer.STATUS] = status;
+    out.dv.setUint32(at + AnnounceAnswer.WAIT, 0, true);
     this.counts(at, out.dv, -1, 0);
     out.shrinkLast(AnnounceAnswer.PEERS);
   }

@@ -224,8 +224,12 @@ export class SwarmStore {
     return slot;
   }
 
+  /** Told of every peer slot about to be freed (ShardLogic keeps its owner counts with it). */
+  onFree: ((slot: number) => void) | null = null;
+
   /** Unindex and free a peer slot that is not (or no longer) in its swarm's array. */
   freePeer(slot: number): void {
+    this.onFree?.(slot);
     const u8 = this.peers.u8;
     const at = slot * PeerRecord.SIZE;
     const swarm = this.peers.dv.getUint32(at + PeerRecord.SWARM, true);

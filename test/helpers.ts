@@ -17,7 +17,9 @@ export async function startTestTracker(
     http: { host: '::', port: 0 },
     udp: { port: 0 }, // off unless a test asks for it (freeUdpPort)
     shards: { count: 2, max_peers: 1 << 20, max_swarms: 1 << 18 },
-    tracker: { private: false },
+    tracker: { private: false, max_peers_per_user_torrent: 0 },
+    // off unless a test asks (test/limits.test.ts): simulated clients announce far faster than real ones
+    limits: { address_rate: 0, passkey_rate: 0, enforce_min_interval: false, max_swarms_per_address: 0, max_inflight_per_address: 0, autoban_failures: 0 },
     registry: { file: '' },
     database: { enabled: false }, // tests that want the ledger say so (test/persistence.test.ts)
     admin: { port: 0 },
@@ -27,6 +29,12 @@ export async function startTestTracker(
   return startTracker(config, log, onFatal ?? ((msg) => {
     throw new Error(`tracker gave up: ${msg}`);
   }));
+}
+
+/** The limits as an operator gets them by default (startTestTracker turns them off). */
+export function defaultLimits(): ConfigOverrides {
+  const d = loadConfig({ argv: [], env: {} });
+  return { limits: { ...d.limits }, tracker: { max_peers_per_user_torrent: d.tracker.max_peers_per_user_torrent } };
 }
 
 function deepMerge<T>(a: T, b: T): T {

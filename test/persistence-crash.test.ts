@@ -30,6 +30,13 @@ describe('persistence across a crash', () => {
       SHARDTRACK_DATABASE__DATA_DIR: dataDir,
       SHARDTRACK_PERSISTENCE__FLUSH_INTERVAL_MS: '40',
       SHARDTRACK_SHARDS__COUNT: '2',
+      // simulated clients announce far faster (and with more peers a user) than the limits allow
+      SHARDTRACK_LIMITS__ADDRESS_RATE: '0',
+      SHARDTRACK_LIMITS__PASSKEY_RATE: '0',
+      SHARDTRACK_LIMITS__ENFORCE_MIN_INTERVAL: 'false',
+      SHARDTRACK_LIMITS__AUTOBAN_FAILURES: '0',
+      SHARDTRACK_LIMITS__MAX_INFLIGHT_PER_ADDRESS: '0',
+      SHARDTRACK_TRACKER__MAX_PEERS_PER_USER_TORRENT: '0',
     };
     proc = await spawnTracker(env);
     const { users, torrents } = await seedRegistry(db.sql, 10, 8);

@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import type { Tracker } from '../dist/engine/tracker.js';
 import { FAILURE_CODES, PROTO_HTTP, PROTO_UDP, TrackerCounters } from '../dist/engine/counters.js';
 import { EVENT_COMPLETED, EVENT_NONE, EVENT_STARTED, EVENT_STOPPED } from '../dist/contract/requests.js';
-import { decodeRawKeys, freeUdpPort, get, hexKey, pct, startTestTracker, until } from './helpers.js';
+import { decodeRawKeys, defaultLimits, freeUdpPort, get, hexKey, pct, startTestTracker, until } from './helpers.js';
 
 const hasAria2 = spawnSync('aria2c', ['--version']).status === 0;
 const hasTransmission = spawnSync('transmission-daemon', ['-V']).status === 0;
@@ -137,8 +137,8 @@ async function setUp(proto: 'http' | 'udp'): Promise<Setup> {
   const passkey = randomBytes(16).toString('hex');
   const t =
     proto === 'http'
-      ? await startTestTracker({ tracker: { private: true, require_registered_torrents: true, ...INTERVALS } })
-      : await startTestTracker({ tracker: INTERVALS, udp: { host: '127.0.0.1', port: await freeUdpPort() } });
+      ? await startTestTracker({ ...defaultLimits(), tracker: { private: true, require_registered_torrents: true, max_peers_per_user_torrent: 3, ...INTERVALS } })
+      : await startTestTracker({ ...defaultLimits(), tracker: INTERVALS, udp: { host: '127.0.0.1', port: await freeUdpPort() } });
   t.registry.upsertUser({ id: 7, passkey, canLeech: true });
   t.registry.upsertTorrent({ id: 1, infoHash });
   const announce = proto === 'http' ? `http://127.0.0.1:${t.httpPort}/${passkey}/announce` : `udp://127.0.0.1:${t.udpPort}/announce`;

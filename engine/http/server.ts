@@ -10,7 +10,7 @@ import { FAILURE_BODIES, failureBody, type FailureCode } from '../errors.js';
 import { CidrList, clientAddressFromForwarded, fromRemoteAddress, parseIp } from '../net/ip.js';
 import { assertPortFree } from '../net/port.js';
 import { SCRAPE_TAG, type Dispatch, type Frontend, type ScrapeJob } from '../dispatch.js';
-import { announceFailure } from '../answer-status.js';
+import { announceFailure, failureDetail } from '../answer-status.js';
 import { Admission, announceOptions } from '../policy/admission.js';
 import type { Registry } from '../policy/registry.js';
 import { BencodeWriter } from './bencode.js';
@@ -67,7 +67,7 @@ export class HttpFrontend implements Frontend {
     log: Logger,
   ) {
     this.owner = dispatch.register(this);
-    this.admission = new Admission(cfg, registry);
+    this.admission = new Admission(cfg, registry, dispatch.limits);
     const t = cfg.tracker;
     this.parser = new AnnounceParser(announceOptions(cfg));
     this.scrapeParser = new ScrapeParser(t.scrape_max_hashes);
@@ -132,14 +132,17 @@ export class HttpFrontend implements Frontend {
 
   private refuseAnnounce(res: HttpResponse, code: FailureCode, event: number): void {
     this.counters.announceFailed(PROTO_HTTP, event, code);
-    // a deleted torrent's reason, as the site wrote it
-    if (code === 'torrent_deleted') res.writeHeader('Content-Type', TEXT).end(failureBody(code, this.admission.detail));
+    this.admission.refused(code);
+    // with its detail: a deleted torrent's reason as the site wrote it, how long to wait
+    if (this.admission.detail !== null) res.writeHeader('Content-Type', TEXT).end(failureBody(code, this.admission.detail));
     else this.fail(res, code);
   }
 
   private refuseScrape(res: HttpResponse, code: FailureCode): void {
     this.counters.scrapeFailed(PROTO_HTTP, code);
-    this.fail(res, code);
+    this.admission.refused(code);
+    if (this.admission.detail !== null) res.writeHeader('Content-Type', TEXT).end(failureBody(code, this.admission.detail));
+    else this.fail(res, code);
   }
 
   /** The client's address into `out`: the socket's, or a trusted proxy's forwarded one. */
@@ -153,11 +156,13 @@ export class HttpFrontend implements Frontend {
   }
 
   private onAnnounce(res: HttpResponse, req: HttpRequest, keyed: boolean): void {
-    const query = req.getQuery() ?? '';
-    if (query.length > this.cfg.http.max_query_bytes) return this.refuseAnnounce(res, 'query_too_long', EVENT_NONE);
     const p = this.parser;
     const rec = p.rec;
     this.clientAddress(res, req, rec, AnnounceRequest.IP);
+    const limited = this.admission.client(rec, AnnounceRequest.IP);
+    if (limited !== null) return this.refuseAnnounce(res, limited, EVENT_NONE);
+    const query = req.getQuery() ?? '';
+    if (query.length > this.cfg.http.max_query_bytes) return this.refuseAnnounce(res, 'query_too_long', EVENT_NONE);
     p.dv.setUint32(AnnounceRequest.SOURCE, this.dispatch.addressTags.tag(rec, AnnounceRequest.IP), true); // before `ip=` may replace AnnounceRequest.IP
     // a request that did not parse counts under event "none": its event byte is not trustworthy
     const bad = p.parse(query);
@@ -167,16 +172,19 @@ export class HttpFrontend implements Frontend {
 
     const flags = rec[AnnounceRequest.FLAGS];
     const tag = (flags & AF_COMPACT ? TAG_COMPACT : 0) | (flags & AF_NO_PEER_ID ? TAG_NO_PEER_ID : 0) | (flags & AF_V6 ? TAG_V6 : 0);
-    const slot = this.dispatch.submitAnnounce(rec, p.dv, res, tag, this.owner);
+    if (this.admission.busy()) return this.refuseAnnounce(res, 'address_busy', rec[AnnounceRequest.EVENT]);
+    const slot = this.dispatch.submitAnnounce(rec, p.dv, res, tag, this.owner, this.admission.clientEntry);
     if (slot < 0) return this.refuseAnnounce(res, 'tracker_busy', rec[AnnounceRequest.EVENT]);
     res.onAborted(this.abortHandlers[slot]);
   }
 
   private onScrape(res: HttpResponse, req: HttpRequest, keyed: boolean): void {
-    const query = req.getQuery() ?? '';
-    if (query.length > this.cfg.http.max_query_bytes) return this.refuseScrape(res, 'query_too_long');
     const sp = this.scrapeParser;
     this.clientAddress(res, req, this.scrapeAddr, 0);
+    const limited = this.admission.client(this.scrapeAddr, 0);
+    if (limited !== null) return this.refuseScrape(res, limited);
+    const query = req.getQuery() ?? '';
+    if (query.length > this.cfg.http.max_query_bytes) return this.refuseScrape(res, 'query_too_long');
     const err = this.admission.scrape(keyed ? (req.getParameter(0) ?? null) : null, this.scrapeAddr, 0) ?? sp.parse(query);
     if (err !== null) return this.refuseScrape(res, err);
     if (sp.count === 0) {
@@ -187,7 +195,8 @@ export class HttpFrontend implements Frontend {
     // the shards answer in this order, so it is encoded as it comes back.
     const unique = this.sorter.sortUnique(sp.hashes, sp.count);
     const waiter: ScrapeWaiter = { res, aborted: false };
-    if (this.dispatch.submitScrape(sp.hashes, unique, waiter, this.owner) === null) return this.refuseScrape(res, 'tracker_busy');
+    if (this.admission.busy()) return this.refuseScrape(res, 'address_busy');
+    if (this.dispatch.submitScrape(sp.hashes, unique, waiter, this.owner, this.admission.clientEntry) === null) return this.refuseScrape(res, 'tracker_busy');
     res.onAborted(() => {
       waiter.aborted = true;
     });
@@ -210,7 +219,10 @@ export class HttpFrontend implements Frontend {
     });
     this.fullScrapes!.get((r) => {
       if (waiter.aborted) return;
-      if (r === null) return res.cork(() => this.refuseScrape(res, 'tracker_busy'));
+      if (r === null) {
+        this.counters.scrapeFailed(PROTO_HTTP, 'tracker_busy');
+        return res.cork(() => this.fail(res, 'tracker_busy'));
+      }
       res.cork(() => {
         res.writeHeader('Content-Type', TEXT).writeHeader('Vary', 'Accept-Encoding');
         if (gzip) res.writeHeader('Content-Encoding', 'gzip');
@@ -231,7 +243,7 @@ export class HttpFrontend implements Frontend {
   announced(item: unknown, tag: number, slot: number, ring: ByteRing, off: number): void {
     const res = item as HttpResponse;
     const failure = announceFailure(ring, off);
-    this.send(res, failure !== null ? FAILURE_BODIES[failure] : encodeAnnounce(this.writer, ring.u8, ring.dv, off, tag, this.iv));
+    this.send(res, failure !== null ? failureBody(failure, failureDetail(ring, off)) : encodeAnnounce(this.writer, ring.u8, ring.dv, off, tag, this.iv));
     const pending = this.dispatch.pending;
     this.counters.announced(PROTO_HTTP, pending.events[slot], failure, pending.since[slot]);
   }

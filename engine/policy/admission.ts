@@ -2,6 +2,7 @@ import { AnnounceRequest } from '../../contract/requests.js';
 import type { Config } from '../config.js';
 import type { FailureCode } from '../errors.js';
 import type { AnnounceOptions } from '../http/query.js';
+import type { Limits } from './limits.js';
 import type { Registry } from './registry.js';
 
 // Who may announce what: the checks every frontend (HTTP, UDP) makes before a request
@@ -14,13 +15,45 @@ export function announceOptions(cfg: Config): AnnounceOptions {
 }
 
 export class Admission {
-  /** The site's words for the last refusal that has some (a deleted torrent's reason), else null. */
+  /** Words for the last refusal that has some (a deleted torrent's reason, how long to wait), else null. */
   detail: string | null = null;
 
   constructor(
     private readonly cfg: Config,
     private readonly registry: Registry,
+    private readonly limits: Limits | null = null,
   ) {}
+
+  /**
+   * First of all, before parsing: may the client at ip16[off] (the socket's address, or a
+   * trusted proxy's client) send a request now? Not auto-banned, within its address's rate.
+   */
+  client(ip16: Uint8Array, off: number): FailureCode | null {
+    this.detail = null;
+    if (this.limits === null) return null;
+    const code = this.limits.admitAddress(ip16, off, Date.now());
+    if (code !== null) this.retry();
+    return code;
+  }
+
+  /** The client was refused with `code`: failures count toward its address's ban. */
+  refused(code: FailureCode): void {
+    this.limits?.strike(code, Date.now());
+  }
+
+  /** Has the client its share of the requests in flight already (limits.max_inflight_per_address)? */
+  busy(): boolean {
+    return this.limits !== null && this.limits.busy();
+  }
+
+  /** The admitted client, for the requests in flight it holds (engine/pending.ts), or -1. */
+  get clientEntry(): number {
+    return this.limits === null ? -1 : this.limits.entry;
+  }
+
+  private retry(): void {
+    this.detail = `retry in ${this.limits!.retryIn} seconds`;
+  }
 
   /**
    * Check a parsed announce record (AnnounceRequest layout) with the passkey the client gave (null for
@@ -37,6 +70,11 @@ export class Admission {
       if (u === undefined) return 'unknown_passkey';
       if (!u.canLeech && dv.getFloat64(AnnounceRequest.LEFT, true) > 0) return 'leeching_disabled';
       user = u.id;
+      const limited = this.limits?.admitUser(user, Date.now()) ?? null;
+      if (limited !== null) {
+        this.retry();
+        return limited;
+      }
     }
     const torrent = this.registry.torrentId(rec, AnnounceRequest.INFO_HASH);
     if (torrent === 0 && this.cfg.tracker.private) {
@@ -52,12 +90,16 @@ export class Admission {
     return null;
   }
 
-  /** May the client at the 16-byte address ip16[off] scrape? (Not banned; private mode: a known passkey.) */
+  /** May the client at the 16-byte address ip16[off] scrape? (Not banned; private mode: a known passkey within its rate.) */
   scrape(passkey: string | null, ip16: Uint8Array, off: number): FailureCode | null {
     if (this.isBanned(ip16, off)) return 'banned';
     if (!this.cfg.tracker.private) return null;
     if (passkey === null) return 'passkey_required';
-    return this.registry.user(passkey) === undefined ? 'unknown_passkey' : null;
+    const u = this.registry.user(passkey);
+    if (u === undefined) return 'unknown_passkey';
+    const limited = this.limits?.admitUser(u.id, Date.now()) ?? null;
+    if (limited !== null) this.retry();
+    return limited;
   }
 
   private isBanned(ip16: Uint8Array, off: number): boolean {

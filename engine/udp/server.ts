@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import type { ShardPool } from '../../shards/pool.js';
 import { AnnounceAnswer, AnnounceRequest, ENTRY_V4, ENTRY_V6, EVENT_NONE } from '../../contract/requests.js';
 import type { ByteRing } from '../../contract/ring.js';
-import { announceFailure } from '../answer-status.js';
+import { announceFailure, failureDetail } from '../answer-status.js';
 import type { Config } from '../config.js';
 import { PROTO_UDP, type TrackerCounters } from '../counters.js';
 import { SCRAPE_TAG, type Dispatch, type Frontend, type ScrapeJob } from '../dispatch.js';
@@ -68,7 +68,7 @@ export class UdpFrontend implements Frontend {
     private readonly counters: TrackerCounters,
   ) {
     this.owner = dispatch.register(this);
-    this.admission = new Admission(cfg, registry);
+    this.admission = new Admission(cfg, registry, dispatch.limits);
     this.parser = new UdpAnnounceParser(announceOptions(cfg));
     const n = dispatch.pending.capacity;
     this.tids = new Uint32Array(n);
@@ -140,6 +140,12 @@ export class UdpFrontend implements Frontend {
       return this.send(this.outBufs[o], len, address, port);
     }
     if (!this.ids.check(now, this.addr, 0, dv, 0)) return this.error(tid, NOT_CONNECTED, len, address, port);
+    // Limits only past the connection id: a spoofed source cannot spend another's allowance.
+    const limited = this.admission.client(this.addr, 0);
+    if (limited !== null) {
+      if (kind === Kind.Announce) return this.refuseAnnounce(tid, limited, EVENT_NONE, address, port);
+      return this.refuseScrape(tid, limited, address, port);
+    }
     if (kind === Kind.BadAction) return this.error(tid, UNKNOWN_ACTION, len, address, port);
     if (kind === Kind.Announce) return this.announce(tid, len, address, port);
     this.scrape(tid, len, address, port);
@@ -157,7 +163,8 @@ export class UdpFrontend implements Frontend {
     if (err !== null) return this.refuseAnnounce(tid, err, pr.rec[AnnounceRequest.EVENT], address, port);
     const v6 = !isV4Mapped(this.addr, 0);
     if (v6 && pr.dv.getUint16(AnnounceRequest.NUMWANT, true) > MAX_PEERS_V6) pr.dv.setUint16(AnnounceRequest.NUMWANT, MAX_PEERS_V6, true);
-    const slot = this.dispatch.submitAnnounce(pr.rec, pr.dv, this, v6 ? TAG_V6 : 0, this.owner);
+    if (this.admission.busy()) return this.refuseAnnounce(tid, 'address_busy', pr.rec[AnnounceRequest.EVENT], address, port);
+    const slot = this.dispatch.submitAnnounce(pr.rec, pr.dv, this, v6 ? TAG_V6 : 0, this.owner, this.admission.clientEntry);
     if (slot < 0) return this.refuseAnnounce(tid, 'tracker_busy', pr.rec[AnnounceRequest.EVENT], address, port);
     this.tids[slot] = tid;
     this.addresses[slot] = address;
@@ -173,7 +180,8 @@ export class UdpFrontend implements Frontend {
     if (err !== null) return this.refuseScrape(tid, err, address, port);
     const count = Math.min(Math.floor((len - SCRAPE_HEADER) / 20), SCRAPE_MAX, this.cfg.tracker.scrape_max_hashes);
     const reply: ScrapeReply = { tid, address, port };
-    const job = this.dispatch.submitScrape(this.packet.subarray(SCRAPE_HEADER, SCRAPE_HEADER + count * 20), count, reply, this.owner);
+    if (this.admission.busy()) return this.refuseScrape(tid, 'address_busy', address, port);
+    const job = this.dispatch.submitScrape(this.packet.subarray(SCRAPE_HEADER, SCRAPE_HEADER + count * 20), count, reply, this.owner, this.admission.clientEntry);
     if (job === null) this.refuseScrape(tid, 'tracker_busy', address, port);
   }
 
@@ -186,7 +194,7 @@ export class UdpFrontend implements Frontend {
     const failure = announceFailure(ring, off);
     const pending = this.dispatch.pending;
     if (failure !== null) {
-      this.fail(tid, failure, address, port);
+      this.error(tid, failureText(failure, failureDetail(ring, off)), Infinity, address, port);
       return this.counters.announced(PROTO_UDP, pending.events[slot], failure, pending.since[slot]);
     }
     const adv = ring.dv;
@@ -221,23 +229,26 @@ export class UdpFrontend implements Frontend {
   lost(item: unknown, tag: number, slot: number): void {
     if (tag === SCRAPE_TAG) {
       const r = item as ScrapeReply;
-      return this.refuseScrape(r.tid, 'shard_restarted', r.address, r.port);
+      this.counters.scrapeFailed(PROTO_UDP, 'shard_restarted');
+      return this.fail(r.tid, 'shard_restarted', r.address, r.port);
     }
-    this.refuseAnnounce(this.tids[slot], 'shard_restarted', this.dispatch.pending.events[slot], this.addresses[slot], this.ports[slot]);
+    this.counters.announceFailed(PROTO_UDP, this.dispatch.pending.events[slot], 'shard_restarted');
+    this.fail(this.tids[slot], 'shard_restarted', this.addresses[slot], this.ports[slot]);
   }
 
   // ------------------------------------------------------------------ output
 
   private refuseAnnounce(tid: number, code: FailureCode, event: number, address: string, port: number): void {
     this.counters.announceFailed(PROTO_UDP, event, code);
-    // a deleted torrent's reason, as the site wrote it
-    if (code === 'torrent_deleted') this.error(tid, failureText(code, this.admission.detail), Infinity, address, port);
-    else this.fail(tid, code, address, port);
+    this.admission.refused(code);
+    // with its detail: a deleted torrent's reason as the site wrote it, how long to wait
+    this.error(tid, failureText(code, this.admission.detail), Infinity, address, port);
   }
 
   private refuseScrape(tid: number, code: FailureCode, address: string, port: number): void {
     this.counters.scrapeFailed(PROTO_UDP, code);
-    this.fail(tid, code, address, port);
+    this.admission.refused(code);
+    this.error(tid, failureText(code, this.admission.detail), Infinity, address, port);
   }
 
   /** An error packet to a client whose connection id checked out. */
