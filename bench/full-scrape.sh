@@ -12,6 +12,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# shellcheck source=lib/no-limits.sh
+source "$ROOT/bench/lib/no-limits.sh"
 NODE=${NODE:-node}
 SECS=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -34,7 +36,7 @@ trap cleanup EXIT
 for t in $TARGETS; do
   cache=() # (a tree from before has no such key)
   [ "$t" != on-loop ] && cache=(SHARDTRACK_TRACKER__FULL_SCRAPE_CACHE_SECONDS="${CACHE[$t]}")
-  env SHARDTRACK_TRACKER__PRIVATE=false SHARDTRACK_TRACKER__FULL_SCRAPE=true "${cache[@]}" \
+  env "${NO_LIMITS[@]}" SHARDTRACK_TRACKER__PRIVATE=false SHARDTRACK_TRACKER__FULL_SCRAPE=true "${cache[@]}" \
     SHARDTRACK_HTTP__HOST=127.0.0.1 SHARDTRACK_HTTP__PORT="${PORT[$t]}" SHARDTRACK_UDP__PORT=0 SHARDTRACK_SHARDS__COUNT=1 \
     SHARDTRACK_REGISTRY__FILE= SHARDTRACK_DATABASE__ENABLED=false SHARDTRACK_ADMIN__PORT=0 \
     taskset -c "$SCPU" "$NODE" "${MAIN[$t]}" >"$OUT/$t.log" 2>&1 &

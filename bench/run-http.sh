@@ -88,7 +88,7 @@ check_announce() { # port [path]   (quiet; the answer is left in LAST_BODY)
 }
 
 start_shardtrack() { # name port [node]
-  start_server "$1" "$2" "$OUT/$1.log" env SHARDTRACK_TRACKER__PRIVATE=false SHARDTRACK_HTTP__PORT="$2" \
+  start_server "$1" "$2" "$OUT/$1.log" env "${NO_LIMITS[@]}" SHARDTRACK_TRACKER__PRIVATE=false SHARDTRACK_HTTP__PORT="$2" \
     SHARDTRACK_HTTP__HOST=127.0.0.1 SHARDTRACK_UDP__PORT=0 SHARDTRACK_SHARDS__COUNT=1 SHARDTRACK_REGISTRY__FILE= SHARDTRACK_DATABASE__ENABLED=false SHARDTRACK_ADMIN__PORT=0 \
     "${3:-$NODE}" "$ROOT/dist/engine/main.js"
 }

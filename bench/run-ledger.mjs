@@ -64,6 +64,9 @@ function startTracker(mode) {
     ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SHARDTRACK_') && k !== 'DATABASE_URL')),
     SHARDTRACK_HTTP__HOST: '127.0.0.1', SHARDTRACK_HTTP__PORT: String(PORT), SHARDTRACK_UDP__PORT: '0', SHARDTRACK_SHARDS__COUNT: '1',
     SHARDTRACK_TRACKER__PRIVATE: 'true', SHARDTRACK_LOG__LEVEL: 'warn', SHARDTRACK_ADMIN__PORT: String(PORT + 1),
+    // one load generator stands for many clients: the per-address and per-passkey limits off (bench/run-limits.sh measures them)
+    SHARDTRACK_LIMITS__ADDRESS_RATE: '0', SHARDTRACK_LIMITS__PASSKEY_RATE: '0', SHARDTRACK_LIMITS__ENFORCE_MIN_INTERVAL: 'false',
+    SHARDTRACK_LIMITS__MAX_INFLIGHT_PER_ADDRESS: '0', SHARDTRACK_LIMITS__AUTOBAN_FAILURES: '0', SHARDTRACK_TRACKER__MAX_PEERS_PER_USER_TORRENT: '0',
     ...(mode === 'off'
       ? { SHARDTRACK_DATABASE__ENABLED: 'false', SHARDTRACK_REGISTRY__FILE: registryFile }
       : { SHARDTRACK_DATABASE__URL: URL, SHARDTRACK_DATABASE__SCHEMA: schema, SHARDTRACK_DATABASE__DATA_DIR: join(work, 'data') }),

@@ -88,7 +88,7 @@ start_shardtrack() { # target (shardtrack | shardtrack-private | baseline: open 
     printf '[[users]]\nid = 1\npasskey = "%s"\n' "$PASSKEY" >"$WORK/registry.toml"
     mode=(SHARDTRACK_TRACKER__PRIVATE=true SHARDTRACK_REGISTRY__FILE="$WORK/registry.toml")
   fi
-  start_bg "$t" "$OUT/$t.log" env "${mode[@]}" SHARDTRACK_UDP__PORT="$udp" SHARDTRACK_UDP__HOST="$HOST" \
+  start_bg "$t" "$OUT/$t.log" env "${NO_LIMITS[@]}" "${mode[@]}" SHARDTRACK_UDP__PORT="$udp" SHARDTRACK_UDP__HOST="$HOST" \
     SHARDTRACK_HTTP__HOST=127.0.0.1 SHARDTRACK_HTTP__PORT="$http" SHARDTRACK_SHARDS__COUNT=1 SHARDTRACK_DATABASE__ENABLED=false SHARDTRACK_ADMIN__PORT=0 "$node" "$ROOT/dist/engine/main.js"
 }
 

@@ -28,3 +28,7 @@ trap 'log "interrupted"; exit 130' INT TERM
 
 tcp_port_free() { ! ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
 udp_port_free() { ! ss -lunH "sport = :$1" 2>/dev/null | grep -q .; }
+
+
+# shellcheck source=no-limits.sh
+source "$(dirname "${BASH_SOURCE[0]}")/no-limits.sh"
