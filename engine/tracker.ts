@@ -82,8 +82,8 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
       maxUploadRate: config.accounting.max_upload_rate,
       minInterval: config.limits.enforce_min_interval ? config.tracker.min_interval : 0,
       maxPeersPerUser: config.tracker.private ? config.tracker.max_peers_per_user_torrent : 0,
-      // each shard holds its share of an address's swarms (info_hashes spread evenly)
-      maxPeersPerAddress: config.tracker.private ? 0 : Math.ceil(config.limits.max_swarms_per_address / config.shards.count),
+      // each shard holds its share of an address's swarms, with room for an uneven spread of info_hashes
+      maxPeersPerAddress: config.tracker.private ? 0 : swarmShare(config.limits.max_swarms_per_address, config.shards.count),
     },
     watchdogSeconds: config.shards.watchdog_seconds,
     numwantMax: config.tracker.numwant_max,
@@ -202,4 +202,9 @@ function exitOnFatal(log: Logger): (msg: string) => void {
     log(msg, 'error');
     process.exit(1);
   };
+}
+
+/** One shard's share of limits.max_swarms_per_address (0: no cap). */
+export function swarmShare(max: number, shards: number): number {
+  return shards === 1 ? max : Math.ceil((1.5 * max) / shards);
 }

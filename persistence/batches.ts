@@ -18,7 +18,12 @@ import { credit, decode } from './records.js';
 export interface Chunk {
   epoch: number;
   data: Uint8Array;
+  /** Record format: 2 since the CHEATS byte (absent: a batch an older release journalled, whose byte 1 means nothing). */
+  v?: number;
 }
+
+/** The record format this release writes (contract/accounting.ts). */
+export const RECORD_FORMAT = 2;
 
 export interface BatchSettings {
   /** unix seconds at tracker clock 0 */
@@ -98,7 +103,7 @@ export class Batches {
       if (n === 0) continue;
       const chunk = this.scratch.slice(0, n * AccountingRecord.SIZE);
       credit(chunk, n, this.settings.epoch, this.multipliers, this.cheats);
-      chunks.push({ epoch: this.settings.epoch, data: chunk });
+      chunks.push({ epoch: this.settings.epoch, data: chunk, v: RECORD_FORMAT });
       count += n;
     }
     const id = this.journal.lastBatchId + 1;
@@ -122,7 +127,7 @@ export class Batches {
       for (const id of this.journal.pendingIds()) {
         const sql = this.db.sql;
         if (sql === undefined) return; // reconnect first: it also loads the registry and listens
-        const records = this.journal.read(id).flatMap((c) => decode(c.data, c.epoch));
+        const records = this.journal.read(id).flatMap((c) => decode(c.data, c.epoch, (c.v ?? 1) >= 2));
         const t0 = performance.now();
         let r;
         try {

@@ -1,5 +1,7 @@
 import type postgres from 'postgres';
 import { CHEAT_KINDS, KIND_DOWNLOAD_OVER_TWICE_SIZE } from '../contract/accounting.js';
+
+const KIND_TOO_MANY_PEERS = 'too_many_peers';
 import type { LedgerRecord } from './ledger.js';
 import { isV4Mapped } from './peers.js';
 import { bytes, nums } from './pg.js';
@@ -29,7 +31,18 @@ export function flagsOf(bits: number): string[] {
  */
 export async function writeFlags(tx: postgres.TransactionSql, flagged: readonly LedgerRecord[]): Promise<void> {
   const rows: { r: LedgerRecord; kind: string }[] = [];
-  for (const r of flagged) for (const kind of flagsOf(r.cheats ?? 0)) rows.push({ r, kind });
+  const once = new Set<string>();
+  for (const r of flagged) {
+    for (const kind of flagsOf(r.cheats ?? 0)) {
+      // a client retrying while the user is at its cap would leave a row per retry: one a batch
+      if (kind === KIND_TOO_MANY_PEERS) {
+        const k = `${r.user}:${r.torrent}`;
+        if (once.has(k)) continue;
+        once.add(k);
+      }
+      rows.push({ r, kind });
+    }
+  }
   if (rows.length === 0) return;
   const col = (f: (r: LedgerRecord) => number, type: 'bigint' | 'float8' = 'float8') => nums(tx, rows.map((x) => f(x.r)), type);
   await tx`
@@ -44,7 +57,11 @@ export async function writeFlags(tx: postgres.TransactionSql, flagged: readonly 
                 ${col((r) => r.uploaded)}, ${col((r) => r.downloaded)}, ${col((r) => r.uploadedCredited)}, ${col((r) => r.downloadedCredited)},
                 ${col((r) => r.seedTime + r.leechTime)}, ${col((r) => r.totalUp ?? 0)}, ${col((r) => r.totalDown ?? 0)},
                 ${col((r) => r.peer!.left)}, ${col((r) => r.at)}, string_to_array(${rows.map((x) => ipText(x.r.peer!.ip)).join(',')}, ','))
-           WITH ORDINALITY AS x(u, t, kind, up, down, upc, downc, secs, tu, td, lft, at, ip, i)`;
+           WITH ORDINALITY AS x(u, t, kind, up, down, upc, downc, secs, tu, td, lft, at, ip, i)
+    -- ... and none while one of the pair is open from the last day
+    WHERE kind <> ${KIND_TOO_MANY_PEERS} OR NOT EXISTS (
+      SELECT 1 FROM cheat_flags f WHERE f.user_id = u AND f.torrent_id = t AND f.kind = ${KIND_TOO_MANY_PEERS}
+        AND f.resolved_at IS NULL AND f.flagged_at > to_timestamp(at) - interval '1 day')`;
 }
 
 /**
@@ -60,7 +77,7 @@ export async function flagTwiceSize(tx: postgres.TransactionSql, pairs: readonly
     FROM unnest(${nums(tx, pairs.map((p) => p.user), 'bigint')}, ${nums(tx, pairs.map((p) => p.torrent), 'bigint')}) AS x(u, tid)
     JOIN history h ON h.user_id = x.u AND h.torrent_id = x.tid
     JOIN torrents t ON t.id = x.tid
-    WHERE t.size > 0 AND h.downloaded > 2 * t.size
+    WHERE t.size > 0 AND h.downloaded::numeric > 2 * t.size::numeric
       AND NOT EXISTS (SELECT 1 FROM cheat_flags f
                       WHERE f.user_id = x.u AND f.torrent_id = x.tid AND f.kind = ${KIND_DOWNLOAD_OVER_TWICE_SIZE}
                         AND (f.resolved_at IS NULL OR (f.evidence->>'downloaded')::numeric + t.size > h.downloaded))`;

@@ -1,13 +1,16 @@
-import { chmodSync, existsSync, fchmodSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, fchmodSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 // The tracker's data at rest is readable by its own user only: directories 0700, files 0600,
 // whatever the umask, and tightened when an older release left them wider.
 
-/** Create `dir` (and parents) if missing; make it 0700 either way. */
+/**
+ * Create `dir` (and parents) if missing; make it 0700 either way, when it is ours (a mount
+ * point or a directory an operator owns and handed over is left as it is).
+ */
 export function privateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
+  if (statSync(dir).uid === process.getuid?.()) chmodSync(dir, 0o700);
 }
 
 /** openSync with the file made 0600, also when it already existed. */

@@ -42,8 +42,11 @@ export function credit(buf: Uint8Array, count: number, epoch: number, terms: (to
   }
 }
 
-/** Decode a binary batch for the ledger. `epoch` turns the tracker clock into unix seconds. */
-export function decode(buf: Uint8Array, epoch: number): LedgerRecord[] {
+/**
+ * Decode a binary batch for the ledger. `epoch` turns the tracker clock into unix seconds;
+ * `withCheats`: the records carry the CHEATS byte (format 2; journals of older releases do not).
+ */
+export function decode(buf: Uint8Array, epoch: number, withCheats = true): LedgerRecord[] {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const n = Math.floor(buf.byteLength / AccountingRecord.SIZE);
   const out: LedgerRecord[] = new Array(n);
@@ -61,7 +64,7 @@ export function decode(buf: Uint8Array, epoch: number): LedgerRecord[] {
       leechTime: dv.getUint32(r + AccountingRecord.LEECH_TIME, true),
       completed: (flags & ACF_COMPLETED) !== 0,
       refused: (flags & ACF_REFUSED) !== 0,
-      cheats: buf[r + AccountingRecord.CHEATS],
+      cheats: withCheats ? buf[r + AccountingRecord.CHEATS] : 0,
       totalUp: dv.getFloat64(r + AccountingRecord.TOTAL_UP, true),
       totalDown: dv.getFloat64(r + AccountingRecord.TOTAL_DOWN, true),
       at: epoch + dv.getUint32(r + AccountingRecord.AT, true),

@@ -69,9 +69,14 @@ export const SwarmRecord = {
   LAST_ACTIVE: 52, // u32 clock; doubles as the free-list link while free
   ROT_SEED: 56, // u32 rotation counter of the seeder segments: where the next answer starts
   ROT_LEECH: 60, // u32 rotation counter of the leecher segments
-  LEECHER_AT: 64, // u32 clock when a leecher last left (stopped, completed, expired): the no-leechers rule
-  LEECHER_USER: 68, // u32 user of that leecher (a user's own leecher does not justify its upload)
-  SIZE: 72,
+  // The no-leechers rule: the two latest departures of leechers (stopped, completed,
+  // expired) of two different users, latest first (a user's own leecher does not justify
+  // its upload, and must not hide another user's that left just before it)
+  LEECHER_AT: 64, // u32 clock
+  LEECHER_USER: 68, // u32
+  LEECHER_AT2: 72, // u32
+  LEECHER_USER2: 76, // u32
+  SIZE: 80,
 } as const;
 export const SWF_LIVE = 1;
 
@@ -98,6 +103,7 @@ export const PF_V6 = 8; // native IPv6 address: lives in the IPv6 array
 export const PF_PAUSED = 16; // BEP 21 partial seed: wants no peers to download from
 export const PF_HAS_KEY = 32;
 export const PF_RESTORED = 64; // reloaded at start: its next announce's interval is not known (shard.ts account)
+export const PF_FRESH = 128; // every announce of this peer so far came in the second it appeared (a stop then earns no upload)
 
 // Peer arenas: per family, the address entries (compact wire form) and, in a parallel
 // region with the same entry index, the peer slot of each entry (u32).

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { AnnounceAnswer, AF_COMPACT, AF_HAS_KEY, AF_NO_PEER_ID, AF_V6, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_NONE, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL } from '../contract/requests.js';
-import { ADDR4, ADDR6, ShardControl, PF_COMPLETED, PF_LIVE, PF_PAUSED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord } from './memory-layout.js';
+import { ADDR4, ADDR6, ShardControl, PF_COMPLETED, PF_FRESH, PF_LIVE, PF_PAUSED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord } from './memory-layout.js';
 import { allocateGlobal, allocateShardMemory, type ShardLimits } from './memory.js';
 import { ByteRing } from '../contract/ring.js';
 import { maxAnswerBytes, ShardLogic } from './shard.js';
@@ -316,7 +316,7 @@ describe('ShardLogic announce basics', () => {
     const dv = h.store.peers.dv;
     expect(dv.getUint32(at + PeerRecord.LAST_SEEN, true)).toBe(1000);
     expect(dv.getFloat64(at + PeerRecord.LEFT, true)).toBe(100);
-    expect(h.store.peers.u8[at + PeerRecord.FLAGS]).toBe(PF_LIVE);
+    expect(h.store.peers.u8[at + PeerRecord.FLAGS]).toBe(PF_LIVE | PF_FRESH);
     expect(h.store.ctl[ShardControl.LEECHERS]).toBe(1);
     expect(h.store.swarms.dv.getUint32(s * SwarmRecord.SIZE + SwarmRecord.LEECH4, true)).toBe(1);
   });
@@ -619,26 +619,26 @@ describe('ShardLogic events', () => {
   it('counts completed once per peer even if it is sent twice', () => {
     const h = new Harness();
     h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 100, event: EVENT_STARTED });
-    let a = h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 0, event: EVENT_COMPLETED });
+    let a = h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 0, event: EVENT_COMPLETED, downloaded: 1 });
     expect(a).toMatchObject({ seeders: 1, leechers: 0, completed: 1 });
-    a = h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 0, event: EVENT_COMPLETED });
+    a = h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 0, event: EVENT_COMPLETED, downloaded: 1 });
     expect(a).toMatchObject({ seeders: 1, leechers: 0, completed: 1 });
     a = h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 0 });
     expect(a.completed).toBe(1);
     const slot = h.peerSlot(IH, peerId(1));
     expect(h.store.peers.u8[slot * PeerRecord.SIZE + PeerRecord.FLAGS]! & PF_COMPLETED).toBe(PF_COMPLETED);
     // the flag survives a move between families
-    h.announce({ ih: IH, pid: peerId(1), ip: ip6(1), port: 1, left: 0, event: EVENT_COMPLETED });
+    h.announce({ ih: IH, pid: peerId(1), ip: ip6(1), port: 1, left: 0, event: EVENT_COMPLETED, downloaded: 1 });
     expect(h.store.peers.u8[slot * PeerRecord.SIZE + PeerRecord.FLAGS]! & PF_COMPLETED).toBe(PF_COMPLETED);
     // a completed the shard saw no download for is no snatch: a peer first seen completing,
     // or one that was a seeder all along
-    a = h.announce({ ih: IH, pid: peerId(2), ip: ip4(1, 1, 1, 2), port: 2, left: 0, event: EVENT_COMPLETED });
+    a = h.announce({ ih: IH, pid: peerId(2), ip: ip4(1, 1, 1, 2), port: 2, left: 0, event: EVENT_COMPLETED, downloaded: 1 });
     expect(a).toMatchObject({ seeders: 2, completed: 1 });
-    a = h.announce({ ih: IH, pid: peerId(2), ip: ip4(1, 1, 1, 2), port: 2, left: 0, event: EVENT_COMPLETED });
+    a = h.announce({ ih: IH, pid: peerId(2), ip: ip4(1, 1, 1, 2), port: 2, left: 0, event: EVENT_COMPLETED, downloaded: 1 });
     expect(a.completed).toBe(1);
     // another leecher completing counts
     h.announce({ ih: IH, pid: peerId(3), ip: ip4(1, 1, 1, 3), port: 3, left: 10 });
-    a = h.announce({ ih: IH, pid: peerId(3), ip: ip4(1, 1, 1, 3), port: 3, left: 0, event: EVENT_COMPLETED });
+    a = h.announce({ ih: IH, pid: peerId(3), ip: ip4(1, 1, 1, 3), port: 3, left: 0, event: EVENT_COMPLETED, downloaded: 1 });
     expect(a).toMatchObject({ seeders: 3, completed: 2 });
     expect(h.scrape([IH]).files).toEqual([[3, 2, 0]]);
   });
@@ -749,7 +749,7 @@ describe('ShardLogic peer_id ownership', () => {
     // aria2 over UDP: a new random key in every announce, always from the same address
     expect(h.announce({ ...base, key: 0x1111, source: 10, event: EVENT_STARTED }).status).toBe(ST_OK);
     expect(h.announce({ ...base, key: 0x2222, source: 10 }).status).toBe(ST_OK);
-    expect(h.announce({ ...base, key: 0x3333, source: 10, left: 0, event: EVENT_COMPLETED }).status).toBe(ST_OK);
+    expect(h.announce({ ...base, key: 0x3333, source: 10, left: 0, event: EVENT_COMPLETED, downloaded: 1 }).status).toBe(ST_OK);
     expect(h.scrape([IH]).files).toEqual([[1, 1, 0]]);
     // another address with another key (or none) can neither update nor stop it
     for (const other of [{ key: 0x4444 }, {}]) {
@@ -785,7 +785,7 @@ describe('ShardLogic scrape and limits', () => {
     h.announce({ ih: A, pid: peerId(9), ip: ip4(1, 0, 0, 9), port: 1, left: 3 });
     h.announce({ ih: B, pid: peerId(1), ip: ip4(1, 0, 0, 1), port: 1, left: 3 });
     h.announce({ ih: B, pid: peerId(2), ip: ip6(2), port: 1, left: 3 });
-    h.announce({ ih: B, pid: peerId(2), ip: ip6(2), port: 1, left: 0, event: EVENT_COMPLETED });
+    h.announce({ ih: B, pid: peerId(2), ip: ip6(2), port: 1, left: 0, event: EVENT_COMPLETED, downloaded: 1 });
     h.announce({ ih: C, pid: peerId(1), ip: ip4(1, 0, 0, 1), port: 1, left: 3 });
     h.announce({ ih: C, pid: peerId(1), ip: ip4(1, 0, 0, 1), port: 1, left: 3, event: EVENT_STOPPED });
     const unknown = sha1('unknown');
@@ -923,7 +923,7 @@ describe('ShardLogic randomized against a model', () => {
       const left = rnd() < 0.4 ? 0 : 100;
       const numwant = Math.floor(rnd() * 40);
       const compact = rnd() < 0.8;
-      const a = h.announce({ ih: hashes[w]!, pid: peerId(id), ip, port, left, event, numwant, compact });
+      const a = h.announce({ ih: hashes[w]!, pid: peerId(id), ip, port, left, event, numwant, compact, downloaded: 1 });
       expect(a.status).toBe(ST_OK);
       // expected peers: same family, not self, seeders only to leechers that are not paused
       const others = [...sw.peers.entries()].filter(([pid, p]) => pid !== id && p.v6 === v6);

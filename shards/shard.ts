@@ -1,7 +1,7 @@
 import { AnnounceAnswer, AF_COMPACT, AF_HAS_KEY, AF_RESTORE, AF_V6, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, ST_TOO_MANY_PEERS, ST_TOO_MANY_SWARMS, ST_TOO_SOON } from '../contract/requests.js';
 import { AccountingRecord, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_REFUSED, ACF_SEEDER, ACF_STOPPED, ACF_V6, CHEAT_BACKWARDS, CHEAT_NO_LEECHERS, CHEAT_OVER_RATE, CHEAT_TOO_MANY_PEERS } from '../contract/accounting.js';
 import { OwnerCounts } from './owner-counts.js';
-import { PF_COMPLETED, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_RESTORED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord, ShardControl } from './memory-layout.js';
+import { PF_COMPLETED, PF_FRESH, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_RESTORED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord, ShardControl } from './memory-layout.js';
 import type { ByteRing } from '../contract/ring.js';
 import type { SwarmStore } from './swarm-store.js';
 
@@ -120,10 +120,20 @@ export class ShardLogic {
     }
     if (peer >= 0 && this.rules.minInterval > 0 && (flags & AF_RESTORE) === 0) {
       const pat = peer * PeerRecord.SIZE;
+      const pdv = store.peers.dv;
       const pflags = store.peers.u8[pat + PeerRecord.FLAGS];
-      // stopped always passes, completed the first time; a peer reloaded at start has no known interval
-      const exempt = event === EVENT_STOPPED || (event === EVENT_COMPLETED && !(pflags & PF_COMPLETED)) || (pflags & PF_RESTORED) !== 0;
-      const elapsed = now - store.peers.dv.getUint32(pat + PeerRecord.LAST_SEEN, true);
+      // Stopped always passes, and a completed that is the peer's snatch; a peer reloaded at
+      // start has no known interval. A repeat of what the peer last said (a retry after a
+      // lost answer, the IPv6 twin of a dual-stack client's IPv4 announce) changes nothing
+      // and is answered.
+      const exempt =
+        event === EVENT_STOPPED ||
+        (event === EVENT_COMPLETED && !(pflags & (PF_COMPLETED | PF_SEEDER)) && qdv.getFloat64(off + AnnounceRequest.LEFT, true) === 0) ||
+        (pflags & PF_RESTORED) !== 0 ||
+        (qdv.getFloat64(off + AnnounceRequest.UPLOADED, true) === pdv.getFloat64(pat + PeerRecord.UPLOADED, true) &&
+          qdv.getFloat64(off + AnnounceRequest.DOWNLOADED, true) === pdv.getFloat64(pat + PeerRecord.DOWNLOADED, true) &&
+          qdv.getFloat64(off + AnnounceRequest.LEFT, true) === pdv.getFloat64(pat + PeerRecord.LEFT, true));
+      const elapsed = now - pdv.getUint32(pat + PeerRecord.LAST_SEEN, true);
       if (!exempt && elapsed + MIN_INTERVAL_SLACK < this.rules.minInterval) {
         this.fail(at, out, ST_TOO_SOON);
         adv.setUint32(at + AnnounceAnswer.WAIT, this.rules.minInterval - elapsed, true);
@@ -135,9 +145,10 @@ export class ShardLogic {
     // Accounting only where it can be accounted: a user's peer on a registered torrent.
     const accounted = this.accounting !== null && (flags & AF_RESTORE) === 0 && user !== 0 && qdv.getUint32(off + AnnounceRequest.TORRENT, true) !== 0;
     if (accounted && peer >= 0) this.hadLeechers = this.otherLeechers(swarm, peer, user);
-    const wasLeecher = peer >= 0 && (store.peers.u8[peer * PeerRecord.SIZE + PeerRecord.FLAGS] & PF_SEEDER) === 0;
+    const prevFlags = peer >= 0 ? store.peers.u8[peer * PeerRecord.SIZE + PeerRecord.FLAGS] : 0;
+    const wasLeecher = peer >= 0 && (prevFlags & PF_SEEDER) === 0;
     if (event === EVENT_STOPPED) {
-      if (accounted) this.account(q, qdv, off, peer, ACF_STOPPED, now);
+      if (accounted) this.account(q, qdv, off, peer, ACF_STOPPED, now, prevFlags);
       if (wasLeecher) store.leecherLeft(peer, now);
       if (peer >= 0) store.removePeer(peer);
       this.counts(at, adv, swarm, 0);
@@ -200,11 +211,13 @@ export class ShardLogic {
     if (event === EVENT_PAUSED) newFlags |= PF_PAUSED;
     if (flags & AF_HAS_KEY) newFlags |= PF_HAS_KEY;
     if (flags & AF_RESTORE) newFlags |= PF_RESTORED;
+    if (isNew || (oldFlags & PF_FRESH && now === pdv.getUint32(pat + PeerRecord.LAST_SEEN, true))) newFlags |= PF_FRESH;
     let acFlags = 0;
     if (wasLeecher && seeder) store.leecherLeft(peer, now);
-    // A snatch is a download the tracker saw: the peer was a leecher here before (a peer
-    // that starts as a seeder, or is first seen completing, downloaded nothing we know of).
-    if (event === EVENT_COMPLETED && !(oldFlags & PF_COMPLETED) && wasLeecher && seeder) {
+    // A snatch is a download the tracker saw: the peer was a leecher here before and reports
+    // a download (a peer that starts as a seeder, is first seen completing, or downloaded
+    // nothing, snatched nothing we know of).
+    if (event === EVENT_COMPLETED && !(oldFlags & PF_COMPLETED) && wasLeecher && seeder && qdv.getFloat64(off + AnnounceRequest.DOWNLOADED, true) > 0) {
       newFlags |= PF_COMPLETED;
       acFlags = ACF_COMPLETED;
       const c = swarm * SwarmRecord.SIZE + SwarmRecord.COMPLETED;
@@ -270,10 +283,12 @@ export class ShardLogic {
     const pflags = store.peers.u8[pat + PeerRecord.FLAGS];
     if (pflags & PF_RESTORED) return true; // its interval began before the restart: unknown
     if (store.leechers(swarm) > 0 && store.arrays.hasLeecherOf(swarm, user)) return true;
+    const sdv = store.swarms.dv;
     const sat = swarm * SwarmRecord.SIZE;
-    const leftAt = store.swarms.dv.getUint32(sat + SwarmRecord.LEECHER_AT, true);
-    return leftAt !== 0 && leftAt + LEECHER_GRACE >= store.peers.dv.getUint32(pat + PeerRecord.LAST_SEEN, true) &&
-      store.swarms.dv.getUint32(sat + SwarmRecord.LEECHER_USER, true) !== user;
+    const since = store.peers.dv.getUint32(pat + PeerRecord.LAST_SEEN, true);
+    // of the two latest departures (two different users), another user's one at or after `since`
+    const at = sdv.getUint32(sat + (sdv.getUint32(sat + SwarmRecord.LEECHER_USER, true) !== user ? SwarmRecord.LEECHER_AT : SwarmRecord.LEECHER_AT2), true);
+    return at !== 0 && at + LEECHER_GRACE >= since;
   }
 
   /**
@@ -317,7 +332,7 @@ export class ShardLogic {
       // a peer reloaded at start may have uploaded since its last announce before the
       // restart, which the clock does not know: it gets the longest interval there is
       const rateSecs = oldFlags & PF_RESTORED ? this.rules.peerTimeout : dt;
-      if (up < oldUp || down < oldDown) {
+      if (up < oldUp) {
         if (event !== EVENT_STARTED) cheats |= CHEAT_BACKWARDS; // a client restart sends started
       } else if (elapsed <= 0 && event !== EVENT_STOPPED && !(oldFlags & PF_RESTORED)) {
         rebase = false; // same second: the deltas wait for the next announce
@@ -325,9 +340,13 @@ export class ShardLogic {
         down = oldDown;
       } else {
         dUp = up - oldUp;
-        dDown = down - oldDown;
-        // a stop in the same second still gets one second's allowance (it cannot repeat)
-        const allowance = this.rules.maxUploadRate * Math.max(rateSecs, 1);
+        // libtorrent subtracts pieces that failed their hash check from `downloaded`: a
+        // lower download is a new download baseline, not a lie about upload
+        dDown = down >= oldDown ? down - oldDown : 0;
+        // A stop in the same second as the previous announce gets one second's worth,
+        // unless the peer appeared in that very second: started/stopped pairs of new
+        // peer_ids would otherwise each earn a second's worth.
+        const allowance = this.rules.maxUploadRate * (rateSecs > 0 ? rateSecs : oldFlags & PF_FRESH ? 0 : 1);
         upCredit = dUp;
         if (dUp > 0 && !this.hadLeechers) {
           upCredit = 0;

@@ -249,9 +249,16 @@ export class SwarmStore {
   /** A leecher leaves its swarm (or becomes a seeder) at `now`: the no-leechers rule remembers when and whose. */
   leecherLeft(peer: number, now: number): void {
     const pat = peer * PeerRecord.SIZE;
+    const sdv = this.swarms.dv;
     const sat = this.peers.dv.getUint32(pat + PeerRecord.SWARM, true) * SwarmRecord.SIZE;
-    this.swarms.dv.setUint32(sat + SwarmRecord.LEECHER_AT, now, true);
-    this.swarms.dv.setUint32(sat + SwarmRecord.LEECHER_USER, this.peers.dv.getUint32(pat + PeerRecord.USER, true), true);
+    const user = this.peers.dv.getUint32(pat + PeerRecord.USER, true);
+    if (sdv.getUint32(sat + SwarmRecord.LEECHER_USER, true) !== user) {
+      // another user's departure moves to second place; the same user's is just updated
+      sdv.setUint32(sat + SwarmRecord.LEECHER_AT2, sdv.getUint32(sat + SwarmRecord.LEECHER_AT, true), true);
+      sdv.setUint32(sat + SwarmRecord.LEECHER_USER2, sdv.getUint32(sat + SwarmRecord.LEECHER_USER, true), true);
+      sdv.setUint32(sat + SwarmRecord.LEECHER_USER, user, true);
+    }
+    sdv.setUint32(sat + SwarmRecord.LEECHER_AT, now, true);
   }
 
   /** After a thread died on these tables: put them back in order (recovery.ts). */

@@ -73,9 +73,9 @@ describe('announce', () => {
     const ih = hash();
     const a = peerId();
     await get(port, announcePath({ infoHash: ih, peerId: a, port: 6001, event: 'started', left: 100 }));
-    let d = decode((await get(port, announcePath({ infoHash: ih, peerId: a, port: 6001, event: 'completed', left: 0 }))).body);
+    let d = decode((await get(port, announcePath({ infoHash: ih, peerId: a, port: 6001, event: 'completed', left: 0, downloaded: 100 }))).body);
     expect([d.complete, d.incomplete, d.downloaded]).toEqual([1, 0, 1]);
-    d = decode((await get(port, announcePath({ infoHash: ih, peerId: a, port: 6001, event: 'completed', left: 0 }))).body);
+    d = decode((await get(port, announcePath({ infoHash: ih, peerId: a, port: 6001, event: 'completed', left: 0, downloaded: 100 }))).body);
     expect(d.downloaded).toBe(1);
     d = decode((await get(port, announcePath({ infoHash: ih, peerId: a, port: 6001, event: 'stopped', left: 0 }))).body);
     expect([d.complete, d.incomplete, d.downloaded]).toEqual([0, 0, 1]);

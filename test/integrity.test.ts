@@ -139,6 +139,54 @@ describe('integrity', () => {
     expect((await api('GET', `/flags?user_id=${s.user.id}`)).body.total).toBe(0);
   });
 
+  it('does not multiply the allowance through started/stopped pairs of new peer_ids', async () => {
+    const s = await ready(await setUp());
+    await leecherIn(s.ih);
+    const t0 = Date.now();
+    for (let i = 0; i < 10; i++) {
+      const c = client(s.user.passkey, s.ih);
+      await c({ event: 'started' });
+      await c({ uploaded: 1e9, event: 'stopped' });
+    }
+    const seconds = Math.ceil((Date.now() - t0) / 1000) + 1;
+    await until('the raw claims in the ledger', async () => (await history(s.user.id, s.torrent.id))?.uploaded === 1e10);
+    // at most what the seconds that passed allow, whatever the number of pairs
+    expect((await history(s.user.id, s.torrent.id))!.uploadedCredited).toBeLessThanOrEqual(RATE * seconds);
+  });
+
+  it('credits upload when a lower downloaded comes from failed pieces, without a flag', async () => {
+    const s = await ready(await setUp());
+    await leecherIn(s.ih);
+    const leech = client(s.user.passkey, s.ih);
+    await leech({ left: 5000, downloaded: 0, event: 'started' });
+    await second();
+    await leech({ left: 4000, downloaded: 1000, uploaded: 100 });
+    await second();
+    await leech({ left: 4000, downloaded: 900, uploaded: 300 }); // libtorrent: a piece failed its hash check
+    await until('the upload in the ledger', async () => (await history(s.user.id, s.torrent.id))?.uploadedCredited === 300);
+    expect((await history(s.user.id, s.torrent.id))!.downloaded).toBe(1000);
+    expect((await api('GET', `/flags?user_id=${s.user.id}`)).body.total).toBe(0);
+  });
+
+  it('remembers another user\'s leecher that left before the user\'s own leecher did', async () => {
+    const s = await ready(await setUp());
+    const { body: other } = await api('POST', '/users', {});
+    await until('the new user to reach the tracker', () => t.registry.user(other.passkey) !== undefined);
+    const seedbox = client(s.user.passkey, s.ih);
+    await seedbox({ event: 'started' });
+    const theirs = client(other.passkey, s.ih);
+    await theirs({ left: 100, event: 'started' });
+    const home = client(s.user.passkey, s.ih);
+    await home({ left: 100, event: 'started' });
+    await second();
+    await theirs({ left: 0, downloaded: 100, event: 'completed' });
+    await home({ left: 0, downloaded: 100, event: 'completed' });
+    await second();
+    await seedbox({ uploaded: 100 });
+    await until('the upload in the ledger', async () => (await history(s.user.id, s.torrent.id))?.uploadedCredited === 100);
+    expect((await api('GET', `/flags?user_id=${s.user.id}&kind=upload_no_leechers`)).body.total).toBe(0);
+  });
+
   it('flags counters that go backwards without started, credits nothing for them, and never flags a restart', async () => {
     const s = await ready(await setUp());
     await leecherIn(s.ih);

@@ -72,8 +72,9 @@ export class ClientTable {
       }
       if (this.keyA[i] === a && this.keyB[i] === b) return i;
       if (victim >= 0 && this.stamp[victim] === 0) continue;
-      // least recently touched goes first; a banned client only when all four are banned
-      const score = this.stamp[i] + (this.bannedUntil[i] * 1000 > nowMs ? 1e15 : 0);
+      // least recently touched goes first; one with requests in flight (its answers would
+      // count against the newcomer) or banned only when the whole set is
+      const score = this.stamp[i] + (this.inflight[i] > 0 ? 1e14 : 0) + (this.bannedUntil[i] * 1000 > nowMs ? 1e15 : 0);
       if (score < worst) {
         worst = score;
         victim = i;
@@ -102,6 +103,12 @@ export class ClientTable {
     }
     this.tokens[i] = t - 1;
     return true;
+  }
+
+  /** Refill entry `i`'s bucket to now without taking a token. */
+  refill(i: number, nowMs: number, rate: number, burst: number): void {
+    this.tokens[i] = Math.min(burst, this.tokens[i] + ((nowMs - this.stamp[i]) / 1000) * rate);
+    this.stamp[i] = nowMs;
   }
 
   /** Seconds until entry `i` has a token again. */

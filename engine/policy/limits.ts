@@ -8,12 +8,16 @@ import { ClientTable } from './client-table.js';
 // the requests in flight per address, and a temporary ban for an address that keeps
 // failing. Two fixed-size tables (client-table.ts): memory does not grow with clients.
 
-/** Refusals that count as an address's failures toward an automatic ban. */
+/**
+ * Refusals that count as an address's failures toward an automatic ban: what an honest
+ * client does not send. (Rate-limit refusals do not: a seedbox starting thousands of
+ * torrents meets its bucket, and is slowed, not banned.)
+ */
 export const STRIKES: ReadonlySet<FailureCode> = new Set<FailureCode>([
   'unknown_passkey', 'passkey_required', 'malformed_query', 'missing_info_hash', 'invalid_info_hash', 'missing_peer_id',
   'invalid_peer_id', 'missing_port', 'invalid_port', 'missing_uploaded', 'invalid_uploaded', 'missing_downloaded',
   'invalid_downloaded', 'missing_left', 'invalid_left', 'invalid_numwant', 'invalid_event', 'invalid_ip', 'invalid_compact',
-  'query_too_long', 'too_many_info_hashes', 'address_rate_limited',
+  'query_too_long', 'too_many_info_hashes',
 ]);
 
 const V4_MARK = 0xffffffff;
@@ -32,6 +36,7 @@ export class Limits {
   retryIn = 0;
   bansTotal = 0;
   private readonly l: Config['limits'];
+  private readonly key = new Uint32Array(2);
 
   constructor(cfg: Config) {
     this.l = cfg.limits;
@@ -42,15 +47,15 @@ export class Limits {
   /** May the address at ip16[off] send a request now? Sets `entry`. */
   admitAddress(ip16: Uint8Array, off: number, nowMs: number): FailureCode | null {
     const t = this.addresses;
-    const [a, b] = addressKey(ip16, off);
-    const i = t.get(a, b, nowMs, this.l.address_burst);
+    keyOf(ip16, off, this.key);
+    const i = t.get(this.key[0], this.key[1], nowMs, this.l.address_burst);
     this.entry = i;
     const until = t.bannedUntil[i];
     if (until !== 0) {
       const left = until - Math.floor(nowMs / 1000);
       if (left > 0) {
         this.retryIn = left;
-        t.stamp[i] = nowMs;
+        t.refill(i, nowMs, this.l.address_rate, this.l.address_burst); // the bucket fills meanwhile
         return 'auto_banned';
       }
       t.bannedUntil[i] = 0; // expired
@@ -143,12 +148,26 @@ export class Limits {
   }
 }
 
-/** An address as the tables key it: IPv4 whole, IPv6 by its /64. */
-export function addressKey(ip16: Uint8Array, off: number): [number, number] {
-  const u32 = (o: number) => ((ip16[off + o] << 24) | (ip16[off + o + 1] << 16) | (ip16[off + o + 2] << 8) | ip16[off + o + 3]) >>> 0;
+/** An address as the tables key it, into out[0..1]: IPv4 whole, IPv6 by its /64. */
+function keyOf(ip16: Uint8Array, off: number, out: Uint32Array): void {
   let mapped = ip16[off + 10] === 0xff && ip16[off + 11] === 0xff;
   for (let i = 0; i < 10 && mapped; i++) if (ip16[off + i] !== 0) mapped = false;
-  return mapped ? [u32(12), V4_MARK] : [u32(0), u32(4)];
+  if (mapped) {
+    out[0] = u32(ip16, off + 12);
+    out[1] = V4_MARK;
+  } else {
+    out[0] = u32(ip16, off);
+    out[1] = u32(ip16, off + 4);
+  }
+}
+
+const u32 = (b: Uint8Array, o: number): number => ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+
+/** keyOf() as a pair (tests, the admin API). */
+export function addressKey(ip16: Uint8Array, off: number): [number, number] {
+  const k = new Uint32Array(2);
+  keyOf(ip16, off, k);
+  return [k[0], k[1]];
 }
 
 function keyText(a: number, b: number): string {

@@ -27,6 +27,7 @@ interface SimPeer {
   down: number;
   left: number;
   active: boolean; // has announced in the current session
+  startedAt: number; // Date.now() of the session's started
   completed: boolean;
 }
 
@@ -79,6 +80,7 @@ export class LedgerSim {
         down: 0,
         left: 1 << 30,
         active: false,
+        startedAt: 0,
         completed: false,
       });
     }
@@ -94,12 +96,18 @@ export class LedgerSim {
     if (!p.active) {
       event = 'started';
       p.active = true;
+      p.startedAt = Date.now();
       p.up = 0;
       p.down = 0;
     } else {
       const r = this.rnd();
-      const dUp = Math.floor(this.rnd() * 5_000_000);
-      const dDown = p.left > 0 ? Math.min(p.left, Math.floor(this.rnd() * 8_000_000)) : 0;
+      // A stop reports no new bytes and comes more than a second after its start: the
+      // simulation announces far faster than clients do, and what a peer claims within the
+      // second it appeared earns nothing at a stop (shards/shard.ts account: started/stopped
+      // pairs must not multiply the allowance).
+      const stopping = this.stops && r < 0.05 && Date.now() - p.startedAt > 1100;
+      const dUp = stopping ? 0 : Math.floor(this.rnd() * 5_000_000);
+      const dDown = stopping ? 0 : p.left > 0 ? Math.min(p.left, Math.floor(this.rnd() * 8_000_000)) : 0;
       p.up += dUp;
       p.down += dDown;
       p.left -= dDown;
@@ -114,7 +122,7 @@ export class LedgerSim {
         event = 'completed';
         p.completed = true;
         this.completedPairs.add(k);
-      } else if (this.stops && r < 0.05) {
+      } else if (stopping) {
         event = 'stopped';
         p.active = false;
       }
