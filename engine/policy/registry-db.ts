@@ -8,11 +8,12 @@ import type { Logger } from '../../contract/log.js';
 // a whole snapshot at start (each part swapped whole), then the changes as they happen.
 
 export function applySnapshot(registry: Registry, snap: RegistrySnapshot, log: Logger): void {
-  registry.replaceAll(
+  const refused = registry.replaceAll(
     snap.users.map((u) => ({ id: u.id, passkey: u.passkey, canLeech: u.canLeech, expiresAt: u.expiresAt })),
     snap.torrents.map((t) => ({ id: t.id, infoHash: t.infoHash })),
     snap.deleted ?? [], // (a snapshot saved by an older version has none)
   );
+  for (const why of refused) log(`registry: ${why}: ignored`, 'error');
   registry.bans.replace(parseBans(snap.bans, log));
   registry.clients.replace(snap.clients);
 }
@@ -29,11 +30,18 @@ export function applyDelta(registry: Registry, d: RegistryDelta, log: Logger): v
     try {
       registry.upsertUser({ id: u.id, passkey: u.passkey, canLeech: u.canLeech, expiresAt: u.expiresAt });
     } catch (e) {
-      log(`user ${u.id} ignored: ${(e as Error).message}`, 'warn');
+      log(`registry: ${(e as Error).message}: user ignored`, 'error');
     }
   }
-  for (const t of d.deleted) registry.upsertTorrent(t, t.reason);
-  for (const t of d.torrents) registry.upsertTorrent(t); // a live registration wins over a deleted one
+  const torrent = (f: () => void) => {
+    try {
+      f();
+    } catch (e) {
+      log(`registry: ${(e as Error).message}: torrent ignored`, 'error');
+    }
+  };
+  for (const t of d.deleted) torrent(() => registry.upsertTorrent(t, t.reason));
+  for (const t of d.torrents) torrent(() => registry.upsertTorrent(t)); // a live registration wins over a deleted one
   if (d.bans) registry.bans.replace(parseBans(d.bans, log));
   if (d.clients) registry.clients.replace(d.clients);
 }

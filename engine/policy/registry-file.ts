@@ -100,7 +100,7 @@ export function attachRegistryFile(
     if (!existsSync(path)) return;
     try {
       const c = parseRegistryFile(readFileSync(path, 'utf8'), path);
-      registry.replaceAll(c.users, c.torrents);
+      for (const why of registry.replaceAll(c.users, c.torrents)) opts.log(`registry: ${why}: ignored`, 'error');
       opts.log(`registry: ${c.users.length} users, ${c.torrents.length} torrents from ${path}`);
     } catch (e) {
       opts.log(`registry not reloaded, keeping the previous one: ${(e as Error).message}`, 'warn');

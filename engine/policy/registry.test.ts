@@ -33,3 +33,31 @@ describe('Registry.userCount', () => {
     }
   });
 });
+
+describe('ids the records cannot hold', () => {
+  it('are refused at load with a clear log line, never truncated', async () => {
+    const { applySnapshot, applyDelta } = await import('./registry-db.js');
+    const logs: [string, string | undefined][] = [];
+    const log = (m: string, l?: string) => void logs.push([m, l]);
+    const r = new Registry();
+    const big = 2 ** 32; // would be user 0 in a u32 field
+    const hash = (n: number) => new Uint8Array(20).fill(n);
+    applySnapshot(r, {
+      users: [{ id: 1, passkey: 'a'.repeat(32), canLeech: true, expiresAt: 0 }, { id: big, passkey: 'b'.repeat(32), canLeech: true, expiresAt: 0 }],
+      torrents: [{ id: 5, infoHash: hash(1) }, { id: big + 5, infoHash: hash(2) }],
+      deleted: [], multipliers: [], bans: [], clients: [],
+    }, log);
+    expect(r.userCount).toBe(1);
+    expect(r.user('b'.repeat(32))).toBeUndefined();
+    expect(r.torrentId(hash(2), 0)).toBe(0);
+    expect(r.torrentId(hash(1), 0)).toBe(5);
+    expect(logs).toEqual([
+      [`registry: user id ${big} is outside 1..4294967295, what the tracker's records hold: ignored`, 'error'],
+      [`registry: torrent id ${big + 5} is outside 1..4294967295, what the tracker's records hold: ignored`, 'error'],
+    ]);
+    logs.length = 0;
+    applyDelta(r, { users: [{ id: big, passkey: 'c'.repeat(32), canLeech: true, expiresAt: 0 }], dropKeys: [], torrents: [{ id: big, infoHash: hash(3) }], deleted: [], dropHashes: [], multipliers: [] }, log);
+    expect(r.user('c'.repeat(32))).toBeUndefined();
+    expect(logs.map(([m]) => m)).toEqual([expect.stringMatching(/user id 4294967296 is outside.*user ignored/), expect.stringMatching(/torrent id 4294967296 is outside.*torrent ignored/)]);
+  });
+});

@@ -24,6 +24,13 @@ interface TorrentNode extends TorrentEntry {
   reason: string | undefined; // set: deleted (announces are told why), id unused
 }
 
+/** Ids travel in request and accounting records as u32 (contract/requests.ts): larger ones would be truncated. */
+export const MAX_ID = 0xffffffff;
+
+function checkId(what: string, id: number): void {
+  if (!Number.isInteger(id) || id < 1 || id > MAX_ID) throw new Error(`${what} id ${id} is outside 1..${MAX_ID}, what the tracker's records hold`);
+}
+
 /** Passkeys are what private trackers hand out: 16–64 letters and digits. */
 export const PASSKEY_RE = /^[A-Za-z0-9]{16,64}$/;
 
@@ -90,6 +97,7 @@ export class Registry {
   }
 
   upsertUser(u: UserEntry): void {
+    checkId('user', u.id);
     if (!PASSKEY_RE.test(u.passkey)) throw new Error(`invalid passkey for user ${u.id}`);
     this.removeUser(u.passkey);
     this.users.set(u.passkey, Object.freeze({ ...u }));
@@ -111,6 +119,7 @@ export class Registry {
 
   /** Register a torrent, or with `deletedReason` keep it as deleted (refused with that reason). */
   upsertTorrent(t: TorrentEntry, deletedReason?: string): void {
+    checkId('torrent', t.id);
     if (t.infoHash.length !== 20) throw new Error(`info_hash of torrent ${t.id} is not 20 bytes`);
     const k = bucketKey(t.infoHash, 0);
     const node: TorrentNode = { id: t.id, infoHash: Uint8Array.from(t.infoHash), next: undefined, reason: deletedReason };
@@ -150,16 +159,29 @@ export class Registry {
     else this.deletedCount += d;
   }
 
-  /** Replace everything at once (a reload): lookups never see a half-applied state. */
-  replaceAll(users: readonly UserEntry[], torrents: readonly TorrentEntry[], deleted: readonly (TorrentEntry & { reason: string })[] = []): void {
+  /**
+   * Replace everything at once (a reload): lookups never see a half-applied state. Entries
+   * the registry cannot hold (an id beyond u32, a malformed passkey) are left out; returns
+   * why, one line each.
+   */
+  replaceAll(users: readonly UserEntry[], torrents: readonly TorrentEntry[], deleted: readonly (TorrentEntry & { reason: string })[] = []): string[] {
     const next = new Registry();
-    for (const u of users) next.upsertUser(u);
-    for (const d of deleted) next.upsertTorrent(d, d.reason);
-    for (const t of torrents) next.upsertTorrent(t); // a live registration wins over a deleted one
+    const refused: string[] = [];
+    const add = (f: () => void) => {
+      try {
+        f();
+      } catch (e) {
+        refused.push((e as Error).message);
+      }
+    };
+    for (const u of users) add(() => next.upsertUser(u));
+    for (const d of deleted) add(() => next.upsertTorrent(d, d.reason));
+    for (const t of torrents) add(() => next.upsertTorrent(t)); // a live registration wins over a deleted one
     this.users = next.users;
     this.currentKeys = next.currentKeys;
     this.torrents = next.torrents;
     this.torrentCount = next.torrentCount;
     this.deletedCount = next.deletedCount;
+    return refused;
   }
 }
