@@ -87,6 +87,7 @@ export const PeerRecord = {
   USER: 4, // u32
   PEER_ID: 8, // 20 bytes
   FLAGS: 28, // u8 (PF_*)
+  FLAGS2: 29, // u8 (PF2_*)
   POS: 32, // u32 index in the swarm's array of the peer's family; free-list link while free
   LAST_SEEN: 36, // u32 clock
   KEY: 40, // u32
@@ -103,7 +104,8 @@ export const PF_V6 = 8; // native IPv6 address: lives in the IPv6 array
 export const PF_PAUSED = 16; // BEP 21 partial seed: wants no peers to download from
 export const PF_HAS_KEY = 32;
 export const PF_RESTORED = 64; // reloaded at start: its next announce's interval is not known (shard.ts account)
-export const PF_FRESH = 128; // every announce of this peer so far came in the second it appeared (a stop then earns no upload)
+export const PF_FRESH = 128; // every announce of this peer so far came within FRESH_SECONDS of the one before (a stop then earns no upload)
+export const PF2_REPEATED = 1; // a repeat of its previous announce passed min interval since the last announce that passed it by time
 
 // Peer arenas: per family, the address entries (compact wire form) and, in a parallel
 // region with the same entry index, the peer slot of each entry (u32).

@@ -1,7 +1,7 @@
 import { AnnounceAnswer, AF_COMPACT, AF_HAS_KEY, AF_RESTORE, AF_V6, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, ST_TOO_MANY_PEERS, ST_TOO_MANY_SWARMS, ST_TOO_SOON } from '../contract/requests.js';
 import { AccountingRecord, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_REFUSED, ACF_SEEDER, ACF_STOPPED, ACF_V6, CHEAT_BACKWARDS, CHEAT_NO_LEECHERS, CHEAT_OVER_RATE, CHEAT_TOO_MANY_PEERS } from '../contract/accounting.js';
 import { OwnerCounts } from './owner-counts.js';
-import { PF_COMPLETED, PF_FRESH, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_RESTORED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord, ShardControl } from './memory-layout.js';
+import { PF2_REPEATED, PF_COMPLETED, PF_FRESH, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_RESTORED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord, ShardControl } from './memory-layout.js';
 import type { ByteRing } from '../contract/ring.js';
 import type { SwarmStore } from './swarm-store.js';
 
@@ -26,6 +26,9 @@ export interface ShardRules {
 
 /** Seconds of leeway on min interval: the clock ticks whole seconds and clients round. */
 export const MIN_INTERVAL_SLACK = 2;
+
+/** A peer whose announces all came within this many seconds of each other is fresh (PF_FRESH). */
+export const FRESH_SECONDS = 2;
 
 /** Seconds a leecher's departure still counts before a seeder's previous announce (clock granularity, racing announces). */
 export const LEECHER_GRACE = 5;
@@ -129,15 +132,23 @@ export class ShardLogic {
       const exempt =
         event === EVENT_STOPPED ||
         (event === EVENT_COMPLETED && !(pflags & (PF_COMPLETED | PF_SEEDER)) && qdv.getFloat64(off + AnnounceRequest.LEFT, true) === 0) ||
-        (pflags & PF_RESTORED) !== 0 ||
-        (qdv.getFloat64(off + AnnounceRequest.UPLOADED, true) === pdv.getFloat64(pat + PeerRecord.UPLOADED, true) &&
-          qdv.getFloat64(off + AnnounceRequest.DOWNLOADED, true) === pdv.getFloat64(pat + PeerRecord.DOWNLOADED, true) &&
-          qdv.getFloat64(off + AnnounceRequest.LEFT, true) === pdv.getFloat64(pat + PeerRecord.LEFT, true));
+        (pflags & PF_RESTORED) !== 0;
       const elapsed = now - pdv.getUint32(pat + PeerRecord.LAST_SEEN, true);
       if (!exempt && elapsed + MIN_INTERVAL_SLACK < this.rules.minInterval) {
-        this.fail(at, out, ST_TOO_SOON);
-        adv.setUint32(at + AnnounceAnswer.WAIT, this.rules.minInterval - elapsed, true);
-        return;
+        // one repeat a min interval (retry, dual-stack twin) passes; an idle bot's stream does not
+        const repeat =
+          !(store.peers.u8[pat + PeerRecord.FLAGS2] & PF2_REPEATED) &&
+          qdv.getFloat64(off + AnnounceRequest.UPLOADED, true) === pdv.getFloat64(pat + PeerRecord.UPLOADED, true) &&
+          qdv.getFloat64(off + AnnounceRequest.DOWNLOADED, true) === pdv.getFloat64(pat + PeerRecord.DOWNLOADED, true) &&
+          qdv.getFloat64(off + AnnounceRequest.LEFT, true) === pdv.getFloat64(pat + PeerRecord.LEFT, true);
+        if (!repeat) {
+          this.fail(at, out, ST_TOO_SOON);
+          adv.setUint32(at + AnnounceAnswer.WAIT, this.rules.minInterval - elapsed, true);
+          return;
+        }
+        store.peers.u8[pat + PeerRecord.FLAGS2] |= PF2_REPEATED;
+      } else {
+        store.peers.u8[pat + PeerRecord.FLAGS2] &= ~PF2_REPEATED;
       }
     }
     store.swarms.dv.setUint32(swarm * SwarmRecord.SIZE + SwarmRecord.LAST_ACTIVE, now, true);
@@ -211,7 +222,8 @@ export class ShardLogic {
     if (event === EVENT_PAUSED) newFlags |= PF_PAUSED;
     if (flags & AF_HAS_KEY) newFlags |= PF_HAS_KEY;
     if (flags & AF_RESTORE) newFlags |= PF_RESTORED;
-    if (isNew || (oldFlags & PF_FRESH && now === pdv.getUint32(pat + PeerRecord.LAST_SEEN, true))) newFlags |= PF_FRESH;
+    // fresh until an interval of FRESH_SECONDS: a peer_id living a second or two gains no extra second at its stop
+    if ((isNew && !(flags & AF_RESTORE)) || (oldFlags & PF_FRESH && now - pdv.getUint32(pat + PeerRecord.LAST_SEEN, true) < FRESH_SECONDS)) newFlags |= PF_FRESH;
     let acFlags = 0;
     if (wasLeecher && seeder) store.leecherLeft(peer, now);
     // A snatch is a download the tracker saw: the peer was a leecher here before and reports
@@ -357,7 +369,7 @@ export class ShardLogic {
         }
       }
       if (dt > 0 && rebase) {
-        if (this.store.peers.u8[pat + PeerRecord.FLAGS] & PF_SEEDER) seedTime = dt;
+        if (oldFlags & PF_SEEDER) seedTime = dt; // what it was during the interval, not what it says now
         else leechTime = dt;
       }
     }

@@ -71,8 +71,9 @@ describe('limits', () => {
     expect(failure((await announce(t, { ih, id, event: 'started', left: 100 })).body)).toBeUndefined();
     const soon = failure((await announce(t, { ih, id, left: 50, downloaded: 50 })).body);
     expect(soon).toMatch(/^announced sooner than the min interval allows: wait (29[89]|300) seconds$/);
-    // a repeat of what the peer last said (a retry after a lost answer) is answered
+    // a repeat of what the peer last said (a retry after a lost answer) is answered, once
     expect(decode((await announce(t, { ih, id, left: 100, event: 'started' })).body)).toMatchObject({ incomplete: 1 });
+    expect(failure((await announce(t, { ih, id, left: 100 })).body)).toMatch(/min interval/);
     // the peer is still the leecher it was
     const other = decode((await announce(t, { ih, left: 0 })).body);
     expect(other).toMatchObject({ complete: 1, incomplete: 1 });
