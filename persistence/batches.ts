@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { AccountingRecord, CHEAT_KINDS } from '../contract/accounting.js';
 import type { Logger } from '../contract/log.js';
 import { PersistenceStats } from '../contract/persistence-stats.js';
@@ -5,7 +6,8 @@ import type { Multipliers } from '../contract/registry.js';
 import { RING_HEADER_BYTES, type ByteRing } from '../contract/ring.js';
 import type { Database } from './database.js';
 import type { Journal } from './journal.js';
-import { flushBatch } from './ledger.js';
+import { APPLIED_DAYS, flushBatch } from './ledger.js';
+import type postgres from 'postgres';
 import { credit, decode } from './records.js';
 
 // Accounting from the shards' rings into batches: each batch is made durable in the journal
@@ -20,6 +22,19 @@ export interface Chunk {
   data: Uint8Array;
   /** Record format: 2 since the CHEATS byte (absent: a batch an older release journalled, whose byte 1 means nothing). */
   v?: number;
+  /** The run of the tracker that journalled it (absent: an older release's batch). */
+  run?: string;
+}
+
+/**
+ * The name a batch's id is unique under in applied_batches: the journal's identity and the
+ * run that wrote it. Every start is a new run, so a copied data directory (a clone, a
+ * restored backup) never writes ids the database has seen from the original: its new
+ * batches cannot be mistaken for replays and skipped. A replay after a crash carries the
+ * run it was written in, and is recognised. Batches of older releases: the identity alone.
+ */
+export function batchNamespace(journalId: string, chunk: Pick<Chunk, 'run'> | undefined): string {
+  return chunk?.run === undefined ? journalId : `${journalId}/${chunk.run}`;
 }
 
 /** The record format this release writes (contract/accounting.ts). */
@@ -42,6 +57,8 @@ export class Batches {
   journalClosed = false;
   private readonly scratch: Uint8Array;
   private readonly journalledAt = new Map<number, number>(); // batch id → unix s
+  /** This start of the tracker (batchNamespace). */
+  private readonly run = randomBytes(6).toString('hex');
   /** Claims cut by a bound, by kind: the stats words /metrics reads. */
   private get cheats(): Float64Array {
     return this.stats.subarray(PersistenceStats.CHEATS, PersistenceStats.CHEATS + CHEAT_KINDS.length);
@@ -103,7 +120,7 @@ export class Batches {
       if (n === 0) continue;
       const chunk = this.scratch.slice(0, n * AccountingRecord.SIZE);
       credit(chunk, n, this.settings.epoch, this.multipliers, this.cheats);
-      chunks.push({ epoch: this.settings.epoch, data: chunk, v: RECORD_FORMAT });
+      chunks.push({ epoch: this.settings.epoch, data: chunk, v: RECORD_FORMAT, run: this.run });
       count += n;
     }
     const id = this.journal.lastBatchId + 1;
@@ -120,6 +137,44 @@ export class Batches {
   }
 
   /** Commit pending batches oldest first, until none is left or the database fails. */
+  /**
+   * Before replaying anything (at start, database or not): is the journal one the database
+   * can tell the replays of? A batch older than applied_batches remembers (a data directory
+   * restored from an old backup) could be counted twice: refused, saying what to do.
+   */
+  checkAge(): void {
+    const ids = this.journal.pendingIds();
+    if (ids.length > 0) {
+      const [c] = this.journal.read(ids[0]);
+      const at = c === undefined || c.data.length < AccountingRecord.SIZE ? 0 : c.epoch + new DataView(c.data.buffer, c.data.byteOffset).getUint32(AccountingRecord.AT, true);
+      if (at > 0 && Date.now() / 1000 - at > (APPLIED_DAYS - 1) * 86400) {
+        throw new Error(
+          `the journal holds ${ids.length} batches not known to be committed, the oldest from ${new Date(at * 1000).toISOString()}: ` +
+            `older than the database remembers which batches it applied (${APPLIED_DAYS} days), so replaying them could count them twice. ` +
+            `If this data directory was restored from a backup, move ${this.journal.dir} aside and start again (its batches are not replayed; ` +
+            `check them against the ledger first: README, "Backups and copies")`,
+        );
+      }
+    }
+  }
+
+  /**
+   * A database that has applied later batches of this journal than the file holds (a copy
+   * of the data directory, an older backup) is said in the log: new batches are counted
+   * under this run's own name, so nothing collides.
+   */
+  async checkAhead(sql: postgres.Sql): Promise<void> {
+    const [{ high }] = await sql<{ high: string | null }[]>`
+      SELECT max(batch_id)::text AS high FROM applied_batches WHERE journal = ${this.journal.id} OR journal LIKE ${this.journal.id + '/%'}`;
+    if (high !== null && Number(high) > this.journal.lastBatchId) {
+      this.log(
+        `journal ${this.journal.id} is at batch ${this.journal.lastBatchId} but the database has applied batch ${high} of it: this data directory ` +
+          `is a copy or an older backup. Its new batches are counted under this run's own name (nothing collides); its pending ones are replayed once.`,
+        'warn',
+      );
+    }
+  }
+
   async commitAll(): Promise<void> {
     if (this.committing) return;
     this.committing = true;
@@ -127,12 +182,13 @@ export class Batches {
       for (const id of this.journal.pendingIds()) {
         const sql = this.db.sql;
         if (sql === undefined) return; // reconnect first: it also loads the registry and listens
-        const records = this.journal.read(id).flatMap((c) => decode(c.data, c.epoch, (c.v ?? 1) >= 2));
+        const chunks = this.journal.read(id);
+        const records = chunks.flatMap((c) => decode(c.data, c.epoch, (c.v ?? 1) >= 2));
         const t0 = performance.now();
         let r;
         try {
           // a batch gets 1 ms a record on top of the usual time
-          r = await this.db.guarded(flushBatch(sql, id, records, { journal: this.journal.id, parts: this.settings.parts }), 10_000 + records.length);
+          r = await this.db.guarded(flushBatch(sql, id, records, { journal: batchNamespace(this.journal.id, chunks[0]), parts: this.settings.parts }), 10_000 + records.length);
         } catch (e) {
           this.db.failed(`batch ${id} not committed (${(e as Error).message})`);
           return;

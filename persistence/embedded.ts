@@ -1,8 +1,8 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PgliteServer } from './pglite-server.js';
-import { privateDir, writePrivate } from './private-files.js';
+import { pidLock, privateDir } from './private-files.js';
 
 // The embedded default: PostgreSQL 18 compiled to WebAssembly (PGlite) on a data directory,
 // served on a private Unix socket (pglite-server.ts) so the tracker talks to it with the
@@ -33,17 +33,7 @@ export function embeddedClient(a: EmbeddedAddress) {
  */
 function lock(dir: string): string {
   const file = `${dir}.pid`;
-  if (existsSync(file)) {
-    const pid = Number(readFileSync(file, 'utf8'));
-    let alive = false;
-    try {
-      alive = pid > 0 && pid !== process.pid && (process.kill(pid, 0), true);
-    } catch {
-      alive = false; // no such process: a stale file
-    }
-    if (alive) throw new Error(`the embedded database in ${dir} is in use by process ${pid} (a running tracker?): stop it first, or use the admin API`);
-  }
-  writePrivate(file, String(process.pid));
+  pidLock(file, (pid) => `the embedded database in ${dir} is in use by process ${pid} (a running tracker?): stop it first, or use the admin API`);
   return file;
 }
 

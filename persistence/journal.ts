@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { openPrivate, privateDir, writePrivate } from './private-files.js';
+import { openPrivate, privateDir, syncDir, writePrivate } from './private-files.js';
 import { pack, unpack } from 'msgpackr';
 
 // The accounting journal: batches of records are on disk before they count as taken, so a
@@ -45,6 +45,8 @@ export class Journal<R = unknown> {
 
   private constructor(
     private readonly path: string,
+    /** The directory it lives in (an operator may move it aside). */
+    readonly dir: string,
     /** This journal's random identity: batch ids are unique only within it. */
     readonly id: string,
     /** Rewrite the file without its acknowledged batches once it is this big and mostly acked. */
@@ -57,9 +59,15 @@ export class Journal<R = unknown> {
   static open<R>(dir: string, opts: { compactAt?: number } = {}): Journal<R> {
     privateDir(dir);
     const idFile = join(dir, 'journal.id');
-    if (!existsSync(idFile)) writePrivate(idFile, randomBytes(12).toString('hex'), 'wx');
-    else chmodSync(idFile, 0o600);
-    const j = new Journal<R>(join(dir, 'accounting.journal'), readFileSync(idFile, 'utf8').trim(), opts.compactAt ?? COMPACT_AT);
+    if (!existsSync(idFile)) {
+      // durable before any batch carries it: a crash must not leave batches of an identity that is gone
+      writePrivate(idFile, randomBytes(12).toString('hex'), 'wx');
+      const fd = openSync(idFile, 'r');
+      fsyncSync(fd);
+      closeSync(fd);
+      syncDir(dir);
+    } else chmodSync(idFile, 0o600);
+    const j = new Journal<R>(join(dir, 'accounting.journal'), dir, readFileSync(idFile, 'utf8').trim(), opts.compactAt ?? COMPACT_AT);
     j.recover();
     return j;
   }
@@ -226,11 +234,4 @@ export class Journal<R = unknown> {
     syncDir(dirname(this.path)); // the rename itself must survive a crash
     if (fstatSync(this.fd).size !== this.bytes) throw new Error('journal rewrite: unexpected file size');
   }
-}
-
-/** fsync a directory, so the entries just created or renamed in it survive a crash. */
-function syncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  fsyncSync(fd);
-  closeSync(fd);
 }

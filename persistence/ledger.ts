@@ -129,6 +129,8 @@ export interface FlushOptions {
 
 /** applied_batches rows of a journal kept after their batch is acknowledged (~a day of 1 s batches). */
 const APPLIED_KEPT = 100_000;
+/** Days applied_batches keeps the rows of journals (and runs) nobody writes any more. */
+export const APPLIED_DAYS = 30;
 
 /**
  * Write batch `batchId`: one transaction per part, exactly once each. Batches must come
@@ -209,7 +211,7 @@ async function writePart(tx: Tx, p: Part, aggregated: Row[], peers: LedgerRecord
     await tx`DELETE FROM applied_batches WHERE journal = ${p.journal} AND batch_id < ${p.batchId - APPLIED_KEPT}`;
     // Journals nobody writes any more (a data directory replaced, a node retired) cannot
     // prune themselves: now and then (hourly at 1 s batches) their month-old rows go.
-    if (p.batchId % 3600 === 0) await tx`DELETE FROM applied_batches WHERE journal <> ${p.journal} AND applied_at < now() - interval '30 days'`;
+    if (p.batchId % 3600 === 0) await tx`DELETE FROM applied_batches WHERE journal <> ${p.journal} AND applied_at < now() - make_interval(days => ${APPLIED_DAYS})`;
   }
   let rows = aggregated;
   let dead = 0;

@@ -7,37 +7,26 @@ import postgres from 'postgres';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Tracker } from '../dist/engine/tracker.js';
 import { PersistenceStats } from '../dist/contract/persistence-stats.js';
-import { announcePath, decode, failure, get, peerId, startTestTracker, until } from './helpers.js';
+import { announcePath, decode, failure, get, peerId, until } from './helpers.js';
 import { LedgerSim, ledgerTotals, nonZero, seedRegistry } from './support/ledger-sim.js';
+import { LedgerTrackers } from './support/ledger-trackers.js';
 import { PG_URL, testSchema, type TestSchema } from './support/pg.js';
 import { prng } from './support/prng.js';
 
 let db: TestSchema;
 let dataDir: string;
-const running: Tracker[] = [];
+const trackers = new LedgerTrackers();
 beforeEach(async () => {
   db = await testSchema();
   dataDir = mkdtempSync(join(tmpdir(), 'shardtrack-db-'));
 });
 afterEach(async () => {
-  for (const t of running.splice(0)) await t.close();
+  await trackers.closeAll();
   await db?.drop();
 });
 
-async function start(): Promise<Tracker> {
-  const t = await startTestTracker({
-    tracker: { private: true },
-    database: { enabled: true, url: PG_URL, schema: db.name, data_dir: dataDir },
-    persistence: { flush_interval_ms: 50 },
-  });
-  running.push(t);
-  return t;
-}
-
-async function stop(t: Tracker): Promise<void> {
-  running.splice(running.indexOf(t), 1);
-  await t.close();
-}
+const start = (): Promise<Tracker> => trackers.start(db.name, dataDir);
+const stop = (t: Tracker): Promise<void> => trackers.stop(t);
 
 /** Seed users and torrents and wait until the running tracker has loaded them. */
 async function seeded(t: Tracker, users: number, torrents: number) {
