@@ -307,7 +307,7 @@ describe('printConfig', () => {
   it('precedes every key with its comment, grouped by table', () => {
     const lines = printConfig(load()).split('\n');
     const tables = lines.filter((l) => l.startsWith('['));
-    expect(tables).toEqual(['[http]', '[udp]', '[tracker]', '[limits]', '[shards]', '[net]', '[registry]', '[database]', '[accounting]', '[persistence]', '[admin]', '[log]']);
+    expect(tables).toEqual(['[http]', '[udp]', '[tracker]', '[limits]', '[shards]', '[net]', '[registry]', '[database]', '[accounting]', '[checkpoint]', '[persistence]', '[admin]', '[log]']);
     const docs = configDocs();
     for (const { key, doc } of docs) {
       const name = key.split('.').at(-1)!;
@@ -336,6 +336,7 @@ describe('configDocs', () => {
       'net.trusted_proxies', 'registry.file',
       'database.enabled', 'database.url', 'database.schema', 'database.data_dir',
       'accounting.max_upload_rate',
+      'checkpoint.enabled', 'checkpoint.interval_seconds',
       'persistence.flush_interval_ms', 'persistence.flush_connections', 'persistence.journal_max_bytes',
       'admin.enabled', 'admin.host', 'admin.port', 'admin.on_tracker_port', 'admin.metrics_token', 'log.level',
     ]);

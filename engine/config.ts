@@ -138,6 +138,10 @@ const Tables = v.strictObject({
   accounting: table({
     max_upload_rate: int(1250000000, 1, 2 ** 50, 'bytes a second: the most upload one announce can credit per second since the peer\'s previous announce (default 10 Gbit/s, a fast seedbox); beyond it the claim is cut and flagged upload_over_rate'),
   }),
+  checkpoint: table({
+    enabled: bool(true, 'without a database (database.enabled = false): keep the swarms in data_dir/checkpoint, written every interval_seconds and at shutdown, and put them back at start'),
+    interval_seconds: int(300, 0, 86400, 'seconds between checkpoints while serving; 0 = only at shutdown'),
+  }),
   persistence: table({
     flush_interval_ms: int(1000, 20, 60000, 'accounting records are journalled and written to the database at least this often'),
     flush_connections: int(2, 1, 64, 'connections a batch is written with in parallel, each a transaction over its share of the users (PostgreSQL only: the embedded database takes one); more when the database has cores to spare'),

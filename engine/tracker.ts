@@ -13,6 +13,7 @@ import { HttpFrontend } from './http/server.js';
 import { HEADER_LIMIT_ENV, HEADER_ROOM, loadUws } from './http/uws.js';
 import { UdpFrontend } from './udp/server.js';
 import { attachRegistryFile } from './policy/registry-file.js';
+import { Checkpoints } from './checkpoints.js';
 import { Limits } from './policy/limits.js';
 import { Registry } from './policy/registry.js';
 import { applyDelta, applySnapshot } from './policy/registry-db.js';
@@ -37,7 +38,7 @@ export interface Tracker {
   readonly udpPort: number;
   /** The persistence thread, unless database.enabled is false. */
   readonly persistence: Persistence | undefined;
-  /** Peers put back into their swarms from the database at start. */
+  /** Peers put back into their swarms at start, from the database or (without one) the checkpoint. */
   readonly restoredPeers: number;
   /** The admin listener (API, health, metrics), unless admin.enabled is false. */
   readonly admin: AdminServer | undefined;
@@ -105,7 +106,14 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
   let restoredPeers = 0;
   let httpPort: number;
   let udpPort = 0;
+  let checkpoints: Checkpoints | undefined;
   try {
+    if (!db.enabled && config.checkpoint.enabled) {
+      // without a database the swarms come back from the newest checkpoint (engine/checkpoints.ts)
+      checkpoints = new Checkpoints(pool, db.data_dir, log);
+      restoredPeers = await checkpoints.load(config.tracker.peer_timeout, (records) => restore(pool, dispatch.addressTags, records));
+      checkpoints.every(config.checkpoint.interval_seconds);
+    }
     if (db.enabled) {
       ({ persistence, restored: restoredPeers } = await Persistence.start(pool.accountingBuffers(), pool.epoch, {
         url: db.url,
@@ -145,6 +153,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
     await http.close();
     udp?.close();
     await adminSide?.close();
+    await checkpoints?.abandon();
     await pool.close();
     await persistence?.close();
     stopWatching();
@@ -172,6 +181,8 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
       // then the persistence thread takes the last records.
       const until = Date.now() + DRAIN_MS;
       while (dispatch.pending.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+      // nothing is served any more: the swarms as they are now are the last checkpoint
+      await checkpoints?.close().catch((e: Error) => log(`last checkpoint not written: ${e.message}`, 'error'));
       await pool.close();
       await persistence?.close();
     },

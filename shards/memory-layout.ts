@@ -7,12 +7,14 @@ export const SHARD_CONTROL_WORDS = 256;
 export const ShardControl = {
   // line 0: written by the acceptor
   DOORBELL: 0, // bumped + notified when requests were queued
+  CHECKPOINT: 1, // sequence number of the checkpoint asked for (shards/snapshot.ts)
   // line 1: written by the shard
   HEARTBEAT: 16, // bumped by every turn of the drain loop, at least 4 times a second (wraps): liveness
   BUSY_MS: 17, // milliseconds spent handling requests (metrics)
   HANDLED: 18, // requests handled (wraps)
   SLEEPING: 19, // 1 while the shard blocks in Atomics.wait: only then does the doorbell notify
   RUNNING: 20, // 1 once the thread has recovered its tables and entered its loop; the pool zeroes it at spawn
+  CHECKPOINT_DONE: 21, // sequence number of the last checkpoint this shard finished writing out
   // line 2..: table headers, written only by the shard, survive a respawn
   SWARM_CAP: 32, // swarm slab capacity (records)
   SWARM_HIGH: 33, // swarm slots ever used (slab high-water mark)

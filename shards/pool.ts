@@ -43,6 +43,15 @@ export interface ShardStats {
   tableFull: number;
 }
 
+/** What a shard thread posts: a piece of its peers for a checkpoint (shards/snapshot.ts). */
+export interface SnapshotMessage {
+  type: 'snapshot';
+  seq: number;
+  chunk: ArrayBuffer;
+  peers: number;
+  last: boolean;
+}
+
 export interface PoolOptions extends ShardLimits {
   count: number;
   /** What the shards enforce (timeouts, credit bounds). */
@@ -111,6 +120,9 @@ export class ShardPool {
       });
     }
   }
+
+  private snapshotSeq = 0;
+  private snapshot: { seq: number; chunk: (shard: number, m: SnapshotMessage) => void; fail: (e: Error) => void } | undefined;
 
   get count(): number {
     return this.shards.length;
@@ -188,6 +200,7 @@ export class ShardPool {
     shard.stalled = false;
     worker.on('error', (err) => this.opts.log(`shard ${shard.index} crashed: ${err.stack ?? err}`, 'error'));
     worker.on('exit', (code) => this.onExit(shard, worker, code));
+    worker.on('message', (m: SnapshotMessage) => this.snapshotChunk(shard.index, m));
     return new Promise((resolve, reject) => {
       worker.once('online', () => resolve());
       worker.once('error', reject);
@@ -207,6 +220,8 @@ export class ShardPool {
     shard.requests.reset();
     shard.answers.reset();
     this.sink?.shardLost(shard.index);
+    // its part of a checkpoint being written went with it: that checkpoint is void
+    this.snapshot?.fail(new Error(`shard ${shard.index} exited while writing out its peers`));
     shard.restarts++;
     // A shard that keeps dying (memory it cannot recover from, a bug on a request it meets
     // again) must not spin: past the budget the process gives up and its supervisor
@@ -220,6 +235,45 @@ export class ShardPool {
     }
     this.opts.log(`shard ${shard.index} exited (code ${code}); respawning on the same memory (restart ${shard.restarts})`, 'warn');
     this.spawn(shard, true).catch((e) => this.opts.onFatal(`shard ${shard.index} failed to respawn: ${e}`));
+  }
+
+  /**
+   * Every shard writes out its peers (shards/snapshot.ts), a few swarms per turn of its
+   * loop: `chunk` gets each piece (CheckpointRecords) as it comes. Resolves with the number
+   * of peers once every shard has written all of its; rejects if a shard exits meanwhile.
+   * One at a time.
+   */
+  snapshotPeers(chunk: (records: Uint8Array) => void): Promise<number> {
+    if (this.snapshot !== undefined) return Promise.reject(new Error('a checkpoint is being written already'));
+    const seq = ++this.snapshotSeq;
+    return new Promise<number>((resolve, reject) => {
+      const pending = new Set(this.shards.map((s) => s.index));
+      let peers = 0;
+      const done = (e?: Error) => {
+        this.snapshot = undefined;
+        if (e) reject(e);
+        else resolve(peers);
+      };
+      this.snapshot = {
+        seq,
+        chunk: (shard, m) => {
+          chunk(new Uint8Array(m.chunk));
+          peers += m.peers;
+          if (m.last) pending.delete(shard);
+          if (pending.size === 0) done();
+        },
+        fail: (e) => done(e),
+      };
+      for (const s of this.shards) {
+        Atomics.store(s.ctl, ShardControl.CHECKPOINT, seq);
+        Atomics.add(s.ctl, ShardControl.DOORBELL, 1);
+        Atomics.notify(s.ctl, ShardControl.DOORBELL);
+      }
+    });
+  }
+
+  private snapshotChunk(shard: number, m: SnapshotMessage): void {
+    if (m.type === 'snapshot' && this.snapshot?.seq === m.seq) this.snapshot.chunk(shard, m);
   }
 
   /** Shard owning an info_hash: its first 4 bytes (uniform SHA-1 output) modulo N. */

@@ -1,13 +1,15 @@
 // Shard thread entry: attach the shared memory, then loop forever draining the request
 // ring in batches, answering into the answer ring, and expiring peers once a second.
 // The loop blocks in Atomics.wait with a timeout when idle, so expiry still runs.
-import { workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { AccountingRecord } from '../contract/accounting.js';
 import { ShardControl, GlobalBlock } from './memory-layout.js';
 import type { ShardMemory } from './memory.js';
 import { ByteRing } from '../contract/ring.js';
 import { ShardLogic, maxAnswerBytes, type ShardRules } from './shard.js';
+import { Snapshotter } from './snapshot.js';
+import type { SnapshotMessage } from './pool.js';
 import { SwarmStore } from './swarm-store.js';
 
 export interface ShardWorkerData {
@@ -32,6 +34,10 @@ function run(data: ShardWorkerData): void {
   const answers = new ByteRing(mem.answers);
   const accounting = data.accounting ? new ByteRing(mem.accounting) : null;
   const logic = new ShardLogic(store, accounting, data.rules);
+  const snapshots = new Snapshotter(store, (seq, chunk, peers, last) => {
+    const m: SnapshotMessage = { type: 'snapshot', seq, chunk, peers, last };
+    parentPort!.postMessage(m, [chunk]);
+  });
   // Room for one more accounting record per request (always true when accounting is off).
   const acctRoom = (): boolean => accounting === null || accounting.hasRoom(AccountingRecord.SIZE);
   const ctl = store.ctl;
@@ -51,6 +57,7 @@ function run(data: ShardWorkerData): void {
     }
     // Liveness for the pool's watchdog and /ready: a turn at least every IDLE_WAIT_MS.
     ctl[ShardControl.HEARTBEAT] = (ctl[ShardControl.HEARTBEAT] + 1) | 0;
+    snapshots.turn(); // a checkpoint's next few swarms, when one was asked for
 
     const t0 = performance.now();
     let handled = 0;
@@ -98,7 +105,7 @@ function run(data: ShardWorkerData): void {
     // wait return at once).
     const bell = Atomics.load(ctl, ShardControl.DOORBELL);
     Atomics.store(ctl, ShardControl.SLEEPING, 1);
-    if (requests.isEmpty()) Atomics.wait(ctl, ShardControl.DOORBELL, bell, IDLE_WAIT_MS);
+    if (requests.isEmpty() && !snapshots.writing) Atomics.wait(ctl, ShardControl.DOORBELL, bell, IDLE_WAIT_MS);
     Atomics.store(ctl, ShardControl.SLEEPING, 0);
   }
 }

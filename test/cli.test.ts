@@ -68,7 +68,7 @@ describe('command line', () => {
           `registerHooks({ resolve: (s, c, next) => s === 'uWebSockets.js' ? { url: ${JSON.stringify(`file://${join(dir, stub)}`)}, shortCircuit: true } : next(s, c) });\n`,
       );
       const r = spawnSync(process.execPath, ['--import', hook, MAIN], {
-        env: { ...cleanEnv(), SHARDTRACK_DATABASE__ENABLED: 'false', SHARDTRACK_HTTP__PORT: '0', SHARDTRACK_UDP__PORT: '0', SHARDTRACK_ADMIN__PORT: '0', SHARDTRACK_REGISTRY__FILE: '' },
+        env: { ...cleanEnv(), SHARDTRACK_DATABASE__ENABLED: 'false', SHARDTRACK_CHECKPOINT__ENABLED: 'false', SHARDTRACK_HTTP__PORT: '0', SHARDTRACK_UDP__PORT: '0', SHARDTRACK_ADMIN__PORT: '0', SHARDTRACK_REGISTRY__FILE: '' },
         encoding: 'utf8',
         timeout: 10_000,
       });
@@ -109,7 +109,7 @@ describe('command line', () => {
     const first = await startTestTracker({});
     try {
       const r = spawnSync(process.execPath, [MAIN], {
-        env: { ...cleanEnv(), SHARDTRACK_HTTP__PORT: String(first.httpPort), SHARDTRACK_UDP__PORT: '0', SHARDTRACK_REGISTRY__FILE: '', SHARDTRACK_DATABASE__ENABLED: 'false', SHARDTRACK_ADMIN__PORT: '0' },
+        env: { ...cleanEnv(), SHARDTRACK_HTTP__PORT: String(first.httpPort), SHARDTRACK_UDP__PORT: '0', SHARDTRACK_REGISTRY__FILE: '', SHARDTRACK_DATABASE__ENABLED: 'false', SHARDTRACK_CHECKPOINT__ENABLED: 'false', SHARDTRACK_ADMIN__PORT: '0' },
         encoding: 'utf8',
         timeout: 10_000,
       });
@@ -163,12 +163,12 @@ describe('command line', () => {
 
   it('admin commands work on the database, and a running tracker follows them', async () => {
     const db = await testSchema();
-    const env = { ...cleanEnv(), SHARDTRACK_DATABASE__URL: PG_URL, SHARDTRACK_DATABASE__SCHEMA: db.name };
+    const env = { ...cleanEnv(), SHARDTRACK_DATABASE__URL: PG_URL, SHARDTRACK_DATABASE__SCHEMA: db.name, SHARDTRACK_DATABASE__DATA_DIR: mkdtempSync(join(tmpdir(), 'shardtrack-cli-db-')) };
     const run = (...args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { env, encoding: 'utf8' });
     let tracker: Awaited<ReturnType<typeof spawnTracker>> | undefined;
     try {
       expect(run('migrate').stdout).toMatch(/schema at version \d+/);
-      tracker = await spawnTracker({ SHARDTRACK_DATABASE__URL: PG_URL, SHARDTRACK_DATABASE__SCHEMA: db.name, SHARDTRACK_TRACKER__REQUIRE_REGISTERED_TORRENTS: 'true' });
+      tracker = await spawnTracker({ SHARDTRACK_DATABASE__URL: PG_URL, SHARDTRACK_DATABASE__SCHEMA: db.name, SHARDTRACK_DATABASE__DATA_DIR: env.SHARDTRACK_DATABASE__DATA_DIR, SHARDTRACK_TRACKER__REQUIRE_REGISTERED_TORRENTS: 'true' });
       const user = run('user', 'add', '--class', 'vip');
       expect(user.status).toBe(0);
       const passkey = /passkey ([0-9a-f]{32})/.exec(user.stdout)![1];

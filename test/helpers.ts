@@ -22,6 +22,7 @@ export async function startTestTracker(
     limits: { address_rate: 0, passkey_rate: 0, enforce_min_interval: false, max_swarms_per_address: 0, max_inflight_per_address: 0, autoban_failures: 0 },
     registry: { file: '' },
     database: { enabled: false }, // tests that want the ledger say so (test/persistence.test.ts)
+    checkpoint: { enabled: false }, // tests that want checkpoints say so, with a data directory of their own
     admin: { port: 0 },
   };
   const merged = deepMerge(base, overrides);
@@ -231,7 +232,7 @@ export const cleanEnv = (): NodeJS.ProcessEnv =>
 export async function spawnTracker(env: Record<string, string>, startMs = 30_000): Promise<TrackerProcess> {
   const { spawn } = await import('node:child_process');
   const child = spawn(process.execPath, [MAIN], {
-    env: { ...cleanEnv(), SHARDTRACK_HTTP__PORT: '0', SHARDTRACK_UDP__PORT: '0', SHARDTRACK_ADMIN__PORT: '0', ...env },
+    env: { ...cleanEnv(), SHARDTRACK_HTTP__PORT: '0', SHARDTRACK_UDP__PORT: '0', SHARDTRACK_ADMIN__PORT: '0', SHARDTRACK_CHECKPOINT__ENABLED: 'false', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';

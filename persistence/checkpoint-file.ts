@@ -1,0 +1,104 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CHECKPOINT_FORMAT, CHECKPOINT_HEADER, CHECKPOINT_MAGIC, CHECKPOINT_RECORD, layoutHash } from '../contract/checkpoint.js';
+import { syncDir } from './private-files.js';
+
+// Checkpoint files (contract/checkpoint.ts) on disk: written beside the journal as
+// `checkpoint.tmp`, fsynced, then renamed over `checkpoint` (the one before kept as
+// `checkpoint.prev`), so a crash at any moment leaves a whole file or the previous one.
+// Reading checks everything before anything is used: a truncated, corrupt or foreign file
+// is refused whole, with the reason.
+
+export const CHECKPOINT_FILE = 'checkpoint';
+export const PREVIOUS_FILE = 'checkpoint.prev';
+
+export interface Checkpoint {
+  /** peers × CHECKPOINT_RECORD */
+  body: Uint8Array;
+  peers: number;
+  /** unix seconds at the tracker clock 0 of the run that wrote it */
+  epoch: number;
+  writtenAt: number;
+}
+
+/**
+ * Write a checkpoint into `dir`: `fill` appends pieces of CheckpointRecords (written to the
+ * file in order, off the caller's loop) and resolves when there are no more.
+ */
+export async function writeCheckpoint(dir: string, epoch: number, fill: (append: (records: Uint8Array) => void) => Promise<unknown>): Promise<number> {
+  const tmp = join(dir, `${CHECKPOINT_FILE}.tmp`);
+  const fh = await open(tmp, 'w', 0o600);
+  let at = CHECKPOINT_HEADER;
+  try {
+    await fh.chmod(0o600);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    let writing: Promise<unknown> = Promise.resolve();
+    await fill((records) => {
+      hash.update(records);
+      const pos = at;
+      at += records.length;
+      bytes += records.length;
+      writing = writing.then(() => fh.write(records, 0, records.length, pos));
+    });
+    await writing;
+    if (bytes % CHECKPOINT_RECORD !== 0) throw new Error(`checkpoint body of ${bytes} bytes is not whole records`);
+    const peers = bytes / CHECKPOINT_RECORD;
+    const header = Buffer.alloc(CHECKPOINT_HEADER);
+    header.write(CHECKPOINT_MAGIC, 0, 'latin1');
+    header.writeUInt32LE(CHECKPOINT_FORMAT, 8);
+    header.writeUInt32LE(CHECKPOINT_RECORD, 12);
+    header.writeUInt32LE(layoutHash(), 16);
+    header.writeUInt32LE(peers, 20);
+    header.writeDoubleLE(epoch, 24);
+    header.writeDoubleLE(Math.floor(Date.now() / 1000), 32);
+    hash.digest().copy(header, 40);
+    await fh.write(header, 0, CHECKPOINT_HEADER, 0);
+    await fh.sync();
+    await fh.close();
+  } catch (e) {
+    await fh.close().catch(() => {});
+    throw e;
+  }
+  const path = join(dir, CHECKPOINT_FILE);
+  if (existsSync(path)) renameSync(path, join(dir, PREVIOUS_FILE));
+  renameSync(tmp, path);
+  syncDir(dir);
+  return (at - CHECKPOINT_HEADER) / CHECKPOINT_RECORD;
+}
+
+/** Read and check a checkpoint file whole; throws with the reason it cannot be used. */
+export function readCheckpoint(path: string): Checkpoint {
+  const buf = readFileSync(path);
+  if (buf.length < CHECKPOINT_HEADER) throw new Error(`truncated: ${buf.length} bytes, shorter than its header`);
+  if (buf.toString('latin1', 0, 8) !== CHECKPOINT_MAGIC) throw new Error('not a checkpoint (bad magic)');
+  const format = buf.readUInt32LE(8);
+  if (format !== CHECKPOINT_FORMAT) throw new Error(`format ${format}, this release reads ${CHECKPOINT_FORMAT}`);
+  const size = buf.readUInt32LE(12);
+  const layout = buf.readUInt32LE(16);
+  if (size !== CHECKPOINT_RECORD || layout !== layoutHash()) {
+    throw new Error(`written with another record layout (size ${size}, layout ${layout.toString(16)}; this release: ${CHECKPOINT_RECORD}, ${layoutHash().toString(16)})`);
+  }
+  const peers = buf.readUInt32LE(20);
+  const want = CHECKPOINT_HEADER + peers * CHECKPOINT_RECORD;
+  if (buf.length !== want) throw new Error(`truncated or padded: ${buf.length} bytes, its header says ${want}`);
+  const body = new Uint8Array(buf.buffer, buf.byteOffset + CHECKPOINT_HEADER, peers * CHECKPOINT_RECORD);
+  if (!createHash('sha256').update(body).digest().equals(buf.subarray(40, 72))) throw new Error('corrupt: its checksum does not match');
+  return { body, peers, epoch: buf.readDoubleLE(24), writtenAt: buf.readDoubleLE(32) };
+}
+
+/** The newest usable checkpoint in `dir` (the current one, else the previous), saying why any was skipped. */
+export function newestCheckpoint(dir: string, skipped: (file: string, why: string) => void): Checkpoint | undefined {
+  for (const name of [CHECKPOINT_FILE, PREVIOUS_FILE]) {
+    const path = join(dir, name);
+    if (!existsSync(path)) continue;
+    try {
+      return readCheckpoint(path);
+    } catch (e) {
+      skipped(path, (e as Error).message);
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,155 @@
+// Checkpoints without a database: a restart finds every swarm as it was (100,000 peers
+// through real announces), peers that timed out meanwhile stay out, and a truncated,
+// corrupt or foreign checkpoint is refused whole with the reason in the log.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Tracker } from '../dist/engine/tracker.js';
+import { announcePath, decode, pct, spawnTracker, startTestTracker, until } from './helpers.js';
+
+const running: Tracker[] = [];
+afterEach(async () => {
+  for (const t of running.splice(0)) await t.close();
+});
+
+async function start(dir: string, logs: string[] = []): Promise<Tracker> {
+  const t = await startTestTracker(
+    { shards: { count: 2 }, database: { enabled: false, data_dir: dir }, checkpoint: { enabled: true, interval_seconds: 0 } },
+    undefined,
+    (m) => void logs.push(m),
+  );
+  running.push(t);
+  return t;
+}
+
+async function stop(t: Tracker): Promise<void> {
+  running.splice(running.indexOf(t), 1);
+  await t.close(); // the last checkpoint is written here
+}
+
+/** `n` announces (keep-alive, 64 at a time) of new peers over `hashes`. */
+async function load(port: number, hashes: Uint8Array[], n: number): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  let next = 0;
+  const one = (i: number) =>
+    new Promise<void>((resolve, reject) => {
+      const path = announcePath({ infoHash: hashes[i % hashes.length], peerId: randomBytes(20), port: 1 + (i % 60000), left: i % 3 === 0 ? 0 : 1000 });
+      http.get({ host: '127.0.0.1', port, path, agent }, (res) => res.resume().on('end', () => resolve())).on('error', reject);
+    });
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (next < n) await one(next++);
+  }));
+  agent.destroy();
+}
+
+async function scrape(port: number, hashes: Uint8Array[]): Promise<unknown[]> {
+  const body = await new Promise<Buffer>((resolve) =>
+    http.get({ host: '127.0.0.1', port, path: `/scrape?${hashes.map((h) => `info_hash=${pct(h)}`).join('&')}` }, (res) => {
+      const c: Buffer[] = [];
+      res.on('data', (d) => c.push(d)).on('end', () => resolve(Buffer.concat(c)));
+    }),
+  );
+  const files = decode(body).files as Record<string, unknown>;
+  return hashes.map((h) => files[Buffer.from(h).toString('latin1')]);
+}
+
+describe('checkpoints without a database', () => {
+  it('restart with 100,000 peers restores every one of them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shardtrack-ckpt-'));
+    const hashes = Array.from({ length: 500 }, () => randomBytes(20));
+    let t = await start(dir);
+    await load(t.httpPort, hashes, 100_000);
+    const before = await scrape(t.httpPort, hashes.slice(0, 60));
+    await stop(t);
+    expect(statSync(join(dir, 'checkpoint')).mode & 0o777).toBe(0o600);
+    const logs: string[] = [];
+    t = await start(dir, logs);
+    expect(t.restoredPeers).toBe(100_000);
+    expect(logs.join('\n')).toMatch(/restored 100000 peers from the checkpoint written \d+ s ago \(0 had timed out meanwhile\)/);
+    expect(await scrape(t.httpPort, hashes.slice(0, 60))).toEqual(before);
+    // the restored peers are in the answers
+    const d = decode(await new Promise<Buffer>((resolve) =>
+      http.get({ host: '127.0.0.1', port: t.httpPort, path: announcePath({ infoHash: hashes[0], peerId: randomBytes(20), port: 9, left: 5, numwant: 50 }) }, (res) => {
+        const c: Buffer[] = [];
+        res.on('data', (x) => c.push(x)).on('end', () => resolve(Buffer.concat(c)));
+      }),
+    ));
+    expect(Buffer.from(d.peers).length).toBe(50 * 6);
+  }, 120_000);
+
+  it('refuses a truncated, corrupt or foreign checkpoint whole, saying why, and falls back to the previous one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shardtrack-ckpt-'));
+    const hashes = Array.from({ length: 20 }, () => randomBytes(20));
+    let t = await start(dir);
+    await load(t.httpPort, hashes, 300);
+    await stop(t); // checkpoint: 300 peers
+    t = await start(dir);
+    await load(t.httpPort, hashes, 200);
+    await stop(t); // checkpoint: 500 peers; checkpoint.prev: 300
+    const path = join(dir, 'checkpoint');
+    const good = readFileSync(path);
+    const previous = readFileSync(join(dir, 'checkpoint.prev'));
+
+    const cases: [string, (b: Buffer) => void, RegExp][] = [
+      ['truncated', () => truncateSync(path, good.length - 50), /checkpoint .*checkpoint ignored: truncated or padded: \d+ bytes, its header says \d+/],
+      ['corrupt', (b) => { b[200] ^= 0xff; writeFileSync(path, b); }, /checkpoint ignored: corrupt: its checksum does not match/],
+      ['foreign', (b) => { b.writeUInt32LE((b.readUInt32LE(16) ^ 1) >>> 0, 16); writeFileSync(path, b); }, /checkpoint ignored: written with another record layout/],
+      ['not one', (b) => { b.write('NOTACKPT', 0, 'latin1'); writeFileSync(path, b); }, /checkpoint ignored: not a checkpoint/],
+    ];
+    for (const [what, damage, said] of cases) {
+      damage(Buffer.from(good));
+      const logs: string[] = [];
+      t = await start(dir, logs);
+      expect(logs.join('\n'), what).toMatch(said);
+      expect(t.restoredPeers, what).toBe(300); // the previous one
+      running.splice(running.indexOf(t), 1);
+      await t.close(); // writes a new checkpoint: both files as they were for the next case
+      writeFileSync(path, good);
+      writeFileSync(join(dir, 'checkpoint.prev'), previous);
+    }
+  }, 120_000);
+
+  it('takes checkpoints while serving: SIGKILL, and the restart finds the swarms of the last one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shardtrack-ckpt-'));
+    const env = {
+      SHARDTRACK_DATABASE__ENABLED: 'false', SHARDTRACK_REGISTRY__FILE: '', SHARDTRACK_TRACKER__PRIVATE: 'false',
+      SHARDTRACK_DATABASE__DATA_DIR: dir, SHARDTRACK_CHECKPOINT__ENABLED: 'true', SHARDTRACK_CHECKPOINT__INTERVAL_SECONDS: '1',
+      SHARDTRACK_LIMITS__ADDRESS_RATE: '0', SHARDTRACK_LIMITS__MAX_SWARMS_PER_ADDRESS: '0', // one address stands for 2,000 clients
+    };
+    let proc = await spawnTracker(env);
+    await load(proc.port, [randomBytes(20), randomBytes(20)], 2000);
+    await until('a checkpoint with every peer', () => {
+      try {
+        return statSync(join(dir, 'checkpoint')).size === 72 + 2000 * 112;
+      } catch {
+        return false;
+      }
+    }, 10_000);
+    await proc.kill(); // no shutdown path at all
+    proc = await spawnTracker(env);
+    try {
+      await until('the restore in the log', () => /restored 2000 peers from the checkpoint/.test(proc.log()), 10_000);
+    } finally {
+      await proc.stop();
+    }
+  }, 60_000);
+
+  it('leaves out peers whose timeout passed while the tracker was down', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shardtrack-ckpt-'));
+    let t = await start(dir);
+    await load(t.httpPort, [randomBytes(20)], 50);
+    await stop(t);
+    // the run that wrote it started two hours earlier than it says: every peer is 2 h old
+    const path = join(dir, 'checkpoint');
+    const b = readFileSync(path);
+    b.writeDoubleLE(b.readDoubleLE(24) - 7200, 24);
+    writeFileSync(path, b);
+    const logs: string[] = [];
+    t = await start(dir, logs);
+    expect(t.restoredPeers).toBe(0);
+    expect(logs.join('\n')).toMatch(/restored 0 peers from the checkpoint written \d+ s ago \(50 had timed out meanwhile\)/);
+  });
+});
