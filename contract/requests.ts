@@ -35,7 +35,8 @@ export const AnnounceRequest = {
   DOWNLOADED: 88, // f64
   LEFT: 96, // f64
   SOURCE: 104, // u32: secret tag of the address the request came from (engine/net/halfsip.ts AddressTags)
-  SIZE: 108,
+  RESTORE_AGE: 108, // u32: AF_RESTORE only: seconds since the peer's last announce before the restart
+  SIZE: 112,
 } as const;
 
 // Scrape request record: header then COUNT × 20-byte info_hashes.

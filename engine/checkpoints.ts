@@ -20,13 +20,32 @@ export class Checkpoints {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
-  constructor(
+  private constructor(
     private readonly pool: ShardPool,
     private readonly dir: string,
     private readonly log: Logger,
-  ) {
-    privateDir(dir);
-    pidLock(join(dir, 'tracker.pid'), (pid) => `the data directory ${dir} is in use by process ${pid} (another tracker?): each tracker needs a data directory of its own (database.data_dir)`);
+  ) {}
+
+  /**
+   * Checkpoints in `dir`, locked for this tracker. A directory in use by another tracker
+   * stops the start (two would overwrite each other's checkpoints); one that cannot be
+   * written (a read-only disk) means serving without checkpoints, said in the log.
+   */
+  static open(pool: ShardPool, dir: string, log: Logger): Checkpoints | undefined {
+    try {
+      privateDir(dir);
+    } catch (e) {
+      log(`checkpoints off: the data directory ${dir} cannot be made (${(e as Error).message}); swarms will not survive a restart`, 'error');
+      return undefined;
+    }
+    try {
+      pidLock(join(dir, 'tracker.pid'), (pid) => `the data directory ${dir} is in use by process ${pid} (another tracker?): each tracker needs a data directory of its own (database.data_dir)`);
+    } catch (e) {
+      if (/is in use by process/.test((e as Error).message)) throw e;
+      log(`checkpoints off: the data directory ${dir} cannot be written (${(e as Error).message}); swarms will not survive a restart`, 'error');
+      return undefined;
+    }
+    return new Checkpoints(pool, dir, log);
   }
 
   /**
@@ -42,10 +61,13 @@ export class Checkpoints {
     const out = new Uint8Array(RESTORE_BATCH * AnnounceRequest.SIZE);
     let n = 0;
     let kept = 0;
+    const odv = new DataView(out.buffer);
     for (let i = 0; i < cp.peers; i++) {
       const r = i * CHECKPOINT_RECORD;
-      if (now - (cp.epoch + dv.getUint32(r + CheckpointRecord.LAST_SEEN, true)) > peerTimeout) continue;
+      const age = Math.max(0, Math.floor(now - (cp.epoch + dv.getUint32(r + CheckpointRecord.LAST_SEEN, true))));
+      if (age > peerTimeout) continue;
       out.set(cp.body.subarray(r + CheckpointRecord.ANNOUNCE, r + CHECKPOINT_RECORD), n * AnnounceRequest.SIZE);
+      odv.setUint32(n * AnnounceRequest.SIZE + AnnounceRequest.RESTORE_AGE, age, true); // it expires on time
       if (++n === RESTORE_BATCH) {
         await restore(out);
         kept += n;

@@ -110,9 +110,11 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
   try {
     if (!db.enabled && config.checkpoint.enabled) {
       // without a database the swarms come back from the newest checkpoint (engine/checkpoints.ts)
-      checkpoints = new Checkpoints(pool, db.data_dir, log);
-      restoredPeers = await checkpoints.load(config.tracker.peer_timeout, (records) => restore(pool, dispatch.addressTags, records));
-      checkpoints.every(config.checkpoint.interval_seconds);
+      checkpoints = Checkpoints.open(pool, db.data_dir, log);
+      if (checkpoints) {
+        restoredPeers = await checkpoints.load(config.tracker.peer_timeout, (records) => restore(pool, dispatch.addressTags, records));
+        checkpoints.every(config.checkpoint.interval_seconds);
+      }
     }
     if (db.enabled) {
       ({ persistence, restored: restoredPeers } = await Persistence.start(pool.accountingBuffers(), pool.epoch, {

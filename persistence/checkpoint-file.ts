@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CHECKPOINT_FORMAT, CHECKPOINT_HEADER, CHECKPOINT_MAGIC, CHECKPOINT_RECORD, layoutHash } from '../contract/checkpoint.js';
@@ -35,15 +35,23 @@ export async function writeCheckpoint(dir: string, epoch: number, fill: (append:
     await fh.chmod(0o600);
     const hash = createHash('sha256');
     let bytes = 0;
+    // writes queue in order; the first failure (a full disk) is kept and ends the checkpoint
+    let failed: Error | undefined;
     let writing: Promise<unknown> = Promise.resolve();
-    await fill((records) => {
+    const filled = fill((records) => {
+      if (failed) return;
       hash.update(records);
       const pos = at;
       at += records.length;
       bytes += records.length;
-      writing = writing.then(() => fh.write(records, 0, records.length, pos));
+      writing = writing.then(() => (failed ? undefined : fh.write(records, 0, records.length, pos))).catch((e: Error) => void (failed ??= e));
     });
-    await writing;
+    try {
+      await filled;
+    } finally {
+      await writing; // never close the file under a queued write
+    }
+    if (failed) throw failed;
     if (bytes % CHECKPOINT_RECORD !== 0) throw new Error(`checkpoint body of ${bytes} bytes is not whole records`);
     const peers = bytes / CHECKPOINT_RECORD;
     const header = Buffer.alloc(CHECKPOINT_HEADER);
@@ -54,12 +62,15 @@ export async function writeCheckpoint(dir: string, epoch: number, fill: (append:
     header.writeUInt32LE(peers, 20);
     header.writeDoubleLE(epoch, 24);
     header.writeDoubleLE(Math.floor(Date.now() / 1000), 32);
+    // the checksum covers the header's fields too (an epoch flipped would keep or drop every peer)
+    hash.update(header.subarray(0, 40));
     hash.digest().copy(header, 40);
     await fh.write(header, 0, CHECKPOINT_HEADER, 0);
     await fh.sync();
     await fh.close();
   } catch (e) {
     await fh.close().catch(() => {});
+    rmSync(tmp, { force: true });
     throw e;
   }
   const path = join(dir, CHECKPOINT_FILE);
@@ -67,6 +78,11 @@ export async function writeCheckpoint(dir: string, epoch: number, fill: (append:
   renameSync(tmp, path);
   syncDir(dir);
   return (at - CHECKPOINT_HEADER) / CHECKPOINT_RECORD;
+}
+
+/** SHA-256 of the body, then the header's first 40 bytes (its fields). */
+export function checksum(body: Uint8Array, header: Uint8Array): Buffer {
+  return createHash('sha256').update(body).update(header.subarray(0, 40)).digest();
 }
 
 /** Read and check a checkpoint file whole; throws with the reason it cannot be used. */
@@ -85,7 +101,7 @@ export function readCheckpoint(path: string): Checkpoint {
   const want = CHECKPOINT_HEADER + peers * CHECKPOINT_RECORD;
   if (buf.length !== want) throw new Error(`truncated or padded: ${buf.length} bytes, its header says ${want}`);
   const body = new Uint8Array(buf.buffer, buf.byteOffset + CHECKPOINT_HEADER, peers * CHECKPOINT_RECORD);
-  if (!createHash('sha256').update(body).digest().equals(buf.subarray(40, 72))) throw new Error('corrupt: its checksum does not match');
+  if (!checksum(body, buf).equals(buf.subarray(40, 72))) throw new Error('corrupt: its checksum does not match');
   return { body, peers, epoch: buf.readDoubleLE(24), writtenAt: buf.readDoubleLE(32) };
 }
 

@@ -81,6 +81,21 @@ describe('ledger flush', () => {
     expect(after).toEqual(before);
   });
 
+  it('skips a replay of a batch whose applied_batches rows were pruned long after (a restored backup)', async () => {
+    const rnd = prng(13);
+    const batch = Array.from({ length: 50 }, () => record(rnd));
+    const journal = 'J/run1';
+    expect((await flushBatch(db.sql, 5, batch, { journal })).applied).toBe(true);
+    // the run goes on more than 100,000 batches: batch 5's rows are pruned
+    expect((await flushBatch(db.sql, 100_006, [record(rnd)], { journal })).applied).toBe(true);
+    expect((await db.sql`SELECT 1 FROM applied_batches WHERE journal = ${journal} AND batch_id = 5`).length).toBe(0);
+    const before = await db.sql`SELECT sum(uploaded)::text AS up FROM users`;
+    expect(await flushBatch(db.sql, 5, batch, { journal })).toEqual({ applied: false, rows: 0, deadLetters: 0, flagsTwiceSize: 0 });
+    expect(await db.sql`SELECT sum(uploaded)::text AS up FROM users`).toEqual(before);
+    // another run of the same journal knows nothing of it: its batch 5 is its own
+    expect((await flushBatch(db.sql, 5, batch, { journal: 'J/run2' })).applied).toBe(true);
+  });
+
   it('replays a batch cut into parts the way it was first cut, whatever the setting is now', async () => {
     const rnd = prng(4);
     const batch = Array.from({ length: 200 }, () => record(rnd, { completed: rnd() < 0.3 }));

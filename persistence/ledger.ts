@@ -140,6 +140,9 @@ export const APPLIED_DAYS = 30;
  */
 export async function flushBatch(sql: postgres.Sql, batchId: number, records: readonly LedgerRecord[], o: FlushOptions = {}): Promise<FlushResult> {
   const journal = o.journal ?? '';
+  // a replay of a batch whose rows were pruned: applied long ago (0009)
+  const [floor] = await sql<{ below: string }[]>`SELECT below FROM applied_floors WHERE journal = ${journal}`;
+  if (floor !== undefined && batchId < Number(floor.below)) return { applied: false, rows: 0, deadLetters: 0, flagsTwiceSize: 0 };
   // The cut is settled once per batch, in a row of its own (part -1) committed before any
   // part: a retry, even by a restarted tracker with another setting while a part of the
   // first attempt is still committing, cuts the batch the same way. (A batch applied before
@@ -208,10 +211,20 @@ async function writePart(tx: Tx, p: Part, aggregated: Row[], peers: LedgerRecord
     ON CONFLICT (journal, batch_id, part) DO NOTHING RETURNING batch_id`;
   if (fresh.length === 0) return { applied: false, rows: 0, deadLetters: 0, flagsTwiceSize: 0 };
   if (p.prune) {
-    await tx`DELETE FROM applied_batches WHERE journal = ${p.journal} AND batch_id < ${p.batchId - APPLIED_KEPT}`;
+    // the rows go, the knowledge stays: below the floor every batch of this run was applied
+    const floor = p.batchId - APPLIED_KEPT;
+    if (floor > 0) {
+      await tx`DELETE FROM applied_batches WHERE journal = ${p.journal} AND batch_id < ${floor}`;
+      await tx`INSERT INTO applied_floors (journal, below) VALUES (${p.journal}, ${floor})
+               ON CONFLICT (journal) DO UPDATE SET below = greatest(applied_floors.below, EXCLUDED.below)`;
+    }
     // Journals nobody writes any more (a data directory replaced, a node retired) cannot
     // prune themselves: now and then (hourly at 1 s batches) their month-old rows go.
-    if (p.batchId % 3600 === 0) await tx`DELETE FROM applied_batches WHERE journal <> ${p.journal} AND applied_at < now() - make_interval(days => ${APPLIED_DAYS})`;
+    if (p.batchId % 3600 === 0) {
+      const old = await tx`DELETE FROM applied_batches WHERE journal <> ${p.journal} AND applied_at < now() - make_interval(days => ${APPLIED_DAYS}) RETURNING journal`;
+      const gone = [...new Set(old.map((r) => r.journal as string))];
+      if (gone.length > 0) await tx`DELETE FROM applied_floors WHERE journal = ANY(string_to_array(${gone.join(',')}, ',')) AND NOT EXISTS (SELECT 1 FROM applied_batches b WHERE b.journal = applied_floors.journal)`;
+    }
   }
   let rows = aggregated;
   let dead = 0;

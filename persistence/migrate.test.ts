@@ -22,7 +22,7 @@ describe('migrations', () => {
     expect(all.map((m) => m.version)).toEqual(all.map((_, i) => i + 1));
     expect(await migrate(db.sql)).toEqual(all.map((m) => m.version));
     expect(await tables()).toEqual(
-      ['admin_tokens', 'applied_batches', 'bans', 'cheat_flags', 'client_allowlist', 'dead_letters', 'history', 'peers', 'registry_changes', 'schema_migrations', 'snatches', 'torrents', 'users'].sort(),
+      ['admin_tokens', 'applied_batches', 'applied_floors', 'bans', 'cheat_flags', 'client_allowlist', 'dead_letters', 'history', 'peers', 'registry_changes', 'schema_migrations', 'snatches', 'torrents', 'users'].sort(),
     );
     expect(await migrate(db.sql)).toEqual([]);
     const [{ n }] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM schema_migrations`;

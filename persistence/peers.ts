@@ -24,7 +24,7 @@ export async function restorePeers(sql: postgres.Sql, timeout: number, emit: (re
   let total = 0;
   const cursor = sql`
     SELECT info_hash, peer_id, coalesce(user_id, 0) AS user_id, coalesce(torrent_id, 0) AS torrent_id, ip, port, peer_key,
-           has_key, uploaded, downloaded, left_bytes, paused
+           has_key, uploaded, downloaded, left_bytes, paused, greatest(0, extract(epoch FROM now() - last_announce))::int AS age
     FROM peers`.cursor(CHUNK);
   for await (const rows of cursor) {
     const buf = new Uint8Array(rows.length * AnnounceRequest.SIZE);
@@ -47,6 +47,7 @@ export async function restorePeers(sql: postgres.Sql, timeout: number, emit: (re
       dv.setFloat64(r + AnnounceRequest.UPLOADED, Number(p.uploaded), true);
       dv.setFloat64(r + AnnounceRequest.DOWNLOADED, Number(p.downloaded), true);
       dv.setFloat64(r + AnnounceRequest.LEFT, Number(p.left_bytes), true);
+      dv.setUint32(r + AnnounceRequest.RESTORE_AGE, Number(p.age), true);
     });
     emit(buf);
     total += rows.length;

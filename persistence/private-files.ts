@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, existsSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 // The tracker's data at rest is readable by its own user only: directories 0700, files 0600,
@@ -44,23 +44,42 @@ export function saveCredential(dataDir: string, name: string, value: string): st
   return path;
 }
 
+/** When process `pid` started (clock ticks since boot, /proc/<pid>/stat field 22), where the system says. */
+function startedAt(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Take `file` as a pid lock: refused while the process it names is alive (and not this
- * one: a container's tracker is pid 1 at every start). Not atomic against two starts in
- * the same instant; it keeps a second tracker (or the CLI) off a directory in use.
+ * Take `file` as a pid lock: "<pid> <start time>". Refused while that very process is alive
+ * (a pid reused by another process after a reboot, or this process's own pid, as a
+ * container's tracker is pid 1 at every start, is stale and taken over). Created
+ * exclusively: of two starts in the same instant, one is refused.
  */
 export function pidLock(file: string, refusal: (pid: number) => string): void {
   if (existsSync(file)) {
-    const pid = Number(readFileSync(file, 'utf8'));
+    const [p, started] = readFileSync(file, 'utf8').trim().split(' ');
+    const pid = Number(p);
     let alive = false;
     try {
       alive = pid > 0 && pid !== process.pid && (process.kill(pid, 0), true);
     } catch (e) {
       alive = (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
     }
-    if (alive) throw new Error(refusal(pid));
+    const now = alive ? startedAt(pid) : undefined;
+    if (alive && (started === undefined || now === undefined || now === started)) throw new Error(refusal(pid));
+    rmSync(file, { force: true });
   }
-  writePrivate(file, String(process.pid));
+  try {
+    writePrivate(file, `${process.pid} ${startedAt(process.pid) ?? ''}`.trim(), 'wx');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(refusal(Number(readFileSync(file, 'utf8').split(' ')[0])));
+    throw e;
+  }
   syncDir(dirname(file));
 }
 

@@ -87,6 +87,8 @@ interface Shard {
 const RESTART_BUDGET = 5;
 const RESTART_WINDOW_MS = 60_000;
 
+/** Tracker clock at start (seconds): above the longest tracker.peer_timeout (172,800). */
+export const CLOCK_BASE = 200_000;
 const WORKER_URL = new URL('./shard-thread.js', import.meta.url);
 
 export class ShardPool {
@@ -97,7 +99,11 @@ export class ShardPool {
   private flushScheduled = false;
   private closed = false;
   private clock: NodeJS.Timeout | undefined;
-  private readonly startedAt = Date.now();
+  /**
+   * The clock starts at CLOCK_BASE, not 0: a peer put back after a restart keeps the time
+   * it last announced (now − its age), which may be up to peer_timeout before this start.
+   */
+  private readonly startedAt = Date.now() - CLOCK_BASE * 1000;
 
   constructor(private readonly opts: PoolOptions) {
     this.global = allocateGlobal();

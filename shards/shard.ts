@@ -255,7 +255,9 @@ export class ShardLogic {
     pdv.setUint32(pat + PeerRecord.KEY, key, true);
     pdv.setUint32(pat + PeerRecord.SOURCE, source, true);
     if (rebase) {
-      pdv.setUint32(pat + PeerRecord.LAST_SEEN, now, true);
+      // a peer put back after a restart keeps the time of its last announce (it expires on time)
+      const age = flags & AF_RESTORE ? Math.min(qdv.getUint32(off + AnnounceRequest.RESTORE_AGE, true), now) : 0;
+      pdv.setUint32(pat + PeerRecord.LAST_SEEN, now - age, true);
       pdv.setFloat64(pat + PeerRecord.UPLOADED, qdv.getFloat64(off + AnnounceRequest.UPLOADED, true), true);
       pdv.setFloat64(pat + PeerRecord.DOWNLOADED, qdv.getFloat64(off + AnnounceRequest.DOWNLOADED, true), true);
     }
@@ -341,9 +343,8 @@ export class ShardLogic {
       const oldDown = pdv.getFloat64(pat + PeerRecord.DOWNLOADED, true);
       const elapsed = now - pdv.getUint32(pat + PeerRecord.LAST_SEEN, true);
       const dt = Math.min(elapsed, this.rules.peerTimeout);
-      // a peer reloaded at start may have uploaded since its last announce before the
-      // restart, which the clock does not know: it gets the longest interval there is
-      const rateSecs = oldFlags & PF_RESTORED ? this.rules.peerTimeout : dt;
+      // (a peer put back after a restart kept the time of its last announce: dt spans the downtime)
+      const rateSecs = dt;
       if (up < oldUp) {
         if (event !== EVENT_STARTED) cheats |= CHEAT_BACKWARDS; // a client restart sends started
       } else if (elapsed <= 0 && event !== EVENT_STOPPED && !(oldFlags & PF_RESTORED)) {

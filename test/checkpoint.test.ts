@@ -2,22 +2,24 @@
 // through real announces), peers that timed out meanwhile stay out, and a truncated,
 // corrupt or foreign checkpoint is refused whole with the reason in the log.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Tracker } from '../dist/engine/tracker.js';
-import { announcePath, decode, pct, spawnTracker, startTestTracker, until } from './helpers.js';
+import { CHECKPOINT_HEADER, CHECKPOINT_RECORD } from '../dist/contract/checkpoint.js';
+import { checksum } from '../dist/persistence/checkpoint-file.js';
+import { announcePath, decode, decodeRawKeys, hexKey, pct, spawnTracker, startTestTracker, until } from './helpers.js';
 
 const running: Tracker[] = [];
 afterEach(async () => {
   for (const t of running.splice(0)) await t.close();
 });
 
-async function start(dir: string, logs: string[] = []): Promise<Tracker> {
+async function start(dir: string, logs: string[] = [], tracker: { peer_timeout?: number } = {}): Promise<Tracker> {
   const t = await startTestTracker(
-    { shards: { count: 2 }, database: { enabled: false, data_dir: dir }, checkpoint: { enabled: true, interval_seconds: 0 } },
+    { shards: { count: 2 }, tracker, database: { enabled: false, data_dir: dir }, checkpoint: { enabled: true, interval_seconds: 0 } },
     undefined,
     (m) => void logs.push(m),
   );
@@ -52,8 +54,11 @@ async function scrape(port: number, hashes: Uint8Array[]): Promise<unknown[]> {
       res.on('data', (d) => c.push(d)).on('end', () => resolve(Buffer.concat(c)));
     }),
   );
-  const files = decode(body).files as Record<string, unknown>;
-  return hashes.map((h) => files[Buffer.from(h).toString('latin1')]);
+  const files = (decodeRawKeys(body) as Map<string, unknown>).get(hexKey('files')) as Map<string, Map<string, number>>;
+  return hashes.map((h) => {
+    const f = files.get(Buffer.from(h).toString('hex'))!;
+    return { complete: f.get(hexKey('complete')), downloaded: f.get(hexKey('downloaded')), incomplete: f.get(hexKey('incomplete')) };
+  });
 }
 
 describe('checkpoints without a database', () => {
@@ -63,6 +68,7 @@ describe('checkpoints without a database', () => {
     let t = await start(dir);
     await load(t.httpPort, hashes, 100_000);
     const before = await scrape(t.httpPort, hashes.slice(0, 60));
+    expect(before.reduce((n, f) => n + f.complete! + f.incomplete!, 0)).toBe(60 * 200); // 100,000 over 500 swarms
     await stop(t);
     expect(statSync(join(dir, 'checkpoint')).mode & 0o777).toBe(0o600);
     const logs: string[] = [];
@@ -96,6 +102,7 @@ describe('checkpoints without a database', () => {
     const cases: [string, (b: Buffer) => void, RegExp][] = [
       ['truncated', () => truncateSync(path, good.length - 50), /checkpoint .*checkpoint ignored: truncated or padded: \d+ bytes, its header says \d+/],
       ['corrupt', (b) => { b[200] ^= 0xff; writeFileSync(path, b); }, /checkpoint ignored: corrupt: its checksum does not match/],
+      ['corrupt header', (b) => { b[30] ^= 0x01; writeFileSync(path, b); }, /checkpoint ignored: corrupt: its checksum does not match/],
       ['foreign', (b) => { b.writeUInt32LE((b.readUInt32LE(16) ^ 1) >>> 0, 16); writeFileSync(path, b); }, /checkpoint ignored: written with another record layout/],
       ['not one', (b) => { b.write('NOTACKPT', 0, 'latin1'); writeFileSync(path, b); }, /checkpoint ignored: not a checkpoint/],
     ];
@@ -123,7 +130,7 @@ describe('checkpoints without a database', () => {
     await load(proc.port, [randomBytes(20), randomBytes(20)], 2000);
     await until('a checkpoint with every peer', () => {
       try {
-        return statSync(join(dir, 'checkpoint')).size === 72 + 2000 * 112;
+        return statSync(join(dir, 'checkpoint')).size === CHECKPOINT_HEADER + 2000 * CHECKPOINT_RECORD;
       } catch {
         return false;
       }
@@ -137,6 +144,34 @@ describe('checkpoints without a database', () => {
     }
   }, 60_000);
 
+  it('keeps a restored peer\'s time of last announce: it expires on time, not a timeout after the restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shardtrack-ckpt-'));
+    const ih = randomBytes(20);
+    let t = await start(dir, [], { peer_timeout: 30 });
+    await load(t.httpPort, [ih], 10);
+    await stop(t);
+    // written 25 s later than the announces (the run's clock began 25 s earlier): 5 s left to live
+    const path = join(dir, 'checkpoint');
+    const b = readFileSync(path);
+    b.writeDoubleLE(b.readDoubleLE(24) - 25, 24);
+    checksum(b.subarray(CHECKPOINT_HEADER), b).copy(b, 40);
+    writeFileSync(path, b);
+    t = await start(dir, [], { peer_timeout: 30 });
+    expect(t.restoredPeers).toBe(10);
+    expect(await scrape(t.httpPort, [ih])).toEqual([{ complete: 4, downloaded: 0, incomplete: 6 }]); // (load: every third a seeder, from the first)
+    await until('the restored peers to expire', async () => JSON.stringify(await scrape(t.httpPort, [ih])) === JSON.stringify([{ complete: 0, downloaded: 0, incomplete: 0 }]), 15_000);
+  }, 30_000);
+
+  it('survives a checkpoint it cannot write, saying so', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shardtrack-ckpt-'));
+    const logs: string[] = [];
+    const t = await start(dir, logs);
+    await load(t.httpPort, [randomBytes(20)], 10);
+    mkdirSync(join(dir, 'checkpoint.tmp')); // open() of the file fails
+    await stop(t);
+    expect(logs.join('\n')).toMatch(/last checkpoint not written: EISDIR/);
+  });
+
   it('leaves out peers whose timeout passed while the tracker was down', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'shardtrack-ckpt-'));
     let t = await start(dir);
@@ -146,6 +181,7 @@ describe('checkpoints without a database', () => {
     const path = join(dir, 'checkpoint');
     const b = readFileSync(path);
     b.writeDoubleLE(b.readDoubleLE(24) - 7200, 24);
+    checksum(b.subarray(CHECKPOINT_HEADER), b).copy(b, 40); // (the checksum covers the header)
     writeFileSync(path, b);
     const logs: string[] = [];
     t = await start(dir, logs);
