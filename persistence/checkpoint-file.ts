@@ -70,7 +70,11 @@ export async function writeCheckpoint(dir: string, epoch: number, fill: (append:
     await fh.close();
   } catch (e) {
     await fh.close().catch(() => {});
-    rmSync(tmp, { force: true });
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // (a read-only disk: the write's own error is the one to tell)
+    }
     throw e;
   }
   const path = join(dir, CHECKPOINT_FILE);

@@ -1,4 +1,5 @@
-import { chmodSync, closeSync, existsSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, fchmodSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 // The tracker's data at rest is readable by its own user only: directories 0700, files 0600,
@@ -54,33 +55,74 @@ function startedAt(pid: number): string | undefined {
   }
 }
 
-/**
- * Take `file` as a pid lock: "<pid> <start time>". Refused while that very process is alive
- * (a pid reused by another process after a reboot, or this process's own pid, as a
- * container's tracker is pid 1 at every start, is stale and taken over). Created
- * exclusively: of two starts in the same instant, one is refused.
- */
-export function pidLock(file: string, refusal: (pid: number) => string): void {
-  if (existsSync(file)) {
-    const [p, started] = readFileSync(file, 'utf8').trim().split(' ');
-    const pid = Number(p);
-    let alive = false;
-    try {
-      alive = pid > 0 && pid !== process.pid && (process.kill(pid, 0), true);
-    } catch (e) {
-      alive = (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
-    }
-    const now = alive ? startedAt(pid) : undefined;
-    if (alive && (started === undefined || now === undefined || now === started)) throw new Error(refusal(pid));
-    rmSync(file, { force: true });
-  }
+/** Is the process a lock file names ("<pid> <start time>") still the one that wrote it? */
+function holderAlive(content: string): number | undefined {
+  const [p, started] = content.trim().split(' ');
+  const pid = Number(p);
+  let alive = false;
   try {
-    writePrivate(file, `${process.pid} ${startedAt(process.pid) ?? ''}`.trim(), 'wx');
+    alive = pid > 0 && pid !== process.pid && (process.kill(pid, 0), true);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(refusal(Number(readFileSync(file, 'utf8').split(' ')[0])));
+    alive = (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
+  }
+  const now = alive ? startedAt(pid) : undefined;
+  return alive && (started === undefined || now === undefined || now === started) ? pid : undefined;
+}
+
+const readOrEmpty = (file: string): string | undefined => {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
-  syncDir(dirname(file));
+};
+
+/**
+ * Take `file` as a pid lock: "<pid> <start time>", written whole and then hard-linked into
+ * place (exclusive: of two starts in the same instant, one is refused). Refused while that
+ * very process is alive; a lock of a process gone, of a pid reused since (after a
+ * reboot), or of this process's own pid (a container's tracker is pid 1 at every start) is
+ * stale: it is moved aside by rename, which only one of two racing starts can do, and
+ * only if it is still the stale lock that was judged.
+ */
+export function pidLock(file: string, refusal: (pid: number) => string): void {
+  const mine = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writePrivate(mine, `${process.pid} ${startedAt(process.pid) ?? ''}`.trim(), 'wx');
+  try {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      try {
+        linkSync(mine, file);
+        syncDir(dirname(file));
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const held = readOrEmpty(file);
+      if (held === undefined) continue; // gone meanwhile: try again
+      const pid = holderAlive(held);
+      if (pid !== undefined) throw new Error(refusal(pid));
+      const aside = `${file}.stale.${randomBytes(4).toString('hex')}`;
+      try {
+        renameSync(file, aside);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // another start moved it
+        throw e;
+      }
+      if (readOrEmpty(aside) !== held) {
+        // a fresh lock had replaced the stale one meanwhile: put it back, and look again
+        try {
+          linkSync(aside, file);
+        } catch {
+          // (a third start linked its own meanwhile: the next look sees it)
+        }
+      }
+      rmSync(aside, { force: true });
+    }
+    throw new Error(refusal(Number(readOrEmpty(file)?.split(' ')[0] ?? 0)));
+  } finally {
+    rmSync(mine, { force: true });
+  }
 }
 
 /** fsync a directory, so the entries just created or renamed in it survive a crash. */

@@ -9,8 +9,9 @@ import { halfSip, out, randomWord } from '../net/halfsip.js';
 
 export class ConnectionIds {
   private keys = new Int32Array(4); // [current k0, k1, previous k0, k1]
-  // No window yet. Not -1: the server's clock starts at 0, and window 0 would then count as
-  // "the next one" and keep the all-zero initial key as the previous (accepted) key.
+  // No window yet. Not -1: were the server's clock to start at 0 (tests drive it so; the
+  // tracker's starts at shards/pool.ts CLOCK_BASE), window 0 would count as "the next one"
+  // and keep the all-zero initial key as the previous (accepted) key.
   private window = Number.NEGATIVE_INFINITY;
 
   /** @param windowSeconds how long one key is the current one */
