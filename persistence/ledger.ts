@@ -210,6 +210,11 @@ async function writePart(tx: Tx, p: Part, aggregated: Row[], peers: LedgerRecord
     SELECT ${p.journal}, ${p.batchId}, ${p.part}, ${p.parts}, ${p.records} FROM l
     ON CONFLICT (journal, batch_id, part) DO NOTHING RETURNING batch_id`;
   if (fresh.length === 0) return { applied: false, rows: 0, deadLetters: 0, flagsTwiceSize: 0 };
+  // again in the part's transaction: a prune committed since flushBatch looked may have
+  // raised the floor past this batch (a copy replaying while its original runs on); this
+  // narrows that window to the statements between here and the commit
+  const [floor] = await tx<{ below: string }[]>`SELECT below FROM applied_floors WHERE journal = ${p.journal}`;
+  if (floor !== undefined && p.batchId < Number(floor.below)) return { applied: false, rows: 0, deadLetters: 0, flagsTwiceSize: 0 };
   if (p.prune) {
     // the rows go, the knowledge stays: below the floor every batch of this run was applied
     const floor = p.batchId - APPLIED_KEPT;
