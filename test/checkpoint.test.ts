@@ -127,15 +127,18 @@ describe('checkpoints without a database', () => {
       SHARDTRACK_LIMITS__ADDRESS_RATE: '0', SHARDTRACK_LIMITS__MAX_SWARMS_PER_ADDRESS: '0', // one address stands for 2,000 clients
     };
     let proc = await spawnTracker(env);
-    await load(proc.port, [randomBytes(20), randomBytes(20)], 2000);
-    await until('a checkpoint with every peer', () => {
-      try {
-        return statSync(join(dir, 'checkpoint')).size === CHECKPOINT_HEADER + 2000 * CHECKPOINT_RECORD;
-      } catch {
-        return false;
-      }
-    }, 10_000);
-    await proc.kill(); // no shutdown path at all
+    try {
+      await load(proc.port, [randomBytes(20), randomBytes(20)], 2000);
+      await until('a checkpoint with every peer', () => {
+        try {
+          return statSync(join(dir, 'checkpoint')).size === CHECKPOINT_HEADER + 2000 * CHECKPOINT_RECORD;
+        } catch {
+          return false;
+        }
+      }, 10_000);
+    } finally {
+      await proc.kill(); // no shutdown path at all (and none left running if this failed)
+    }
     proc = await spawnTracker(env);
     try {
       await until('the restore in the log', () => /restored 2000 peers from the checkpoint/.test(proc.log()), 10_000);

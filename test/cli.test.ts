@@ -122,7 +122,12 @@ describe('command line', () => {
 
   it('starts on the embedded database, serves, stops cleanly on SIGTERM and keeps its state across restarts', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'shardtrack-cli-'));
-    const run = () => spawnTracker({ SHARDTRACK_DATABASE__DATA_DIR: dir });
+    const spawned: Awaited<ReturnType<typeof spawnTracker>>[] = [];
+    const run = async () => {
+      const p = await spawnTracker({ SHARDTRACK_DATABASE__DATA_DIR: dir });
+      spawned.push(p);
+      return p;
+    };
     const infoHash = hash();
     const id = peerId();
     // a registered torrent: only its peers are accounted, and so kept across restarts
@@ -131,34 +136,38 @@ describe('command line', () => {
     });
     expect(added.stdout).toMatch(/torrent 1 registered/);
     // private mode on an embedded database without users: a first user, its passkey in the log
-    const first = await run();
-    // its passkey and the first admin token are in a 0600 file of the 0700 data directory,
-    // never whole in the log
-    const credentials = readFileSync(join(dir, 'credentials'), 'utf8');
-    const passkey = /^first_user_passkey = ([0-9a-f]{32})$/m.exec(credentials)![1];
-    const token = /^first_admin_token = (\S+)$/m.exec(credentials)![1];
-    expect(first.log()).toMatch(/passkey [0-9a-f]{4}…\(32 chars\), whole in .*credentials/);
-    expect(first.log()).not.toContain(passkey);
-    expect(first.log()).not.toContain(token);
-    const mode = (p: string) => statSync(p).mode & 0o777;
-    expect(mode(join(dir, 'credentials'))).toBe(0o600);
-    expect(mode(dir)).toBe(0o700);
-    expect(mode(join(dir, 'pglite'))).toBe(0o700);
-    expect(mode(join(dir, 'journal'))).toBe(0o700);
-    for (const f of readdirSync(join(dir, 'journal'))) expect(mode(join(dir, 'journal', f)), f).toBe(0o600);
-    const d = decode((await get(first.port, announcePath({ infoHash, peerId: id, port: 6881, left: 0, event: 'started' }, `/${passkey}`))).body);
-    expect(d['failure reason']).toBeUndefined();
-    expect(d.complete).toBe(1);
-    expect(await first.stop()).toBe(0);
+    try {
+      const first = await run();
+      // its passkey and the first admin token are in a 0600 file of the 0700 data directory,
+      // never whole in the log
+      const credentials = readFileSync(join(dir, 'credentials'), 'utf8');
+      const passkey = /^first_user_passkey = ([0-9a-f]{32})$/m.exec(credentials)![1];
+      const token = /^first_admin_token = (\S+)$/m.exec(credentials)![1];
+      expect(first.log()).toMatch(/passkey [0-9a-f]{4}…\(32 chars\), whole in .*credentials/);
+      expect(first.log()).not.toContain(passkey);
+      expect(first.log()).not.toContain(token);
+      const mode = (p: string) => statSync(p).mode & 0o777;
+      expect(mode(join(dir, 'credentials'))).toBe(0o600);
+      expect(mode(dir)).toBe(0o700);
+      expect(mode(join(dir, 'pglite'))).toBe(0o700);
+      expect(mode(join(dir, 'journal'))).toBe(0o700);
+      for (const f of readdirSync(join(dir, 'journal'))) expect(mode(join(dir, 'journal', f)), f).toBe(0o600);
+      const d = decode((await get(first.port, announcePath({ infoHash, peerId: id, port: 6881, left: 0, event: 'started' }, `/${passkey}`))).body);
+      expect(d['failure reason']).toBeUndefined();
+      expect(d.complete).toBe(1);
+      expect(await first.stop()).toBe(0);
 
-    // the same user, and the seeder is back in its swarm before it announces again
-    const second = await run();
-    expect(second.log()).not.toMatch(/created a first user/);
-    expect(second.log()).toMatch(/restored 1 peers/);
-    const again = decode((await get(second.port, announcePath({ infoHash, peerId: peerId(), port: 6882 }, `/${passkey}`))).body);
-    expect(again['failure reason']).toBeUndefined();
-    expect(again.complete).toBe(1);
-    expect(await second.stop()).toBe(0);
+      // the same user, and the seeder is back in its swarm before it announces again
+      const second = await run();
+      expect(second.log()).not.toMatch(/created a first user/);
+      expect(second.log()).toMatch(/restored 1 peers/);
+      const again = decode((await get(second.port, announcePath({ infoHash, peerId: peerId(), port: 6882 }, `/${passkey}`))).body);
+      expect(again['failure reason']).toBeUndefined();
+      expect(again.complete).toBe(1);
+      expect(await second.stop()).toBe(0);
+    } finally {
+      for (const p of spawned) await p.kill(); // none left running if an expectation failed
+    }
   }, 90_000);
 
   it('admin commands work on the database, and a running tracker follows them', async () => {
