@@ -1,10 +1,8 @@
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { AnnounceRequest } from '../contract/requests.js';
 import { CHECKPOINT_RECORD, CheckpointRecord } from '../contract/checkpoint.js';
 import type { Logger } from '../contract/log.js';
 import { newestCheckpoint, writeCheckpoint } from '../persistence/checkpoint-file.js';
-import { pidLock, privateDir } from '../persistence/private-files.js';
+import { lockDataDir, unlockDataDir } from '../persistence/private-files.js';
 import type { ShardPool } from '../shards/pool.js';
 
 // Checkpoints of the swarms for a tracker without a database (README: checkpoints): every
@@ -33,13 +31,7 @@ export class Checkpoints {
    */
   static open(pool: ShardPool, dir: string, log: Logger): Checkpoints | undefined {
     try {
-      privateDir(dir);
-    } catch (e) {
-      log(`checkpoints off: the data directory ${dir} cannot be made (${(e as Error).message}); swarms will not survive a restart`, 'error');
-      return undefined;
-    }
-    try {
-      pidLock(join(dir, 'tracker.pid'), (pid) => `the data directory ${dir} is in use by process ${pid} (another tracker?): each tracker needs a data directory of its own (database.data_dir)`);
+      lockDataDir(dir);
     } catch (e) {
       if (/is in use by process/.test((e as Error).message)) throw e;
       log(`checkpoints off: the data directory ${dir} cannot be written (${(e as Error).message}); swarms will not survive a restart`, 'error');
@@ -109,7 +101,7 @@ export class Checkpoints {
     try {
       await this.take();
     } finally {
-      rmSync(join(this.dir, 'tracker.pid'), { force: true });
+      unlockDataDir(this.dir);
     }
   }
 
@@ -117,6 +109,6 @@ export class Checkpoints {
   async abandon(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.running?.catch(() => {});
-    rmSync(join(this.dir, 'tracker.pid'), { force: true });
+    unlockDataDir(this.dir);
   }
 }

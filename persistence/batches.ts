@@ -136,7 +136,6 @@ export class Batches {
     }
   }
 
-  /** Commit pending batches oldest first, until none is left or the database fails. */
   /**
    * Before replaying anything (at start, database or not): is the journal one the database
    * can tell the replays of? A batch older than applied_batches remembers (a data directory
@@ -175,6 +174,7 @@ export class Batches {
     }
   }
 
+  /** Commit pending batches oldest first, until none is left or the database fails. */
   async commitAll(): Promise<void> {
     if (this.committing) return;
     this.committing = true;

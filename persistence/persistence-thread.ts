@@ -10,7 +10,6 @@
 // committed oldest first when it returns. A crash at any point replays what the journal
 // holds; batches that did reach the database are recognised by id and skipped.
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { LogLevel } from '../contract/log.js';
@@ -20,7 +19,7 @@ import { Batches, type Chunk } from './batches.js';
 import { Database, DB_TIMEOUT_MS } from './database.js';
 import { Journal } from './journal.js';
 import { prunePeers, restorePeers } from './peers.js';
-import { pidLock, privateDir } from './private-files.js';
+import { lockDataDir, unlockDataDir } from './private-files.js';
 import type { FromPersistence, ToPersistence } from './persistence.js';
 import { ensureFirstUser, pruneChanges } from './registry.js';
 import { REGISTRY_TIMEOUT_MS, RegistrySync } from './registry-sync.js';
@@ -75,12 +74,9 @@ class Persister {
   private connecting = false;
   private lastPrune = Date.now();
   private closing = false;
-  private readonly lockFile = join(data.dataDir, 'tracker.pid');
 
   constructor() {
-    privateDir(data.dataDir); // the journal, the registry snapshot, credentials: this user's only
-    // one tracker a data directory: two would write one journal
-    pidLock(this.lockFile, (pid) => `the data directory ${data.dataDir} is in use by process ${pid} (another tracker?): each tracker needs a data directory of its own (database.data_dir)`);
+    lockDataDir(data.dataDir); // the journal, the registry snapshot, credentials: this user's only, and this tracker's
     const journal = Journal.open<Chunk>(join(data.dataDir, 'journal'));
     const cut = journal.recovered;
     if (cut.savedTo !== undefined) log(`journal damaged: ${cut.cutBytes} bytes after the last intact batch could not be read; kept in ${cut.savedTo}`, 'error');
@@ -201,7 +197,7 @@ class Persister {
     b.journalClosed = true;
     b.journal.close();
     await this.db.close();
-    rmSync(this.lockFile, { force: true });
+    unlockDataDir(data.dataDir);
   }
 }
 

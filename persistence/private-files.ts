@@ -125,6 +125,22 @@ export function pidLock(file: string, refusal: (pid: number) => string): void {
   }
 }
 
+/**
+ * One tracker a data directory (with a database or without: two would write one journal,
+ * or overwrite each other's checkpoints): made 0700 and locked, or an error naming the
+ * process that has it. unlockDataDir() at a clean stop.
+ */
+export function lockDataDir(dir: string): void {
+  privateDir(dir);
+  pidLock(join(dir, DATA_LOCK), (pid) => `the data directory ${dir} is in use by process ${pid} (another tracker?): each tracker needs a data directory of its own (database.data_dir)`);
+}
+
+export function unlockDataDir(dir: string): void {
+  rmSync(join(dir, DATA_LOCK), { force: true });
+}
+
+const DATA_LOCK = 'tracker.pid';
+
 /** fsync a directory, so the entries just created or renamed in it survive a crash. */
 export function syncDir(dir: string): void {
   const fd = openSync(dir, 'r');

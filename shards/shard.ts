@@ -64,24 +64,26 @@ export class ShardLogic {
     return user !== 0 ? swarm : source;
   }
 
-  private uncount(slot: number): void {
+  /** Count the peer in `slot` for its owner (+1) or no longer (-1), from its record. */
+  private countSlot(slot: number, by: 1 | -1): void {
     const pdv = this.store.peers.dv;
     const at = slot * PeerRecord.SIZE;
     const user = pdv.getUint32(at + PeerRecord.USER, true);
-    this.owners.remove(user, this.ownerB(user, pdv.getUint32(at + PeerRecord.SWARM, true), pdv.getUint32(at + PeerRecord.SOURCE, true)));
+    const b = this.ownerB(user, pdv.getUint32(at + PeerRecord.SWARM, true), pdv.getUint32(at + PeerRecord.SOURCE, true));
+    if (by > 0) this.owners.add(user, b);
+    else this.owners.remove(user, b);
+  }
+
+  private uncount(slot: number): void {
+    this.countSlot(slot, -1);
   }
 
   /** Count every live peer's owner (a thread starting on tables a previous one filled). */
   recount(): void {
     this.owners.clear();
-    const { u8, dv } = this.store.peers;
+    const u8 = this.store.peers.u8;
     const high = this.store.ctl[ShardControl.PEER_HIGH];
-    for (let p = 0; p < high; p++) {
-      const at = p * PeerRecord.SIZE;
-      if (!(u8[at + PeerRecord.FLAGS] & PF_LIVE)) continue;
-      const user = dv.getUint32(at + PeerRecord.USER, true);
-      this.owners.add(user, this.ownerB(user, dv.getUint32(at + PeerRecord.SWARM, true), dv.getUint32(at + PeerRecord.SOURCE, true)));
-    }
+    for (let p = 0; p < high; p++) if (u8[p * PeerRecord.SIZE + PeerRecord.FLAGS] & PF_LIVE) this.countSlot(p, 1);
   }
 
   /** Handle one request record at `off` of `q`, appending its answer to `out`. */
@@ -156,12 +158,12 @@ export class ShardLogic {
     // Accounting only where it can be accounted: a user's peer on a registered torrent.
     const accounted = this.accounting !== null && (flags & AF_RESTORE) === 0 && user !== 0 && qdv.getUint32(off + AnnounceRequest.TORRENT, true) !== 0;
     if (accounted && peer >= 0) this.hadLeechers = this.otherLeechers(swarm, peer, user);
-    const prevFlags = peer >= 0 ? store.peers.u8[peer * PeerRecord.SIZE + PeerRecord.FLAGS] : 0;
-    const wasLeecher = peer >= 0 && (prevFlags & PF_SEEDER) === 0;
+    // the peer's flags before this announce (0 for a new one)
+    const oldFlags = peer >= 0 ? store.peers.u8[peer * PeerRecord.SIZE + PeerRecord.FLAGS] : 0;
+    const wasLeecher = peer >= 0 && (oldFlags & PF_SEEDER) === 0;
     if (event === EVENT_STOPPED) {
-      if (accounted) this.account(q, qdv, off, peer, ACF_STOPPED, now, prevFlags);
-      if (wasLeecher) store.leecherLeft(peer, now);
-      if (peer >= 0) store.removePeer(peer);
+      if (accounted) this.account(q, qdv, off, peer, ACF_STOPPED, now, oldFlags);
+      if (peer >= 0) store.departPeer(peer, now);
       this.counts(at, adv, swarm, 0);
       return;
     }
@@ -215,7 +217,6 @@ export class ShardLogic {
     const pu8 = store.peers.u8;
     const pdv = store.peers.dv;
     const pat = peer * PeerRecord.SIZE;
-    const oldFlags = isNew ? 0 : pu8[pat + PeerRecord.FLAGS];
     let newFlags = PF_LIVE | (oldFlags & PF_COMPLETED);
     if (seeder) newFlags |= PF_SEEDER;
     if (v6) newFlags |= PF_V6;
@@ -342,9 +343,8 @@ export class ShardLogic {
       const oldUp = pdv.getFloat64(pat + PeerRecord.UPLOADED, true);
       const oldDown = pdv.getFloat64(pat + PeerRecord.DOWNLOADED, true);
       const elapsed = now - pdv.getUint32(pat + PeerRecord.LAST_SEEN, true);
-      const dt = Math.min(elapsed, this.rules.peerTimeout);
       // (a peer put back after a restart kept the time of its last announce: dt spans the downtime)
-      const rateSecs = dt;
+      const dt = Math.min(elapsed, this.rules.peerTimeout);
       if (up < oldUp) {
         if (event !== EVENT_STARTED) cheats |= CHEAT_BACKWARDS; // a client restart sends started
       } else if (elapsed <= 0 && event !== EVENT_STOPPED && !(oldFlags & PF_RESTORED)) {
@@ -359,7 +359,7 @@ export class ShardLogic {
         // A stop in the same second as the previous announce gets one second's worth,
         // unless the peer appeared in that very second: started/stopped pairs of new
         // peer_ids would otherwise each earn a second's worth.
-        const allowance = this.rules.maxUploadRate * (rateSecs > 0 ? rateSecs : oldFlags & PF_FRESH ? 0 : 1);
+        const allowance = this.rules.maxUploadRate * (dt > 0 ? dt : oldFlags & PF_FRESH ? 0 : 1);
         upCredit = dUp;
         if (dUp > 0 && !this.hadLeechers) {
           upCredit = 0;

@@ -37,36 +37,35 @@ export class Snapshotter {
       this.seq = asked;
       this.cursor = 0;
     }
-    const store = this.store;
-    const high = store.ctl[ShardControl.SWARM_HIGH];
-    const chunk: Uint8Array[] = [];
+    const high = this.store.ctl[ShardControl.SWARM_HIGH];
+    // this turn's swarms, as many as TURN_PEERS allows, sized first: one buffer, written in place
+    const from = this.cursor;
+    let to = from;
     let peers = 0;
-    while (this.cursor < high && peers < TURN_PEERS) {
-      const s = this.cursor++;
-      if (!(store.swarms.u8[s * SwarmRecord.SIZE + SwarmRecord.FLAGS] & SWF_LIVE)) continue;
-      const n = store.seeders(s) + store.leechers(s);
-      if (n === 0) continue;
-      const buf = new Uint8Array(n * CHECKPOINT_RECORD);
-      const written = this.writeSwarm(s, buf, n);
-      chunk.push(buf.subarray(0, written * CHECKPOINT_RECORD));
-      peers += written;
-    }
-    const last = this.cursor >= high;
+    while (to < high && peers < TURN_PEERS) peers += this.peersOf(to++);
     const out = new Uint8Array(peers * CHECKPOINT_RECORD);
-    let at = 0;
-    for (const c of chunk) {
-      out.set(c, at);
-      at += c.length;
+    let written = 0;
+    for (let s = from; s < to; s++) {
+      const n = this.peersOf(s);
+      if (n > 0) written += this.writeSwarm(s, out, written, n);
     }
-    this.emit(this.seq, out.buffer, peers, last);
+    this.cursor = to;
+    const last = to >= high;
+    this.emit(this.seq, written === peers ? out.buffer : out.slice(0, written * CHECKPOINT_RECORD).buffer, written, last);
     if (last) {
-      Atomics.store(store.ctl, ShardControl.CHECKPOINT_DONE, this.seq);
+      Atomics.store(this.store.ctl, ShardControl.CHECKPOINT_DONE, this.seq);
       this.seq = 0;
     }
   }
 
-  /** The peers of swarm `s` into `buf` as CheckpointRecords; returns how many. */
-  private writeSwarm(s: number, buf: Uint8Array, max: number): number {
+  /** Peers of swarm slot `s` (0 when the slot is free). */
+  private peersOf(s: number): number {
+    const store = this.store;
+    return store.swarms.u8[s * SwarmRecord.SIZE + SwarmRecord.FLAGS] & SWF_LIVE ? store.seeders(s) + store.leechers(s) : 0;
+  }
+
+  /** The peers of swarm `s` into `buf` as CheckpointRecords from record `first` on; returns how many. */
+  private writeSwarm(s: number, buf: Uint8Array, first: number, max: number): number {
     const store = this.store;
     const dv = new DataView(buf.buffer);
     const pu8 = store.peers.u8;
@@ -77,7 +76,7 @@ export class Snapshotter {
       const pat = p * PeerRecord.SIZE;
       const flags = pu8[pat + PeerRecord.FLAGS];
       if (!(flags & PF_LIVE)) return;
-      const r = i * CHECKPOINT_RECORD;
+      const r = (first + i) * CHECKPOINT_RECORD;
       const q = r + CheckpointRecord.ANNOUNCE;
       dv.setUint32(r + CheckpointRecord.LAST_SEEN, pdv.getUint32(pat + PeerRecord.LAST_SEEN, true), true);
       buf[q + AnnounceRequest.KIND] = KIND_ANNOUNCE;

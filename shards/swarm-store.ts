@@ -246,6 +246,12 @@ export class SwarmStore {
     this.freePeer(slot);
   }
 
+  /** A peer leaves its swarm at `now` (stopped, expired): removed, and if a leecher, remembered as one that left. */
+  departPeer(slot: number, now: number): void {
+    if (!(this.peers.u8[slot * PeerRecord.SIZE + PeerRecord.FLAGS] & PF_SEEDER)) this.leecherLeft(slot, now);
+    this.removePeer(slot);
+  }
+
   /** A leecher leaves its swarm (or becomes a seeder) at `now`: the no-leechers rule remembers when and whose. */
   leecherLeft(peer: number, now: number): void {
     const pat = peer * PeerRecord.SIZE;
@@ -299,8 +305,7 @@ export class SwarmStore {
       if (p >= high) p = 0;
       const at = p * PeerRecord.SIZE;
       if (pu8[at + PeerRecord.FLAGS] & PF_LIVE && now - pdv.getUint32(at + PeerRecord.LAST_SEEN, true) > timeout) {
-        if (!(pu8[at + PeerRecord.FLAGS] & PF_SEEDER)) this.leecherLeft(p, now);
-        this.removePeer(p);
+        this.departPeer(p, now);
         removed++;
       }
       p++;

@@ -132,17 +132,18 @@ export class HttpFrontend implements Frontend {
 
   private refuseAnnounce(res: HttpResponse, code: FailureCode, event: number): void {
     this.counters.announceFailed(PROTO_HTTP, event, code);
-    this.admission.refused(code);
-    // with its detail: a deleted torrent's reason as the site wrote it, how long to wait
-    if (this.admission.detail !== null) res.writeHeader('Content-Type', TEXT).end(failureBody(code, this.admission.detail));
-    else this.fail(res, code);
+    this.refusal(res, code);
   }
 
   private refuseScrape(res: HttpResponse, code: FailureCode): void {
     this.counters.scrapeFailed(PROTO_HTTP, code);
+    this.refusal(res, code);
+  }
+
+  /** A refusal of admission: counted toward the address's ban, told with its detail (a deleted torrent's reason, how long to wait). */
+  private refusal(res: HttpResponse, code: FailureCode): void {
     this.admission.refused(code);
-    if (this.admission.detail !== null) res.writeHeader('Content-Type', TEXT).end(failureBody(code, this.admission.detail));
-    else this.fail(res, code);
+    res.writeHeader('Content-Type', TEXT).end(failureBody(code, this.admission.detail));
   }
 
   /** The client's address into `out`: the socket's, or a trusted proxy's forwarded one. */

@@ -30,10 +30,7 @@ export class Admission {
    */
   client(ip16: Uint8Array, off: number): FailureCode | null {
     this.detail = null;
-    if (this.limits === null) return null;
-    const code = this.limits.admitAddress(ip16, off, Date.now());
-    if (code !== null) this.retry();
-    return code;
+    return this.limited(this.limits?.admitAddress(ip16, off, Date.now()) ?? null);
   }
 
   /** The client was refused with `code`: failures count toward its address's ban. */
@@ -51,8 +48,10 @@ export class Admission {
     return this.limits === null ? -1 : this.limits.entry;
   }
 
-  private retry(): void {
-    this.detail = `retry in ${this.limits!.retryIn} seconds`;
+  /** A limit's refusal (or null), with how long to wait as its detail. */
+  private limited(code: FailureCode | null): FailureCode | null {
+    if (code !== null) this.detail = `retry in ${this.limits!.retryIn} seconds`;
+    return code;
   }
 
   /**
@@ -70,11 +69,8 @@ export class Admission {
       if (u === undefined) return 'unknown_passkey';
       if (!u.canLeech && dv.getFloat64(AnnounceRequest.LEFT, true) > 0) return 'leeching_disabled';
       user = u.id;
-      const limited = this.limits?.admitUser(user, Date.now()) ?? null;
-      if (limited !== null) {
-        this.retry();
-        return limited;
-      }
+      const limited = this.limited(this.limits?.admitUser(user, Date.now()) ?? null);
+      if (limited !== null) return limited;
     }
     const torrent = this.registry.torrentId(rec, AnnounceRequest.INFO_HASH);
     if (torrent === 0 && this.cfg.tracker.private) {
@@ -97,9 +93,7 @@ export class Admission {
     if (passkey === null) return 'passkey_required';
     const u = this.registry.user(passkey);
     if (u === undefined) return 'unknown_passkey';
-    const limited = this.limits?.admitUser(u.id, Date.now()) ?? null;
-    if (limited !== null) this.retry();
-    return limited;
+    return this.limited(this.limits?.admitUser(u.id, Date.now()) ?? null);
   }
 
   private isBanned(ip16: Uint8Array, off: number): boolean {

@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
 import type { FailureCode } from '../errors.js';
-import { parseIp } from '../net/ip.js';
+import { isV4Mapped, parseIp } from '../net/ip.js';
 import { ClientTable } from './client-table.js';
 
 // What any one address or passkey may take of the tracker (README: limits): a token bucket
@@ -150,9 +150,7 @@ export class Limits {
 
 /** An address as the tables key it, into out[0..1]: IPv4 whole, IPv6 by its /64. */
 function keyOf(ip16: Uint8Array, off: number, out: Uint32Array): void {
-  let mapped = ip16[off + 10] === 0xff && ip16[off + 11] === 0xff;
-  for (let i = 0; i < 10 && mapped; i++) if (ip16[off + i] !== 0) mapped = false;
-  if (mapped) {
+  if (isV4Mapped(ip16, off)) {
     out[0] = u32(ip16, off + 12);
     out[1] = V4_MARK;
   } else {

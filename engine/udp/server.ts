@@ -240,13 +240,16 @@ export class UdpFrontend implements Frontend {
 
   private refuseAnnounce(tid: number, code: FailureCode, event: number, address: string, port: number): void {
     this.counters.announceFailed(PROTO_UDP, event, code);
-    this.admission.refused(code);
-    // with its detail: a deleted torrent's reason as the site wrote it, how long to wait
-    this.error(tid, failureText(code, this.admission.detail), Infinity, address, port);
+    this.refusal(tid, code, address, port);
   }
 
   private refuseScrape(tid: number, code: FailureCode, address: string, port: number): void {
     this.counters.scrapeFailed(PROTO_UDP, code);
+    this.refusal(tid, code, address, port);
+  }
+
+  /** A refusal of admission: counted toward the address's ban, told with its detail (a deleted torrent's reason, how long to wait). */
+  private refusal(tid: number, code: FailureCode, address: string, port: number): void {
     this.admission.refused(code);
     this.error(tid, failureText(code, this.admission.detail), Infinity, address, port);
   }
