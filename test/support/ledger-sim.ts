@@ -27,7 +27,7 @@ interface SimPeer {
   down: number;
   left: number;
   active: boolean; // has announced in the current session
-  startedAt: number; // Date.now() of the session's started
+  lastAt: number; // Date.now() of its latest announce
   completed: boolean;
 }
 
@@ -80,7 +80,7 @@ export class LedgerSim {
         down: 0,
         left: 1 << 30,
         active: false,
-        startedAt: 0,
+        lastAt: 0,
         completed: false,
       });
     }
@@ -96,16 +96,16 @@ export class LedgerSim {
     if (!p.active) {
       event = 'started';
       p.active = true;
-      p.startedAt = Date.now();
       p.up = 0;
       p.down = 0;
     } else {
       const r = this.rnd();
-      // A stop reports no new bytes and comes more than a second after its start: the
-      // simulation announces far faster than clients do, and what a peer claims within the
-      // second it appeared earns nothing at a stop (shards/shard.ts account: started/stopped
-      // pairs must not multiply the allowance).
-      const stopping = this.stops && r < 0.05 && Date.now() - p.startedAt > 1100;
+      // A stop reports no new bytes and comes seconds after the peer's previous announce:
+      // the simulation announces far faster than clients do, and a stop in the same second
+      // as a deferred announce of a peer whose announces all came within 2 s of each other
+      // earns nothing (shards/shard.ts account: started/stopped pairs must not multiply the
+      // allowance). 2.1 s: the tracker's clock ticks once a second, sometimes late.
+      const stopping = this.stops && r < 0.05 && Date.now() - p.lastAt > 2100;
       const dUp = stopping ? 0 : Math.floor(this.rnd() * 5_000_000);
       const dDown = stopping ? 0 : p.left > 0 ? Math.min(p.left, Math.floor(this.rnd() * 8_000_000)) : 0;
       p.up += dUp;
@@ -127,6 +127,7 @@ export class LedgerSim {
         p.active = false;
       }
     }
+    p.lastAt = Date.now();
     return this.path(i, event);
   }
 
@@ -139,13 +140,18 @@ export class LedgerSim {
   }
 
   /**
-   * Every client in a session reports its totals once more, a second later: a tracker
-   * defers the deltas of an announce made in the same second as the peer's previous one to
-   * its next announce (shards/shard.ts account), and the run may have ended on such.
+   * Every client in a session reports its totals once more, seconds later (with `stopped`
+   * when sessions may stop): a tracker defers the deltas of an announce made in the same
+   * second as the peer's previous one to its next announce (shards/shard.ts account), and
+   * the run may have ended on such.
    */
   async finish(port: number): Promise<void> {
-    await new Promise((r) => setTimeout(r, 1100));
-    await Promise.all(this.peers.map((p, i) => (p.active ? get(port, this.path(i)) : undefined)));
+    await new Promise((r) => setTimeout(r, 2100));
+    await Promise.all(this.peers.map((p, i) => {
+      if (!p.active) return undefined;
+      p.active = !this.stops;
+      return get(port, this.path(i, this.stops ? 'stopped' : undefined));
+    }));
   }
 
   /** Announce `count` times, `wave` distinct peers at a time (a peer's announces stay in order). */
