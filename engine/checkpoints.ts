@@ -1,18 +1,17 @@
-import { AnnounceRequest } from '../contract/requests.js';
-import { CHECKPOINT_RECORD, CheckpointRecord } from '../contract/checkpoint.js';
+import type { JournalSide } from '../contract/checkpoint.js';
 import type { Logger } from '../contract/log.js';
 import { newestCheckpoint, writeCheckpoint } from '../persistence/checkpoint-file.js';
 import { lockDataDir, unlockDataDir } from '../persistence/private-files.js';
+import { RestoreBatches } from '../persistence/restore.js';
 import type { ShardPool } from '../shards/pool.js';
 
-// Checkpoints of the swarms for a tracker without a database (README: checkpoints): every
-// checkpoint.interval_seconds and at shutdown the shards write their peers out
-// (shards/snapshot.ts) into data/checkpoint; at start the newest whole one is put back,
-// less the peers whose timeout passed meanwhile. (With a database, the peers table does
-// this job for now.)
-
-/** Restored peers go to the shards this many at a time. */
-const RESTORE_BATCH = 8192;
+// Checkpoints of the swarms (README: checkpoints): every checkpoint.interval_seconds and at
+// shutdown the shards write their peers out (shards/snapshot.ts) into data/checkpoint.
+// Without a database, the newest whole one is put back at start (here), less the peers
+// whose timeout passed meanwhile. With one, each checkpoint is tied to the accounting
+// journal (`JournalSide`): it names the batch its tail starts at, and it is put in place
+// only once the records of everything it holds are journalled; the persistence thread
+// loads it and replays that tail (persistence/restore.ts).
 
 export class Checkpoints {
   private timer: NodeJS.Timeout | undefined;
@@ -22,6 +21,7 @@ export class Checkpoints {
     private readonly pool: ShardPool,
     private readonly dir: string,
     private readonly log: Logger,
+    private readonly journal: JournalSide | undefined,
   ) {}
 
   /**
@@ -29,7 +29,9 @@ export class Checkpoints {
    * stops the start (two would overwrite each other's checkpoints); one that cannot be
    * written (a read-only disk) means serving without checkpoints, said in the log.
    */
-  static open(pool: ShardPool, dir: string, log: Logger): Checkpoints | undefined {
+  static open(pool: ShardPool, dir: string, log: Logger, journal?: JournalSide): Checkpoints | undefined {
+    // with a journal the directory is the persistence thread's, locked by it already
+    if (journal) return new Checkpoints(pool, dir, log, journal);
     try {
       lockDataDir(dir);
     } catch (e) {
@@ -37,7 +39,7 @@ export class Checkpoints {
       log(`checkpoints off: the data directory ${dir} cannot be written (${(e as Error).message}); swarms will not survive a restart`, 'error');
       return undefined;
     }
-    return new Checkpoints(pool, dir, log);
+    return new Checkpoints(pool, dir, log, undefined);
   }
 
   /**
@@ -49,28 +51,11 @@ export class Checkpoints {
     const cp = newestCheckpoint(this.dir, (file, why) => this.log(`checkpoint ${file} ignored: ${why}`, 'error'));
     if (cp === undefined) return 0;
     const now = Date.now() / 1000;
-    const dv = new DataView(cp.body.buffer, cp.body.byteOffset, cp.body.byteLength);
-    const out = new Uint8Array(RESTORE_BATCH * AnnounceRequest.SIZE);
-    let n = 0;
-    let kept = 0;
-    const odv = new DataView(out.buffer);
-    for (let i = 0; i < cp.peers; i++) {
-      const r = i * CHECKPOINT_RECORD;
-      const age = Math.max(0, Math.floor(now - (cp.epoch + dv.getUint32(r + CheckpointRecord.LAST_SEEN, true))));
-      if (age > peerTimeout) continue;
-      out.set(cp.body.subarray(r + CheckpointRecord.ANNOUNCE, r + CHECKPOINT_RECORD), n * AnnounceRequest.SIZE);
-      odv.setUint32(n * AnnounceRequest.SIZE + AnnounceRequest.RESTORE_AGE, age, true); // it expires on time
-      if (++n === RESTORE_BATCH) {
-        await restore(out);
-        kept += n;
-        n = 0;
-      }
-    }
-    if (n > 0) await restore(out.subarray(0, n * AnnounceRequest.SIZE));
-    kept += n;
-    const age = Math.round(now - cp.writtenAt);
-    this.log(`restored ${kept} peers from the checkpoint written ${age} s ago (${cp.peers - kept} had timed out meanwhile)`);
-    return kept;
+    const out = new RestoreBatches(restore);
+    const old = await out.checkpoint(cp, now, peerTimeout);
+    await out.flush();
+    this.log(`restored ${out.count} peers from the checkpoint written ${Math.round(now - cp.writtenAt)} s ago (${old} had timed out meanwhile)`);
+    return out.count;
   }
 
   /** Take checkpoints every `seconds` (0: only at shutdown). */
@@ -85,7 +70,11 @@ export class Checkpoints {
     this.running ??= (async () => {
       try {
         const t0 = performance.now();
-        const peers = await writeCheckpoint(this.dir, this.pool.epoch, (append) => this.pool.snapshotPeers(append));
+        const j = this.journal;
+        // the tail starts after the last batch journalled before the first swarm is written
+        const tie = j && { ...(await j.mark().then((m) => ({ journal: m.journal, from: m.batch + 1 }))), beforeCommit: () => j.flush() };
+        const peers = await writeCheckpoint(this.dir, this.pool.epoch, (append) => this.pool.snapshotPeers(append), tie);
+        j?.written();
         this.log(`checkpoint: ${peers} peers written in ${Math.round(performance.now() - t0)} ms`, 'debug');
       } finally {
         this.running = undefined;
@@ -101,7 +90,7 @@ export class Checkpoints {
     try {
       await this.take();
     } finally {
-      unlockDataDir(this.dir);
+      if (!this.journal) unlockDataDir(this.dir);
     }
   }
 
@@ -109,6 +98,6 @@ export class Checkpoints {
   async abandon(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.running?.catch(() => {});
-    unlockDataDir(this.dir);
+    if (!this.journal) unlockDataDir(this.dir);
   }
 }

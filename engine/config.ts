@@ -139,13 +139,13 @@ const Tables = v.strictObject({
     max_upload_rate: int(1250000000, 1, 2 ** 50, 'bytes a second: the most upload one announce can credit per second since the peer\'s previous announce (default 10 Gbit/s, a fast seedbox); beyond it the claim is cut and flagged upload_over_rate'),
   }),
   checkpoint: table({
-    enabled: bool(true, 'without a database (database.enabled = false): keep the swarms in data_dir/checkpoint, written every interval_seconds and at shutdown, and put them back at start'),
+    enabled: bool(true, 'keep the swarms in data_dir/checkpoint, written every interval_seconds and at shutdown, and put them back at start (with a database: with the accounting journal after it)'),
     interval_seconds: int(300, 0, 86400, 'seconds between checkpoints while serving; 0 = only at shutdown'),
   }),
   persistence: table({
     flush_interval_ms: int(1000, 20, 60000, 'accounting records are journalled and written to the database at least this often'),
     flush_connections: int(2, 1, 64, 'connections a batch is written with in parallel, each a transaction over its share of the users (PostgreSQL only: the embedded database takes one); more when the database has cores to spare'),
-    journal_max_bytes: int(1073741824, 1048576, 2 ** 50, 'disk budget of the journal while the database is away; at 80% the tracker warns, at 100% it stops taking announces rather than lose accounting'),
+    journal_max_bytes: int(1073741824, 1048576, 2 ** 50, 'disk budget of the journal: batches owed to the database (while it is away) and those kept for a checkpoint tail (which give way first); at 80% owed the tracker warns, at 100% it stops taking announces rather than lose accounting'),
   }),
   admin: table({
     enabled: bool(true, 'serve the admin API (/api/v1, needs the database), /health, /ready and /metrics'),

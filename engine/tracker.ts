@@ -117,7 +117,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
       }
     }
     if (db.enabled) {
-      ({ persistence, restored: restoredPeers } = await Persistence.start(pool.accountingBuffers(), pool.epoch, {
+      ({ persistence } = await Persistence.start(pool.accountingBuffers(), pool.epoch, {
         url: db.url,
         schema: db.schema,
         dataDir: db.data_dir,
@@ -125,6 +125,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
         journalMaxBytes: config.persistence.journal_max_bytes,
         flushConnections: config.persistence.flush_connections,
         peerTimeout: config.tracker.peer_timeout,
+        checkpoints: config.checkpoint.enabled,
         firstUser: config.tracker.private,
         log,
         onRegistry: (snap) => applySnapshot(registry, snap, log),
@@ -136,7 +137,18 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
         },
         onFatal,
       }));
-      if (restoredPeers > 0) log(`restored ${restoredPeers} peers from the database`);
+      // the checkpoint and the journal's tail (or the journal alone) replay over one another:
+      // what counts is who is in the swarms once the shards have taken all of it
+      restoredPeers = await livePeers(pool);
+      if (restoredPeers > 0) log(`restored ${restoredPeers} peers`);
+      if (config.checkpoint.enabled) {
+        // with a database, each checkpoint is tied to the accounting journal (README: checkpoints)
+        const cps = Checkpoints.open(pool, db.data_dir, log, persistence)!;
+        checkpoints = cps;
+        cps.every(config.checkpoint.interval_seconds);
+        persistence.onCheckpointWanted = () => void cps.take().catch((e: Error) => log(`checkpoint failed: ${e.message}`, 'error'));
+        if (persistence.checkpointNow) persistence.onCheckpointWanted(); // restored without one: the base for the next start
+      }
     }
     if (config.tracker.private && registry.userCount === 0) {
       log('private mode with no users: every announce will be refused until users are added', 'warn');
@@ -208,6 +220,14 @@ async function restore(pool: ShardPool, tags: AddressTags, records: Uint8Array):
     pool.requestRing(shard).u8.set(records.subarray(at, at + AnnounceRequest.SIZE), off);
     pool.queued(shard);
   }
+}
+
+/** Peers in the swarms once the shards have handled every request queued so far. */
+async function livePeers(pool: ShardPool): Promise<number> {
+  const all = Array.from({ length: pool.count }, (_, i) => i);
+  const until = Date.now() + 60_000; // (a shard respawning takes the rest later)
+  while (all.some((i) => pool.stats(i).queuedRequestBytes > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 2));
+  return all.reduce((n, i) => n + pool.stats(i).peers, 0);
 }
 
 function exitOnFatal(log: Logger): (msg: string) => void {

@@ -94,20 +94,27 @@ export class Batches {
    * Move every published record into one journal batch. The ring space is released only
    * once the batch is fsynced. Past the disk budget the records stay in the rings (and the
    * shards wait) rather than be dropped; at shutdown (`force`) they go to the journal
-   * anyway, since the rings die with the process.
+   * anyway, since the rings die with the process. False when records stayed in the rings.
    */
-  cut(force = false): void {
+  cut(force = false): boolean {
     let bytes = 0;
     for (const r of this.rings) bytes += r.depth();
-    if (bytes === 0) return;
+    if (bytes === 0) return true;
     const max = this.settings.journalMaxBytes;
+    if (!force && this.journal.size + bytes > max && this.journal.keptSize > 0) {
+      // Accounting comes first: the batches kept for the checkpoint's tail go. The swarms
+      // then come back from the next checkpoint (a restart before it: from what is left).
+      this.journal.keepFrom(this.journal.lastBatchId + 1);
+      this.journal.compact();
+      this.log(`journal at its disk budget: the batches kept for the last checkpoint's tail were dropped`, 'warn');
+    }
     if (!force && this.journal.size + bytes > max) {
       this.stats[PersistenceStats.BUDGET_STALLS]++;
       if (Date.now() - this.budgetWarned > 10_000) {
         this.budgetWarned = Date.now();
         this.log(`journal at its disk budget (${this.journal.size} of ${max} bytes) with the database away: announces wait until it returns`, 'error');
       }
-      return;
+      return false;
     }
     const chunks: Chunk[] = [];
     let count = 0;
@@ -129,10 +136,17 @@ export class Batches {
     this.journalledAt.set(id, Date.now() / 1000);
     this.stats[PersistenceStats.RECORDS_JOURNALLED] += count;
     this.publish();
-    const share = this.journal.size / max;
+    this.warnBudget();
+    return true;
+  }
+
+  private warnBudget(): void {
+    const max = this.settings.journalMaxBytes;
+    const owed = this.journal.size - this.journal.keptSize; // (kept batches give way when the budget is reached)
+    const share = owed / max;
     if (share >= BUDGET_WARN && Date.now() - this.budgetWarned > 60_000) {
       this.budgetWarned = Date.now();
-      this.log(`journal is at ${Math.round(share * 100)}% of its disk budget (${this.journal.size} bytes): the database has been away since batch ${this.journal.pendingIds()[0]}`, 'error');
+      this.log(`journal is at ${Math.round(share * 100)}% of its disk budget (${owed} bytes owed to the database): it has been away since batch ${this.journal.pendingIds()[0]}`, 'error');
     }
   }
 
@@ -160,18 +174,22 @@ export class Batches {
   /**
    * A database that has applied later batches of this journal than the file holds (a copy
    * of the data directory, an older backup) is said in the log: new batches are counted
-   * under this run's own name, so nothing collides.
+   * under this run's own name, so nothing collides. True in that case: the ledger has
+   * moved past what this directory's checkpoint and journal say of the peers' totals.
    */
-  async checkAhead(sql: postgres.Sql): Promise<void> {
+  async checkAhead(sql: postgres.Sql): Promise<boolean> {
     const [{ high }] = await sql<{ high: string | null }[]>`
       SELECT max(batch_id)::text AS high FROM applied_batches WHERE journal = ${this.journal.id} OR journal LIKE ${this.journal.id + '/%'}`;
     if (high !== null && Number(high) > this.journal.lastBatchId) {
       this.log(
         `journal ${this.journal.id} is at batch ${this.journal.lastBatchId} but the database has applied batch ${high} of it: this data directory ` +
-          `is a copy or an older backup. Its new batches are counted under this run's own name (nothing collides); its pending ones are replayed once.`,
+          `is a copy or an older backup. Its new batches are counted under this run's own name (nothing collides); its pending ones are replayed once. ` +
+          `Its swarms start empty: the totals its checkpoint and journal hold are older than the ledger's (each peer's next announce is a baseline).`,
         'warn',
       );
+      return true;
     }
+    return false;
   }
 
   /** Commit pending batches oldest first, until none is left or the database fails. */

@@ -148,4 +148,49 @@ describe('accounting journal', () => {
     expect(again.size).toBeLessThan(64);
     again.close();
   });
+
+  it('keeps acknowledged batches from keepFrom on (a checkpoint\'s tail), across restarts and compactions', () => {
+    const d = dir();
+    const j = Journal.open<Rec>(d, { keep: true, compactAt: 1 });
+    for (let id = 1; id <= 6; id++) j.append(id, [{ user: id, torrent: 0, up: id }]);
+    j.keepFrom(3);
+    for (let id = 1; id <= 5; id++) j.ack(id); // compactAt 1: each ack past the first may rewrite the file
+    expect(j.pendingIds()).toEqual([6]);
+    expect(j.tail()).toEqual([3, 4, 5, 6]);
+    expect(j.read(4)).toEqual([{ user: 4, torrent: 0, up: 4 }]);
+    expect(() => j.read(2)).toThrow(/no batch 2/);
+    expect(j.keptSize).toBeGreaterThan(0);
+    j.close();
+    // reopened: the kept batches are still acknowledged (not replayed to the database) and
+    // still there, with any the file still held, until keepFrom says again
+    const again = Journal.open<Rec>(d, { keep: true });
+    expect(again.pendingIds()).toEqual([6]);
+    expect(again.tail().slice(-4)).toEqual([3, 4, 5, 6]);
+    again.keepFrom(5);
+    expect(again.tail()).toEqual([5, 6]);
+    again.ack(6);
+    again.compact();
+    again.close();
+    const third = Journal.open<Rec>(d, { keep: true });
+    expect(third.tail()).toEqual([5, 6]);
+    expect(third.pendingIds()).toEqual([]);
+    third.append(7, []);
+    third.keepFrom(8); // a checkpoint after everything: nothing kept, and the file empties at the next ack
+    third.ack(7);
+    expect(third.tail()).toEqual([]);
+    expect(third.size).toBeLessThan(40);
+    third.close();
+  });
+
+  it('without keep, an acknowledged batch is gone and the tail is only what is pending', () => {
+    const d = dir();
+    const j = Journal.open<Rec>(d);
+    for (let id = 1; id <= 3; id++) j.append(id, []);
+    j.ack(1);
+    expect(j.tail()).toEqual([2, 3]);
+    j.ack(3);
+    expect(j.tail()).toEqual([]); // 3 is acked, 2 is pending: the run up to the last id is broken
+    expect(j.pendingIds()).toEqual([2]);
+    j.close();
+  });
 });

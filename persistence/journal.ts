@@ -16,6 +16,10 @@ import { pack, unpack } from 'msgpackr';
 // batch that did reach the database is harmless: the flush records batch ids in
 // applied_batches in the same transaction, so a replay is recognised and skipped there.
 // When every batch is acked the file is rewritten empty (atomically, by rename).
+//
+// Acknowledged batches may be kept too (`keepFrom`): the swarms' state since the newest
+// checkpoint is in them (persistence/restore.ts), so they stay until a later checkpoint
+// no longer needs them. They count in the file's size (the disk budget) like the rest.
 
 const HEADER = 12;
 // Under sustained load some batch is always pending, so the file would never be emptied:
@@ -33,8 +37,12 @@ export class Journal<R = unknown> {
   private bytes = 0;
   // unacked batches: where their frame's payload is in the file (read back when replayed,
   // so an outage costs disk, bounded by the budget, not memory)
-  private readonly pending = new Map<number, { at: number; len: number; records: number }>();
-  private pendingBytes = 0; // frames of unacked batches: what a compaction keeps
+  private readonly pending = new Map<number, Frame>();
+  private pendingBytes = 0; // frames of unacked batches
+  // acked batches kept for a checkpoint's tail (ids ≥ keepFrom); what a compaction keeps is both
+  private readonly kept = new Map<number, Frame>();
+  private keptBytes = 0;
+  private keepAt: number;
   private lastId = 0;
   /**
    * What opening the file cut off: a torn tail (a crash mid-write: expected, nothing to
@@ -51,12 +59,17 @@ export class Journal<R = unknown> {
     readonly id: string,
     /** Rewrite the file without its acknowledged batches once it is this big and mostly acked. */
     private readonly compactAt: number,
+    keep: boolean,
   ) {
     this.fd = openPrivate(path, 'a+');
+    this.keepAt = keep ? 0 : Infinity;
   }
 
-  /** Open (or create) the journal in `dir`, recovering what a previous run left. */
-  static open<R>(dir: string, opts: { compactAt?: number } = {}): Journal<R> {
+  /**
+   * Open (or create) the journal in `dir`, recovering what a previous run left. `keep`:
+   * acknowledged batches are kept (every one found, until keepFrom() says from where).
+   */
+  static open<R>(dir: string, opts: { compactAt?: number; keep?: boolean } = {}): Journal<R> {
     privateDir(dir);
     const idFile = join(dir, 'journal.id');
     if (!existsSync(idFile)) {
@@ -67,7 +80,7 @@ export class Journal<R = unknown> {
       closeSync(fd);
       syncDir(dir);
     } else chmodSync(idFile, 0o600);
-    const j = new Journal<R>(join(dir, 'accounting.journal'), dir, readFileSync(idFile, 'utf8').trim(), opts.compactAt ?? COMPACT_AT);
+    const j = new Journal<R>(join(dir, 'accounting.journal'), dir, readFileSync(idFile, 'utf8').trim(), opts.compactAt ?? COMPACT_AT, opts.keep ?? false);
     j.recover();
     return j;
   }
@@ -96,10 +109,40 @@ export class Journal<R = unknown> {
     return this.pending.size;
   }
 
-  /** The records of an unacknowledged batch, read back from the file. */
+  /** Bytes of the acknowledged batches kept for a checkpoint. */
+  get keptSize(): number {
+    return this.keptBytes;
+  }
+
+  /**
+   * The ids of every batch the file holds (kept and pending) from the newest gap on, oldest
+   * first: a run of consecutive ids ending at the last one written.
+   */
+  tail(): number[] {
+    const ids: number[] = [];
+    for (let id = this.lastId; this.pending.has(id) || this.kept.has(id); id--) ids.push(id);
+    return ids.reverse();
+  }
+
+  /** Keep acknowledged batches from `id` on; those before it go (at the next compaction). */
+  keepFrom(id: number): void {
+    this.keepAt = id;
+    for (const [k, f] of this.kept) {
+      if (k >= id) continue;
+      this.kept.delete(k);
+      this.keptBytes -= HEADER + f.len;
+    }
+  }
+
+  /** Rewrite the file now with only what is kept and pending. */
+  compact(): void {
+    this.rewrite();
+  }
+
+  /** The records of a batch the file holds (pending or kept), read back from it. */
   read(id: number): R[] {
-    const p = this.pending.get(id);
-    if (p === undefined) throw new Error(`journal has no pending batch ${id}`);
+    const p = this.pending.get(id) ?? this.kept.get(id);
+    if (p === undefined) throw new Error(`journal has no batch ${id}`);
     const body = Buffer.allocUnsafe(p.len);
     let got = 0;
     while (got < p.len) got += readSync(this.fd, body, got, p.len - got, p.at + got);
@@ -124,8 +167,16 @@ export class Journal<R = unknown> {
     if (p === undefined) return;
     this.pending.delete(id);
     this.pendingBytes -= HEADER + p.len;
-    if (this.pending.size === 0 || (this.bytes >= this.compactAt && this.pendingBytes * 4 <= this.bytes)) this.rewrite();
+    this.hold(id, p);
+    if ((this.pending.size === 0 && this.kept.size === 0) || (this.bytes >= this.compactAt && (this.pendingBytes + this.keptBytes) * 4 <= this.bytes)) this.rewrite();
     else this.write({ k: 'ack', id });
+  }
+
+  /** An acknowledged batch: kept if a checkpoint may need it. */
+  private hold(id: number, f: Frame): void {
+    if (id < this.keepAt) return;
+    this.kept.set(id, f);
+    this.keptBytes += HEADER + f.len;
   }
 
   close(): void {
@@ -171,8 +222,11 @@ export class Journal<R = unknown> {
         if (payload.id > this.lastId) this.lastId = payload.id;
       } else if (payload.k === 'ack') {
         const p = this.pending.get(payload.id);
-        if (p) this.pendingBytes -= HEADER + p.len;
-        this.pending.delete(payload.id);
+        if (p && !(payload as { last?: boolean }).last) {
+          this.pendingBytes -= HEADER + p.len;
+          this.pending.delete(payload.id);
+          this.hold(payload.id, p);
+        }
         if (payload.id > this.lastId) this.lastId = payload.id;
       }
       at += HEADER + len;
@@ -204,13 +258,14 @@ export class Journal<R = unknown> {
       at = this.bytes;
     }
     this.bytes = at;
-    if (this.pending.size === 0 && at > 0) this.rewrite();
+    if (this.pending.size === 0 && this.kept.size === 0 && at > 0) this.rewrite();
   }
 
   /**
-   * Replace the file (atomically, by rename) with one holding only what is pending: a frame
-   * that keeps the id sequence (replays never meet a reused id), then each pending batch's
-   * frame as it was. With nothing pending that is an empty journal.
+   * Replace the file (atomically, by rename) with one holding only what is kept and
+   * pending: a frame that keeps the id sequence (replays never meet a reused id), then each
+   * batch's frame as it was, in id order, then the acks of the kept ones. With nothing kept
+   * or pending that is an empty journal.
    */
   private rewrite(): void {
     const tmp = `${this.path}.tmp`;
@@ -219,7 +274,8 @@ export class Journal<R = unknown> {
     this.fd = fd;
     this.bytes = 0;
     if (this.lastId > 0) this.write({ k: 'ack', id: this.lastId, last: true }, false);
-    for (const p of this.pending.values()) {
+    const frames = [...this.kept, ...this.pending].sort((a, b) => a[0] - b[0]);
+    for (const [, p] of frames) {
       const frame = Buffer.allocUnsafe(HEADER + p.len);
       let got = 0;
       while (got < frame.length) got += readSync(old, frame, got, frame.length - got, p.at - HEADER + got);
@@ -228,10 +284,18 @@ export class Journal<R = unknown> {
       p.at = this.bytes + HEADER;
       this.bytes += frame.length;
     }
+    for (const id of this.kept.keys()) this.write({ k: 'ack', id }, false);
     fsyncSync(fd);
     closeSync(old);
     renameSync(tmp, this.path);
     syncDir(dirname(this.path)); // the rename itself must survive a crash
     if (fstatSync(this.fd).size !== this.bytes) throw new Error('journal rewrite: unexpected file size');
   }
+}
+
+/** Where a batch's frame payload is in the file. */
+interface Frame {
+  at: number;
+  len: number;
+  records: number;
 }

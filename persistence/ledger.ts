@@ -1,6 +1,5 @@
 import type postgres from 'postgres';
 import { writeFlags, flagTwiceSize } from './flags.js';
-import { writePeers } from './peers.js';
 import { nums } from './pg.js';
 
 // Writing accounting batches into the ledger: a transaction per batch (or per part of it,
@@ -10,11 +9,14 @@ import { nums } from './pg.js';
 // than PostgreSQL's work), bytes as one concatenated bytea sliced in SQL (the client cannot
 // send arrays of bytea).
 //
+// (Releases before checkpoints also wrote a peers row per peer here, so that a restart could
+// put the swarms back: checkpoints and the journal do that now, persistence/restore.ts.)
+//
 // A batch (part) is first recorded in applied_batches; if it is already there (a replay
 // from the journal after a crash between commit and ack), nothing else is written. Records
 // that PostgreSQL cannot take (an unknown user or torrent, a value out of range) never
 // block the rest: they are moved to dead_letters with the reason, in the same transaction.
-// Parts are cut by user, so no two of them write the same history, user or peer row.
+// Parts are cut by user, so no two of them write the same history or user row.
 
 /** One accounting delta, as the shards produce it (deltas, never absolute totals). */
 export interface LedgerRecord {
@@ -34,11 +36,11 @@ export interface LedgerRecord {
   totalUp?: number; // the peer's reported totals after the announce (evidence)
   totalDown?: number;
   at: number; // unix seconds of the announce
-  /** The announcing peer's new state, kept in the peers table (absent: ledger only). */
+  /** The announcing peer's new state (evidence of a flag; absent: ledger only). */
   peer?: PeerState;
 }
 
-/** A peer's totals and address after an announce: its row in the peers table. */
+/** A peer's totals and address after an announce. */
 export interface PeerState {
   identity: Uint8Array; // peer_id (20 bytes) then info_hash (20 bytes)
   ip: Uint8Array; // 16 bytes, IPv4 mapped
@@ -49,7 +51,7 @@ export interface PeerState {
   downloaded: number;
   left: number;
   paused: boolean;
-  stopped: boolean; // the peer left: its row goes
+  stopped: boolean; // the peer left
 }
 
 export interface FlushResult {
@@ -79,7 +81,6 @@ interface Row {
   completedAt: number | null;
 }
 
-const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 
 /**
  * Sum records per (user, torrent): a flush writes each pair once. Records without a user
@@ -106,13 +107,6 @@ export function aggregate(records: readonly LedgerRecord[]): Row[] {
     if (r.completed && (row.completedAt === null || r.at < row.completedAt)) row.completedAt = r.at;
   }
   return [...rows.values()];
-}
-
-/** Each peer's last record in the batch (its records arrive in announce order: one shard owns its swarm). */
-function lastPeers(records: readonly LedgerRecord[]): LedgerRecord[] {
-  const peers = new Map<string, LedgerRecord>();
-  for (const r of records) if (r.peer && !r.refused) peers.set(latin1(r.peer.identity), r);
-  return [...peers.values()];
 }
 
 type Tx = postgres.TransactionSql;
@@ -153,17 +147,15 @@ export async function flushBatch(sql: postgres.Sql, batchId: number, records: re
             ON CONFLICT (journal, batch_id, part) DO NOTHING`;
   const [{ parts }] = await sql<{ parts: number }[]>`SELECT parts FROM applied_batches WHERE journal = ${journal} AND batch_id = ${batchId} AND part = -1`;
   const rows: Row[][] = Array.from({ length: parts }, () => []);
-  const peers: LedgerRecord[][] = Array.from({ length: parts }, () => []);
   const flagged: LedgerRecord[][] = Array.from({ length: parts }, () => []);
   for (const r of records) if (r.cheats && r.user !== 0 && r.torrent !== 0) flagged[r.user % parts].push(r);
   const counts = new Array<number>(parts).fill(0); // records per part, as applied_batches keeps them
   for (const r of records) counts[r.user % parts]++;
   for (const r of aggregate(records)) rows[r.user % parts].push(r);
-  for (const r of lastPeers(records)) peers[r.user % parts].push(r);
   const done = await Promise.all(
     rows.map((_, part) =>
       retryConflicts(() =>
-        sql.begin((tx) => writePart(tx, { journal, batchId, part, parts, records: counts[part], prune: part === 0 }, rows[part], peers[part], flagged[part])),
+        sql.begin((tx) => writePart(tx, { journal, batchId, part, parts, records: counts[part], prune: part === 0 }, rows[part], flagged[part])),
       ),
     ),
   );
@@ -199,7 +191,7 @@ interface Part {
   prune: boolean;
 }
 
-async function writePart(tx: Tx, p: Part, aggregated: Row[], peers: LedgerRecord[], flagged: LedgerRecord[]): Promise<FlushResult> {
+async function writePart(tx: Tx, p: Part, aggregated: Row[], flagged: LedgerRecord[]): Promise<FlushResult> {
   // A site transaction that deleted a user and then idles holds the lock below: give up
   // (and retry the batch later) rather than wait on it until the watchdog drops the client.
   await tx`SET LOCAL lock_timeout = '5s'`;
@@ -256,11 +248,6 @@ async function writePart(tx: Tx, p: Part, aggregated: Row[], peers: LedgerRecord
   rows = await writeRefusing(tx, rows, write, async (r, e) => {
     dead += await deadLetter(tx, p, [r], () => e.message);
   });
-  // The peers table is state, not ledger: a row it refuses never costs the batch. Such a
-  // peer's row goes instead: left as it was, it would hold totals older than the ledger's
-  // and a restart would count the difference again; without a row, its next announce after
-  // a restart is a first sighting (a new baseline).
-  await writeRefusing(tx, peers, writePeers, (r) => writePeers(tx, [{ ...r, peer: { ...r.peer!, stopped: true } }]));
   // Evidence, in the transaction that credits (or refuses) the claim: never lost, never twice.
   await writeFlags(tx, flagged);
   const flagsTwiceSize = await flagTwiceSize(tx, rows.filter((r) => r.downloaded > 0));

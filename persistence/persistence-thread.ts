@@ -18,7 +18,9 @@ import { ByteRing } from '../contract/ring.js';
 import { Batches, type Chunk } from './batches.js';
 import { Database, DB_TIMEOUT_MS } from './database.js';
 import { Journal } from './journal.js';
-import { prunePeers, restorePeers } from './peers.js';
+import { checkpointFrom, CHECKPOINT_FILE, newestCheckpoint, PREVIOUS_FILE } from './checkpoint-file.js';
+import { clearLegacyPeers, restoreLegacyPeers } from './peers.js';
+import { RestoreBatches } from './restore.js';
 import { lockDataDir, unlockDataDir } from './private-files.js';
 import type { FromPersistence, ToPersistence } from './persistence.js';
 import { ensureFirstUser, pruneChanges } from './registry.js';
@@ -34,6 +36,11 @@ export interface PersistenceSettings {
   /** Transactions (and connections) a batch is written with in parallel; 1 on the embedded database. */
   flushConnections: number;
   peerTimeout: number;
+  /**
+   * Checkpoints are taken (engine/checkpoints.ts): the swarms come back at start from the
+   * newest and the journal's tail after it, kept for them. Off: swarms start empty.
+   */
+  checkpoints: boolean;
   /** Private mode: create a first user when there is none, and say its passkey. */
   firstUser: boolean;
 }
@@ -46,6 +53,9 @@ export interface PersistenceWorkerData extends PersistenceSettings {
 
 const TICK_MS = 20;
 const PRUNE_EVERY_MS = 60_000;
+/** Past this share of the disk budget in batches kept for a checkpoint's tail, a checkpoint is asked for. */
+const KEPT_SHARE = 0.25;
+const WANT_EVERY_MS = 30_000;
 const CLOSE_TIMEOUT_MS = 15_000;
 const RESTORE_TIMEOUT_MS = 600_000; // reading every peer back at start (millions of rows)
 
@@ -74,10 +84,13 @@ class Persister {
   private connecting = false;
   private lastPrune = Date.now();
   private closing = false;
+  /** Rows of the peers table (releases before checkpoints) still to delete, once the database is up. */
+  private legacyRows = true;
+  private wanted = 0;
 
   constructor() {
     lockDataDir(data.dataDir); // the journal, the registry snapshot, credentials: this user's only, and this tracker's
-    const journal = Journal.open<Chunk>(join(data.dataDir, 'journal'));
+    const journal = Journal.open<Chunk>(join(data.dataDir, 'journal'), { keep: data.checkpoints });
     const cut = journal.recovered;
     if (cut.savedTo !== undefined) log(`journal damaged: ${cut.cutBytes} bytes after the last intact batch could not be read; kept in ${cut.savedTo}`, 'error');
     else if (cut.cutBytes > 0) log(`journal: cut ${cut.cutBytes} bytes of a batch being written when the last run crashed (never taken: its peers' next announces count from their committed totals)`, 'warn');
@@ -93,15 +106,78 @@ class Persister {
     this.batches.checkAge();
   }
 
+  /**
+   * The swarms as the newest checkpoint this journal can complete and the journal's batches
+   * from its tail on hold them (persistence/restore.ts). False when there is none (nothing
+   * sent to the shards).
+   */
+  private async restoreCheckpoint(out: RestoreBatches): Promise<boolean> {
+    const j = this.batches.journal;
+    const held = j.tail();
+    const first = held[0] ?? j.lastBatchId + 1;
+    const cp = newestCheckpoint(data.dataDir, (file, why) => log(`checkpoint ${file} ignored: ${why}`, 'warn'), (c) => {
+      if (c.journal === '') return 'written without the accounting journal (by a tracker without a database, or an older release)';
+      if (c.journal !== j.id) return `written with another journal (${c.journal}; this one is ${j.id})`;
+      if (c.from < first || c.from > j.lastBatchId + 1) return `the journal no longer holds its tail from batch ${c.from} (it holds ${first}…${j.lastBatchId})`;
+      return undefined;
+    });
+    if (cp === undefined) return false;
+    const now = Date.now() / 1000;
+    const old = await out.checkpoint(cp, now, data.peerTimeout);
+    const tail = held.filter((id) => id >= cp.from);
+    await this.replay(out, tail, now);
+    log(
+      `restoring the swarms: the checkpoint written ${Math.round(now - cp.writtenAt)} s ago (${cp.peers - old} peers; ${old} had timed out meanwhile), ` +
+        `then the journal's ${tail.length} batches after it`,
+    );
+    return true;
+  }
+
+  /** Replay the peers' states in journal batches `ids` (oldest first). */
+  private async replay(out: RestoreBatches, ids: number[], now: number): Promise<void> {
+    for (const id of ids) for (const c of this.batches.journal.read(id)) await out.journal(c.data, c.epoch, now, data.peerTimeout);
+    await out.flush();
+  }
+
+  /**
+   * Keep the journal's batches that the checkpoint and the previous one need for their
+   * tails (the previous one: in case the newest turns out unreadable), or with neither, those
+   * from `fallback` on (what the swarms were restored from, until the first checkpoint).
+   */
+  private keepForCheckpoints(fallback?: number): void {
+    const j = this.batches.journal;
+    const froms = [CHECKPOINT_FILE, PREVIOUS_FILE].map((f) => checkpointFrom(join(data.dataDir, f))).filter((c) => c !== undefined && c.journal === j.id).map((c) => c!.from);
+    const from = froms.length > 0 ? Math.min(...froms) : fallback;
+    if (from !== undefined) j.keepFrom(from);
+  }
+
   async start(): Promise<void> {
+    const journal = this.batches.journal;
     const pending = this.batches.pending;
     if (pending > 0) log(`journal holds ${pending} batches not known to be committed: replaying them`, 'warn');
-    let restored = 0;
-    let loaded = false;
+    // what the swarms are restored from when no checkpoint will do: the journal's tail as it
+    // is now (every batch of it, or with the old peers table as the base, its pending ones)
+    const held = journal.tail();
+    const firstPending = journal.pendingIds()[0] ?? journal.lastBatchId + 1;
+    const out = new RestoreBatches((records) => post({ type: 'restore', records }));
+    // A data directory behind the ledger (a copy whose original went on, an older backup)
+    // holds totals older than those counted: its swarms start empty. (Without the database
+    // at start that cannot be asked: the checkpoint is trusted.)
+    let trusted = true;
     if (await this.db.connect()) {
       try {
-        await this.db.guarded(this.batches.checkAhead(this.db.sql!));
-        await this.batches.commitAll(); // the journal first: restored peers must carry what it adds
+        trusted = !(await this.db.guarded(this.batches.checkAhead(this.db.sql!)));
+      } catch (e) {
+        this.db.drop(`start: ${(e as Error).message}`);
+      }
+    }
+    const restoring = data.checkpoints && trusted;
+    const fromCheckpoint = restoring && (await this.restoreCheckpoint(out));
+    let loaded = false;
+    let legacy = 0;
+    if (this.db.sql !== undefined) {
+      try {
+        await this.batches.commitAll();
         if (this.db.sql === undefined) throw new Error('database lost while replaying the journal');
         await this.db.guarded(this.registry.reload(), REGISTRY_TIMEOUT_MS);
         loaded = true;
@@ -112,24 +188,36 @@ class Persister {
             post({ type: 'first-user', passkey: made });
           }
         }
-        // Restored peers carry the totals the ledger holds; with journal batches still
-        // uncommitted those would be behind, and the next deltas would count bytes twice.
-        if (this.batches.pending === 0) {
-          restored = await this.db.guarded(restorePeers(this.db.sql!, data.peerTimeout, (records) => post({ type: 'restore', records })), RESTORE_TIMEOUT_MS);
-          this.stats[PersistenceStats.PEERS_RESTORED] = restored;
-        } else {
-          log('journal not fully committed at start: swarms start empty (peers re-announce; nothing is counted twice)', 'warn');
+        // An older release kept swarms in the peers table, in step with the ledger as
+        // committed: without a checkpoint yet, those rows are the base and the journal's
+        // pending batches (written by that release, not in the rows) its tail. Read once,
+        // then deleted (checkpoints carry the swarms from now on).
+        if (restoring && !fromCheckpoint) {
+          legacy = await this.db.guarded(restoreLegacyPeers(this.db.sql!, data.peerTimeout, (records) => post({ type: 'restore', records })), RESTORE_TIMEOUT_MS);
         }
+        await this.db.guarded(clearLegacyPeers(this.db.sql!));
+        this.legacyRows = false;
         if (data.url !== '') await this.db.guarded(this.registry.listen(data.schema));
       } catch (e) {
         // serve anyway; the tick loop reconnects, reloads and listens when it can
         this.db.drop(`start: ${(e as Error).message}`);
       }
     }
+    if (restoring && !fromCheckpoint) {
+      // no checkpoint: the swarms as the journal's tail holds them (any run of batches up
+      // to the last is safe: each peer ends with its last journalled state)
+      const tail = legacy > 0 ? held.filter((id) => id >= firstPending) : held;
+      await this.replay(out, tail, Date.now() / 1000);
+      if (legacy > 0) log(`restoring the swarms: ${legacy} peers from the peers table of an older release, then the journal's ${tail.length} batches not in it`);
+      else if (tail.length > 0) log(`restoring the swarms: no usable checkpoint; the journal's ${tail.length} batches held`, 'warn');
+      this.keepForCheckpoints(held[0] ?? journal.lastBatchId + 1);
+    } else if (data.checkpoints) this.keepForCheckpoints();
     if (!loaded && !this.registry.loadSaved()) {
       log('database unreachable at start and no saved registry: private announces are refused until it is reachable', 'error');
     }
-    post({ type: 'ready', restored, db: this.db.embedded?.address ?? null });
+    const restored = legacy + out.count;
+    this.stats[PersistenceStats.PEERS_RESTORED] = restored;
+    post({ type: 'ready', restored, db: this.db.embedded?.address ?? null, checkpointNow: data.checkpoints && !fromCheckpoint });
     this.nextCut = Date.now() + data.flushIntervalMs;
     setInterval(() => this.tick(), TICK_MS);
   }
@@ -158,14 +246,35 @@ class Persister {
     }
     if (this.db.sql === undefined && !this.connecting && now >= this.db.retryAt) void this.reconnect();
     else if (this.batches.pending > 0 && !this.batches.committing && now >= this.db.retryAt) void this.batches.commitAll();
+    if (data.checkpoints && this.batches.journal.keptSize > data.journalMaxBytes * KEPT_SHARE && now - this.wanted > WANT_EVERY_MS) {
+      this.wanted = now;
+      post({ type: 'checkpoint-wanted' });
+    }
     // (not while the database is away: the batch retries find out when it is back)
     if (!this.db.up || this.connecting) return;
     if (now - this.lastPrune > PRUNE_EVERY_MS) {
       this.lastPrune = now;
-      prunePeers(this.db.sql!, data.peerTimeout).catch(() => {});
       pruneChanges(this.db.sql!).catch(() => {});
+      if (this.legacyRows) clearLegacyPeers(this.db.sql!).then(() => void (this.legacyRows = false), () => {});
     }
     this.registry.tick();
+  }
+
+  /** A checkpoint begins: the last batch journalled before its first swarm is written. */
+  mark(id: number): void {
+    post({ type: 'answer', id, journal: this.batches.journal.id, batch: this.batches.journal.lastBatchId });
+  }
+
+  /** A checkpoint is whole: journal what the shards published up to now before it is put in place. */
+  flush(id: number): void {
+    if (this.closing) return post({ type: 'answer', id, error: 'the journal is closing' });
+    if (this.batches.cut()) post({ type: 'answer', id, batch: this.batches.journal.lastBatchId });
+    else post({ type: 'answer', id, error: 'the journal is at its disk budget (the database has been away): the checkpoint is not put in place' });
+  }
+
+  /** A checkpoint was put in place: the journal keeps only what it and the previous one need. */
+  checkpointed(): void {
+    if (!this.batches.journalClosed) this.keepForCheckpoints();
   }
 
   /** The admin API changed the registry: load it now and say which request this answers. */
@@ -225,6 +334,9 @@ process.on('uncaughtException', (e) => {
 
 port.on('message', (m: ToPersistence) => {
   if (m.type === 'reload') void persister.reloadFor(m.id);
+  if (m.type === 'mark') persister.mark(m.id);
+  if (m.type === 'flush') persister.flush(m.id);
+  if (m.type === 'checkpointed') persister.checkpointed();
   if (m.type === 'close') {
     persister
       .close()

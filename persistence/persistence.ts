@@ -4,6 +4,7 @@ import type { RegistryDelta, RegistrySnapshot } from '../contract/registry.js';
 import { allocateStats, PersistenceStats } from '../contract/persistence-stats.js';
 import type { PersistenceSettings, PersistenceWorkerData } from './persistence-thread.js';
 import type { Logger } from '../contract/log.js';
+import type { JournalSide } from '../contract/checkpoint.js';
 
 // The acceptor's side of the persistence thread: starts it on the shards' accounting rings,
 // hands registry snapshots and restored peers to the engine, exposes the thread's
@@ -16,11 +17,18 @@ export type FromPersistence =
   | { type: 'restore'; records: Uint8Array }
   | { type: 'registry-failed'; reload: number }
   | { type: 'first-user'; passkey: string }
-  | { type: 'ready'; restored: number; db: EmbeddedAddress | null }
+  | { type: 'ready'; restored: number; db: EmbeddedAddress | null; checkpointNow: boolean }
+  | { type: 'answer'; id: number; journal?: string; batch?: number; error?: string }
+  | { type: 'checkpoint-wanted' }
   | { type: 'closed' }
   | { type: 'fatal'; msg: string };
 
-export type ToPersistence = { type: 'close' } | { type: 'reload'; id: number };
+export type ToPersistence =
+  | { type: 'close' }
+  | { type: 'reload'; id: number }
+  | { type: 'mark'; id: number }
+  | { type: 'flush'; id: number }
+  | { type: 'checkpointed' };
 
 export interface PersistenceOptions extends PersistenceSettings {
   log: Logger;
@@ -35,7 +43,7 @@ export interface PersistenceOptions extends PersistenceSettings {
 
 const WORKER_URL = new URL('./persistence-thread.js', import.meta.url);
 
-export class Persistence {
+export class Persistence implements JournalSide {
   /** The thread's counters (PersistenceStats layout), read without messaging it. */
   readonly stats: Float64Array;
   private readonly worker: Worker;
@@ -46,6 +54,12 @@ export class Persistence {
   private readonly waiting = new Map<number, (err?: Error) => void>();
   /** The embedded database's address (for the admin API), or null with a database URL. */
   embeddedDb: EmbeddedAddress | null = null;
+  /** The swarms came back without a checkpoint (from the journal, or the old peers table): take one now. */
+  checkpointNow = false;
+  /** The journal keeps many batches for the checkpoint's tail: a checkpoint now would let them go. */
+  onCheckpointWanted: () => void = () => {};
+  private asks = 0;
+  private readonly answers = new Map<number, (m: Extract<FromPersistence, { type: 'answer' }>) => void>();
 
   private constructor(rings: SharedArrayBuffer[], epoch: number, opts: PersistenceOptions, ready: (restored: number) => void, fail: (e: Error) => void) {
     const stats = allocateStats();
@@ -79,9 +93,17 @@ export class Persistence {
         }
         case 'first-user':
           return opts.onFirstUser(m.passkey);
+        case 'answer': {
+          const done = this.answers.get(m.id);
+          this.answers.delete(m.id);
+          return done?.(m);
+        }
+        case 'checkpoint-wanted':
+          return this.onCheckpointWanted();
         case 'ready':
           started = true;
           this.embeddedDb = m.db;
+          this.checkpointNow = m.checkpointNow;
           this.restoring.then(() => ready(m.restored), fail);
           return;
         case 'fatal':
@@ -96,6 +118,8 @@ export class Persistence {
       this.exited = true;
       for (const done of this.waiting.values()) done(new Error('the persistence thread exited'));
       this.waiting.clear();
+      for (const [id, done] of this.answers) done({ type: 'answer', id, error: 'the persistence thread exited' });
+      this.answers.clear();
       // Its journal holds everything it took: a restart of the process replays it. Running
       // on without it would fill the accounting rings and stall the shards, so give up.
       if (this.closed === undefined) opts.onFatal(`persistence thread exited (code ${code})`);
@@ -124,6 +148,28 @@ export class Persistence {
     return new Promise((resolve, reject) => {
       this.waiting.set(id, (err?: Error) => (err ? reject(err) : resolve()));
       this.worker.postMessage({ type: 'reload', id } satisfies ToPersistence);
+    });
+  }
+
+  async mark(): Promise<{ journal: string; batch: number }> {
+    const m = await this.ask('mark');
+    return { journal: m.journal!, batch: m.batch! };
+  }
+
+  async flush(): Promise<void> {
+    await this.ask('flush');
+  }
+
+  written(): void {
+    if (!this.exited) this.worker.postMessage({ type: 'checkpointed' } satisfies ToPersistence);
+  }
+
+  private ask(type: 'mark' | 'flush'): Promise<Extract<FromPersistence, { type: 'answer' }>> {
+    if (this.exited) return Promise.reject(new Error('the persistence thread is not running'));
+    const id = ++this.asks;
+    return new Promise((resolve, reject) => {
+      this.answers.set(id, (m) => (m.error !== undefined ? reject(new Error(m.error)) : resolve(m)));
+      this.worker.postMessage({ type, id } satisfies ToPersistence);
     });
   }
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Tracker } from '../dist/engine/tracker.js';
-import { CHECKPOINT_HEADER, CHECKPOINT_RECORD } from '../dist/contract/checkpoint.js';
+import { CHECKPOINT_HEADER, CHECKPOINT_RECORD, CHECKSUM_AT } from '../dist/contract/checkpoint.js';
 import { checksum } from '../dist/persistence/checkpoint-file.js';
 import { announcePath, decode, decodeRawKeys, hexKey, pct, spawnTracker, startTestTracker, until } from './helpers.js';
 
@@ -157,7 +157,7 @@ describe('checkpoints without a database', () => {
     const path = join(dir, 'checkpoint');
     const b = readFileSync(path);
     b.writeDoubleLE(b.readDoubleLE(24) - 25, 24);
-    checksum(b.subarray(CHECKPOINT_HEADER), b).copy(b, 40);
+    checksum(b.subarray(CHECKPOINT_HEADER), b).copy(b, CHECKSUM_AT);
     writeFileSync(path, b);
     t = await start(dir, [], { peer_timeout: 30 });
     expect(t.restoredPeers).toBe(10);
@@ -184,7 +184,7 @@ describe('checkpoints without a database', () => {
     const path = join(dir, 'checkpoint');
     const b = readFileSync(path);
     b.writeDoubleLE(b.readDoubleLE(24) - 7200, 24);
-    checksum(b.subarray(CHECKPOINT_HEADER), b).copy(b, 40); // (the checksum covers the header)
+    checksum(b.subarray(CHECKPOINT_HEADER), b).copy(b, CHECKSUM_AT); // (the checksum covers the header)
     writeFileSync(path, b);
     const logs: string[] = [];
     t = await start(dir, logs);

@@ -125,6 +125,7 @@ describe('persistence', () => {
     const { users, torrents } = await seeded(t, 4, 3);
     const sim = new LedgerSim(prng(33), users, torrents, 40);
     await sim.run(t.httpPort, 300);
+    await sim.finish(t.httpPort); // the swarms live in the data directory: the next sessions start afresh
     await stop(t);
     dataDir = mkdtempSync(join(tmpdir(), 'shardtrack-db-')); // a redeploy without its volume: batch ids start at 1 again
     t = await start();

@@ -13,6 +13,7 @@ export class LedgerTrackers {
       tracker: { private: true },
       database: { enabled: true, url: PG_URL, schema, data_dir: dataDir },
       persistence: { flush_interval_ms: 50 },
+      checkpoint: { enabled: true, interval_seconds: 0 }, // at shutdown: the swarms come back from it and the journal
     });
     this.running.push(t);
     return t;
