@@ -166,7 +166,7 @@ export function createMetrics(src: MetricsSource): Metrics {
     const stat = (kind: 'gauge' | 'counter', name: string, help: string, read: () => number): void =>
       (kind === 'gauge' ? gauge : counter)(reg, name, help, [], (emit) => emit({}, read()));
     stat('gauge', 'database_up', '1 while the last database operation succeeded.', () => ps[PersistenceStats.DB_UP]);
-    stat('gauge', 'journal_bytes', 'Bytes in the accounting journal (records not yet committed to the database).', () => ps[PersistenceStats.JOURNAL_BYTES]);
+    stat('gauge', 'journal_bytes', 'Bytes of the accounting journal file: batches not yet committed, those kept for the checkpoint tail, and acknowledged ones awaiting compaction.', () => ps[PersistenceStats.JOURNAL_BYTES]);
     stat('gauge', 'journal_budget_bytes', 'Journal size at which accounting waits (persistence.journal_max_bytes).', () => ps[PersistenceStats.JOURNAL_BUDGET]);
     stat('gauge', 'pending_batches', 'Batches journalled and not yet committed to the database.', () => ps[PersistenceStats.PENDING_BATCHES]);
     stat('gauge', 'persistence_lag_seconds', 'Age of the oldest batch not yet committed to the database (0 when none is pending).', () => {

@@ -4,7 +4,8 @@
 // $BENCH_LOAD_CPU (1); PostgreSQL (127.0.0.1:5432, unpinned) shares the machine.
 //
 //   off: database.enabled = false (users and torrents from a registry file)
-//   on:  the persistence thread on the local PostgreSQL (a scratch schema, dropped after)
+//   on:  the persistence thread on the local PostgreSQL (a scratch schema, dropped after),
+//        or with --embedded on the embedded database (PGlite, on the tracker's own core)
 //
 // The same 200,000-peer pool as bench/run-http.sh, each peer a user's (2,000 users, every
 // torrent registered). Rounds alternate off/on; the report gives medians. For "on" it also
@@ -12,7 +13,7 @@
 // /metrics) and the backlog when wrk stopped, i.e. whether accounting keeps up.
 // Every process started here is stopped by its PID; load goes to 127.0.0.1 only.
 //
-//   node bench/run-ledger.mjs [--seconds 10] [--warmup 2] [--rounds 3] [--port 18450] [--url postgres://…]
+//   node bench/run-ledger.mjs [--seconds 10] [--warmup 2] [--rounds 3] [--port 18450] [--url postgres://…] [--embedded]
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes, createHash } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -21,11 +22,13 @@ import { join } from 'node:path'
 import postgres from 'postgres'
 import { createPool, getPaths, whitelistText } from './pool.mjs'
 import { migrate } from '../dist/persistence/migrate.js'
+import { embeddedClient, startEmbedded } from '../dist/persistence/embedded.js'
 
 const arg = (k, d) => { const i = process.argv.indexOf(`--${k}`); return i > 0 ? process.argv[i + 1] : d }
 const SECS = Number(arg('seconds', 10)), WARMUP = Number(arg('warmup', 2)), ROUNDS = Number(arg('rounds', 3))
 const PORT = Number(arg('port', 18450)), URL = arg('url', 'postgres://postgres@127.0.0.1:5432/test')
 const SCPU = process.env.BENCH_SERVER_CPU ?? '0', LCPU = process.env.BENCH_LOAD_CPU ?? '1'
+const EMBEDDED = process.argv.includes('--embedded')
 const USERS = 2000
 const work = mkdtempSync(join(tmpdir(), 'shardtrack-ledger-bench-'))
 const log = (m) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${m}\n`)
@@ -44,9 +47,11 @@ writeFileSync(registryFile,
   infoHashes.map((h, i) => `[[torrents]]\nid = ${i + 1}\ninfo_hash = "${h}"\n`).join(''))
 
 const schema = `st_bench_${randomBytes(4).toString('hex')}`
-const admin = postgres(URL, { max: 1, onnotice: () => {} })
-await admin.unsafe(`CREATE SCHEMA ${schema}`)
-const sql = postgres(URL, { max: 1, onnotice: () => {}, connection: { search_path: schema } })
+// the embedded database is seeded here, then handed to the tracker (closed before it starts)
+const embedded = EMBEDDED ? await startEmbedded(join(work, 'data', 'pglite')) : undefined
+const admin = embedded ? undefined : postgres(URL, { max: 1, onnotice: () => {} })
+await admin?.unsafe(`CREATE SCHEMA ${schema}`)
+const sql = embedded ? postgres({ ...embeddedClient(embedded.address), onnotice: () => {} }) : postgres(URL, { max: 1, onnotice: () => {}, connection: { search_path: schema } })
 await migrate(sql)
 // the same ids as the registry file
 for (let i = 0; i < USERS; i += 500) {
@@ -56,6 +61,10 @@ for (let i = 0; i < USERS; i += 500) {
 for (let i = 0; i < infoHashes.length; i += 1000) {
   const part = infoHashes.slice(i, i + 1000)
   await sql`INSERT INTO torrents (id, info_hash) SELECT id, decode(h, 'hex') FROM unnest(${part.map((_, j) => i + j + 1)}::bigint[], ${part}::text[]) AS x(id, h)`
+}
+if (embedded) {
+  await sql.end({ timeout: 1 })
+  await embedded.close()
 }
 
 let child
@@ -68,8 +77,10 @@ function startTracker(mode) {
     SHARDTRACK_LIMITS__ADDRESS_RATE: '0', SHARDTRACK_LIMITS__PASSKEY_RATE: '0', SHARDTRACK_LIMITS__ENFORCE_MIN_INTERVAL: 'false',
     SHARDTRACK_LIMITS__MAX_INFLIGHT_PER_ADDRESS: '0', SHARDTRACK_LIMITS__AUTOBAN_FAILURES: '0', SHARDTRACK_TRACKER__MAX_PEERS_PER_USER_TORRENT: '0',
     ...(mode === 'off'
-      ? { SHARDTRACK_DATABASE__ENABLED: 'false', SHARDTRACK_REGISTRY__FILE: registryFile }
-      : { SHARDTRACK_DATABASE__URL: URL, SHARDTRACK_DATABASE__SCHEMA: schema, SHARDTRACK_DATABASE__DATA_DIR: join(work, 'data') }),
+      ? { SHARDTRACK_DATABASE__ENABLED: 'false', SHARDTRACK_REGISTRY__FILE: registryFile, SHARDTRACK_DATABASE__DATA_DIR: join(work, 'data-off') }
+      : EMBEDDED
+        ? { SHARDTRACK_DATABASE__DATA_DIR: join(work, 'data') }
+        : { SHARDTRACK_DATABASE__URL: URL, SHARDTRACK_DATABASE__SCHEMA: schema, SHARDTRACK_DATABASE__DATA_DIR: join(work, 'data') }),
   }
   child = spawn('taskset', ['-c', SCPU, process.execPath, 'dist/engine/main.js'], { env, stdio: ['ignore', 'ignore', 'inherit'] })
   return new Promise((resolve, reject) => {
@@ -130,13 +141,15 @@ try {
   }
 } finally {
   if (child) await stopTracker()
-  await sql.end({ timeout: 1 })
-  await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`)
-  await admin.end({ timeout: 1 })
+  if (!embedded) {
+    await sql.end({ timeout: 1 })
+    await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`)
+    await admin.end({ timeout: 1 })
+  }
   rmSync(work, { recursive: true, force: true })
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
 const off = median(results.off.map((r) => r.rps)), on = median(results.on.map((r) => r.rps))
-console.log(`announces/s (private, keep-alive, ${ROUNDS} rounds × ${SECS} s, medians): ledger off ${Math.round(off)}, on ${Math.round(on)} (${(on / off * 100).toFixed(0)}%); ` +
+console.log(`announces/s (private, keep-alive, ${ROUNDS} rounds × ${SECS} s, medians, ${EMBEDDED ? 'embedded database' : 'PostgreSQL'}): ledger off ${Math.round(off)}, on ${Math.round(on)} (${(on / off * 100).toFixed(0)}%); ` +
   `ledger committed ${Math.round(median(results.on.map((r) => r.committedPerSec)))} records/s while loaded`)
 console.log(JSON.stringify(results))

@@ -47,8 +47,12 @@ export function layoutHash(): number {
 export interface JournalSide {
   /** The journal's id and the last batch written to it. */
   mark(): Promise<{ journal: string; batch: number }>;
-  /** Journal every record the shards have published (rejects when it cannot: the disk budget). */
-  flush(): Promise<void>;
+  /**
+   * Journal every record the shards have published; rejects when it cannot (the disk
+   * budget) or when the journal no longer holds the tail from batch `from`. `last`: at
+   * shutdown, with the shards stopped (past the budget if need be).
+   */
+  flush(from: number, last: boolean): Promise<void>;
   /** A checkpoint was put in place: batches before what it and the previous one need may go. */
   written(): void;
 }

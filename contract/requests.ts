@@ -15,7 +15,7 @@ export const AF_COMPACT = 1; // BEP 23 compact answer
 export const AF_NO_PEER_ID = 2; // non-compact without peer ids
 export const AF_V6 = 4; // the peer's address is IPv6 (answer with IPv6 peers)
 export const AF_HAS_KEY = 8; // the client sent `key`
-export const AF_RESTORE = 16; // a peer reloaded from the database at start: no answer, no accounting
+export const AF_RESTORE = 16; // a peer put back at start (checkpoint, journal): no answer, no accounting
 
 // Announce request record.
 export const AnnounceRequest = {

@@ -65,14 +65,15 @@ export class Checkpoints {
     this.timer.unref();
   }
 
-  /** Write a checkpoint now (or wait for the one being written). */
-  take(): Promise<void> {
+  /** Write a checkpoint now (or wait for the one being written); `last`: at shutdown. */
+  take(last = false): Promise<void> {
     this.running ??= (async () => {
       try {
         const t0 = performance.now();
         const j = this.journal;
         // the tail starts after the last batch journalled before the first swarm is written
-        const tie = j && { ...(await j.mark().then((m) => ({ journal: m.journal, from: m.batch + 1 }))), beforeCommit: () => j.flush() };
+        const m = await j?.mark();
+        const tie = j && m && { journal: m.journal, from: m.batch + 1, beforeCommit: () => j.flush(m.batch + 1, last) };
         const peers = await writeCheckpoint(this.dir, this.pool.epoch, (append) => this.pool.snapshotPeers(append), tie);
         j?.written();
         this.log(`checkpoint: ${peers} peers written in ${Math.round(performance.now() - t0)} ms`, 'debug');
@@ -88,7 +89,7 @@ export class Checkpoints {
     if (this.timer) clearInterval(this.timer);
     await this.running?.catch(() => {});
     try {
-      await this.take();
+      await this.take(true);
     } finally {
       if (!this.journal) unlockDataDir(this.dir);
     }

@@ -140,7 +140,7 @@ const Tables = v.strictObject({
   }),
   checkpoint: table({
     enabled: bool(true, 'keep the swarms in data_dir/checkpoint, written every interval_seconds and at shutdown, and put them back at start (with a database: with the accounting journal after it)'),
-    interval_seconds: int(300, 0, 86400, 'seconds between checkpoints while serving; 0 = only at shutdown'),
+    interval_seconds: int(300, 0, 86400, 'seconds between checkpoints while serving; 0 = only at shutdown (with a database also at start when none could be used, and early when the batches kept for one pass a quarter of the journal budget)'),
   }),
   persistence: table({
     flush_interval_ms: int(1000, 20, 60000, 'accounting records are journalled and written to the database at least this often'),

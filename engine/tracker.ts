@@ -14,6 +14,7 @@ import { HEADER_LIMIT_ENV, HEADER_ROOM, loadUws } from './http/uws.js';
 import { UdpFrontend } from './udp/server.js';
 import { attachRegistryFile } from './policy/registry-file.js';
 import { Checkpoints } from './checkpoints.js';
+import { PersistenceStats } from '../contract/persistence-stats.js';
 import { Limits } from './policy/limits.js';
 import { Registry } from './policy/registry.js';
 import { applyDelta, applySnapshot } from './policy/registry-db.js';
@@ -140,6 +141,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
       // the checkpoint and the journal's tail (or the journal alone) replay over one another:
       // what counts is who is in the swarms once the shards have taken all of it
       restoredPeers = await livePeers(pool);
+      persistence.stats[PersistenceStats.PEERS_RESTORED] = restoredPeers;
       if (restoredPeers > 0) log(`restored ${restoredPeers} peers`);
       if (config.checkpoint.enabled) {
         // with a database, each checkpoint is tied to the accounting journal (README: checkpoints)
@@ -222,11 +224,14 @@ async function restore(pool: ShardPool, tags: AddressTags, records: Uint8Array):
   }
 }
 
-/** Peers in the swarms once the shards have handled every request queued so far. */
+/**
+ * Peers in the swarms once the shards have handled every request queued so far (before
+ * listening: the restore's). Not before: a checkpoint taken earlier could catch a peer
+ * half restored, older than the ledger (restore() waits on a shard respawning the same way).
+ */
 async function livePeers(pool: ShardPool): Promise<number> {
   const all = Array.from({ length: pool.count }, (_, i) => i);
-  const until = Date.now() + 60_000; // (a shard respawning takes the rest later)
-  while (all.some((i) => pool.stats(i).queuedRequestBytes > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 2));
+  while (all.some((i) => pool.stats(i).queuedRequestBytes > 0)) await new Promise((r) => setTimeout(r, 2));
   return all.reduce((n, i) => n + pool.stats(i).peers, 0);
 }
 

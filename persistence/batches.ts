@@ -55,6 +55,8 @@ export class Batches {
   committing = false;
   /** The journal was closed at shutdown: a commit finishing after it is acked at the next start. */
   journalClosed = false;
+  /** The budget made the journal drop the batches a checkpoint needed: a new one is wanted. */
+  tailDropped = false;
   private readonly scratch: Uint8Array;
   private readonly journalledAt = new Map<number, number>(); // batch id → unix s
   /** This start of the tracker (batchNamespace). */
@@ -101,11 +103,14 @@ export class Batches {
     for (const r of this.rings) bytes += r.depth();
     if (bytes === 0) return true;
     const max = this.settings.journalMaxBytes;
+    if (!force && this.journal.size + bytes > max && this.journal.deadSize > 0) this.journal.compact();
     if (!force && this.journal.size + bytes > max && this.journal.keptSize > 0) {
       // Accounting comes first: the batches kept for the checkpoint's tail go. The swarms
-      // then come back from the next checkpoint (a restart before it: from what is left).
+      // then come back from the next checkpoint, asked for now (a restart before it: from
+      // what is left).
       this.journal.keepFrom(this.journal.lastBatchId + 1);
       this.journal.compact();
+      this.tailDropped = true;
       this.log(`journal at its disk budget: the batches kept for the last checkpoint's tail were dropped`, 'warn');
     }
     if (!force && this.journal.size + bytes > max) {

@@ -146,7 +146,8 @@ export function checkpointFrom(path: string): { journal: string; from: number } 
     try {
       const h = Buffer.alloc(CHECKPOINT_HEADER);
       if (readSync(fd, h, 0, CHECKPOINT_HEADER, 0) < CHECKPOINT_HEADER || h.readUInt32LE(8) !== CHECKPOINT_FORMAT) return undefined;
-      return { journal: journalId(h), from: h.readDoubleLE(HeaderField.FROM) };
+      const from = h.readDoubleLE(HeaderField.FROM);
+      return Number.isSafeInteger(from) && from >= 1 ? { journal: journalId(h), from } : undefined; // (unchecked: a damaged header keeps nothing)
     } finally {
       closeSync(fd);
     }

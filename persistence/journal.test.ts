@@ -193,4 +193,23 @@ describe('accounting journal', () => {
     expect(j.pendingIds()).toEqual([2]);
     j.close();
   });
+
+  it('compacts what checkpoints no longer need, though the file is never all acknowledged', () => {
+    const d = dir();
+    const j = Journal.open<Rec>(d, { keep: true, compactAt: 4096 });
+    const big = Array.from({ length: 20 }, (_, i) => ({ user: i, torrent: i, up: i }));
+    let max = 0;
+    for (let id = 1; id <= 400; id++) {
+      j.append(id, big);
+      j.ack(id);
+      if (id % 20 === 0) j.keepFrom(id - 19); // a checkpoint every 20 batches: the last 20 kept
+      max = Math.max(max, j.size);
+    }
+    expect(j.tail().length).toBeGreaterThanOrEqual(20);
+    expect(j.size).toBe(statSync(file(d)).size);
+    // bounded by the kept batches and the compaction threshold, not by the 400 written
+    const frame = j.size / j.tail().length;
+    expect(max).toBeLessThan(frame * 60 + 3 * 4096);
+    j.close();
+  });
 });

@@ -15,7 +15,8 @@ import { pack, unpack } from 'msgpackr';
 // off; batches without an ack are pending and are handed back for replay. Replaying a
 // batch that did reach the database is harmless: the flush records batch ids in
 // applied_batches in the same transaction, so a replay is recognised and skipped there.
-// When every batch is acked the file is rewritten empty (atomically, by rename).
+// When every batch is acked (and none is kept, below) the file is rewritten empty
+// (atomically, by rename).
 //
 // Acknowledged batches may be kept too (`keepFrom`): the swarms' state since the newest
 // checkpoint is in them (persistence/restore.ts), so they stay until a later checkpoint
@@ -109,6 +110,11 @@ export class Journal<R = unknown> {
     return this.pending.size;
   }
 
+  /** Bytes of the file no batch needs any more (acknowledged and not kept): a compaction frees them. */
+  get deadSize(): number {
+    return this.bytes - this.pendingBytes - this.keptBytes;
+  }
+
   /** Bytes of the acknowledged batches kept for a checkpoint. */
   get keptSize(): number {
     return this.keptBytes;
@@ -126,6 +132,7 @@ export class Journal<R = unknown> {
 
   /** Keep acknowledged batches from `id` on; those before it go (at the next compaction). */
   keepFrom(id: number): void {
+    if (!(id >= 0)) throw new Error(`journal keepFrom: not a batch id: ${id}`);
     this.keepAt = id;
     for (const [k, f] of this.kept) {
       if (k >= id) continue;
@@ -168,7 +175,10 @@ export class Journal<R = unknown> {
     this.pending.delete(id);
     this.pendingBytes -= HEADER + p.len;
     this.hold(id, p);
-    if ((this.pending.size === 0 && this.kept.size === 0) || (this.bytes >= this.compactAt && (this.pendingBytes + this.keptBytes) * 4 <= this.bytes)) this.rewrite();
+    const live = this.pendingBytes + this.keptBytes;
+    // emptied when nothing is live; compacted when mostly dead, or (batches kept for a
+    // checkpoint being live for long) when the dead part is big and at least the live part
+    if (live === 0 || (this.bytes >= this.compactAt && live * 4 <= this.bytes) || (this.deadSize >= this.compactAt && this.deadSize >= live)) this.rewrite();
     else this.write({ k: 'ack', id });
   }
 

@@ -19,7 +19,7 @@ export function isV4Mapped(ip: Uint8Array): boolean {
  * Read the rows of peers seen within `timeout` seconds and hand them to `emit` as buffers
  * of AnnounceRequest records, CHUNK at a time. Returns how many.
  */
-export async function restoreLegacyPeers(sql: postgres.Sql, timeout: number, emit: (records: Uint8Array) => void): Promise<number> {
+export async function restoreLegacyPeers(sql: postgres.Sql, timeout: number, emit: (records: Uint8Array) => void | Promise<void>): Promise<number> {
   let total = 0;
   const cursor = sql`
     SELECT info_hash, peer_id, coalesce(user_id, 0) AS user_id, coalesce(torrent_id, 0) AS torrent_id, ip, port, peer_key,
@@ -48,7 +48,7 @@ export async function restoreLegacyPeers(sql: postgres.Sql, timeout: number, emi
       dv.setFloat64(r + AnnounceRequest.LEFT, Number(p.left_bytes), true);
       dv.setUint32(r + AnnounceRequest.RESTORE_AGE, Number(p.age), true);
     });
-    emit(buf);
+    await emit(buf);
     total += rows.length;
   }
   return total;

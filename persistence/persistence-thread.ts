@@ -13,7 +13,6 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { LogLevel } from '../contract/log.js';
-import { PersistenceStats } from '../contract/persistence-stats.js';
 import { ByteRing } from '../contract/ring.js';
 import { Batches, type Chunk } from './batches.js';
 import { Database, DB_TIMEOUT_MS } from './database.js';
@@ -22,6 +21,7 @@ import { checkpointFrom, CHECKPOINT_FILE, newestCheckpoint, PREVIOUS_FILE } from
 import { clearLegacyPeers, restoreLegacyPeers } from './peers.js';
 import { RestoreBatches } from './restore.js';
 import { lockDataDir, unlockDataDir } from './private-files.js';
+import { rmSync } from 'node:fs';
 import type { FromPersistence, ToPersistence } from './persistence.js';
 import { ensureFirstUser, pruneChanges } from './registry.js';
 import { REGISTRY_TIMEOUT_MS, RegistrySync } from './registry-sync.js';
@@ -56,6 +56,8 @@ const PRUNE_EVERY_MS = 60_000;
 /** Past this share of the disk budget in batches kept for a checkpoint's tail, a checkpoint is asked for. */
 const KEPT_SHARE = 0.25;
 const WANT_EVERY_MS = 30_000;
+/** Restore buffers (8192 peers each) handed to the acceptor and not yet in the shards' rings. */
+const RESTORE_IN_FLIGHT = 4;
 const CLOSE_TIMEOUT_MS = 15_000;
 const RESTORE_TIMEOUT_MS = 600_000; // reading every peer back at start (millions of rows)
 
@@ -87,10 +89,17 @@ class Persister {
   /** Rows of the peers table (releases before checkpoints) still to delete, once the database is up. */
   private legacyRows = true;
   private wanted = 0;
+  private restoreSent = 0;
+  private restoreAcked = 0;
+  private readonly restoreAcks = new Map<number, () => void>();
+  private restoring: Promise<void> = Promise.resolve();
+  private clearing: Promise<void> | undefined;
 
   constructor() {
     lockDataDir(data.dataDir); // the journal, the registry snapshot, credentials: this user's only, and this tracker's
-    const journal = Journal.open<Chunk>(join(data.dataDir, 'journal'), { keep: data.checkpoints });
+    // compacted well before the budget: with checkpoints the file is never all acknowledged
+    const compactAt = Math.min(64 << 20, Math.max(1 << 20, Math.floor(data.journalMaxBytes / 8)));
+    const journal = Journal.open<Chunk>(join(data.dataDir, 'journal'), { keep: data.checkpoints, compactAt });
     const cut = journal.recovered;
     if (cut.savedTo !== undefined) log(`journal damaged: ${cut.cutBytes} bytes after the last intact batch could not be read; kept in ${cut.savedTo}`, 'error');
     else if (cut.cutBytes > 0) log(`journal: cut ${cut.cutBytes} bytes of a batch being written when the last run crashed (never taken: its peers' next announces count from their committed totals)`, 'warn');
@@ -133,6 +142,54 @@ class Persister {
     return true;
   }
 
+  /**
+   * Hand restore records to the acceptor, at most RESTORE_IN_FLIGHT buffers unanswered (a
+   * journal's tail can hold millions of records: the acceptor's queue must not hold them all).
+   */
+  private restore(records: Uint8Array): Promise<void> {
+    const id = ++this.restoreSent;
+    post({ type: 'restore', records, id });
+    const acked = new Promise<void>((resolve) => this.restoreAcks.set(id, resolve));
+    this.restoring = acked;
+    return id > this.restoreAcked + RESTORE_IN_FLIGHT ? acked : Promise.resolve();
+  }
+
+  /** The acceptor has put restore buffer `id` (and every one before it) into the shards' rings. */
+  restored(id: number): void {
+    this.restoreAcked = id;
+    this.restoreAcks.get(id)?.();
+    this.restoreAcks.delete(id);
+  }
+
+  /**
+   * This directory is behind the ledger: its checkpoints (and the batches kept for them)
+   * would bring back totals older than those counted, at this start or a later one.
+   */
+  private forgetCheckpoints(): void {
+    for (const f of [CHECKPOINT_FILE, PREVIOUS_FILE]) rmSync(join(data.dataDir, f), { force: true });
+    const j = this.batches.journal;
+    if (data.checkpoints) {
+      j.keepFrom(j.lastBatchId + 1);
+      j.compact();
+    }
+  }
+
+  /** The peers table of an older release, emptied (once) before anything is committed. */
+  private clearLegacy(): Promise<void> {
+    if (!this.legacyRows || this.db.sql === undefined) return Promise.resolve();
+    this.clearing ??= this.db
+      .guarded(clearLegacyPeers(this.db.sql))
+      .then(() => void (this.legacyRows = false))
+      .finally(() => (this.clearing = undefined));
+    return this.clearing;
+  }
+
+  /** Commit the journal's pending batches (not before the old peers table is emptied). */
+  private async commit(): Promise<void> {
+    await this.clearLegacy();
+    await this.batches.commitAll();
+  }
+
   /** Replay the peers' states in journal batches `ids` (oldest first). */
   private async replay(out: RestoreBatches, ids: number[], now: number): Promise<void> {
     for (const id of ids) for (const c of this.batches.journal.read(id)) await out.journal(c.data, c.epoch, now, data.peerTimeout);
@@ -159,7 +216,7 @@ class Persister {
     // is now (every batch of it, or with the old peers table as the base, its pending ones)
     const held = journal.tail();
     const firstPending = journal.pendingIds()[0] ?? journal.lastBatchId + 1;
-    const out = new RestoreBatches((records) => post({ type: 'restore', records }));
+    const out = new RestoreBatches((records) => this.restore(records));
     // A data directory behind the ledger (a copy whose original went on, an older backup)
     // holds totals older than those counted: its swarms start empty. (Without the database
     // at start that cannot be asked: the checkpoint is trusted.)
@@ -171,13 +228,23 @@ class Persister {
         this.db.drop(`start: ${(e as Error).message}`);
       }
     }
+    if (!trusted) this.forgetCheckpoints();
     const restoring = data.checkpoints && trusted;
     const fromCheckpoint = restoring && (await this.restoreCheckpoint(out));
     let loaded = false;
     let legacy = 0;
     if (this.db.sql !== undefined) {
       try {
-        await this.batches.commitAll();
+        // An older release kept swarms in the peers table, in step with the ledger as
+        // committed: without a checkpoint, those rows are the base and the journal's
+        // pending batches (written by that release, not in the rows) its tail. Read once,
+        // and emptied before this release commits anything (rows left behind the ledger
+        // would count the difference twice at a later start).
+        if (restoring && !fromCheckpoint) {
+          legacy = await this.db.guarded(restoreLegacyPeers(this.db.sql!, data.peerTimeout, (records) => this.restore(records)), RESTORE_TIMEOUT_MS);
+        }
+        await this.clearLegacy();
+        await this.commit();
         if (this.db.sql === undefined) throw new Error('database lost while replaying the journal');
         await this.db.guarded(this.registry.reload(), REGISTRY_TIMEOUT_MS);
         loaded = true;
@@ -188,15 +255,6 @@ class Persister {
             post({ type: 'first-user', passkey: made });
           }
         }
-        // An older release kept swarms in the peers table, in step with the ledger as
-        // committed: without a checkpoint yet, those rows are the base and the journal's
-        // pending batches (written by that release, not in the rows) its tail. Read once,
-        // then deleted (checkpoints carry the swarms from now on).
-        if (restoring && !fromCheckpoint) {
-          legacy = await this.db.guarded(restoreLegacyPeers(this.db.sql!, data.peerTimeout, (records) => post({ type: 'restore', records })), RESTORE_TIMEOUT_MS);
-        }
-        await this.db.guarded(clearLegacyPeers(this.db.sql!));
-        this.legacyRows = false;
         if (data.url !== '') await this.db.guarded(this.registry.listen(data.schema));
       } catch (e) {
         // serve anyway; the tick loop reconnects, reloads and listens when it can
@@ -211,13 +269,12 @@ class Persister {
       if (legacy > 0) log(`restoring the swarms: ${legacy} peers from the peers table of an older release, then the journal's ${tail.length} batches not in it`);
       else if (tail.length > 0) log(`restoring the swarms: no usable checkpoint; the journal's ${tail.length} batches held`, 'warn');
       this.keepForCheckpoints(held[0] ?? journal.lastBatchId + 1);
-    } else if (data.checkpoints) this.keepForCheckpoints();
+    } else if (data.checkpoints) this.keepForCheckpoints(journal.lastBatchId + 1);
     if (!loaded && !this.registry.loadSaved()) {
       log('database unreachable at start and no saved registry: private announces are refused until it is reachable', 'error');
     }
-    const restored = legacy + out.count;
-    this.stats[PersistenceStats.PEERS_RESTORED] = restored;
-    post({ type: 'ready', restored, db: this.db.embedded?.address ?? null, checkpointNow: data.checkpoints && !fromCheckpoint });
+    await this.restoring;
+    post({ type: 'ready', restored: legacy + out.count, db: this.db.embedded?.address ?? null, checkpointNow: data.checkpoints && !fromCheckpoint });
     this.nextCut = Date.now() + data.flushIntervalMs;
     setInterval(() => this.tick(), TICK_MS);
   }
@@ -245,9 +302,11 @@ class Persister {
       this.batches.cut();
     }
     if (this.db.sql === undefined && !this.connecting && now >= this.db.retryAt) void this.reconnect();
-    else if (this.batches.pending > 0 && !this.batches.committing && now >= this.db.retryAt) void this.batches.commitAll();
-    if (data.checkpoints && this.batches.journal.keptSize > data.journalMaxBytes * KEPT_SHARE && now - this.wanted > WANT_EVERY_MS) {
+    else if (this.batches.pending > 0 && !this.batches.committing && now >= this.db.retryAt) void this.commit().catch((e: Error) => this.db.drop(`old peers table: ${e.message}`));
+    const b = this.batches;
+    if (data.checkpoints && (b.tailDropped || b.journal.keptSize > data.journalMaxBytes * KEPT_SHARE) && now - this.wanted > WANT_EVERY_MS) {
       this.wanted = now;
+      b.tailDropped = false;
       post({ type: 'checkpoint-wanted' });
     }
     // (not while the database is away: the batch retries find out when it is back)
@@ -255,7 +314,6 @@ class Persister {
     if (now - this.lastPrune > PRUNE_EVERY_MS) {
       this.lastPrune = now;
       pruneChanges(this.db.sql!).catch(() => {});
-      if (this.legacyRows) clearLegacyPeers(this.db.sql!).then(() => void (this.legacyRows = false), () => {});
     }
     this.registry.tick();
   }
@@ -265,11 +323,19 @@ class Persister {
     post({ type: 'answer', id, journal: this.batches.journal.id, batch: this.batches.journal.lastBatchId });
   }
 
-  /** A checkpoint is whole: journal what the shards published up to now before it is put in place. */
-  flush(id: number): void {
-    if (this.closing) return post({ type: 'answer', id, error: 'the journal is closing' });
-    if (this.batches.cut()) post({ type: 'answer', id, batch: this.batches.journal.lastBatchId });
-    else post({ type: 'answer', id, error: 'the journal is at its disk budget (the database has been away): the checkpoint is not put in place' });
+  /**
+   * A checkpoint whose tail starts at batch `from` is whole: journal what the shards
+   * published up to now, and say whether the journal still holds that tail (the disk budget
+   * may have made it drop it) before the checkpoint is put in place. At shutdown (`last`)
+   * the shards have stopped and everything goes to the journal whatever the budget.
+   */
+  flush(id: number, from: number, last: boolean): void {
+    const j = this.batches.journal;
+    if (this.batches.journalClosed) return post({ type: 'answer', id, error: 'the journal is closed' });
+    if (!this.batches.cut(last)) return post({ type: 'answer', id, error: 'the journal is at its disk budget (the database has been away): the checkpoint is not put in place' });
+    const first = j.tail()[0] ?? j.lastBatchId + 1;
+    if (from < first) return post({ type: 'answer', id, error: `the journal dropped the checkpoint's tail (from batch ${from}) at its disk budget: the checkpoint is not put in place` });
+    post({ type: 'answer', id, batch: j.lastBatchId });
   }
 
   /** A checkpoint was put in place: the journal keeps only what it and the previous one need. */
@@ -296,7 +362,7 @@ class Persister {
     while (b.pending > 0 && Date.now() < deadline) {
       if (!b.committing && !this.connecting && Date.now() >= this.db.retryAt) {
         if (this.db.sql === undefined) await this.reconnect();
-        else await b.commitAll();
+        else await this.commit().catch((e: Error) => this.db.drop(`old peers table: ${e.message}`));
       }
       if (b.pending > 0) await new Promise((r) => setTimeout(r, 50));
     }
@@ -335,7 +401,8 @@ process.on('uncaughtException', (e) => {
 port.on('message', (m: ToPersistence) => {
   if (m.type === 'reload') void persister.reloadFor(m.id);
   if (m.type === 'mark') persister.mark(m.id);
-  if (m.type === 'flush') persister.flush(m.id);
+  if (m.type === 'flush') persister.flush(m.id, m.from, m.last);
+  if (m.type === 'restored') persister.restored(m.id);
   if (m.type === 'checkpointed') persister.checkpointed();
   if (m.type === 'close') {
     persister

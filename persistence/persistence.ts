@@ -14,7 +14,7 @@ export type FromPersistence =
   | { type: 'log'; msg: string; level: 'error' | 'warn' | 'info' | 'debug' }
   | { type: 'registry'; snapshot: RegistrySnapshot; reload?: number }
   | { type: 'registry-delta'; delta: RegistryDelta; reload?: number }
-  | { type: 'restore'; records: Uint8Array }
+  | { type: 'restore'; records: Uint8Array; id: number }
   | { type: 'registry-failed'; reload: number }
   | { type: 'first-user'; passkey: string }
   | { type: 'ready'; restored: number; db: EmbeddedAddress | null; checkpointNow: boolean }
@@ -27,7 +27,8 @@ export type ToPersistence =
   | { type: 'close' }
   | { type: 'reload'; id: number }
   | { type: 'mark'; id: number }
-  | { type: 'flush'; id: number }
+  | { type: 'flush'; id: number; from: number; last: boolean }
+  | { type: 'restored'; id: number }
   | { type: 'checkpointed' };
 
 export interface PersistenceOptions extends PersistenceSettings {
@@ -82,8 +83,11 @@ export class Persistence implements JournalSide {
           }
           return;
         case 'restore': {
-          const records = m.records;
-          this.restoring = this.restoring.then(() => opts.onRestore(records));
+          const { records, id } = m;
+          // answered once in the shards' rings: the thread sends a few buffers ahead, no more
+          this.restoring = this.restoring.then(() => opts.onRestore(records)).then(() => {
+            if (!this.exited) this.worker.postMessage({ type: 'restored', id } satisfies ToPersistence);
+          });
           return;
         }
         case 'registry-failed': {
@@ -152,24 +156,24 @@ export class Persistence implements JournalSide {
   }
 
   async mark(): Promise<{ journal: string; batch: number }> {
-    const m = await this.ask('mark');
+    const m = await this.ask({ type: 'mark' });
     return { journal: m.journal!, batch: m.batch! };
   }
 
-  async flush(): Promise<void> {
-    await this.ask('flush');
+  async flush(from: number, last: boolean): Promise<void> {
+    await this.ask({ type: 'flush', from, last });
   }
 
   written(): void {
     if (!this.exited) this.worker.postMessage({ type: 'checkpointed' } satisfies ToPersistence);
   }
 
-  private ask(type: 'mark' | 'flush'): Promise<Extract<FromPersistence, { type: 'answer' }>> {
+  private ask(q: { type: 'mark' } | { type: 'flush'; from: number; last: boolean }): Promise<Extract<FromPersistence, { type: 'answer' }>> {
     if (this.exited) return Promise.reject(new Error('the persistence thread is not running'));
     const id = ++this.asks;
     return new Promise((resolve, reject) => {
       this.answers.set(id, (m) => (m.error !== undefined ? reject(new Error(m.error)) : resolve(m)));
-      this.worker.postMessage({ type, id } satisfies ToPersistence);
+      this.worker.postMessage({ ...q, id } satisfies ToPersistence);
     });
   }
 

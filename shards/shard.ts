@@ -311,7 +311,7 @@ export class ShardLogic {
    * previous announce and what of them is credited. A peer seen for the first time (or
    * whose counters went backwards: its client restarted) is a baseline: nothing is
    * credited until its next announce, so bytes are never counted twice. Its record still
-   * carries the totals, which the peers table keeps as the baseline across restarts.
+   * carries the totals: replayed from the journal, they are the baseline across restarts.
    *
    * Upload is credited only when physically possible: at most max_upload_rate × the seconds
    * since the previous announce (capped at peer_timeout), and nothing when no other user's

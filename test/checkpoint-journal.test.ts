@@ -47,6 +47,12 @@ async function stop(p: TrackerProcess, kill = false): Promise<void> {
   else expect(await p.stop()).toBe(0);
 }
 
+/** A user and a registered torrent (the schema exists once a tracker has started on it). */
+async function oneUserOneTorrent() {
+  const { users, torrents } = await seedRegistry(db.sql, 1, 1);
+  return { u: users[0], t: torrents[0] };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Records the database has committed (each journalled first). */
 const committed = async () => (await db.sql`SELECT coalesce(sum(records), 0)::int AS n FROM applied_batches`)[0].n as number;
@@ -131,9 +137,7 @@ describe('checkpoints with a database: the checkpoint and the journal after it',
   it('reads the peers table an older release left once, as the base under its journal, and empties it', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'shardtrack-cpj-'));
     let p = await spawn(dataDir);
-    const { users, torrents } = await seedRegistry(db.sql, 1, 1);
-    const [u] = users;
-    const [t] = torrents;
+    const { u, t } = await oneUserOneTorrent();
     await stop(p);
     const id = peerId();
     // the row an older release wrote with the batch of the peer's last announce: 4000 up
@@ -155,9 +159,7 @@ describe('checkpoints with a database: the checkpoint and the journal after it',
   it('starts the swarms of a copy empty once its original has gone on (its totals are behind the ledger)', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'shardtrack-cpj-'));
     let p = await spawn(dataDir);
-    const { users, torrents } = await seedRegistry(db.sql, 1, 1);
-    const [u] = users;
-    const [t] = torrents;
+    const { u, t } = await oneUserOneTorrent();
     const S = peerId();
     const ann = (up: number, event?: string) => get(p.port, announcePath({ infoHash: t.infoHash, peerId: S, port: 7000, uploaded: up, left: 0, event }, `/${u.passkey}`));
     await until('the registry to load', async () => failure((await ann(0, 'started')).body) === undefined, 15_000);
