@@ -15,12 +15,18 @@
 //
 // --parts N: each batch written as N transactions in parallel over N connections, as the
 // tracker does with persistence.flush_connections = N.
+//
+// --embedded: into the embedded database (PGlite in this process, behind its wire server,
+// as the persistence thread hosts it) in a scratch directory, one part.
 import { randomBytes } from 'node:crypto'
 import postgres from 'postgres'
 import { flushBatch } from '../dist/persistence/ledger.js'
 import { migrate } from '../dist/persistence/migrate.js'
 import { decode } from '../dist/persistence/records.js'
 import { AccountingRecord } from '../dist/contract/accounting.js'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 const arg = (k, d) => { const i = process.argv.indexOf(`--${k}`); return i > 0 ? process.argv[i + 1] : d }
 const url = arg('url', 'postgres://postgres@127.0.0.1:5432/test')
@@ -29,9 +35,14 @@ const users = Number(arg('users', 100000)), torrents = Number(arg('torrents', 50
 const steady = process.argv.includes('--steady')
 const parts = Number(arg('parts', 1))
 const schema = `st_bench_${randomBytes(4).toString('hex')}`
-const admin = postgres(url, { max: 1, onnotice: () => {} })
-await admin.unsafe(`CREATE SCHEMA ${schema}`)
-const sql = postgres(url, { max: parts, onnotice: () => {}, fetch_types: false, connection: { search_path: schema } })
+const embeddedDir = process.argv.includes('--embedded') ? mkdtempSync(join(tmpdir(), 'shardtrack-flush-')) : undefined
+const { embeddedClient, startEmbedded } = await import('../dist/persistence/embedded.js')
+const embedded = embeddedDir ? await startEmbedded(join(embeddedDir, 'pglite')) : undefined
+const admin = embedded ? undefined : postgres(url, { max: 1, onnotice: () => {} })
+await admin?.unsafe(`CREATE SCHEMA ${schema}`)
+const sql = embedded
+  ? postgres({ ...embeddedClient(embedded.address), onnotice: () => {}, fetch_types: false })
+  : postgres(url, { max: parts, onnotice: () => {}, fetch_types: false, connection: { search_path: schema } })
 try {
   await migrate(sql)
   if (process.env.EXPLAIN) { await sql`LOAD 'auto_explain'`; await sql`SET auto_explain.log_min_duration = 50`; await sql`SET auto_explain.log_analyze = on`; await sql`SET auto_explain.log_nested_statements = on` }
@@ -94,11 +105,16 @@ try {
   }
   const total = times.reduce((a, b) => a + b, 0)
   const sorted = [...times].sort((a, b) => a - b)
-  console.log(`ledger flush${steady ? ' (steady state: every peer known)' : ''}, ${parts} part${parts > 1 ? 's' : ''}: ${batches} batches × ${size} records, ${peers} peers of ${users} users × ${torrents} torrents: ` +
+  console.log(`ledger flush${embedded ? ' into the embedded database' : ''}${steady ? ' (steady state: every peer known)' : ''}, ${parts} part${parts > 1 ? 's' : ''}: ${batches} batches × ${size} records, ${peers} peers of ${users} users × ${torrents} torrents: ` +
     `${Math.round((batches * size) / total).toLocaleString('en-US')} records/s overall, median batch ${(sorted[sorted.length >> 1] * 1000).toFixed(0)} ms ` +
     `(${Math.round(size / sorted[sorted.length >> 1]).toLocaleString('en-US')} records/s)`)
 } finally {
   await sql.end({ timeout: 1 })
-  await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`)
-  await admin.end({ timeout: 1 })
+  if (embedded) {
+    await embedded.close()
+    rmSync(embeddedDir, { recursive: true, force: true })
+  } else {
+    await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`)
+    await admin.end({ timeout: 1 })
+  }
 }

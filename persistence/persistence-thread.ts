@@ -149,9 +149,14 @@ class Persister {
   private restore(records: Uint8Array): Promise<void> {
     const id = ++this.restoreSent;
     post({ type: 'restore', records, id });
-    const acked = new Promise<void>((resolve) => this.restoreAcks.set(id, resolve));
-    this.restoring = acked;
-    return id > this.restoreAcked + RESTORE_IN_FLIGHT ? acked : Promise.resolve();
+    this.restoring = new Promise<void>((resolve) => this.restoreAcks.set(id, resolve));
+    // wait for the one RESTORE_IN_FLIGHT back: the acceptor always has the next ones at hand
+    const behind = id - RESTORE_IN_FLIGHT;
+    if (behind <= this.restoreAcked) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const before = this.restoreAcks.get(behind)!;
+      this.restoreAcks.set(behind, () => (before(), resolve()));
+    });
   }
 
   /** The acceptor has put restore buffer `id` (and every one before it) into the shards' rings. */
@@ -229,6 +234,9 @@ class Persister {
       }
     }
     if (!trusted) this.forgetCheckpoints();
+    // the registry loads while the swarms are put back (neither needs the other)
+    const registryLoad = this.db.sql === undefined ? undefined : this.db.guarded(this.registry.reload(), REGISTRY_TIMEOUT_MS);
+    registryLoad?.catch(() => {}); // (awaited below)
     const restoring = data.checkpoints && trusted;
     const fromCheckpoint = restoring && (await this.restoreCheckpoint(out));
     let loaded = false;
@@ -246,7 +254,7 @@ class Persister {
         await this.clearLegacy();
         await this.commit();
         if (this.db.sql === undefined) throw new Error('database lost while replaying the journal');
-        await this.db.guarded(this.registry.reload(), REGISTRY_TIMEOUT_MS);
+        await (registryLoad ?? this.db.guarded(this.registry.reload(), REGISTRY_TIMEOUT_MS));
         loaded = true;
         if (data.firstUser) {
           const made = await this.db.guarded(ensureFirstUser(this.db.sql!, randomBytes(16).toString('hex')));

@@ -24,12 +24,15 @@ export class RestoreBatches {
 
   constructor(private readonly emit: (records: Uint8Array) => void | Promise<void>) {}
 
-  /** Offset of a zeroed record to fill (after handing a full buffer over). */
-  private async next(): Promise<number> {
-    if (this.n === RESTORE_BATCH) await this.flush();
+  /** Offset of a zeroed record to fill (the caller hands a full buffer over first: `full`). */
+  private next(): number {
     const at = this.n++ * AnnounceRequest.SIZE;
     this.buf.fill(0, at, at + AnnounceRequest.SIZE);
     return at;
+  }
+
+  private get full(): boolean {
+    return this.n === RESTORE_BATCH;
   }
 
   async flush(): Promise<void> {
@@ -57,7 +60,8 @@ export class RestoreBatches {
         old++;
         continue;
       }
-      const at = await this.next();
+      if (this.full) await this.flush();
+      const at = this.next();
       this.buf.set(cp.body.subarray(r + CheckpointRecord.ANNOUNCE, r + CHECKPOINT_RECORD), at);
       this.dv.setUint32(at + AnnounceRequest.RESTORE_AGE, age, true); // it expires on time
     }
@@ -79,7 +83,8 @@ export class RestoreBatches {
       const age = Math.max(0, Math.floor(now - (epoch + src.getUint32(r + AccountingRecord.AT, true))));
       const stopped = (flags & ACF_STOPPED) !== 0;
       if (!stopped && age > peerTimeout) continue;
-      const at = await this.next();
+      if (this.full) await this.flush();
+      const at = this.next();
       const buf = this.buf;
       const dv = this.dv;
       buf[at + AnnounceRequest.KIND] = KIND_ANNOUNCE;
