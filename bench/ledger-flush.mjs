@@ -93,6 +93,7 @@ try {
       await flushBatch(sql, 1 + p0 / size, decode(chunk.subarray(0, Math.min(size, peers - p0) * AccountingRecord.SIZE), 1_790_000_000), { parts, journal: 'prefill' })
     }
     await sql`VACUUM ANALYZE history`.catch(() => {})
+    await sql`VACUUM ANALYZE peers`.catch(() => {}) // (the builds before checkpoints filled it in the prefill)
     x = saved
   }
   const times = []

@@ -118,6 +118,8 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
       }
     }
     if (db.enabled) {
+      const restarts = () => Array.from({ length: pool.count }, (_, i) => pool.stats(i).restarts).reduce((a, b) => a + b, 0);
+      const restartsBefore = restarts();
       ({ persistence } = await Persistence.start(pool.accountingBuffers(), pool.epoch, {
         url: db.url,
         schema: db.schema,
@@ -141,6 +143,9 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
       // the checkpoint and the journal's tail (or the journal alone) replay over one another:
       // what counts is who is in the swarms once the shards have taken all of it
       restoredPeers = await livePeers(pool);
+      // a shard respawned meanwhile dropped what was queued to it: some peers could be left
+      // at older totals than the ledger's. The checkpoint and journal are intact: start again.
+      if (restarts() !== restartsBefore) throw new Error('a shard restarted while the swarms were being put back: not serving half of them (start again)');
       persistence.stats[PersistenceStats.PEERS_RESTORED] = restoredPeers;
       if (restoredPeers > 0) log(`restored ${restoredPeers} peers`);
       if (config.checkpoint.enabled) {
@@ -148,8 +153,9 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
         const cps = Checkpoints.open(pool, db.data_dir, log, persistence)!;
         checkpoints = cps;
         cps.every(config.checkpoint.interval_seconds);
+        const wanted = persistence.checkpointNow; // restored without one (the base for the next start), or asked for meanwhile
         persistence.onCheckpointWanted = () => void cps.take().catch((e: Error) => log(`checkpoint failed: ${e.message}`, 'error'));
-        if (persistence.checkpointNow) persistence.onCheckpointWanted(); // restored without one: the base for the next start
+        if (wanted) persistence.onCheckpointWanted();
       }
     }
     if (config.tracker.private && registry.userCount === 0) {

@@ -103,7 +103,8 @@ export class Batches {
     for (const r of this.rings) bytes += r.depth();
     if (bytes === 0) return true;
     const max = this.settings.journalMaxBytes;
-    if (!force && this.journal.size + bytes > max && this.journal.deadSize > 0) this.journal.compact();
+    // (a rewrite always leaves a few small frames dead: compact only when that makes the room)
+    if (!force && this.journal.size + bytes > max && this.journal.size - this.journal.deadSize + bytes <= max) this.journal.compact();
     if (!force && this.journal.size + bytes > max && this.journal.keptSize > 0) {
       // Accounting comes first: the batches kept for the checkpoint's tail go. The swarms
       // then come back from the next checkpoint, asked for now (a restart before it: from

@@ -57,5 +57,10 @@ export async function restoreLegacyPeers(sql: postgres.Sql, timeout: number, emi
 /** Delete the old release's rows (once read, or once a checkpoint holds the swarms). */
 export async function clearLegacyPeers(sql: postgres.Sql): Promise<void> {
   const [{ any }] = await sql<{ any: boolean }[]>`SELECT EXISTS (SELECT 1 FROM peers) AS any`;
-  if (any) await sql`TRUNCATE peers`;
+  if (!any) return;
+  // a reader of the old table (a site) must not hold the ledger up for long: retried later
+  await sql.begin(async (tx) => {
+    await tx`SET LOCAL lock_timeout = '5s'`;
+    await tx`TRUNCATE peers`;
+  });
 }

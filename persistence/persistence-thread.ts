@@ -94,6 +94,7 @@ class Persister {
   private readonly restoreAcks = new Map<number, () => void>();
   private restoring: Promise<void> = Promise.resolve();
   private clearing: Promise<void> | undefined;
+  private legacyWarned = 0;
 
   constructor() {
     lockDataDir(data.dataDir); // the journal, the registry snapshot, credentials: this user's only, and this tracker's
@@ -189,6 +190,18 @@ class Persister {
     return this.clearing;
   }
 
+  /**
+   * The old peers table could not be emptied: PostgreSQL refused (a lock held by a reader,
+   * a privilege): said, and tried again at the next commit, the batches waiting in the
+   * journal meanwhile; anything else is the connection's fault.
+   */
+  private legacyFailed(e: Error): void {
+    if (typeof (e as { code?: unknown }).code !== 'string') return this.db.drop(`old peers table: ${e.message}`);
+    if (Date.now() - this.legacyWarned < 60_000) return;
+    this.legacyWarned = Date.now();
+    log(`the peers table of an older release cannot be emptied (${e.message}): the ledger waits for it, its batches kept in the journal`, 'error');
+  }
+
   /** Commit the journal's pending batches (not before the old peers table is emptied). */
   private async commit(): Promise<void> {
     await this.clearLegacy();
@@ -208,7 +221,11 @@ class Persister {
    */
   private keepForCheckpoints(fallback?: number): void {
     const j = this.batches.journal;
-    const froms = [CHECKPOINT_FILE, PREVIOUS_FILE].map((f) => checkpointFrom(join(data.dataDir, f))).filter((c) => c !== undefined && c.journal === j.id).map((c) => c!.from);
+    const first = j.tail()[0] ?? j.lastBatchId + 1;
+    const froms = [CHECKPOINT_FILE, PREVIOUS_FILE]
+      .map((f) => checkpointFrom(join(data.dataDir, f)))
+      .filter((c) => c !== undefined && c.journal === j.id && c.from >= first && c.from <= j.lastBatchId + 1) // (as restoreCheckpoint judges them)
+      .map((c) => c!.from);
     const from = froms.length > 0 ? Math.min(...froms) : fallback;
     if (from !== undefined) j.keepFrom(from);
   }
@@ -235,7 +252,8 @@ class Persister {
     }
     if (!trusted) this.forgetCheckpoints();
     // the registry loads while the swarms are put back (neither needs the other)
-    const registryLoad = this.db.sql === undefined ? undefined : this.db.guarded(this.registry.reload(), REGISTRY_TIMEOUT_MS);
+    // (not on the embedded database: it computes on this thread and answers one client at a time)
+    const registryLoad = this.db.sql === undefined || data.url === '' ? undefined : this.db.guarded(this.registry.reload(), REGISTRY_TIMEOUT_MS);
     registryLoad?.catch(() => {}); // (awaited below)
     const restoring = data.checkpoints && trusted;
     const fromCheckpoint = restoring && (await this.restoreCheckpoint(out));
@@ -310,7 +328,7 @@ class Persister {
       this.batches.cut();
     }
     if (this.db.sql === undefined && !this.connecting && now >= this.db.retryAt) void this.reconnect();
-    else if (this.batches.pending > 0 && !this.batches.committing && now >= this.db.retryAt) void this.commit().catch((e: Error) => this.db.drop(`old peers table: ${e.message}`));
+    else if (this.batches.pending > 0 && !this.batches.committing && now >= this.db.retryAt) void this.commit().catch((e: Error) => this.legacyFailed(e));
     const b = this.batches;
     if (data.checkpoints && (b.tailDropped || b.journal.keptSize > data.journalMaxBytes * KEPT_SHARE) && now - this.wanted > WANT_EVERY_MS) {
       this.wanted = now;
@@ -370,7 +388,7 @@ class Persister {
     while (b.pending > 0 && Date.now() < deadline) {
       if (!b.committing && !this.connecting && Date.now() >= this.db.retryAt) {
         if (this.db.sql === undefined) await this.reconnect();
-        else await this.commit().catch((e: Error) => this.db.drop(`old peers table: ${e.message}`));
+        else await this.commit().catch((e: Error) => this.legacyFailed(e));
       }
       if (b.pending > 0) await new Promise((r) => setTimeout(r, 50));
     }

@@ -58,7 +58,7 @@ export class Persistence implements JournalSide {
   /** The swarms came back without a checkpoint (from the journal, or the old peers table): take one now. */
   checkpointNow = false;
   /** The journal keeps many batches for the checkpoint's tail: a checkpoint now would let them go. */
-  onCheckpointWanted: () => void = () => {};
+  onCheckpointWanted: () => void = () => void (this.checkpointNow = true); // (asked before the engine took it over)
   private asks = 0;
   private readonly answers = new Map<number, (m: Extract<FromPersistence, { type: 'answer' }>) => void>();
 
@@ -85,9 +85,12 @@ export class Persistence implements JournalSide {
         case 'restore': {
           const { records, id } = m;
           // answered once in the shards' rings: the thread sends a few buffers ahead, no more
-          this.restoring = this.restoring.then(() => opts.onRestore(records)).then(() => {
-            if (!this.exited) this.worker.postMessage({ type: 'restored', id } satisfies ToPersistence);
-          });
+          this.restoring = this.restoring
+            .then(() => opts.onRestore(records))
+            .finally(() => {
+              if (!this.exited) this.worker.postMessage({ type: 'restored', id } satisfies ToPersistence);
+            });
+          this.restoring.catch(fail); // (the start fails; the thread is not left waiting)
           return;
         }
         case 'registry-failed': {

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyDelta, applySnapshot } from '../engine/policy/registry-db.js';
 import { Registry } from '../engine/policy/registry.js';
 import { testSchema, type TestSchema } from '../test/support/pg.js';
+import { until } from '../test/support/until.js';
 import { migrate } from './migrate.js';
 import { loadChanges, loadRegistry, pruneChanges } from './registry.js';
 
@@ -137,8 +138,13 @@ describe('registry changes', () => {
   it('forget changes after a day', async () => {
     await db.sql`INSERT INTO users (id, passkey) VALUES (1, ${key('a')}), (2, ${key('b')})`;
     await db.sql`UPDATE registry_changes SET changed_at = now() - interval '25 hours' WHERE id = 1`;
-    await pruneChanges(db.sql);
-    const left = await db.sql`SELECT id::int FROM registry_changes ORDER BY seq`;
-    expect(left.map((r) => r.id)).toEqual([2]);
+    // (a row is kept while a transaction older than it runs anywhere on the cluster: another
+    // test's, a benchmark's; it goes once they end)
+    const left = async () => (await db.sql`SELECT id::int FROM registry_changes ORDER BY seq`).map((r) => r.id);
+    await until('the day-old change to be pruned', async () => {
+      await pruneChanges(db.sql);
+      return JSON.stringify(await left()) === '[2]';
+    }, 20_000);
+    expect(await left()).toEqual([2]);
   });
 });
