@@ -174,6 +174,7 @@ describe('accounting journal', () => {
     const third = Journal.open<Rec>(d, { keep: true });
     expect(third.tail()).toEqual([5, 6]);
     expect(third.pendingIds()).toEqual([]);
+    expect([4, 5, 6, 7, 8].map((id) => third.holdsFrom(id))).toEqual([false, true, true, true, false]); // 7: one past the last
     third.append(7, []);
     third.keepFrom(8); // a checkpoint after everything: nothing kept, and the file empties at the next ack
     third.ack(7);

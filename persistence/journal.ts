@@ -130,6 +130,15 @@ export class Journal<R = unknown> {
     return ids.reverse();
   }
 
+  /**
+   * The file holds every batch from `id` to the last one written (`id` one past the last:
+   * nothing after it to hold): what a checkpoint's tail from `id` needs.
+   */
+  holdsFrom(id: number): boolean {
+    const tail = this.tail();
+    return id >= (tail[0] ?? this.lastId + 1) && id <= this.lastId + 1;
+  }
+
   /** Keep acknowledged batches from `id` on; those before it go (at the next compaction). */
   keepFrom(id: number): void {
     if (!(id >= 0)) throw new Error(`journal keepFrom: not a batch id: ${id}`);

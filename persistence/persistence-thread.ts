@@ -124,11 +124,10 @@ class Persister {
   private async restoreCheckpoint(out: RestoreBatches): Promise<boolean> {
     const j = this.batches.journal;
     const held = j.tail();
-    const first = held[0] ?? j.lastBatchId + 1;
     const cp = newestCheckpoint(data.dataDir, (file, why) => log(`checkpoint ${file} ignored: ${why}`, 'warn'), (c) => {
       if (c.journal === '') return 'written without the accounting journal (by a tracker without a database, or an older release)';
       if (c.journal !== j.id) return `written with another journal (${c.journal}; this one is ${j.id})`;
-      if (c.from < first || c.from > j.lastBatchId + 1) return `the journal no longer holds its tail from batch ${c.from} (it holds ${first}…${j.lastBatchId})`;
+      if (!j.holdsFrom(c.from)) return `the journal no longer holds its tail from batch ${c.from} (it holds ${held[0] ?? j.lastBatchId + 1}…${j.lastBatchId})`;
       return undefined;
     });
     if (cp === undefined) return false;
@@ -221,10 +220,9 @@ class Persister {
    */
   private keepForCheckpoints(fallback?: number): void {
     const j = this.batches.journal;
-    const first = j.tail()[0] ?? j.lastBatchId + 1;
     const froms = [CHECKPOINT_FILE, PREVIOUS_FILE]
       .map((f) => checkpointFrom(join(data.dataDir, f)))
-      .filter((c) => c !== undefined && c.journal === j.id && c.from >= first && c.from <= j.lastBatchId + 1) // (as restoreCheckpoint judges them)
+      .filter((c) => c !== undefined && c.journal === j.id && j.holdsFrom(c.from)) // (as restoreCheckpoint judges them)
       .map((c) => c!.from);
     const from = froms.length > 0 ? Math.min(...froms) : fallback;
     if (from !== undefined) j.keepFrom(from);
@@ -300,7 +298,7 @@ class Persister {
       log('database unreachable at start and no saved registry: private announces are refused until it is reachable', 'error');
     }
     await this.restoring;
-    post({ type: 'ready', restored: legacy + out.count, db: this.db.embedded?.address ?? null, checkpointNow: data.checkpoints && !fromCheckpoint });
+    post({ type: 'ready', db: this.db.embedded?.address ?? null, checkpointNow: data.checkpoints && !fromCheckpoint });
     this.nextCut = Date.now() + data.flushIntervalMs;
     setInterval(() => this.tick(), TICK_MS);
   }
@@ -359,8 +357,7 @@ class Persister {
     const j = this.batches.journal;
     if (this.batches.journalClosed) return post({ type: 'answer', id, error: 'the journal is closed' });
     if (!this.batches.cut(last)) return post({ type: 'answer', id, error: 'the journal is at its disk budget (the database has been away): the checkpoint is not put in place' });
-    const first = j.tail()[0] ?? j.lastBatchId + 1;
-    if (from < first) return post({ type: 'answer', id, error: `the journal dropped the checkpoint's tail (from batch ${from}) at its disk budget: the checkpoint is not put in place` });
+    if (!j.holdsFrom(from)) return post({ type: 'answer', id, error: `the journal dropped the checkpoint's tail (from batch ${from}) at its disk budget: the checkpoint is not put in place` });
     post({ type: 'answer', id, batch: j.lastBatchId });
   }
 

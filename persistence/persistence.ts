@@ -17,7 +17,7 @@ export type FromPersistence =
   | { type: 'restore'; records: Uint8Array; id: number }
   | { type: 'registry-failed'; reload: number }
   | { type: 'first-user'; passkey: string }
-  | { type: 'ready'; restored: number; db: EmbeddedAddress | null; checkpointNow: boolean }
+  | { type: 'ready'; db: EmbeddedAddress | null; checkpointNow: boolean }
   | { type: 'answer'; id: number; journal?: string; batch?: number; error?: string }
   | { type: 'checkpoint-wanted' }
   | { type: 'closed' }
@@ -62,7 +62,7 @@ export class Persistence implements JournalSide {
   private asks = 0;
   private readonly answers = new Map<number, (m: Extract<FromPersistence, { type: 'answer' }>) => void>();
 
-  private constructor(rings: SharedArrayBuffer[], epoch: number, opts: PersistenceOptions, ready: (restored: number) => void, fail: (e: Error) => void) {
+  private constructor(rings: SharedArrayBuffer[], epoch: number, opts: PersistenceOptions, ready: () => void, fail: (e: Error) => void) {
     const stats = allocateStats();
     this.stats = new Float64Array(stats);
     const { log: _log, onRegistry: _r, onRegistryDelta: _d, onRestore: _s, onFirstUser: _f, onFatal: _x, ...settings } = opts;
@@ -111,7 +111,7 @@ export class Persistence implements JournalSide {
           started = true;
           this.embeddedDb = m.db;
           this.checkpointNow = m.checkpointNow;
-          this.restoring.then(() => ready(m.restored), fail);
+          this.restoring.then(() => ready(), fail);
           return;
         case 'fatal':
           if (!started) return fail(new Error(m.msg));
@@ -135,9 +135,9 @@ export class Persistence implements JournalSide {
   }
 
   /** Start the thread; resolves once the registry is loaded and stored peers are back in their swarms. */
-  static start(rings: SharedArrayBuffer[], epoch: number, opts: PersistenceOptions): Promise<{ persistence: Persistence; restored: number }> {
+  static start(rings: SharedArrayBuffer[], epoch: number, opts: PersistenceOptions): Promise<{ persistence: Persistence }> {
     return new Promise((resolve, reject) => {
-      const p: Persistence = new Persistence(rings, epoch, opts, (restored) => resolve({ persistence: p, restored }), (e) => {
+      const p: Persistence = new Persistence(rings, epoch, opts, () => resolve({ persistence: p }), (e) => {
         p.closed ??= Promise.resolve();
         void p.worker.terminate();
         reject(e);
