@@ -5,9 +5,9 @@
 // table.
 //
 // --database URL: with the ledger on that PostgreSQL (a scratch schema holding --users
-// users and --registered torrents, loaded at start): the persistence thread reads the
-// checkpoint and hands it over. (Open mode: the peers are nobody's, so the journal tail is
-// empty; tests cover the tail.)
+// users and --registered torrents, loaded at start). In both modes the persistence thread
+// reads the checkpoint and hands it over. (After SIGTERM the journal's tail is empty: the
+// last checkpoint holds everything; tests cover the tail.)
 //
 //   node bench/checkpoint-restart.mjs [--peers 1000000] [--torrents 50000] [--port 18700] [--server-cpu 0] [--load-cpu 1]
 //        [--database postgres://postgres@127.0.0.1:5432/test --users 100000 --registered 100000]

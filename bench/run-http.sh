@@ -11,13 +11,15 @@
 # Knobs (environment):
 #   BENCH_SECONDS=10 BENCH_WARMUP=2 BENCH_ROUNDS=3   measured seconds, warm-up seconds, rounds
 #   BENCH_CONNECTIONS=100                            connections (keep-alive and close modes)
-#   BENCH_TARGETS="shardtrack opentracker hyper uws" which servers to measure
+#   BENCH_TARGETS="shardtrack opentracker hyper uws" which servers to measure; also "nojournal":
+#                                                    Shardtrack with checkpoint.enabled=false (no journal
+#                                                    of peers' states), what the journal costs in one run
 #   BENCH_RSS="shardtrack opentracker"               memory-per-peer runs ("" to skip)
 #   BENCH_BASELINE_NODE=/usr/bin/node                also measure Shardtrack on this Node ("baseline",
 #                                                    added to both lists): a runtime comparison in one run
 #   BENCH_RSS_PEERS=1000000 BENCH_RSS_TORRENTS=50000
 #   BENCH_PREFILL=1                                  announce all 200k pool peers before round 1
-#   BENCH_PORT=18400                                 first of 8 consecutive ports used
+#   BENCH_PORT=18400                                 first of 9 consecutive ports used
 #   BENCH_SERVER_CPU=0 BENCH_LOAD_CPU=1
 #   BENCH_OUT=bench/results/http-<date>              where raw outputs and report.md go
 # Quick smoke run: BENCH_SECONDS=3 BENCH_WARMUP=1 BENCH_ROUNDS=1 BENCH_RSS_PEERS=100000 BENCH_RSS_TORRENTS=5000 bash bench/run-http.sh
@@ -54,6 +56,7 @@ PORT_RSS_SHARDTRACK=$((BASE_PORT + 4))
 PORT_RSS_OPENTRACKER=$((BASE_PORT + 5))
 PORT_BASELINE=$((BASE_PORT + 6))
 PORT_RSS_BASELINE=$((BASE_PORT + 7))
+PORT_NOJOURNAL=$((BASE_PORT + 8))
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -87,9 +90,11 @@ check_announce() { # port [path]   (quiet; the answer is left in LAST_BODY)
   [[ $LAST_BODY == d* && $LAST_BODY == *5:peers* && $LAST_BODY != *"failure reason"* ]]
 }
 
-start_shardtrack() { # name port [node]
+start_shardtrack() { # name port [node] [checkpoints: true|false]
+  # (each its own data directory: checkpoints and the journal of peers' states, as deployed)
   start_server "$1" "$2" "$OUT/$1.log" env "${NO_LIMITS[@]}" SHARDTRACK_TRACKER__PRIVATE=false SHARDTRACK_HTTP__PORT="$2" \
     SHARDTRACK_HTTP__HOST=127.0.0.1 SHARDTRACK_UDP__PORT=0 SHARDTRACK_SHARDS__COUNT=1 SHARDTRACK_REGISTRY__FILE= SHARDTRACK_DATABASE__ENABLED=false SHARDTRACK_ADMIN__PORT=0 \
+    SHARDTRACK_DATABASE__DATA_DIR="$WORK/$1-data" SHARDTRACK_CHECKPOINT__ENABLED="${4:-true}" \
     "${3:-$NODE}" "$ROOT/dist/engine/main.js"
 }
 
@@ -187,14 +192,15 @@ command -v wrk >/dev/null || { log "wrk is missing: apt-get install -y wrk"; exi
 "$NODE" bench/pool.mjs --paths "$PATHS" --whitelist "$WORK/whitelist.txt" 2>&1 | tee -a "$OUT/run.log" >&2 || exit 1
 
 # ---- start the servers (they stay up for every round; idle ones cost ~nothing) ----
-declare -A PORT=([shardtrack]=$PORT_SHARDTRACK [opentracker]=$PORT_OPENTRACKER [hyper]=$PORT_HYPER [uws]=$PORT_UWS [baseline]=$PORT_BASELINE)
+declare -A PORT=([shardtrack]=$PORT_SHARDTRACK [opentracker]=$PORT_OPENTRACKER [hyper]=$PORT_HYPER [uws]=$PORT_UWS [baseline]=$PORT_BASELINE [nojournal]=$PORT_NOJOURNAL)
 RUN=()
 for t in $TARGETS; do
   case $t in
-    shardtrack | baseline)
+    shardtrack | baseline | nojournal)
       if [ ! -f dist/engine/main.js ]; then skip "$t" "dist/engine/main.js not built (run make build)"; continue; fi
       node=$NODE; [ "$t" = baseline ] && node=$BASELINE_NODE
-      start_shardtrack "$t" "${PORT[$t]}" "$node" || { skip "$t" "did not start (see $OUT/$t.log)"; continue; }
+      cps=true; [ "$t" = nojournal ] && cps=false
+      start_shardtrack "$t" "${PORT[$t]}" "$node" "$cps" || { skip "$t" "did not start (see $OUT/$t.log)"; continue; }
       check_announce "${PORT[$t]}" || { skip "$t" "does not answer announces with peers yet (answer: ${LAST_BODY:0:80})"; stop_pid "$t"; continue; }
       ;;
     opentracker)
@@ -213,7 +219,7 @@ done
 if [ "$PREFILL" = 1 ]; then
   for t in "${RUN[@]}"; do
     case $t in
-      shardtrack | baseline) timeout 200 taskset -c "$LCPU" "$NODE" bench/prefill.mjs --url "http://127.0.0.1:${PORT[$t]}" --time-limit 180 2>&1 | tee -a "$OUT/run.log" >&2 ;;
+      shardtrack | baseline | nojournal) timeout 200 taskset -c "$LCPU" "$NODE" bench/prefill.mjs --url "http://127.0.0.1:${PORT[$t]}" --time-limit 180 2>&1 | tee -a "$OUT/run.log" >&2 ;;
       opentracker) timeout 200 taskset -c "$LCPU" "$NODE" bench/prefill.mjs --url "http://127.0.0.1:${PORT[$t]}" --close --time-limit 180 2>&1 | tee -a "$OUT/run.log" >&2 ;;
     esac
   done
@@ -221,7 +227,7 @@ fi
 
 modes_of() {
   case $1 in
-    shardtrack | baseline) echo "autocannon:keepalive wrk:keepalive wrk:close" ;;
+    shardtrack | baseline | nojournal) echo "autocannon:keepalive wrk:keepalive wrk:close" ;;
     opentracker) echo "wrk:close" ;;
     hyper) echo "wrk:keepalive wrk:close" ;;
     uws) echo "wrk:keepalive wrk:close autocannon:keepalive" ;;
@@ -241,7 +247,7 @@ done
 
 for t in "${RUN[@]}"; do
   stop_pid "$t"
-  if [[ $t == shardtrack || $t == baseline ]] && grep -qiE 'crash|fatal|error' "$OUT/$t.log"; then
+  if [[ $t == shardtrack || $t == baseline || $t == nojournal ]] && grep -qiE 'crash|fatal|error' "$OUT/$t.log"; then
     note "$t.log has $(grep -ciE 'crash|fatal|error' "$OUT/$t.log") lines mentioning crash/fatal/error: $(grep -iE 'crash|fatal|error' "$OUT/$t.log" | head -1 | cut -c1-160)"
   fi
 done

@@ -1,10 +1,10 @@
 // The accounting record: shard → persistence thread, one ring per shard (contract/ring.ts).
 
-// Every announce of a user's peer on a registered torrent leaves one record: the deltas
-// since the peer's previous announce (what the ledger adds) and the peer's new totals and
-// address (its state: replayed from the journal over the last checkpoint at a restart,
+// Every announce that changes a swarm leaves one record: the peer's new totals and address
+// (its state: replayed from the journal over the last checkpoint at a restart,
 // persistence/restore.ts, so swarms come back and the next delta is counted from exactly
-// what the ledger has).
+// what the ledger has), and for a user's peer on a registered torrent with a database, the
+// deltas since the peer's previous announce (what the ledger adds). Others are ACF_STATE.
 //
 // UPLOADED/DOWNLOADED are what the client claims (raw); the shard writes into UP_CREDITED/
 // DOWN_CREDITED what of it is physically possible (the bounds of shards/shard.ts), and the
@@ -19,6 +19,9 @@ export const ACF_V6 = 8; // native IPv6 address
 export const ACF_HAS_KEY = 16;
 export const ACF_PAUSED = 32;
 export const ACF_REFUSED = 64; // the announce was refused: evidence only (no ledger, no state change)
+// The peer's state only, for the swarms' restore: no ledger (open mode, an unregistered
+// torrent, or no database). Deltas are 0; the ledger skips it.
+export const ACF_STATE = 128;
 
 // Why a record's claim was not (wholly) believed: CHEATS bits, one cheat_flags row each.
 export const CHEAT_OVER_RATE = 1; // upload beyond accounting.max_upload_rate × seconds since the previous announce

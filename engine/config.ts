@@ -139,11 +139,11 @@ const Tables = v.strictObject({
     max_upload_rate: int(1250000000, 1, 2 ** 50, 'bytes a second: the most upload one announce can credit per second since the peer\'s previous announce (default 10 Gbit/s, a fast seedbox); beyond it the claim is cut and flagged upload_over_rate'),
   }),
   checkpoint: table({
-    enabled: bool(true, 'keep the swarms in data_dir/checkpoint, written every interval_seconds and at shutdown, and put them back at start (with a database: with the accounting journal after it)'),
-    interval_seconds: int(300, 0, 86400, 'seconds between checkpoints while serving; 0 = only at shutdown (with a database also at start when none could be used, and early when the batches kept for one pass a quarter of the journal budget)'),
+    enabled: bool(true, 'keep the swarms in data_dir/checkpoint, written every interval_seconds and at shutdown, and put them back at start with the journal of every change after it (without a database too)'),
+    interval_seconds: int(300, 0, 86400, 'seconds between checkpoints while serving; 0 = only at shutdown (also at start when the swarms came back without one, and early when the batches kept for one pass a quarter of the journal budget)'),
   }),
   persistence: table({
-    flush_interval_ms: int(1000, 20, 60000, 'accounting records are journalled and written to the database at least this often'),
+    flush_interval_ms: int(1000, 20, 60000, 'journal records (accounting, and peers states for the checkpoints) are journalled, and written to the database, at least this often'),
     flush_connections: int(2, 1, 64, 'connections a batch is written with in parallel, each a transaction over its share of the users (PostgreSQL only: the embedded database takes one); more when the database has cores to spare'),
     journal_max_bytes: int(1073741824, 1048576, 2 ** 50, 'disk budget of the journal: batches owed to the database (while it is away) and those kept for a checkpoint tail (which give way first); at 80% owed the tracker warns, at 100% it stops taking announces rather than lose accounting'),
   }),

@@ -71,14 +71,17 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
     !db.enabled && config.registry.file !== ''
       ? attachRegistryFile(registry, config.registry.file, { createWithUser: config.tracker.private, log })
       : () => {};
+  // Every change to a swarm is journalled where the swarms are kept across restarts (the
+  // checkpoints' tails); with a database, the accounting too.
+  const journalled = db.enabled || (config.checkpoint.enabled && Checkpoints.usable(db.data_dir, log));
   const pool = new ShardPool({
     count: config.shards.count,
     maxPeers: config.shards.max_peers,
     maxSwarms: config.shards.max_swarms,
     requestRingBytes: RING_REQUESTS,
     answerRingBytes: RING_ANSWERS,
-    accountingRingBytes: db.enabled ? RING_ACCOUNTING : 4096,
-    accounting: db.enabled,
+    accountingRingBytes: journalled ? RING_ACCOUNTING : 4096,
+    accounting: journalled,
     rules: {
       peerTimeout: config.tracker.peer_timeout,
       maxUploadRate: config.accounting.max_upload_rate,
@@ -86,6 +89,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
       maxPeersPerUser: config.tracker.private ? config.tracker.max_peers_per_user_torrent : 0,
       // each shard holds its share of an address's swarms, with room for an uneven spread of info_hashes
       maxPeersPerAddress: config.tracker.private ? 0 : swarmShare(config.limits.max_swarms_per_address, config.shards.count),
+      ledger: db.enabled,
     },
     watchdogSeconds: config.shards.watchdog_seconds,
     numwantMax: config.tracker.numwant_max,
@@ -102,6 +106,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
   const udp = config.udp.port !== 0 ? new UdpFrontend(config, dispatch, pool, registry, counters) : undefined;
   await pool.start(dispatch);
   let persistence: Persistence | undefined;
+  let journal: Persistence | undefined; // the same thread; also without a database
   let admin: AdminServer | undefined;
   let adminSide: AdminSide | undefined;
   let restoredPeers = 0;
@@ -109,18 +114,11 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
   let udpPort = 0;
   let checkpoints: Checkpoints | undefined;
   try {
-    if (!db.enabled && config.checkpoint.enabled) {
-      // without a database the swarms come back from the newest checkpoint (engine/checkpoints.ts)
-      checkpoints = Checkpoints.open(pool, db.data_dir, log);
-      if (checkpoints) {
-        restoredPeers = await checkpoints.load(config.tracker.peer_timeout, (records) => restore(pool, dispatch.addressTags, records));
-        checkpoints.every(config.checkpoint.interval_seconds);
-      }
-    }
-    if (db.enabled) {
+    if (journalled) {
       const restarts = () => Array.from({ length: pool.count }, (_, i) => pool.stats(i).restarts).reduce((a, b) => a + b, 0);
       const restartsBefore = restarts();
-      ({ persistence } = await Persistence.start(pool.accountingBuffers(), pool.epoch, {
+      const { persistence: thread } = await Persistence.start(pool.accountingBuffers(), pool.epoch, {
+        database: db.enabled,
         url: db.url,
         schema: db.schema,
         dataDir: db.data_dir,
@@ -129,7 +127,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
         flushConnections: config.persistence.flush_connections,
         peerTimeout: config.tracker.peer_timeout,
         checkpoints: config.checkpoint.enabled,
-        firstUser: config.tracker.private,
+        firstUser: db.enabled && config.tracker.private,
         log,
         onRegistry: (snap) => applySnapshot(registry, snap, log),
         onRegistryDelta: (delta) => applyDelta(registry, delta, log),
@@ -139,23 +137,26 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
           log(`created a first user (passkey ${masked(passkey)}, whole in ${file}) in the empty ${db.url === '' ? `embedded database under ${join(db.data_dir, 'pglite')}` : 'database'}`);
         },
         onFatal,
-      }));
+      });
+      journal = thread;
+      // (without a database the thread holds only the journal: no ledger for the admin side)
+      if (db.enabled) persistence = thread;
       // the checkpoint and the journal's tail (or the journal alone) replay over one another:
       // what counts is who is in the swarms once the shards have taken all of it
       restoredPeers = await livePeers(pool);
       // a shard respawned meanwhile dropped what was queued to it: some peers could be left
       // at older totals than the ledger's. The checkpoint and journal are intact: start again.
       if (restarts() !== restartsBefore) throw new Error('a shard restarted while the swarms were being put back: not serving half of them (start again)');
-      persistence.stats[PersistenceStats.PEERS_RESTORED] = restoredPeers;
+      thread.stats[PersistenceStats.PEERS_RESTORED] = restoredPeers;
       if (restoredPeers > 0) log(`restored ${restoredPeers} peers`);
       if (config.checkpoint.enabled) {
-        // with a database, each checkpoint is tied to the accounting journal (README: checkpoints)
-        const cps = Checkpoints.open(pool, db.data_dir, log, persistence)!;
+        // each checkpoint is tied to the journal (README: checkpoints)
+        const cps = new Checkpoints(pool, db.data_dir, log, thread);
         checkpoints = cps;
         cps.every(config.checkpoint.interval_seconds);
-        const wanted = persistence.checkpointNow; // restored without one (the base for the next start), or asked for meanwhile
-        persistence.onCheckpointWanted = () => void cps.take().catch((e: Error) => log(`checkpoint failed: ${e.message}`, 'error'));
-        if (wanted) persistence.onCheckpointWanted();
+        const wanted = thread.checkpointNow; // restored without one (the base for the next start), or asked for meanwhile
+        thread.onCheckpointWanted = () => void cps.take().catch((e: Error) => log(`checkpoint failed: ${e.message}`, 'error'));
+        if (wanted) thread.onCheckpointWanted();
       }
     }
     if (config.tracker.private && registry.userCount === 0) {
@@ -177,7 +178,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
     await adminSide?.close();
     await checkpoints?.abandon();
     await pool.close();
-    await persistence?.close();
+    await journal?.close();
     stopWatching();
     throw e;
   }
@@ -206,7 +207,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
       // nothing is served any more: the swarms as they are now are the last checkpoint
       await checkpoints?.close().catch((e: Error) => log(`last checkpoint not written: ${e.message}`, 'error'));
       await pool.close();
-      await persistence?.close();
+      await journal?.close();
     },
   };
 }

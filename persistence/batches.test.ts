@@ -21,7 +21,7 @@ function setUp(journalMaxBytes: number) {
   // a database that is never connected: batches wait in the journal
   const db = new Database({ url: 'postgres://nobody@127.0.0.1:1/none', schema: 'public', dataDir, flushConnections: 1 }, stats, log);
   const journal = Journal.open<Chunk>(join(dataDir, 'journal'));
-  const batches = new Batches(rings, journal, db, { epoch: 1_800_000_000, journalMaxBytes, parts: 1 }, () => undefined, stats, log);
+  const batches = new Batches(rings, journal, db, { epoch: 1_800_000_000, journalMaxBytes, parts: 1, ledger: true }, () => undefined, stats, log);
   /** `n` accounting records into ring `r`, published. */
   const produce = (r: number, n: number): void => {
     for (let i = 0; i < n; i++) {

@@ -46,6 +46,11 @@ export interface BatchSettings {
   journalMaxBytes: number;
   /** transactions a batch is written with in parallel (1 on the embedded database) */
   parts: number;
+  /**
+   * A database takes the batches. Without one they hold peers' states only (ACF_STATE): each
+   * is acknowledged once journalled, kept only for a checkpoint's tail.
+   */
+  ledger: boolean;
 }
 
 const BUDGET_WARN = 0.8;
@@ -58,6 +63,9 @@ export class Batches {
   /** The budget made the journal drop the batches a checkpoint needed: a new one is wanted. */
   tailDropped = false;
   private readonly scratch: Uint8Array;
+  /** Word views of the scratch and of each ring: a record is copied without a view per record. */
+  private readonly scratch32: Int32Array;
+  private readonly rings32: Int32Array[];
   private readonly journalledAt = new Map<number, number>(); // batch id → unix s
   /** This start of the tracker (batchNamespace). */
   private readonly run = randomBytes(6).toString('hex');
@@ -77,6 +85,8 @@ export class Batches {
     private readonly log: Logger,
   ) {
     this.scratch = new Uint8Array(Math.max(...rings.map((r) => r.sab.byteLength - RING_HEADER_BYTES)));
+    this.scratch32 = new Int32Array(this.scratch.buffer);
+    this.rings32 = rings.map((r) => new Int32Array(r.sab));
     stats[PersistenceStats.JOURNAL_BUDGET] = settings.journalMaxBytes;
     const now = Date.now() / 1000;
     for (const id of journal.pendingIds()) this.journalledAt.set(id, now);
@@ -124,10 +134,16 @@ export class Batches {
     }
     const chunks: Chunk[] = [];
     let count = 0;
-    for (const ring of this.rings) {
+    const to = this.scratch32;
+    const WORDS = AccountingRecord.SIZE >> 2;
+    for (const [i, ring] of this.rings.entries()) {
+      const from = this.rings32[i];
       let n = 0;
+      // (records start 8-aligned in the ring; Int32 words, not Float64: bytes are copied as they are)
       for (let off = ring.next(); off >= 0; off = ring.next()) {
-        this.scratch.set(ring.u8.subarray(off, off + AccountingRecord.SIZE), n * AccountingRecord.SIZE);
+        const src = off >> 2;
+        const dst = n * WORDS;
+        for (let w = 0; w < WORDS; w++) to[dst + w] = from[src + w];
         n++;
       }
       if (n === 0) continue;
@@ -139,7 +155,8 @@ export class Batches {
     const id = this.journal.lastBatchId + 1;
     this.journal.append(id, chunks);
     for (const ring of this.rings) ring.release();
-    this.journalledAt.set(id, Date.now() / 1000);
+    if (this.settings.ledger) this.journalledAt.set(id, Date.now() / 1000);
+    else this.journal.ack(id); // nothing owed to anyone
     this.stats[PersistenceStats.RECORDS_JOURNALLED] += count;
     this.publish();
     this.warnBudget();
@@ -208,6 +225,13 @@ export class Batches {
         if (sql === undefined) return; // reconnect first: it also loads the registry and listens
         const chunks = this.journal.read(id);
         const records = chunks.flatMap((c) => decode(c.data, c.epoch, (c.v ?? 1) >= 2));
+        if (records.length === 0) {
+          // peers' states only (open mode, unregistered torrents): nothing for the ledger
+          if (this.journalClosed) return;
+          this.acked(id);
+          this.publish();
+          continue;
+        }
         const t0 = performance.now();
         let r;
         try {
@@ -220,8 +244,7 @@ export class Batches {
         this.db.setUp();
         this.stats[PersistenceStats.LAST_FLUSH_MS] = performance.now() - t0;
         if (this.journalClosed) return; // committed; acked as a replay at the next start
-        this.journal.ack(id);
-        this.journalledAt.delete(id);
+        this.acked(id);
         this.stats[PersistenceStats.BATCHES_COMMITTED]++;
         this.stats[PersistenceStats.RECORDS_COMMITTED] += records.length;
         if (!r.applied) this.stats[PersistenceStats.BATCHES_REPLAYED]++;
@@ -235,6 +258,11 @@ export class Batches {
     } finally {
       this.committing = false;
     }
+  }
+
+  private acked(id: number): void {
+    this.journal.ack(id);
+    this.journalledAt.delete(id);
   }
 
   /** The journal's size, backlog and oldest pending batch, into the stats block. */

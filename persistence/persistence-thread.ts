@@ -9,6 +9,9 @@
 // While the database is away, batches pile up in the journal (disk, not memory) and are
 // committed oldest first when it returns. A crash at any point replays what the journal
 // holds; batches that did reach the database are recognised by id and skipped.
+//
+// Without a database (`database: false`) the thread keeps only the journal of peers'
+// states: every batch is acknowledged once fsynced and kept for the checkpoints' tails.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -28,6 +31,8 @@ import { REGISTRY_TIMEOUT_MS, RegistrySync } from './registry-sync.js';
 
 /** What the persistence thread is told to do (configuration, resolved by the engine). */
 export interface PersistenceSettings {
+  /** False: no ledger and no registry, only the journal of peers' states (for the checkpoints' tails). */
+  database: boolean;
   url: string; // '' = the embedded database under dataDir
   schema: string;
   dataDir: string;
@@ -95,6 +100,8 @@ class Persister {
   private restoring: Promise<void> = Promise.resolve();
   private clearing: Promise<void> | undefined;
   private legacyWarned = 0;
+  /** The swarms came from a checkpoint tied to no journal: the next start could not complete it. */
+  private untied = false;
 
   constructor() {
     lockDataDir(data.dataDir); // the journal, the registry snapshot, credentials: this user's only, and this tracker's
@@ -108,12 +115,12 @@ class Persister {
       data.rings.map((sab) => new ByteRing(sab)),
       journal,
       this.db,
-      { epoch: data.epoch, journalMaxBytes: data.journalMaxBytes, parts: data.url === '' ? 1 : data.flushConnections },
+      { epoch: data.epoch, journalMaxBytes: data.journalMaxBytes, parts: data.url === '' ? 1 : data.flushConnections, ledger: data.database },
       (t) => this.registry.multipliers.get(t),
       this.stats,
       log,
     );
-    this.batches.checkAge();
+    if (data.database) this.batches.checkAge();
   }
 
   /**
@@ -125,7 +132,8 @@ class Persister {
     const j = this.batches.journal;
     const held = j.tail();
     const cp = newestCheckpoint(data.dataDir, (file, why) => log(`checkpoint ${file} ignored: ${why}`, 'warn'), (c) => {
-      if (c.journal === '') return 'written without the accounting journal (by a tracker without a database, or an older release)';
+      // (one an older release wrote without a database: whole on its own, with no ledger to agree with)
+      if (c.journal === '') return data.database ? 'written without the accounting journal (by a tracker without a database, or an older release)' : undefined;
       if (c.journal !== j.id) return `written with another journal (${c.journal}; this one is ${j.id})`;
       if (!j.holdsFrom(c.from)) return `the journal no longer holds its tail from batch ${c.from} (it holds ${held[0] ?? j.lastBatchId + 1}…${j.lastBatchId})`;
       return undefined;
@@ -133,7 +141,8 @@ class Persister {
     if (cp === undefined) return false;
     const now = Date.now() / 1000;
     const old = await out.checkpoint(cp, now, data.peerTimeout);
-    const tail = held.filter((id) => id >= cp.from);
+    const tail = cp.journal === '' ? [] : held.filter((id) => id >= cp.from);
+    this.untied = cp.journal === '';
     await this.replay(out, tail, now);
     log(
       `restoring the swarms: the checkpoint written ${Math.round(now - cp.writtenAt)} s ago (${cp.peers - old} peers; ${old} had timed out meanwhile), ` +
@@ -231,7 +240,7 @@ class Persister {
   async start(): Promise<void> {
     const journal = this.batches.journal;
     const pending = this.batches.pending;
-    if (pending > 0) log(`journal holds ${pending} batches not known to be committed: replaying them`, 'warn');
+    if (pending > 0) log(`journal holds ${pending} batches not known to be committed: ${data.database ? 'replaying them' : 'kept for a start with the database'}`, 'warn');
     // what the swarms are restored from when no checkpoint will do: the journal's tail as it
     // is now (every batch of it, or with the old peers table as the base, its pending ones)
     const held = journal.tail();
@@ -241,7 +250,7 @@ class Persister {
     // holds totals older than those counted: its swarms start empty. (Without the database
     // at start that cannot be asked: the checkpoint is trusted.)
     let trusted = true;
-    if (await this.db.connect()) {
+    if (data.database && (await this.db.connect())) {
       try {
         trusted = !(await this.db.guarded(this.batches.checkAhead(this.db.sql!)));
       } catch (e) {
@@ -285,20 +294,24 @@ class Persister {
         this.db.drop(`start: ${(e as Error).message}`);
       }
     }
+    // swarms put back from something other than a checkpoint of this journal: a checkpoint
+    // now is the base of the next start (and lets the batches kept meanwhile go)
+    let unbased = this.untied;
     if (restoring && !fromCheckpoint) {
       // no checkpoint: the swarms as the journal's tail holds them (any run of batches up
       // to the last is safe: each peer ends with its last journalled state)
       const tail = legacy > 0 ? held.filter((id) => id >= firstPending) : held;
+      unbased = legacy > 0 || tail.length > 0;
       await this.replay(out, tail, Date.now() / 1000);
       if (legacy > 0) log(`restoring the swarms: ${legacy} peers from the peers table of an older release, then the journal's ${tail.length} batches not in it`);
       else if (tail.length > 0) log(`restoring the swarms: no usable checkpoint; the journal's ${tail.length} batches held`, 'warn');
       this.keepForCheckpoints(held[0] ?? journal.lastBatchId + 1);
     } else if (data.checkpoints) this.keepForCheckpoints(journal.lastBatchId + 1);
-    if (!loaded && !this.registry.loadSaved()) {
+    if (data.database && !loaded && !this.registry.loadSaved()) {
       log('database unreachable at start and no saved registry: private announces are refused until it is reachable', 'error');
     }
     await this.restoring;
-    post({ type: 'ready', db: this.db.embedded?.address ?? null, checkpointNow: data.checkpoints && !fromCheckpoint });
+    post({ type: 'ready', db: this.db.embedded?.address ?? null, checkpointNow: data.checkpoints && unbased });
     this.nextCut = Date.now() + data.flushIntervalMs;
     setInterval(() => this.tick(), TICK_MS);
   }
@@ -325,7 +338,9 @@ class Persister {
       this.nextCut = now + data.flushIntervalMs;
       this.batches.cut();
     }
-    if (this.db.sql === undefined && !this.connecting && now >= this.db.retryAt) void this.reconnect();
+    if (!data.database) {
+      // (only the journal: nothing to commit, nobody to follow)
+    } else if (this.db.sql === undefined && !this.connecting && now >= this.db.retryAt) void this.reconnect();
     else if (this.batches.pending > 0 && !this.batches.committing && now >= this.db.retryAt) void this.commit().catch((e: Error) => this.legacyFailed(e));
     const b = this.batches;
     if (data.checkpoints && (b.tailDropped || b.journal.keptSize > data.journalMaxBytes * KEPT_SHARE) && now - this.wanted > WANT_EVERY_MS) {
@@ -334,7 +349,7 @@ class Persister {
       post({ type: 'checkpoint-wanted' });
     }
     // (not while the database is away: the batch retries find out when it is back)
-    if (!this.db.up || this.connecting) return;
+    if (!data.database || !this.db.up || this.connecting) return;
     if (now - this.lastPrune > PRUNE_EVERY_MS) {
       this.lastPrune = now;
       pruneChanges(this.db.sql!).catch(() => {});
@@ -382,7 +397,7 @@ class Persister {
     const b = this.batches;
     b.cut(true); // the shards have stopped: this is everything
     const deadline = Date.now() + CLOSE_TIMEOUT_MS;
-    while (b.pending > 0 && Date.now() < deadline) {
+    while (data.database && b.pending > 0 && Date.now() < deadline) {
       if (!b.committing && !this.connecting && Date.now() >= this.db.retryAt) {
         if (this.db.sql === undefined) await this.reconnect();
         else await this.commit().catch((e: Error) => this.legacyFailed(e));
@@ -391,8 +406,10 @@ class Persister {
     }
     // a commit started by the tick loop may still be running: the journal stays open for its ack
     while ((b.committing || this.connecting) && Date.now() < deadline + DB_TIMEOUT_MS) await new Promise((r) => setTimeout(r, 20));
-    if (b.pending > 0) log(`${b.pending} batches stay in the journal for the next start (database away)`, 'warn');
+    if (b.pending > 0) log(`${b.pending} batches stay in the journal for the next start (${data.database ? 'database away' : 'no database'})`, 'warn');
     b.journalClosed = true;
+    // the next start reads the whole file: leave it only what a start needs
+    if (b.journal.deadSize > 1 << 20) b.journal.compact();
     b.journal.close();
     await this.db.close();
     unlockDataDir(data.dataDir);

@@ -1,4 +1,4 @@
-import { AccountingRecord, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_REFUSED, ACF_STOPPED, CHEAT_DOWNLOAD_OVER_SIZE, CHEAT_KINDS } from '../contract/accounting.js';
+import { AccountingRecord, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_REFUSED, ACF_STATE, ACF_STOPPED, CHEAT_DOWNLOAD_OVER_SIZE, CHEAT_KINDS } from '../contract/accounting.js';
 import type { Multipliers } from '../contract/registry.js';
 import type { LedgerRecord } from './ledger.js';
 
@@ -19,6 +19,7 @@ export function credit(buf: Uint8Array, count: number, epoch: number, terms: (to
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   for (let i = 0; i < count; i++) {
     const r = i * AccountingRecord.SIZE;
+    if (buf[r + AccountingRecord.FLAGS] & ACF_STATE) continue; // a peer's state: nothing to credit
     const m = terms(dv.getUint32(r + AccountingRecord.TORRENT, true));
     let upM = 1;
     let downM = 1;
@@ -43,17 +44,19 @@ export function credit(buf: Uint8Array, count: number, epoch: number, terms: (to
 }
 
 /**
- * Decode a binary batch for the ledger. `epoch` turns the tracker clock into unix seconds;
- * `withCheats`: the records carry the CHEATS byte (format 2; journals of older releases do not).
+ * Decode a binary batch for the ledger (state-only records, ACF_STATE, are not the ledger's:
+ * left out). `epoch` turns the tracker clock into unix seconds; `withCheats`: the records
+ * carry the CHEATS byte (format 2; journals of older releases do not).
  */
 export function decode(buf: Uint8Array, epoch: number, withCheats = true): LedgerRecord[] {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const n = Math.floor(buf.byteLength / AccountingRecord.SIZE);
-  const out: LedgerRecord[] = new Array(n);
+  const out: LedgerRecord[] = [];
   for (let i = 0; i < n; i++) {
     const r = i * AccountingRecord.SIZE;
     const flags = buf[r + AccountingRecord.FLAGS];
-    out[i] = {
+    if (flags & ACF_STATE) continue;
+    out.push({
       user: dv.getUint32(r + AccountingRecord.USER, true),
       torrent: dv.getUint32(r + AccountingRecord.TORRENT, true),
       uploaded: dv.getFloat64(r + AccountingRecord.UPLOADED, true),
@@ -81,7 +84,7 @@ export function decode(buf: Uint8Array, epoch: number, withCheats = true): Ledge
         paused: (flags & ACF_PAUSED) !== 0,
         stopped: (flags & ACF_STOPPED) !== 0,
       },
-    };
+    });
   }
   return out;
 }

@@ -4,7 +4,8 @@ import { AnnounceAnswer, AF_COMPACT, AF_HAS_KEY, AF_NO_PEER_ID, AF_V6, AnnounceR
 import { ADDR4, ADDR6, ShardControl, PF_COMPLETED, PF_FRESH, PF_LIVE, PF_PAUSED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord } from './memory-layout.js';
 import { allocateGlobal, allocateShardMemory, type ShardLimits } from './memory.js';
 import { ByteRing } from '../contract/ring.js';
-import { maxAnswerBytes, ShardLogic } from './shard.js';
+import { maxAnswerBytes, ShardLogic, type ShardRules } from './shard.js';
+import { AccountingRecord, ACF_SEEDER, ACF_STATE, ACF_STOPPED } from '../contract/accounting.js';
 import { SwarmStore } from './swarm-store.js';
 
 const LIMITS: ShardLimits = { maxPeers: 50_000, maxSwarms: 10_000, requestRingBytes: 1 << 16, answerRingBytes: 1 << 16 };
@@ -84,10 +85,14 @@ class Harness {
   now = 1000;
   private reqId = 1;
 
-  constructor(limits: ShardLimits = LIMITS) {
-    const mem = allocateShardMemory(allocateGlobal(), limits);
+  /** The accounting ring's writing (the shard's) and reading sides, when `rules` were given. */
+  readonly accounting: { w: ByteRing; r: ByteRing } | undefined;
+
+  constructor(limits: ShardLimits = LIMITS, rules?: Partial<ShardRules>) {
+    const mem = allocateShardMemory(allocateGlobal(), rules ? { ...limits, accountingRingBytes: 1 << 16 } : limits);
     this.store = new SwarmStore(mem);
-    this.logic = new ShardLogic(this.store);
+    if (rules) this.accounting = { w: new ByteRing(mem.accounting), r: new ByteRing(mem.accounting) };
+    this.logic = new ShardLogic(this.store, this.accounting?.w ?? null, rules);
     this.reqP = new ByteRing(mem.requests);
     this.reqC = new ByteRing(mem.requests);
     this.ansP = new ByteRing(mem.answers);
@@ -201,6 +206,7 @@ function v4Bytes(p: Peer): number[] {
 }
 
 const IH = sha1('torrent');
+const IH2 = sha1('another torrent');
 
 function ports(a: Answer): number[] {
   return a.peers.map((p) => p.port);
@@ -612,6 +618,46 @@ describe('ShardLogic announce basics', () => {
     expect(s4.peers.map(v4Bytes).sort()).toEqual([[10, 0, 0, 22, 0, 23], [9, 9, 9, 9, 0, 1]].sort());
     expect(h.store.ctl[ShardControl.PEER_LIVE]).toBe(5);
     checkCounts(h, [IH]);
+  });
+});
+
+describe('ShardLogic journal records', () => {
+  /** The records the shard published since the last call: [flags, user, uploaded delta, total uploaded]. */
+  function records(h: Harness): [number, number, number, number][] {
+    h.accounting!.w.commit(); // (as the shard thread does after each request batch)
+    const ring = h.accounting!.r;
+    const out: [number, number, number, number][] = [];
+    for (let r = ring.next(); r >= 0; r = ring.next()) {
+      out.push([ring.u8[r + AccountingRecord.FLAGS], ring.dv.getUint32(r + AccountingRecord.USER, true), ring.dv.getFloat64(r + AccountingRecord.UPLOADED, true), ring.dv.getFloat64(r + AccountingRecord.TOTAL_UP, true)]);
+    }
+    ring.release();
+    return out;
+  }
+
+  it('accounts a user\'s peer on a registered torrent, and journals every other change as a peer\'s state', () => {
+    const h = new Harness(LIMITS, { peerTimeout: 3600, ledger: true });
+    h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 10, user: 7, torrent: 3, uploaded: 100 });
+    h.announce({ ih: IH, pid: peerId(2), ip: ip4(1, 1, 1, 2), port: 2, left: 0, user: 8, torrent: 3, uploaded: 0 });
+    h.now += 10;
+    h.announce({ ih: IH, pid: peerId(2), ip: ip4(1, 1, 1, 2), port: 2, left: 0, user: 8, torrent: 3, uploaded: 50 });
+    expect(records(h)).toEqual([[0, 7, 0, 100], [ACF_SEEDER, 8, 0, 0], [ACF_SEEDER, 8, 50, 50]]);
+    // open mode (user 0), an unregistered torrent (0): the state, no deltas
+    h.announce({ ih: IH2, pid: peerId(3), ip: ip4(1, 1, 1, 3), port: 3, left: 10, uploaded: 100 });
+    h.now += 10;
+    h.announce({ ih: IH2, pid: peerId(3), ip: ip4(1, 1, 1, 3), port: 3, left: 10, uploaded: 300 });
+    h.announce({ ih: IH2, pid: peerId(4), ip: ip4(1, 1, 1, 4), port: 4, left: 10, user: 7, torrent: 0, uploaded: 5 });
+    h.announce({ ih: IH2, pid: peerId(3), ip: ip4(1, 1, 1, 3), port: 3, left: 10, uploaded: 400, event: EVENT_STOPPED });
+    // a stop of a peer that is not there changes nothing: no record
+    h.announce({ ih: IH2, pid: peerId(9), ip: ip4(1, 1, 1, 9), port: 9, left: 10, event: EVENT_STOPPED });
+    expect(records(h)).toEqual([[ACF_STATE, 0, 0, 100], [ACF_STATE, 0, 0, 300], [ACF_STATE, 7, 0, 5], [ACF_STATE | ACF_STOPPED, 0, 0, 400]]);
+  });
+
+  it('journals only states without a ledger (no database)', () => {
+    const h = new Harness(LIMITS, { peerTimeout: 3600, ledger: false });
+    h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 10, user: 7, torrent: 3, uploaded: 100 });
+    h.now += 10;
+    h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 10, user: 7, torrent: 3, uploaded: 900 });
+    expect(records(h)).toEqual([[ACF_STATE, 7, 0, 100], [ACF_STATE, 7, 0, 900]]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { AnnounceAnswer, AF_COMPACT, AF_HAS_KEY, AF_RESTORE, AF_V6, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, ST_TOO_MANY_PEERS, ST_TOO_MANY_SWARMS, ST_TOO_SOON } from '../contract/requests.js';
-import { AccountingRecord, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_REFUSED, ACF_SEEDER, ACF_STOPPED, ACF_V6, CHEAT_BACKWARDS, CHEAT_NO_LEECHERS, CHEAT_OVER_RATE, CHEAT_TOO_MANY_PEERS } from '../contract/accounting.js';
+import { AccountingRecord, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_REFUSED, ACF_SEEDER, ACF_STATE, ACF_STOPPED, ACF_V6, CHEAT_BACKWARDS, CHEAT_NO_LEECHERS, CHEAT_OVER_RATE, CHEAT_TOO_MANY_PEERS } from '../contract/accounting.js';
 import { OwnerCounts } from './owner-counts.js';
 import { PF2_REPEATED, PF_COMPLETED, PF_FRESH, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_RESTORED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord, ShardControl } from './memory-layout.js';
 import type { ByteRing } from '../contract/ring.js';
@@ -22,6 +22,8 @@ export interface ShardRules {
   maxPeersPerUser: number;
   /** Open mode: most peers of one source address in this shard (0 = no cap). */
   maxPeersPerAddress: number;
+  /** A database credits the records: users' peers on registered torrents are accounted. False: every record is state only (ACF_STATE). */
+  ledger: boolean;
 }
 
 /** Seconds of leeway on min interval: the clock ticks whole seconds and clients round. */
@@ -46,15 +48,15 @@ export class ShardLogic {
   readonly owners = new OwnerCounts();
 
   /**
-   * `accounting` receives one AccountingRecord record per announce of a user's peer on a
-   * registered torrent (the drain loop keeps room for one per request).
+   * `accounting` receives one AccountingRecord per announce that changes a swarm (the drain
+   * loop keeps room for one per request): accounted, or its state only (ACF_STATE).
    */
   constructor(
     private readonly store: SwarmStore,
     private readonly accounting: ByteRing | null = null,
     rules: Partial<ShardRules> = {},
   ) {
-    this.rules = { peerTimeout: 0, maxUploadRate: Number.MAX_VALUE, minInterval: 0, maxPeersPerUser: 0, maxPeersPerAddress: 0, ...rules };
+    this.rules = { peerTimeout: 0, maxUploadRate: Number.MAX_VALUE, minInterval: 0, maxPeersPerUser: 0, maxPeersPerAddress: 0, ledger: true, ...rules };
     store.onFree = (slot) => this.uncount(slot);
     this.recount();
   }
@@ -155,14 +157,17 @@ export class ShardLogic {
     }
     store.swarms.dv.setUint32(swarm * SwarmRecord.SIZE + SwarmRecord.LAST_ACTIVE, now, true);
 
-    // Accounting only where it can be accounted: a user's peer on a registered torrent.
-    const accounted = this.accounting !== null && (flags & AF_RESTORE) === 0 && user !== 0 && qdv.getUint32(off + AnnounceRequest.TORRENT, true) !== 0;
+    // Every change is journalled (the swarms' restore); accounting only where it can be
+    // accounted: a user's peer on a registered torrent, with a ledger.
+    const journalled = this.accounting !== null && (flags & AF_RESTORE) === 0;
+    const accounted = journalled && this.rules.ledger && user !== 0 && qdv.getUint32(off + AnnounceRequest.TORRENT, true) !== 0;
+    const stateOnly = accounted ? 0 : ACF_STATE;
     if (accounted && peer >= 0) this.hadLeechers = this.otherLeechers(swarm, peer, user);
     // the peer's flags before this announce (0 for a new one)
     const oldFlags = peer >= 0 ? store.peers.u8[peer * PeerRecord.SIZE + PeerRecord.FLAGS] : 0;
     const wasLeecher = peer >= 0 && (oldFlags & PF_SEEDER) === 0;
     if (event === EVENT_STOPPED) {
-      if (accounted) this.account(q, qdv, off, peer, ACF_STOPPED, now, oldFlags);
+      if (journalled && (accounted || peer >= 0)) this.account(q, qdv, off, peer, ACF_STOPPED | stateOnly, now, oldFlags);
       if (peer >= 0) store.departPeer(peer, now);
       this.counts(at, adv, swarm, 0);
       return;
@@ -251,7 +256,7 @@ export class ShardLogic {
     }
     // Deltas are taken against the previous announce's totals, before they are replaced
     // (unless the announce came in the same second: then they wait for the next one).
-    const rebase = accounted ? this.account(q, qdv, off, isNew ? -1 : peer, acFlags, now, oldFlags) : true;
+    const rebase = journalled ? this.account(q, qdv, off, isNew ? -1 : peer, acFlags | stateOnly, now, oldFlags) : true;
     pdv.setUint32(pat + PeerRecord.USER, user, true);
     pdv.setUint32(pat + PeerRecord.KEY, key, true);
     pdv.setUint32(pat + PeerRecord.SOURCE, source, true);
@@ -318,7 +323,8 @@ export class ShardLogic {
    * leecher was in the swarm meanwhile. What a bound cuts is evidence (CHEATS bits). An
    * announce in the same second as the previous one defers its deltas to the next announce
    * (returns false: keep the baselines), so many announces cannot multiply the allowance.
-   * `oldFlags`: the peer's flags before this announce (PF_RESTORED).
+   * `oldFlags`: the peer's flags before this announce (PF_RESTORED). With ACF_STATE in
+   * `acFlags` only the peer's state is written (deltas 0).
    */
   private account(q: Uint8Array, qdv: DataView, off: number, peer: number, acFlags: number, now: number, oldFlags = 0, cheatsIn = 0): boolean {
     const ring = this.accounting!;
@@ -337,7 +343,7 @@ export class ShardLogic {
     let leechTime = 0;
     let cheats = cheatsIn;
     let rebase = true;
-    if (peer >= 0) {
+    if (peer >= 0 && !(acFlags & ACF_STATE)) {
       const pdv = this.store.peers.dv;
       const pat = peer * PeerRecord.SIZE;
       const oldUp = pdv.getFloat64(pat + PeerRecord.UPLOADED, true);

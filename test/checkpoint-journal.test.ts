@@ -156,6 +156,30 @@ describe('checkpoints with a database: the checkpoint and the journal after it',
     expect(Number(h.uploaded)).toBe(500); // from the row's 4000, not from nothing
   }, 60_000);
 
+  it('journals the peers it does not account (open mode): back after SIGKILL, nothing in the ledger', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'shardtrack-cpj-'));
+    const open = { ...env(dataDir), SHARDTRACK_TRACKER__PRIVATE: 'false' };
+    let p = await spawnTracker(open);
+    procs.push(p);
+    const ih = peerId(); // (any 20 bytes: a torrent nobody registered)
+    const ids = Array.from({ length: 6 }, () => peerId());
+    for (const [i, id] of ids.entries()) {
+      const r = await get(p.port, announcePath({ infoHash: ih, peerId: id, port: 7000 + i, uploaded: 100, left: i < 2 ? 0 : 50 }));
+      expect(failure(r.body)).toBeUndefined();
+    }
+    expect(failure((await get(p.port, announcePath({ infoHash: ih, peerId: ids[5], port: 7005, left: 50, event: 'stopped' }))).body)).toBeUndefined();
+    await sleep(300); // journalled (every 40 ms)
+    await stop(p, true);
+    p = await spawnTracker(open);
+    procs.push(p);
+    expect(p.log()).toMatch(/no usable checkpoint; the journal's \d+ batches held[\s\S]*restored 5 peers/);
+    const body = (await get(p.port, `/scrape?info_hash=${pct(ih)}`)).body;
+    const f = ((decodeRawKeys(body) as Map<string, unknown>).get(hexKey('files')) as Map<string, Map<string, number>>).get(Buffer.from(ih).toString('hex'))!;
+    expect([f.get(hexKey('complete')), f.get(hexKey('incomplete'))]).toEqual([2, 3]);
+    await stop(p);
+    expect(await committed()).toBe(0); // peers' states only: not the ledger's
+  }, 60_000);
+
   it('starts the swarms of a copy empty once its original has gone on (its totals are behind the ledger)', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'shardtrack-cpj-'));
     let p = await spawn(dataDir);

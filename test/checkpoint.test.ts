@@ -1,6 +1,7 @@
 // Checkpoints without a database: a restart finds every swarm as it was (100,000 peers
-// through real announces), peers that timed out meanwhile stay out, and a truncated,
-// corrupt or foreign checkpoint is refused whole with the reason in the log.
+// through real announces), peers that timed out meanwhile stay out, a truncated, corrupt or
+// foreign checkpoint is refused whole with the reason in the log, and the journal of peers'
+// states completes a checkpoint after SIGKILL.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -19,13 +20,17 @@ afterEach(async () => {
 
 async function start(dir: string, logs: string[] = [], tracker: { peer_timeout?: number } = {}): Promise<Tracker> {
   const t = await startTestTracker(
-    { shards: { count: 2 }, tracker, database: { enabled: false, data_dir: dir }, checkpoint: { enabled: true, interval_seconds: 0 } },
+    // (journalled at 20 ms: settle() leaves every announce before a checkpoint's tail)
+    { shards: { count: 2 }, tracker, database: { enabled: false, data_dir: dir }, checkpoint: { enabled: true, interval_seconds: 0 }, persistence: { flush_interval_ms: 20 } },
     undefined,
     (m) => void logs.push(m),
   );
   running.push(t);
   return t;
 }
+
+/** Until the announces made so far are journalled: a checkpoint then holds them all, its tail none. */
+const settle = () => new Promise((r) => setTimeout(r, 300));
 
 async function stop(t: Tracker): Promise<void> {
   running.splice(running.indexOf(t), 1);
@@ -74,7 +79,7 @@ describe('checkpoints without a database', () => {
     const logs: string[] = [];
     t = await start(dir, logs);
     expect(t.restoredPeers).toBe(100_000);
-    expect(logs.join('\n')).toMatch(/restored 100000 peers from the checkpoint written \d+ s ago \(0 had timed out meanwhile\)/);
+    expect(logs.join('\n')).toMatch(/restoring the swarms: the checkpoint written \d+ s ago \(100000 peers; 0 had timed out meanwhile\)/);
     expect(await scrape(t.httpPort, hashes.slice(0, 60))).toEqual(before);
     // the restored peers are in the answers
     const d = decode(await new Promise<Buffer>((resolve) =>
@@ -94,7 +99,7 @@ describe('checkpoints without a database', () => {
     await stop(t); // checkpoint: 300 peers
     t = await start(dir);
     await load(t.httpPort, hashes, 200);
-    await stop(t); // checkpoint: 500 peers; checkpoint.prev: 300
+    await stop(t); // checkpoint: 500 peers; checkpoint.prev: 300, and the journal the 200 after it
     const path = join(dir, 'checkpoint');
     const good = readFileSync(path);
     const previous = readFileSync(join(dir, 'checkpoint.prev'));
@@ -111,7 +116,8 @@ describe('checkpoints without a database', () => {
       const logs: string[] = [];
       t = await start(dir, logs);
       expect(logs.join('\n'), what).toMatch(said);
-      expect(t.restoredPeers, what).toBe(300); // the previous one
+      expect(logs.join('\n'), what).toMatch(/restoring the swarms: the checkpoint written \d+ s ago \(300 peers; 0 had timed out meanwhile\), then the journal's [1-9]\d* batches after it/);
+      expect(t.restoredPeers, what).toBe(500); // the previous one, completed by the journal
       running.splice(running.indexOf(t), 1);
       await t.close(); // writes a new checkpoint: both files as they were for the next case
       writeFileSync(path, good);
@@ -119,29 +125,44 @@ describe('checkpoints without a database', () => {
     }
   }, 120_000);
 
-  it('takes checkpoints while serving: SIGKILL, and the restart finds the swarms of the last one', async () => {
+  it('loses no journalled peer to SIGKILL: the journal alone, then a checkpoint and the journal after it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'shardtrack-ckpt-'));
     const env = {
       SHARDTRACK_DATABASE__ENABLED: 'false', SHARDTRACK_REGISTRY__FILE: '', SHARDTRACK_TRACKER__PRIVATE: 'false',
-      SHARDTRACK_DATABASE__DATA_DIR: dir, SHARDTRACK_CHECKPOINT__ENABLED: 'true', SHARDTRACK_CHECKPOINT__INTERVAL_SECONDS: '1',
+      SHARDTRACK_DATABASE__DATA_DIR: dir, SHARDTRACK_CHECKPOINT__ENABLED: 'true', SHARDTRACK_CHECKPOINT__INTERVAL_SECONDS: '0',
+      SHARDTRACK_PERSISTENCE__FLUSH_INTERVAL_MS: '50',
       SHARDTRACK_LIMITS__ADDRESS_RATE: '0', SHARDTRACK_LIMITS__MAX_SWARMS_PER_ADDRESS: '0', // one address stands for 2,000 clients
     };
+    const hashes = Array.from({ length: 3 }, () => randomBytes(20));
     let proc = await spawnTracker(env);
     try {
-      await load(proc.port, [randomBytes(20), randomBytes(20)], 2000);
-      await until('a checkpoint with every peer', () => {
+      await load(proc.port, hashes.slice(0, 2), 2000);
+      await settle();
+    } finally {
+      await proc.kill(); // no shutdown path at all, and no checkpoint was ever written
+    }
+    expect(() => statSync(join(dir, 'checkpoint'))).toThrow();
+    proc = await spawnTracker(env);
+    try {
+      expect(proc.log()).toMatch(/no usable checkpoint; the journal's \d+ batches held[\s\S]*restored 2000 peers/);
+      // restored from the journal alone: a checkpoint is taken at once, the base of the next start
+      await until('the start checkpoint', () => {
         try {
           return statSync(join(dir, 'checkpoint')).size === CHECKPOINT_HEADER + 2000 * CHECKPOINT_RECORD;
         } catch {
           return false;
         }
       }, 10_000);
+      await load(proc.port, hashes.slice(2), 300);
+      await settle();
     } finally {
-      await proc.kill(); // no shutdown path at all (and none left running if this failed)
+      await proc.kill();
     }
     proc = await spawnTracker(env);
     try {
-      await until('the restore in the log', () => /restored 2000 peers from the checkpoint/.test(proc.log()), 10_000);
+      expect(proc.log()).toMatch(/the checkpoint written \d+ s ago \(2000 peers; 0 had timed out meanwhile\), then the journal's [1-9]\d* batches after it[\s\S]*restored 2300 peers/);
+      const [c] = await scrape(proc.port, hashes.slice(2));
+      expect(c).toMatchObject({ complete: 100, incomplete: 200 }); // (load: every third a seeder)
     } finally {
       await proc.stop();
     }
@@ -152,6 +173,7 @@ describe('checkpoints without a database', () => {
     const ih = randomBytes(20);
     let t = await start(dir, [], { peer_timeout: 30 });
     await load(t.httpPort, [ih], 10);
+    await settle();
     await stop(t);
     // written 25 s later than the announces (the run's clock began 25 s earlier): 5 s left to live
     const path = join(dir, 'checkpoint');
@@ -179,6 +201,7 @@ describe('checkpoints without a database', () => {
     const dir = mkdtempSync(join(tmpdir(), 'shardtrack-ckpt-'));
     let t = await start(dir);
     await load(t.httpPort, [randomBytes(20)], 50);
+    await settle();
     await stop(t);
     // the run that wrote it started two hours earlier than it says: every peer is 2 h old
     const path = join(dir, 'checkpoint');
@@ -189,6 +212,6 @@ describe('checkpoints without a database', () => {
     const logs: string[] = [];
     t = await start(dir, logs);
     expect(t.restoredPeers).toBe(0);
-    expect(logs.join('\n')).toMatch(/restored 0 peers from the checkpoint written \d+ s ago \(50 had timed out meanwhile\)/);
+    expect(logs.join('\n')).toMatch(/restoring the swarms: the checkpoint written \d+ s ago \(0 peers; 50 had timed out meanwhile\), then the journal's 0 batches after it/);
   });
 });

@@ -21,6 +21,9 @@ const ROWS = [
   ['baseline', 'autocannon', 'keepalive', `Shardtrack${onNode(machine.baseline_node)}`, 'keep-alive', 'autocannon'],
   ['baseline', 'wrk', 'keepalive', `Shardtrack${onNode(machine.baseline_node)}`, 'keep-alive', 'wrk'],
   ['baseline', 'wrk', 'close', `Shardtrack${onNode(machine.baseline_node)}`, '1 connection/request', 'wrk'],
+  ['nojournal', 'autocannon', 'keepalive', 'Shardtrack, no journal (checkpoint.enabled=false)', 'keep-alive', 'autocannon'],
+  ['nojournal', 'wrk', 'keepalive', 'Shardtrack, no journal (checkpoint.enabled=false)', 'keep-alive', 'wrk'],
+  ['nojournal', 'wrk', 'close', 'Shardtrack, no journal (checkpoint.enabled=false)', '1 connection/request', 'wrk'],
   ['opentracker', 'wrk', 'close', 'opentracker (Debian)', '1 connection/request (it closes every connection)', 'wrk'],
   ['hyper', 'wrk', 'keepalive', 'hello: hyper-express', 'keep-alive', 'wrk'],
   ['hyper', 'wrk', 'close', 'hello: hyper-express', '1 connection/request', 'wrk'],
@@ -68,22 +71,27 @@ out.push('server CPU time / announces answered: comparable even when the generat
 out.push('partly charged to whichever side runs the softirq, so treat it as ±20%).')
 out.push('new TCP conn / request: the network namespace\'s TCP ActiveOpens over the run / requests (other processes\' connections add noise).')
 out.push('')
-// Runtime comparison: the same Shardtrack on two Node.js versions, in the same interleaved rounds.
-if (results.some((r) => r.target === 'baseline')) {
-  out.push(`| Node ${machine.node} ÷ Node ${machine.baseline_node} | announces/s | server CPU µs / announce | p99 ms |`)
+/** Ratios of medians, target `a` ÷ target `b` measured in the same interleaved rounds. */
+function ratios(title, a, b) {
+  if (!results.some((r) => r.target === b)) return
+  out.push(`| ${title} | announces/s | server CPU µs / announce | p99 ms |`)
   out.push('|---|---:|---:|---:|')
   const per = (rs, f) => median(rs.map(f))
+  const us = (r) => (r.server_cpu_pct / 100 / r.rps) * 1e6
   for (const [tool, mode, label] of [['autocannon', 'keepalive', 'keep-alive (autocannon)'], ['wrk', 'keepalive', 'keep-alive (wrk)'], ['wrk', 'close', '1 connection/request (wrk)']]) {
-    const a = results.filter((r) => r.target === 'shardtrack' && r.tool === tool && r.mode === mode)
-    const b = results.filter((r) => r.target === 'baseline' && r.tool === tool && r.mode === mode)
-    if (!a.length || !b.length) continue
-    const us = (r) => (r.server_cpu_pct / 100 / r.rps) * 1e6
-    out.push(`| ${label} | ${fmt(per(a, (r) => r.rps) / per(b, (r) => r.rps), 3)} | ${fmt(per(a, us) / per(b, us), 3)} | ${fmt(per(a, (r) => r.p99_ms) / per(b, (r) => r.p99_ms), 3)} |`)
+    const x = results.filter((r) => r.target === a && r.tool === tool && r.mode === mode)
+    const y = results.filter((r) => r.target === b && r.tool === tool && r.mode === mode)
+    if (!x.length || !y.length) continue
+    out.push(`| ${label} | ${fmt(per(x, (r) => r.rps) / per(y, (r) => r.rps), 3)} | ${fmt(per(x, us) / per(y, us), 3)} | ${fmt(per(x, (r) => r.p99_ms) / per(y, (r) => r.p99_ms), 3)} |`)
   }
   out.push('')
   out.push('Ratios of medians (above 1: more announces/s, but more CPU per announce and a longer p99).')
   out.push('')
 }
+// the same Shardtrack on two Node.js versions
+ratios(`Node ${machine.node} ÷ Node ${machine.baseline_node}`, 'shardtrack', 'baseline')
+// what the journal of peers' states costs: with checkpoints (and the journal completing them) and without
+ratios('journal of peers\' states on ÷ off', 'shardtrack', 'nojournal')
 if (rss.length || skipped.some((s) => s.target.startsWith('rss-'))) {
   out.push('| Memory | peers | torrents | VmRSS before → after | bytes/peer | anon bytes/peer | failed announces | swarms with expected count |')
   out.push('|---|---:|---:|---:|---:|---:|---:|---:|')
