@@ -179,6 +179,7 @@ export function createMetrics(src: MetricsSource): Metrics {
     stat('counter', 'dead_letters_total', 'Records the database refused, moved to dead_letters.', () => ps[PersistenceStats.DEAD_LETTERS]);
     stat('gauge', 'last_flush_seconds', 'Duration of the last commit to the database.', () => ps[PersistenceStats.LAST_FLUSH_MS] / 1000);
     stat('counter', 'budget_stalls_total', 'Times the journal was full and accounting waited for the database.', () => ps[PersistenceStats.BUDGET_STALLS]);
+    stat('counter', 'states_dropped_total', 'Peers state records not journalled because the journal was at its disk budget (announces never wait for them; a checkpoint is asked for).', () => ps[PersistenceStats.STATES_DROPPED]);
     counter(reg, 'cheats_total', 'Claims the tracker did not believe, by cheat_flags kind (README: integrity): each cut to its bound and flagged.', ['kind'], (emit) => {
       CHEAT_KINDS.forEach((kind, i) => emit({ kind }, ps[PersistenceStats.CHEATS + i]));
       emit({ kind: KIND_DOWNLOAD_OVER_TWICE_SIZE }, ps[PersistenceStats.FLAGS_TWICE_SIZE]);

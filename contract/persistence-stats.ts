@@ -19,6 +19,7 @@ export const PersistenceStats = {
   PEERS_RESTORED: 15, // peers reloaded into the swarms at start
   CHEATS: 16, // 6 words: claims cut by a bound, by CHEAT_KINDS index (contract/accounting.ts)
   FLAGS_TWICE_SIZE: 22, // download_over_twice_size flags the ledger wrote
+  STATES_DROPPED: 23, // peers' state records not journalled at the disk budget (announces never wait for those)
   SIZE: 24,
 } as const;
 

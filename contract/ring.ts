@@ -146,6 +146,11 @@ export class ByteRing {
     return RING_HEADER_BYTES + off + REC_HEADER;
   }
 
+  /** Read again from the last release(): the records read since are handed out once more. */
+  unread(): void {
+    this.rpos = Atomics.load(this.i32, RING_HEAD) >>> 0;
+  }
+
   /** Hand the space of every record read so far back to the producer. */
   release(): void {
     Atomics.store(this.i32, RING_HEAD, this.rpos | 0);

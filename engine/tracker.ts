@@ -39,6 +39,8 @@ export interface Tracker {
   readonly udpPort: number;
   /** The persistence thread, unless database.enabled is false. */
   readonly persistence: Persistence | undefined;
+  /** The same thread, also without a database when checkpoints are kept (then it holds only the journal). */
+  readonly journal: Persistence | undefined;
   /** Peers put back into their swarms at start, from the database or (without one) the checkpoint. */
   readonly restoredPeers: number;
   /** The admin listener (API, health, metrics), unless admin.enabled is false. */
@@ -90,6 +92,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
       // each shard holds its share of an address's swarms, with room for an uneven spread of info_hashes
       maxPeersPerAddress: config.tracker.private ? 0 : swarmShare(config.limits.max_swarms_per_address, config.shards.count),
       ledger: db.enabled,
+      states: config.checkpoint.enabled,
     },
     watchdogSeconds: config.shards.watchdog_seconds,
     numwantMax: config.tracker.numwant_max,
@@ -193,6 +196,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
     udp,
     udpPort,
     persistence,
+    journal,
     restoredPeers,
     admin,
     async close() {

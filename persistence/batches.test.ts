@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AccountingRecord } from '../contract/accounting.js';
+import { AccountingRecord, ACF_STATE } from '../contract/accounting.js';
 import { PersistenceStats } from '../contract/persistence-stats.js';
 import { ByteRing, ringBytes } from '../contract/ring.js';
 import { Batches, type Chunk } from './batches.js';
@@ -21,11 +21,12 @@ function setUp(journalMaxBytes: number) {
   // a database that is never connected: batches wait in the journal
   const db = new Database({ url: 'postgres://nobody@127.0.0.1:1/none', schema: 'public', dataDir, flushConnections: 1 }, stats, log);
   const journal = Journal.open<Chunk>(join(dataDir, 'journal'));
-  const batches = new Batches(rings, journal, db, { epoch: 1_800_000_000, journalMaxBytes, parts: 1, ledger: true }, () => undefined, stats, log);
-  /** `n` accounting records into ring `r`, published. */
-  const produce = (r: number, n: number): void => {
+  const batches = new Batches(rings, journal, db, { epoch: 1_800_000_000, journalMaxBytes, parts: 1 }, () => undefined, stats, log);
+  /** `n` accounting records (or `flags`: peers' states) into ring `r`, published. */
+  const produce = (r: number, n: number, flags = 0): void => {
     for (let i = 0; i < n; i++) {
       const at = rings[r].reserve(AccountingRecord.SIZE);
+      rings[r].u8[at + AccountingRecord.FLAGS] = flags;
       rings[r].dv.setUint32(at + AccountingRecord.USER, 1 + i, true);
       rings[r].dv.setFloat64(at + AccountingRecord.UPLOADED, 1000 * (i + 1), true);
       rings[r].dv.setFloat64(at + AccountingRecord.UP_CREDITED, 1000 * (i + 1), true); // the shard's bound let it all through
@@ -65,5 +66,49 @@ describe('Batches.cut', () => {
     expect(b.rings[0].depth()).toBe(0);
     expect(b.journal.pendingCount).toBe(1);
     expect(b.stats[PersistenceStats.RECORDS_JOURNALLED]).toBe(4);
+  });
+
+  it('acknowledges a batch of peers\' states at once (nothing owed), database away or not, and keeps it only for a checkpoint', () => {
+    const b = setUp(1 << 30);
+    b.produce(0, 3, ACF_STATE);
+    b.batches.cut();
+    expect(b.rings[0].depth()).toBe(0);
+    expect(b.journal.pendingCount).toBe(0);
+    b.produce(0, 2, ACF_STATE);
+    b.produce(1, 1); // one owed record: the batch waits for the database
+    b.batches.cut();
+    expect(b.journal.pendingCount).toBe(1);
+  });
+
+  it('past the disk budget drops peers\' states (never waited for) and asks for a checkpoint, but keeps what the ledger is owed', () => {
+    const b = setUp(2 * AccountingRecord.SIZE);
+    b.produce(0, 4, ACF_STATE);
+    expect(b.batches.cut()).toBe(true);
+    expect(b.rings[0].depth()).toBe(0);
+    expect(b.stats[PersistenceStats.STATES_DROPPED]).toBe(4);
+    expect(b.batches.tailDropped).toBe(true);
+    b.produce(0, 2, ACF_STATE);
+    b.produce(1, 2);
+    const depths = b.rings.map((r) => r.depth());
+    expect(b.batches.cut()).toBe(false);
+    expect(b.batches.cut()).toBe(false); // (the owed records at the rings' heads are not read again while stalled)
+    expect(b.rings.map((r) => r.depth())).toEqual(depths);
+    expect(b.stats[PersistenceStats.STATES_DROPPED]).toBe(4);
+    expect(b.stats[PersistenceStats.BUDGET_STALLS]).toBe(2);
+    b.batches.cut(true);
+    expect(b.journal.pendingCount).toBe(1);
+    expect(b.stats[PersistenceStats.RECORDS_JOURNALLED]).toBe(4); // the 2 states and the 2 owed
+  });
+
+  it('acknowledges, at a start without a database, a batch of states a crash left pending', () => {
+    const b = setUp(1 << 30);
+    const state = new Uint8Array(AccountingRecord.SIZE);
+    state[AccountingRecord.FLAGS] = ACF_STATE;
+    b.journal.append(b.journal.lastBatchId + 1, [{ epoch: 1_800_000_000, data: state, v: 2 }]); // fsynced, never acknowledged
+    b.produce(0, 1);
+    b.batches.cut(); // owed: pending
+    expect(b.journal.pendingCount).toBe(2);
+    b.batches.settleStates();
+    expect(b.journal.pendingIds()).toEqual([b.journal.lastBatchId]);
   });
 });

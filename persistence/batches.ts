@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { AccountingRecord, CHEAT_KINDS } from '../contract/accounting.js';
+import { AccountingRecord, ACF_STATE, CHEAT_KINDS } from '../contract/accounting.js';
 import type { Logger } from '../contract/log.js';
 import { PersistenceStats } from '../contract/persistence-stats.js';
 import type { Multipliers } from '../contract/registry.js';
@@ -46,11 +46,6 @@ export interface BatchSettings {
   journalMaxBytes: number;
   /** transactions a batch is written with in parallel (1 on the embedded database) */
   parts: number;
-  /**
-   * A database takes the batches. Without one they hold peers' states only (ACF_STATE): each
-   * is acknowledged once journalled, kept only for a checkpoint's tail.
-   */
-  ledger: boolean;
 }
 
 const BUDGET_WARN = 0.8;
@@ -74,6 +69,8 @@ export class Batches {
     return this.stats.subarray(PersistenceStats.CHEATS, PersistenceStats.CHEATS + CHEAT_KINDS.length);
   }
   private budgetWarned = 0;
+  /** The last cut left records owed to the ledger in the rings, at the budget. */
+  private stalled = false;
 
   constructor(
     private readonly rings: ByteRing[],
@@ -104,9 +101,12 @@ export class Batches {
 
   /**
    * Move every published record into one journal batch. The ring space is released only
-   * once the batch is fsynced. Past the disk budget the records stay in the rings (and the
-   * shards wait) rather than be dropped; at shutdown (`force`) they go to the journal
-   * anyway, since the rings die with the process. False when records stayed in the rings.
+   * once the batch is fsynced. A batch of peers' states alone (ACF_STATE: nothing owed to
+   * the ledger) is acknowledged at once, kept only for a checkpoint's tail. Past the disk
+   * budget, records owed to the ledger stay in the rings (and the shards wait) rather than
+   * be dropped; states alone are dropped (a checkpoint is asked for), never waited for. At
+   * shutdown (`force`) everything goes to the journal, since the rings die with the
+   * process. False when records stayed in the rings.
    */
   cut(force = false): boolean {
     let bytes = 0;
@@ -124,16 +124,40 @@ export class Batches {
       this.tailDropped = true;
       this.log(`journal at its disk budget: the batches kept for the last checkpoint's tail were dropped`, 'warn');
     }
-    if (!force && this.journal.size + bytes > max) {
-      this.stats[PersistenceStats.BUDGET_STALLS]++;
-      if (Date.now() - this.budgetWarned > 10_000) {
-        this.budgetWarned = Date.now();
-        this.log(`journal at its disk budget (${this.journal.size} of ${max} bytes) with the database away: announces wait until it returns`, 'error');
+    const over = !force && this.journal.size + bytes > max;
+    // (records owed to the ledger waiting at the head of a ring stay there until there is room)
+    if (over && this.stalled) return this.stall();
+    const { chunks, count, owed } = this.drain();
+    if (over) {
+      if (!owed) {
+        for (const ring of this.rings) ring.release();
+        this.stats[PersistenceStats.STATES_DROPPED] += count;
+        this.tailDropped = true;
+        this.warnStall(`journal at its disk budget (${this.journal.size} of ${max} bytes, owed to the database): peers' states are not journalled until there is room (a crash then loses the swarms' changes since the last checkpoint)`);
+        return true;
       }
-      return false;
+      for (const ring of this.rings) ring.unread();
+      this.stalled = true;
+      return this.stall();
     }
+    this.stalled = false;
+    for (const c of chunks) credit(c.data, c.data.length / AccountingRecord.SIZE, this.settings.epoch, this.multipliers, this.cheats);
+    const id = this.journal.lastBatchId + 1;
+    this.journal.append(id, chunks);
+    for (const ring of this.rings) ring.release();
+    if (owed) this.journalledAt.set(id, Date.now() / 1000);
+    else this.journal.ack(id); // nothing owed to anyone
+    this.stats[PersistenceStats.RECORDS_JOURNALLED] += count;
+    this.publish();
+    this.warnBudget();
+    return true;
+  }
+
+  /** Every published record, one chunk a ring (not yet credited); `owed`: some are the ledger's. */
+  private drain(): { chunks: Chunk[]; count: number; owed: boolean } {
     const chunks: Chunk[] = [];
     let count = 0;
+    let owed = false;
     const to = this.scratch32;
     const WORDS = AccountingRecord.SIZE >> 2;
     for (const [i, ring] of this.rings.entries()) {
@@ -144,23 +168,38 @@ export class Batches {
         const src = off >> 2;
         const dst = n * WORDS;
         for (let w = 0; w < WORDS; w++) to[dst + w] = from[src + w];
+        if (!(this.scratch[dst * 4 + AccountingRecord.FLAGS] & ACF_STATE)) owed = true;
         n++;
       }
       if (n === 0) continue;
-      const chunk = this.scratch.slice(0, n * AccountingRecord.SIZE);
-      credit(chunk, n, this.settings.epoch, this.multipliers, this.cheats);
-      chunks.push({ epoch: this.settings.epoch, data: chunk, v: RECORD_FORMAT, run: this.run });
+      chunks.push({ epoch: this.settings.epoch, data: this.scratch.slice(0, n * AccountingRecord.SIZE), v: RECORD_FORMAT, run: this.run });
       count += n;
     }
-    const id = this.journal.lastBatchId + 1;
-    this.journal.append(id, chunks);
-    for (const ring of this.rings) ring.release();
-    if (this.settings.ledger) this.journalledAt.set(id, Date.now() / 1000);
-    else this.journal.ack(id); // nothing owed to anyone
-    this.stats[PersistenceStats.RECORDS_JOURNALLED] += count;
+    return { chunks, count, owed };
+  }
+
+  private stall(): false {
+    this.stats[PersistenceStats.BUDGET_STALLS]++;
+    this.warnStall(`journal at its disk budget (${this.journal.size} of ${this.settings.journalMaxBytes} bytes) with the database away: announces wait until it returns`);
+    return false;
+  }
+
+  private warnStall(msg: string): void {
+    if (Date.now() - this.budgetWarned < 10_000) return;
+    this.budgetWarned = Date.now();
+    this.log(msg, 'error');
+  }
+
+  /**
+   * Pending batches that hold peers' states alone (a crash came between a batch's fsync and
+   * its acknowledgement): acknowledged, nothing being owed for them. Without a database, at
+   * start (with one, commitAll() does it as it goes).
+   */
+  settleStates(): void {
+    for (const id of this.journal.pendingIds()) {
+      if (this.journal.read(id).every((c) => decode(c.data, c.epoch, (c.v ?? 1) >= 2).length === 0)) this.acked(id);
+    }
     this.publish();
-    this.warnBudget();
-    return true;
   }
 
   private warnBudget(): void {

@@ -115,7 +115,7 @@ class Persister {
       data.rings.map((sab) => new ByteRing(sab)),
       journal,
       this.db,
-      { epoch: data.epoch, journalMaxBytes: data.journalMaxBytes, parts: data.url === '' ? 1 : data.flushConnections, ledger: data.database },
+      { epoch: data.epoch, journalMaxBytes: data.journalMaxBytes, parts: data.url === '' ? 1 : data.flushConnections },
       (t) => this.registry.multipliers.get(t),
       this.stats,
       log,
@@ -132,8 +132,10 @@ class Persister {
     const j = this.batches.journal;
     const held = j.tail();
     const cp = newestCheckpoint(data.dataDir, (file, why) => log(`checkpoint ${file} ignored: ${why}`, 'warn'), (c) => {
-      // (one an older release wrote without a database: whole on its own, with no ledger to agree with)
-      if (c.journal === '') return data.database ? 'written without the accounting journal (by a tracker without a database, or an older release)' : undefined;
+      // without a database there is no ledger to agree with: any whole checkpoint will do,
+      // completed by as much of its tail as the journal holds
+      if (!data.database) return undefined;
+      if (c.journal === '') return 'written without the accounting journal (by a tracker without a database, or an older release)';
       if (c.journal !== j.id) return `written with another journal (${c.journal}; this one is ${j.id})`;
       if (!j.holdsFrom(c.from)) return `the journal no longer holds its tail from batch ${c.from} (it holds ${held[0] ?? j.lastBatchId + 1}…${j.lastBatchId})`;
       return undefined;
@@ -141,14 +143,27 @@ class Persister {
     if (cp === undefined) return false;
     const now = Date.now() / 1000;
     const old = await out.checkpoint(cp, now, data.peerTimeout);
-    const tail = cp.journal === '' ? [] : held.filter((id) => id >= cp.from);
-    this.untied = cp.journal === '';
+    const whole = this.tiedHere(cp);
+    const tail = whole ? held.filter((id) => id >= cp.from) : [];
+    // (a start checkpoint then makes it whole again)
+    if (!whole) log(cp.from === 0 ? 'the checkpoint was written by an older release, without a journal: loaded alone' : `the journal does not hold the checkpoint's tail (from batch ${cp.from}): peers that changed after it come back as it holds them`, 'warn');
+    this.untied = !whole;
     await this.replay(out, tail, now);
     log(
       `restoring the swarms: the checkpoint written ${Math.round(now - cp.writtenAt)} s ago (${cp.peers - old} peers; ${old} had timed out meanwhile), ` +
         `then the journal's ${tail.length} batches after it`,
     );
     return true;
+  }
+
+  /**
+   * Does the journal hold the whole tail of the checkpoint? One tied to this journal, or
+   * without a database one written by a tracker without one (tied to no ledger: journal '').
+   */
+  private tiedHere(c: { journal: string; from: number }): boolean {
+    const j = this.batches.journal;
+    const ours = c.journal === j.id || (!data.database && c.journal === '' && c.from > 0);
+    return ours && j.holdsFrom(c.from);
   }
 
   /**
@@ -231,7 +246,7 @@ class Persister {
     const j = this.batches.journal;
     const froms = [CHECKPOINT_FILE, PREVIOUS_FILE]
       .map((f) => checkpointFrom(join(data.dataDir, f)))
-      .filter((c) => c !== undefined && c.journal === j.id && j.holdsFrom(c.from)) // (as restoreCheckpoint judges them)
+      .filter((c) => c !== undefined && this.tiedHere(c))
       .map((c) => c!.from);
     const from = froms.length > 0 ? Math.min(...froms) : fallback;
     if (from !== undefined) j.keepFrom(from);
@@ -239,6 +254,7 @@ class Persister {
 
   async start(): Promise<void> {
     const journal = this.batches.journal;
+    if (!data.database) this.batches.settleStates(); // (with one, commit() acknowledges them as it goes)
     const pending = this.batches.pending;
     if (pending > 0) log(`journal holds ${pending} batches not known to be committed: ${data.database ? 'replaying them' : 'kept for a start with the database'}`, 'warn');
     // what the swarms are restored from when no checkpoint will do: the journal's tail as it
@@ -359,7 +375,9 @@ class Persister {
 
   /** A checkpoint begins: the last batch journalled before its first swarm is written. */
   mark(id: number): void {
-    post({ type: 'answer', id, journal: this.batches.journal.id, batch: this.batches.journal.lastBatchId });
+    // (without a database the checkpoint names no journal: one with a database must not take it,
+    // its users being another registry's)
+    post({ type: 'answer', id, journal: data.database ? this.batches.journal.id : '', batch: this.batches.journal.lastBatchId });
   }
 
   /**

@@ -659,6 +659,13 @@ describe('ShardLogic journal records', () => {
     h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 10, user: 7, torrent: 3, uploaded: 900 });
     expect(records(h)).toEqual([[ACF_STATE, 7, 0, 100], [ACF_STATE, 7, 0, 900]]);
   });
+
+  it('journals no states where no checkpoint is kept: accounting only', () => {
+    const h = new Harness(LIMITS, { peerTimeout: 3600, ledger: true, states: false });
+    h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 10, uploaded: 100 });
+    h.announce({ ih: IH, pid: peerId(2), ip: ip4(1, 1, 1, 2), port: 2, left: 10, user: 7, torrent: 3, uploaded: 5 });
+    expect(records(h)).toEqual([[0, 7, 0, 5]]);
+  });
 });
 
 describe('ShardLogic events', () => {

@@ -24,6 +24,8 @@ export interface ShardRules {
   maxPeersPerAddress: number;
   /** A database credits the records: users' peers on registered torrents are accounted. False: every record is state only (ACF_STATE). */
   ledger: boolean;
+  /** Checkpoints are kept: announces without accounting leave their state (ACF_STATE) for the checkpoints' tails. */
+  states: boolean;
 }
 
 /** Seconds of leeway on min interval: the clock ticks whole seconds and clients round. */
@@ -56,7 +58,7 @@ export class ShardLogic {
     private readonly accounting: ByteRing | null = null,
     rules: Partial<ShardRules> = {},
   ) {
-    this.rules = { peerTimeout: 0, maxUploadRate: Number.MAX_VALUE, minInterval: 0, maxPeersPerUser: 0, maxPeersPerAddress: 0, ledger: true, ...rules };
+    this.rules = { peerTimeout: 0, maxUploadRate: Number.MAX_VALUE, minInterval: 0, maxPeersPerUser: 0, maxPeersPerAddress: 0, ledger: true, states: true, ...rules };
     store.onFree = (slot) => this.uncount(slot);
     this.recount();
   }
@@ -157,10 +159,10 @@ export class ShardLogic {
     }
     store.swarms.dv.setUint32(swarm * SwarmRecord.SIZE + SwarmRecord.LAST_ACTIVE, now, true);
 
-    // Every change is journalled (the swarms' restore); accounting only where it can be
-    // accounted: a user's peer on a registered torrent, with a ledger.
-    const journalled = this.accounting !== null && (flags & AF_RESTORE) === 0;
-    const accounted = journalled && this.rules.ledger && user !== 0 && qdv.getUint32(off + AnnounceRequest.TORRENT, true) !== 0;
+    // Accounting only where it can be accounted (a user's peer on a registered torrent, with
+    // a ledger); every other change as a peer's state, where checkpoints are kept.
+    const accounted = this.accounting !== null && (flags & AF_RESTORE) === 0 && this.rules.ledger && user !== 0 && qdv.getUint32(off + AnnounceRequest.TORRENT, true) !== 0;
+    const journalled = accounted || (this.accounting !== null && (flags & AF_RESTORE) === 0 && this.rules.states);
     const stateOnly = accounted ? 0 : ACF_STATE;
     if (accounted && peer >= 0) this.hadLeechers = this.otherLeechers(swarm, peer, user);
     // the peer's flags before this announce (0 for a new one)

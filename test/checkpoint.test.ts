@@ -11,6 +11,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Tracker } from '../dist/engine/tracker.js';
 import { CHECKPOINT_HEADER, CHECKPOINT_RECORD, CHECKSUM_AT } from '../dist/contract/checkpoint.js';
 import { checksum } from '../dist/persistence/checkpoint-file.js';
+import { AccountingRecord } from '../dist/contract/accounting.js';
+import { PersistenceStats } from '../dist/contract/persistence-stats.js';
 import { announcePath, decode, decodeRawKeys, hexKey, pct, spawnTracker, startTestTracker, until } from './helpers.js';
 
 const running: Tracker[] = [];
@@ -20,7 +22,6 @@ afterEach(async () => {
 
 async function start(dir: string, logs: string[] = [], tracker: { peer_timeout?: number } = {}): Promise<Tracker> {
   const t = await startTestTracker(
-    // (journalled at 20 ms: settle() leaves every announce before a checkpoint's tail)
     { shards: { count: 2 }, tracker, database: { enabled: false, data_dir: dir }, checkpoint: { enabled: true, interval_seconds: 0 }, persistence: { flush_interval_ms: 20 } },
     undefined,
     (m) => void logs.push(m),
@@ -29,8 +30,18 @@ async function start(dir: string, logs: string[] = [], tracker: { peer_timeout?:
   return t;
 }
 
-/** Until the announces made so far are journalled: a checkpoint then holds them all, its tail none. */
-const settle = () => new Promise((r) => setTimeout(r, 300));
+/** Until `n` announces are journalled: a checkpoint then holds them all, its tail none. */
+const settle = (t: Tracker, n: number) => until(`${n} records journalled`, () => t.journal!.stats[PersistenceStats.RECORDS_JOURNALLED] >= n, 10_000);
+
+/** Until the journal file of a tracker process holds `n` records (no checkpoint: it only grows). */
+const journalHolds = (dir: string, n: number) =>
+  until(`${n} records in the journal file`, () => {
+    try {
+      return statSync(join(dir, 'journal', 'accounting.journal')).size >= n * AccountingRecord.SIZE;
+    } catch {
+      return false;
+    }
+  }, 10_000);
 
 async function stop(t: Tracker): Promise<void> {
   running.splice(running.indexOf(t), 1);
@@ -137,7 +148,7 @@ describe('checkpoints without a database', () => {
     let proc = await spawnTracker(env);
     try {
       await load(proc.port, hashes.slice(0, 2), 2000);
-      await settle();
+      await journalHolds(dir, 2000);
     } finally {
       await proc.kill(); // no shutdown path at all, and no checkpoint was ever written
     }
@@ -153,8 +164,9 @@ describe('checkpoints without a database', () => {
           return false;
         }
       }, 10_000);
+      const before = statSync(join(dir, 'journal', 'accounting.journal')).size;
       await load(proc.port, hashes.slice(2), 300);
-      await settle();
+      await until('300 more records in the journal file', () => statSync(join(dir, 'journal', 'accounting.journal')).size >= before + 300 * AccountingRecord.SIZE, 10_000);
     } finally {
       await proc.kill();
     }
@@ -173,7 +185,7 @@ describe('checkpoints without a database', () => {
     const ih = randomBytes(20);
     let t = await start(dir, [], { peer_timeout: 30 });
     await load(t.httpPort, [ih], 10);
-    await settle();
+    await settle(t, 10);
     await stop(t);
     // written 25 s later than the announces (the run's clock began 25 s earlier): 5 s left to live
     const path = join(dir, 'checkpoint');
@@ -201,7 +213,7 @@ describe('checkpoints without a database', () => {
     const dir = mkdtempSync(join(tmpdir(), 'shardtrack-ckpt-'));
     let t = await start(dir);
     await load(t.httpPort, [randomBytes(20)], 50);
-    await settle();
+    await settle(t, 50);
     await stop(t);
     // the run that wrote it started two hours earlier than it says: every peer is 2 h old
     const path = join(dir, 'checkpoint');
