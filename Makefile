@@ -22,8 +22,11 @@ NPM_STAMP := node_modules/.stamp
 
 .PHONY: run test test-deps build bench bench-udp bench-ledger clean
 
+# No install scripts: nothing we run needs one (uWebSockets.js ships its binaries, msgpackr
+# falls back to JavaScript), and the test-only WebRTC module under bittorrent-tracker would
+# try to download a native build (the tests stub it: vitest.config.ts).
 $(NPM_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm ci --no-audit --no-fund --ignore-scripts
 	@touch $@
 
 build: $(NPM_STAMP)

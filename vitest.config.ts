@@ -3,7 +3,11 @@ import { defineConfig } from 'vitest/config';
 // Unit tests sit beside their module (*.test.ts); integration tests live in test/ and
 // drive the compiled server in dist/ (shard workers are started from compiled .js files).
 export default defineConfig({
+  // The `bittorrent-tracker` client (test/websocket.test.ts) imports WebRTC from a native
+  // module that installs only with internet access; the tests never need it.
+  resolve: { alias: { 'webrtc-polyfill': new URL('./test/support/webrtc-stub.ts', import.meta.url).pathname } },
   test: {
+    server: { deps: { inline: ['bittorrent-tracker', '@thaunknown/simple-peer'] } },
     include: ['contract/**/*.test.ts', 'engine/**/*.test.ts', 'shards/**/*.test.ts', 'persistence/**/*.test.ts', 'admin/**/*.test.ts', 'test/**/*.test.ts'],
     pool: 'forks',
     testTimeout: 30_000,

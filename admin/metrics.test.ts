@@ -59,7 +59,7 @@ describe('metrics exposition', () => {
     expect(m.value(a, { protocol: 'udp', event: 'none', outcome: 'failed' })).toBe(1);
     expect(m.sum(a)).toBe(7);
     // every combination is there from the start, so rate() sees the first increment
-    expect(m.samples.filter((s) => s.name === a)).toHaveLength(2 * 5 * 2);
+    expect(m.samples.filter((s) => s.name === a)).toHaveLength(3 * 5 * 2);
     expect(m.value('shardtrack_scrapes_total', { protocol: 'http', outcome: 'ok' })).toBe(1);
     expect(m.value('shardtrack_scrapes_total', { protocol: 'http', outcome: 'failed' })).toBe(1);
     expect(m.value('shardtrack_scrapes_total', { protocol: 'udp', outcome: 'failed' })).toBe(1);

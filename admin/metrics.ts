@@ -25,6 +25,8 @@ export interface MetricsSource {
   limits: { maxPeers: number; maxSwarms: number };
   /** The uWebSockets.js build serving HTTP (absent in unit tests without one). */
   uws?: { version: string; package: string; binary: string };
+  /** The WebSocket tracker's figures (absent with ws.enabled = false). */
+  ws?: { readonly sockets: number; readonly offersRelayed: number; readonly answersRelayed: number; readonly relaysDropped: number; readonly relaysUnroutable: number };
 }
 
 export interface Metrics {
@@ -157,6 +159,20 @@ export function createMetrics(src: MetricsSource): Metrics {
     perTable('limiter_evictions_total', 'Clients forgotten to make room for a new one.', (t) => t.evictions, 'counter');
     gauge(reg, 'auto_bans', 'Addresses banned automatically right now (limits.autoban_*).', [], (emit) => emit({}, cl.autoBans(Date.now()).length));
     counter(reg, 'auto_bans_total', 'Automatic bans imposed since start.', [], (emit) => emit({}, cl.bansTotal));
+  }
+
+  // ----- the WebSocket tracker
+  const ws = src.ws;
+  if (ws) {
+    gauge(reg, 'ws_sockets', 'WebSocket tracker connections open.', [], (emit) => emit({}, ws.sockets));
+    counter(reg, 'ws_relays_total', 'WebRTC offers and answers relayed between WebSocket peers, by kind.', ['kind'], (emit) => {
+      emit({ kind: 'offer' }, ws.offersRelayed);
+      emit({ kind: 'answer' }, ws.answersRelayed);
+    });
+    counter(reg, 'ws_relays_dropped_total', 'Relays not sent, by reason: backpressure (the target had ws.max_backpressure_bytes unsent) or gone (the target had left).', ['reason'], (emit) => {
+      emit({ reason: 'backpressure' }, ws.relaysDropped);
+      emit({ reason: 'gone' }, ws.relaysUnroutable);
+    });
   }
 
   // ----- persistence thread (PersistenceStats block)

@@ -22,6 +22,7 @@ export const ACF_REFUSED = 64; // the announce was refused: evidence only (no le
 // The peer's state only, for the swarms' restore: no ledger (open mode, an unregistered
 // torrent, or no database). Deltas are 0; the ledger skips it.
 export const ACF_STATE = 128;
+export const ACF2_WS = 1; // a WebSocket peer: accounted, never put back at a restart (its socket is gone)
 
 // Why a record's claim was not (wholly) believed: CHEATS bits, one cheat_flags row each.
 export const CHEAT_OVER_RATE = 1; // upload beyond accounting.max_upload_rate × seconds since the previous announce
@@ -56,6 +57,7 @@ export const AccountingRecord = {
   PEER_ID: 84, // 20 bytes, then
   INFO_HASH: 104, // 20 bytes: together the peer's 40-byte identity, one contiguous key
   IP: 124, // 16 bytes, IPv4 as IPv4-mapped IPv6
-  SIZE: 144, // 140 used, padded to 8
+  FLAGS2: 140, // u8 (ACF2_*; record format 3 on: before it, whatever the ring held)
+  SIZE: 144, // 141 used, padded to 8
 } as const;
 

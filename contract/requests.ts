@@ -16,6 +16,8 @@ export const AF_NO_PEER_ID = 2; // non-compact without peer ids
 export const AF_V6 = 4; // the peer's address is IPv6 (answer with IPv6 peers)
 export const AF_HAS_KEY = 8; // the client sent `key`
 export const AF_RESTORE = 16; // a peer put back at start (checkpoint, journal): no answer, no accounting
+export const AF_WS = 32; // a WebSocket peer (engine/ws): its entry is SOCKET; answered WebSocket peers only
+export const AF_GONE = 64; // with EVENT_STOPPED: its socket closed, the client said nothing (its totals stay as last reported)
 
 // Announce request record.
 export const AnnounceRequest = {
@@ -36,6 +38,7 @@ export const AnnounceRequest = {
   LEFT: 96, // f64
   SOURCE: 104, // u32: secret tag of the address the request came from (engine/net/halfsip.ts AddressTags)
   RESTORE_AGE: 108, // u32: AF_RESTORE only: seconds since the peer's last announce before the restart
+  SOCKET: 108, // u32: AF_WS only (never restored): the acceptor's id of the peer's WebSocket
   SIZE: 112,
 } as const;
 

@@ -11,6 +11,7 @@ import type { Config } from './config.js';
 import type { TrackerCounters } from './counters.js';
 import type { HttpFrontend } from './http/server.js';
 import type { UwsInfo } from './http/uws.js';
+import type { WsStats } from './ws/server.js';
 import { assertPortFree } from './net/port.js';
 import type { Registry } from './policy/registry.js';
 import { VERSION } from './version.js';
@@ -26,6 +27,7 @@ export interface AdminParts {
   http: HttpFrontend;
   uws: UwsInfo;
   limits: Limits;
+  ws: WsStats | undefined;
 }
 
 export interface AdminSide {
@@ -60,6 +62,7 @@ export async function startAdminSide(config: Config, p: AdminParts, log: Logger)
         clientLimits: p.limits,
         limits: { maxPeers: config.shards.max_peers, maxSwarms: config.shards.max_swarms },
         uws: p.uws,
+        ws: p.ws,
       }),
       metricsToken: config.admin.metrics_token,
       readyHeartbeatSeconds: config.shards.ready_heartbeat_seconds,

@@ -307,7 +307,7 @@ describe('printConfig', () => {
   it('precedes every key with its comment, grouped by table', () => {
     const lines = printConfig(load()).split('\n');
     const tables = lines.filter((l) => l.startsWith('['));
-    expect(tables).toEqual(['[http]', '[udp]', '[tracker]', '[limits]', '[shards]', '[net]', '[registry]', '[database]', '[accounting]', '[checkpoint]', '[persistence]', '[admin]', '[log]']);
+    expect(tables).toEqual(['[http]', '[udp]', '[ws]', '[tracker]', '[limits]', '[shards]', '[net]', '[registry]', '[database]', '[accounting]', '[checkpoint]', '[persistence]', '[admin]', '[log]']);
     const docs = configDocs();
     for (const { key, doc } of docs) {
       const name = key.split('.').at(-1)!;
@@ -325,6 +325,7 @@ describe('configDocs', () => {
     expect(docs.map((d) => d.key)).toEqual([
       'http.host', 'http.port', 'http.max_query_bytes', 'http.max_inflight',
       'udp.host', 'udp.port',
+      'ws.enabled', 'ws.interval', 'ws.max_message_bytes', 'ws.max_offers', 'ws.max_swarms_per_socket', 'ws.messages_per_second', 'ws.idle_timeout_seconds', 'ws.max_backpressure_bytes',
       'tracker.private', 'tracker.require_registered_torrents', 'tracker.interval', 'tracker.min_interval',
       'tracker.interval_jitter', 'tracker.peer_timeout', 'tracker.numwant_default', 'tracker.numwant_max',
       'tracker.scrape_max_hashes', 'tracker.full_scrape', 'tracker.full_scrape_cache_seconds', 'tracker.allow_client_ip',

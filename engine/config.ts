@@ -84,6 +84,16 @@ const Tables = v.strictObject({
     host: str('::', 'listen address for UDP announce/scrape (BEP 15); "::" is dual stack'),
     port: int(6969, 0, 65535, 'listen port for UDP announce/scrape; 0 disables UDP'),
   }),
+  ws: table({
+    enabled: bool(true, 'WebSocket tracker (WebTorrent, WebRTC signalling) on the HTTP port: /announce and /<passkey>/announce upgrade'),
+    interval: int(120, 10, 86400, 'seconds WebSocket peers should wait between announces (browser offers expire within about a minute)'),
+    max_message_bytes: int(65536, 1024, 1048576, 'longer WebSocket messages close the socket (1009)'),
+    max_offers: int(10, 0, 50, 'most offers one announce may carry; each goes to one WebSocket peer of the swarm'),
+    max_swarms_per_socket: int(100, 1, 10000, 'most swarms one WebSocket may announce in'),
+    messages_per_second: int(50, 1, 10000, 'messages one WebSocket may send per second (a burst of twice that); beyond, a failure reason, and a close after many'),
+    idle_timeout_seconds: int(120, 8, 960, 'a WebSocket silent this long is closed (the server pings it before)'),
+    max_backpressure_bytes: int(262144, 1024, 67108864, 'a socket with this much unsent gets no more relays (dropped and counted)'),
+  }),
   tracker: table({
     private: bool(true, 'require a known passkey in /<passkey>/announce'),
     require_registered_torrents: bool(false, 'in private mode, refuse info_hashes not registered'),
@@ -115,7 +125,7 @@ const Tables = v.strictObject({
   shards: table({
     count: int(defaultShards, 1, 256, 'shard worker threads (default: cores - 1, at least 1); a swarm lives on one', 'cores − 1 (min 1)'),
     max_peers: int(33554432, 1024, 48_000_000, 'upper bound on peers per shard: address space is reserved, memory committed only as tables grow (about 100-130 bytes a peer with its index and address entry)'),
-    max_swarms: int(8388608, 1024, 64_000_000, 'upper bound on swarms per shard (80 bytes a swarm + index)'),
+    max_swarms: int(8388608, 1024, 64_000_000, 'upper bound on swarms per shard (96 bytes a swarm + index)'),
     ready_heartbeat_seconds: int(5, 2, 3600, '/ready answers 503 naming a shard whose loop has not turned for this many seconds (an idle shard turns 4 times a second)'),
     watchdog_seconds: int(30, 0, 3600, 'a shard whose loop has not turned for this many seconds is terminated and respawned on its memory like a crashed one; 0 = never; at least shards.ready_heartbeat_seconds'),
   }),

@@ -8,9 +8,10 @@ import { FAILURES, type FailureCode } from './errors.js';
 
 export const PROTO_HTTP = 0;
 export const PROTO_UDP = 1;
+export const PROTO_WS = 2;
 /** Label values by protocol index. */
-export const PROTOCOLS = ['http', 'udp'] as const;
-export type Protocol = typeof PROTO_HTTP | typeof PROTO_UDP;
+export const PROTOCOLS = ['http', 'udp', 'ws'] as const;
+export type Protocol = typeof PROTO_HTTP | typeof PROTO_UDP | typeof PROTO_WS;
 
 /** Label values by the request record's event byte (EVENT_* of contract/requests.ts). */
 export const EVENTS: readonly string[] = (() => {

@@ -41,6 +41,13 @@ export const FAILURES = {
   too_many_peers: 'too many of your clients in this swarm',
   too_many_swarms: 'your address is in too many swarms',
   shard_restarted: 'tracker was restarting this swarm, try again',
+  ws_invalid_message: 'invalid message: expected a JSON object with an action',
+  ws_invalid_action: 'unknown action (expected announce or scrape)',
+  ws_invalid_offers: 'offers must be a list of objects with an offer object and a 20-byte offer_id',
+  ws_too_many_offers: 'too many offers in one announce',
+  ws_invalid_answer: 'an answer needs an answer object, and to_peer_id and offer_id of 20 bytes',
+  ws_too_many_swarms: 'this WebSocket is in too many swarms',
+  ws_rate_limited: 'too many messages on this WebSocket',
 } as const;
 
 export type FailureCode = keyof typeof FAILURES;

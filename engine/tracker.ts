@@ -14,6 +14,7 @@ import { HEADER_LIMIT_ENV, HEADER_ROOM, loadUws } from './http/uws.js';
 import { UdpFrontend } from './udp/server.js';
 import { attachRegistryFile } from './policy/registry-file.js';
 import { Checkpoints } from './checkpoints.js';
+import { WsFrontend } from './ws/server.js';
 import { PersistenceStats } from '../contract/persistence-stats.js';
 import { Limits } from './policy/limits.js';
 import { Registry } from './policy/registry.js';
@@ -36,6 +37,8 @@ export interface Tracker {
   readonly httpPort: number;
   /** The UDP frontend, unless udp.port is 0. */
   readonly udp: UdpFrontend | undefined;
+  /** The WebSocket tracker on the HTTP port, unless ws.enabled is false. */
+  readonly ws: WsFrontend | undefined;
   readonly udpPort: number;
   /** The persistence thread, unless database.enabled is false. */
   readonly persistence: Persistence | undefined;
@@ -107,6 +110,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
   const counters = new TrackerCounters();
   const http = new HttpFrontend(config, dispatch, pool, registry, counters, log);
   const udp = config.udp.port !== 0 ? new UdpFrontend(config, dispatch, pool, registry, counters) : undefined;
+  const ws = config.ws.enabled ? new WsFrontend(config, dispatch, registry, counters, http.uws) : undefined;
   await pool.start(dispatch);
   let persistence: Persistence | undefined;
   let journal: Persistence | undefined; // the same thread; also without a database
@@ -166,7 +170,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
       log('private mode with no users: every announce will be refused until users are added', 'warn');
     }
     if (config.admin.enabled) {
-      adminSide = await startAdminSide(config, { pool, registry, counters, persistence, http, uws, limits }, log);
+      adminSide = await startAdminSide(config, { pool, registry, counters, persistence, http, uws, limits, ws: ws?.stats }, log);
       admin = adminSide.server;
       if (admin.firstToken) {
         const file = saveCredential(db.data_dir, 'first_admin_token', admin.firstToken);
@@ -176,6 +180,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
     httpPort = await http.listen();
     if (udp) udpPort = await udp.listen();
   } catch (e) {
+    ws?.close();
     await http.close();
     udp?.close();
     await adminSide?.close();
@@ -195,11 +200,13 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
     httpPort,
     udp,
     udpPort,
+    ws,
     persistence,
     journal,
     restoredPeers,
     admin,
     async close() {
+      ws?.close(); // (their peers' stops are answered below, before the shards stop)
       await http.close();
       udp?.close();
       await adminSide?.close();

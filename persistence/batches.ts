@@ -20,7 +20,7 @@ import { credit, decode } from './records.js';
 export interface Chunk {
   epoch: number;
   data: Uint8Array;
-  /** Record format: 2 since the CHEATS byte (absent: a batch an older release journalled, whose byte 1 means nothing). */
+  /** Record format: 2 since the CHEATS byte, 3 since FLAGS2 (absent: a batch an older release journalled, whose byte 1 means nothing). */
   v?: number;
   /** The run of the tracker that journalled it (absent: an older release's batch). */
   run?: string;
@@ -37,8 +37,8 @@ export function batchNamespace(journalId: string, chunk: Pick<Chunk, 'run'> | un
   return chunk?.run === undefined ? journalId : `${journalId}/${chunk.run}`;
 }
 
-/** The record format this release writes (contract/accounting.ts). */
-export const RECORD_FORMAT = 2;
+/** The record format this release writes (contract/accounting.ts): 3 since FLAGS2. */
+export const RECORD_FORMAT = 3;
 
 export interface BatchSettings {
   /** unix seconds at tracker clock 0 */

@@ -233,7 +233,7 @@ class Persister {
 
   /** Replay the peers' states in journal batches `ids` (oldest first). */
   private async replay(out: RestoreBatches, ids: number[], now: number): Promise<void> {
-    for (const id of ids) for (const c of this.batches.journal.read(id)) await out.journal(c.data, c.epoch, now, data.peerTimeout);
+    for (const id of ids) for (const c of this.batches.journal.read(id)) await out.journal(c.data, c.epoch, now, data.peerTimeout, (c.v ?? 1) >= 3);
     await out.flush();
   }
 

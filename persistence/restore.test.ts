@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AccountingRecord, ACF_HAS_KEY, ACF_PAUSED, ACF_REFUSED, ACF_STOPPED, ACF_V6 } from '../contract/accounting.js';
+import { AccountingRecord, ACF2_WS, ACF_HAS_KEY, ACF_PAUSED, ACF_REFUSED, ACF_STOPPED, ACF_V6 } from '../contract/accounting.js';
 import { AF_COMPACT, AF_HAS_KEY, AF_RESTORE, AF_V6, AnnounceRequest, EVENT_NONE, EVENT_PAUSED, EVENT_STOPPED, KIND_ANNOUNCE } from '../contract/requests.js';
 import { RestoreBatches } from './restore.js';
 
@@ -26,17 +26,19 @@ function record(buf: Uint8Array, i: number, o: { flags: number; peer: number; at
 
 describe('restore records', () => {
   it('turns journalled accounting records into AF_RESTORE announces of the peers\' states, leaving out refusals and the expired', async () => {
-    const data = new Uint8Array(5 * AccountingRecord.SIZE);
+    const data = new Uint8Array(6 * AccountingRecord.SIZE);
     record(data, 0, { flags: ACF_HAS_KEY | ACF_V6, peer: 1, at: 1000, up: 500, left: 0 });
     record(data, 1, { flags: ACF_REFUSED, peer: 2, at: 1000, up: 9, left: 9 }); // changed nothing
     record(data, 2, { flags: 0, peer: 3, at: 100, up: 7, left: 7 }); // 900 s old: past the timeout
     record(data, 3, { flags: ACF_STOPPED, peer: 4, at: 100, up: 1, left: 1 }); // a stop, however old
     record(data, 4, { flags: ACF_PAUSED, peer: 5, at: 990, up: 64, left: 32 });
+    record(data, 5, { flags: 0, peer: 6, at: 999, up: 8, left: 8 });
+    data[5 * AccountingRecord.SIZE + AccountingRecord.FLAGS2] = ACF2_WS; // a browser: its socket is gone
     const out: Uint8Array[] = [];
     const b = new RestoreBatches((records) => void out.push(records));
     await b.journal(data, EPOCH, EPOCH + 1000, 600);
     await b.flush();
-    expect(b.count).toBe(3);
+    expect(b.count).toBe(4);
     const recs = Buffer.concat(out);
     const dv = new DataView(recs.buffer, recs.byteOffset, recs.byteLength);
     const at = (i: number) => i * AnnounceRequest.SIZE;
@@ -61,6 +63,7 @@ describe('restore records', () => {
     expect(read(0)).toEqual({ ...base, event: EVENT_NONE, flags: AF_RESTORE | AF_COMPACT | AF_V6 | AF_HAS_KEY, user: 11, torrent: 21, peerId: 1, infoHash: 0x41, ip: 0x81, port: 6001, key: 0xabc1, up: 500, down: 250, left: 0, age: 0 });
     expect(read(1)).toMatchObject({ ...base, event: EVENT_STOPPED, flags: AF_RESTORE | AF_COMPACT, user: 14, peerId: 4 });
     expect(read(2)).toMatchObject({ ...base, event: EVENT_PAUSED, user: 15, up: 64, down: 32, left: 32, age: 10 });
+    expect(read(3)).toMatchObject({ ...base, event: EVENT_STOPPED, user: 16, peerId: 6 }); // its departure
   });
 
   it('hands full buffers over as they fill, and whole ones are never reused under the receiver', async () => {

@@ -1,4 +1,4 @@
-import { AccountingRecord, ACF_HAS_KEY, ACF_PAUSED, ACF_REFUSED, ACF_STOPPED, ACF_V6 } from '../contract/accounting.js';
+import { AccountingRecord, ACF2_WS, ACF_HAS_KEY, ACF_PAUSED, ACF_REFUSED, ACF_STOPPED, ACF_V6 } from '../contract/accounting.js';
 import { CHECKPOINT_RECORD, CheckpointRecord } from '../contract/checkpoint.js';
 import { AF_COMPACT, AF_HAS_KEY, AF_RESTORE, AF_V6, AnnounceRequest, EVENT_NONE, EVENT_PAUSED, EVENT_STOPPED, KIND_ANNOUNCE } from '../contract/requests.js';
 import type { Checkpoint } from './checkpoint-file.js';
@@ -71,9 +71,10 @@ export class RestoreBatches {
   /**
    * The peers' states after the announces of one journalled chunk of accounting records
    * (AccountingRecord layout; `epoch` turns their clock into unix seconds). Stops are
-   * restored as stops whatever their age: the peer may be in the checkpoint.
+   * restored as stops whatever their age: the peer may be in the checkpoint. `withFlags2`:
+   * format-3 records, whose WebSocket peers (ACF2_WS) come back as stops.
    */
-  async journal(data: Uint8Array, epoch: number, now: number, peerTimeout: number): Promise<void> {
+  async journal(data: Uint8Array, epoch: number, now: number, peerTimeout: number, withFlags2 = true): Promise<void> {
     const src = new DataView(data.buffer, data.byteOffset, data.byteLength);
     const n = Math.floor(data.byteLength / AccountingRecord.SIZE);
     for (let i = 0; i < n; i++) {
@@ -81,7 +82,9 @@ export class RestoreBatches {
       const flags = data[r + AccountingRecord.FLAGS];
       if (flags & ACF_REFUSED) continue; // changed nothing
       const age = Math.max(0, Math.floor(now - (epoch + src.getUint32(r + AccountingRecord.AT, true))));
-      const stopped = (flags & ACF_STOPPED) !== 0;
+      // a WebSocket peer's socket did not outlive the process: it left (and with it any older
+      // copy of its peer_id the checkpoint holds)
+      const stopped = (flags & ACF_STOPPED) !== 0 || (withFlags2 && (data[r + AccountingRecord.FLAGS2] & ACF2_WS) !== 0);
       if (!stopped && age > peerTimeout) continue;
       if (this.full) await this.flush();
       const at = this.next();

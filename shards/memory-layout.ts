@@ -34,8 +34,11 @@ export const ShardControl = {
   TABLE_FULL: 47, // announces refused because max_peers/max_swarms was reached
   ARENA4_TOP: 48, // entries of arena 4 ever handed out (bump pointer)
   ARENA6_TOP: 49,
+  ARENAW_TOP: 50, // arena W: WebSocket peers (their entry is the acceptor's socket id)
+  PEERS_WS: 51,
   FREE4: 64, // MAX_CLASS words: heads of arena 4's free lists by class (NIL = -1)
   FREE6: 96, // MAX_CLASS words: same for arena 6
+  FREEW: 128, // MAX_CLASS words: same for arena W
 } as const;
 
 // Global block shared by the acceptor and every shard.
@@ -61,6 +64,7 @@ export const SwarmRecord = {
   FLAGS: 20, // u8 (SWF_*)
   CLASS4: 21, // u8: block class of the IPv4 array
   CLASS6: 22, // u8: block class of the IPv6 array
+  CLASSW: 23, // u8: block class of the WebSocket peers' array
   SEED4: 24, // u32 seeders in the IPv4 array (entries [0, SEED4))
   LEECH4: 28, // u32 leechers in the IPv4 array (entries [SEED4, SEED4 + LEECH4))
   SEED6: 32, // u32
@@ -78,7 +82,11 @@ export const SwarmRecord = {
   LEECHER_USER: 68, // u32
   LEECHER_AT2: 72, // u32
   LEECHER_USER2: 76, // u32
-  SIZE: 80,
+  // WebSocket peers (browsers): answered only to one another, counted with the rest
+  SEEDW: 80, // u32
+  LEECHW: 84, // u32
+  BLOCKW: 88, // u32 first entry of the block in arena W
+  SIZE: 96,
 } as const;
 export const SWF_LIVE = 1;
 
@@ -108,11 +116,13 @@ export const PF_HAS_KEY = 32;
 export const PF_RESTORED = 64; // reloaded at start: its next announce's interval is not known (shard.ts account)
 export const PF_FRESH = 128; // every announce of this peer so far came within FRESH_SECONDS of the one before (a stop then earns no upload)
 export const PF2_REPEATED = 1; // a repeat of its previous announce passed min interval since the last announce that passed it by time
+export const PF2_WS = 2; // a WebSocket peer: lives in the W array (its entry: the socket id), never in a checkpoint
 
 // Peer arenas: per family, the address entries (compact wire form) and, in a parallel
 // region with the same entry index, the peer slot of each entry (u32).
 export const ADDR4 = 6; // ip4 + port BE
 export const ADDR6 = 18; // ip16 + port BE
+export const ADDRW = 6; // the acceptor's socket id (u32 BE) + 2 zero bytes: the compact IPv4 entry's size
 export const MAX_CLASS = 28; // blocks of up to 2^27 entries
 
 // Open-addressing indexes: pairs of Int32 [hash, slot + 1]; 0 in the slot word = empty.

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { ADDR4, ADDR6, SHARD_CONTROL_WORDS, GlobalBlock, GLOBAL_BLOCK_WORDS, PeerRecord, SwarmRecord } from './memory-layout.js';
+import { ADDR4, ADDR6, ADDRW, SHARD_CONTROL_WORDS, GlobalBlock, GLOBAL_BLOCK_WORDS, PeerRecord, SwarmRecord } from './memory-layout.js';
 import { ringBytes } from '../contract/ring.js';
 import { SwarmStore, type SwarmBuffers } from './swarm-store.js';
 import { HashIndex, growableBuffer } from './table.js';
@@ -53,6 +53,9 @@ export function allocateShardMemory(global: SharedArrayBuffer, limits: ShardLimi
     addr6: growableBuffer(init.addr6, limits.maxPeers * 4 * ADDR6),
     slots6: growableBuffer(init.slots6, limits.maxPeers * 4 * 4),
     marks6: growableBuffer(init.marks6, limits.maxPeers * 4),
+    addrW: growableBuffer(init.addrW, limits.maxPeers * 4 * ADDRW),
+    slotsW: growableBuffer(init.slotsW, limits.maxPeers * 4 * 4),
+    marksW: growableBuffer(init.marksW, limits.maxPeers * 4),
     requests: committed(new SharedArrayBuffer(ringBytes(limits.requestRingBytes))),
     answers: committed(new SharedArrayBuffer(ringBytes(limits.answerRingBytes))),
     accounting: committed(new SharedArrayBuffer(ringBytes(limits.accountingRingBytes ?? 4096))),

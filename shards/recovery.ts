@@ -1,5 +1,5 @@
 import { classEntries } from './arena.js';
-import { NIL, PF_LIVE, PF_SEEDER, PF_V6, PeerRecord, ShardControl, SwarmRecord, SWF_LIVE } from './memory-layout.js';
+import { NIL, PF_LIVE, PF_SEEDER, PF_V6, PF2_WS, PeerRecord, ShardControl, SwarmRecord, SWF_LIVE } from './memory-layout.js';
 import type { SwarmStore } from './swarm-store.js';
 
 // A shard thread that dies is respawned on the same memory: its tables survive, but the
@@ -21,6 +21,7 @@ export function recover(store: SwarmStore): void {
   store.peerIndex.refresh();
   store.arena4.refresh();
   store.arena6.refresh();
+  store.arenaW.refresh();
   const c = store.ctl;
   const su8 = store.swarms.u8;
   const sdv = store.swarms.dv;
@@ -30,11 +31,13 @@ export function recover(store: SwarmStore): void {
   const seen = new Uint8Array(peerHigh);
   const used4: Array<{ start: number; cls: number }> = [];
   const used6: Array<{ start: number; cls: number }> = [];
+  const usedW: Array<{ start: number; cls: number }> = [];
   let swarmFree = NIL;
   let swarmLive = 0;
   c[ShardControl.SEEDERS] = 0;
   c[ShardControl.LEECHERS] = 0;
   c[ShardControl.PEERS_V6] = 0;
+  c[ShardControl.PEERS_WS] = 0;
   for (let s = c[ShardControl.SWARM_HIGH] - 1; s >= 0; s--) {
     const sat = s * SwarmRecord.SIZE;
     if (!(su8[sat + SwarmRecord.FLAGS] & SWF_LIVE)) {
@@ -43,7 +46,7 @@ export function recover(store: SwarmStore): void {
       continue;
     }
     swarmLive++;
-    for (const f of [store.arrays.fam4, store.arrays.fam6]) {
+    for (const f of [store.arrays.fam4, store.arrays.fam6, store.arrays.famW]) {
       const cls = su8[sat + f.cls];
       if (cls === 0) {
         sdv.setUint32(sat + f.seed, 0, true);
@@ -69,6 +72,7 @@ export function recover(store: SwarmStore): void {
         }
         const pat = slot * PeerRecord.SIZE;
         let flags = (pu8[pat + PeerRecord.FLAGS] & ~(PF_SEEDER | PF_V6)) | (f === store.arrays.fam6 ? PF_V6 : 0);
+        pu8[pat + PeerRecord.FLAGS2] = (pu8[pat + PeerRecord.FLAGS2] & ~PF2_WS) | (f === store.arrays.famW ? PF2_WS : 0);
         if (i < S) {
           flags |= PF_SEEDER;
           keptSeeders++;
@@ -82,8 +86,9 @@ export function recover(store: SwarmStore): void {
       c[ShardControl.SEEDERS] += keptSeeders;
       c[ShardControl.LEECHERS] += kept - keptSeeders;
       if (f === store.arrays.fam6) c[ShardControl.PEERS_V6] += kept;
+      if (f === store.arrays.famW) c[ShardControl.PEERS_WS] += kept;
       if (kept === 0) su8[sat + f.cls] = 0;
-      else (f === store.arrays.fam4 ? used4 : used6).push({ start: blk, cls });
+      else (f === store.arrays.fam4 ? used4 : f === store.arrays.fam6 ? used6 : usedW).push({ start: blk, cls });
     }
   }
   c[ShardControl.SWARM_FREE] = swarmFree;
@@ -91,6 +96,7 @@ export function recover(store: SwarmStore): void {
   // Free lists of the arenas: everything but the blocks of non-empty arrays.
   store.arena4.rebuildFreeLists(used4);
   store.arena6.rebuildFreeLists(used6);
+  store.arenaW.rebuildFreeLists(usedW);
   store.rebuildSwarmIndex(store.swarmIndex.capacity);
   // peers: free live records no array holds, rebuild the free list
   let free = NIL;

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { AnnounceAnswer, AF_COMPACT, AF_HAS_KEY, AF_NO_PEER_ID, AF_V6, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_NONE, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL } from '../contract/requests.js';
+import { AnnounceAnswer, AF_COMPACT, AF_GONE, AF_HAS_KEY, AF_NO_PEER_ID, AF_V6, AF_WS, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_NONE, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL } from '../contract/requests.js';
 import { ADDR4, ADDR6, ShardControl, PF_COMPLETED, PF_FRESH, PF_LIVE, PF_PAUSED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord } from './memory-layout.js';
 import { allocateGlobal, allocateShardMemory, type ShardLimits } from './memory.js';
 import { ByteRing } from '../contract/ring.js';
 import { maxAnswerBytes, ShardLogic, type ShardRules } from './shard.js';
-import { AccountingRecord, ACF_SEEDER, ACF_STATE, ACF_STOPPED } from '../contract/accounting.js';
+import { AccountingRecord, ACF2_WS, ACF_SEEDER, ACF_STATE, ACF_STOPPED } from '../contract/accounting.js';
 import { SwarmStore } from './swarm-store.js';
 
 const LIMITS: ShardLimits = { maxPeers: 50_000, maxSwarms: 10_000, requestRingBytes: 1 << 16, answerRingBytes: 1 << 16 };
@@ -51,6 +51,8 @@ interface Ann {
   uploaded?: number;
   downloaded?: number;
   torrent?: number;
+  ws?: number; // a WebSocket peer on this socket id (AF_WS)
+  gone?: boolean; // AF_GONE (with a stop: its socket closed)
 }
 
 interface Peer {
@@ -107,7 +109,8 @@ class Harness {
     q.fill(0xee, at, at + AnnounceRequest.SIZE); // garbage in padding and unused fields
     const v6 = !(a.ip.length === 16 && a.ip.subarray(0, 12).every((b, i) => b === (i >= 10 ? 0xff : 0)));
     const flags =
-      (a.compact === false ? 0 : AF_COMPACT) | (a.noPeerId ? AF_NO_PEER_ID : 0) | (v6 ? AF_V6 : 0) | (a.key !== undefined ? AF_HAS_KEY : 0);
+      (a.compact === false ? 0 : AF_COMPACT) | (a.noPeerId ? AF_NO_PEER_ID : 0) | (v6 && a.ws === undefined ? AF_V6 : 0) | (a.key !== undefined ? AF_HAS_KEY : 0) |
+      (a.ws !== undefined ? AF_WS : 0) | (a.gone ? AF_GONE : 0);
     const reqId = this.reqId++;
     q[at + AnnounceRequest.KIND] = KIND_ANNOUNCE;
     q[at + AnnounceRequest.EVENT] = a.event ?? EVENT_NONE;
@@ -125,7 +128,8 @@ class Harness {
     dv.setFloat64(at + AnnounceRequest.UPLOADED, a.uploaded ?? 0, true);
     dv.setFloat64(at + AnnounceRequest.DOWNLOADED, a.downloaded ?? 0, true);
     dv.setFloat64(at + AnnounceRequest.LEFT, a.left, true);
-    const entry = a.compact === false ? ENTRY_FULL : v6 ? ENTRY_V6 : ENTRY_V4;
+    if (a.ws !== undefined) dv.setUint32(at + AnnounceRequest.SOCKET, a.ws, true);
+    const entry = a.ws !== undefined ? ENTRY_V4 : a.compact === false ? ENTRY_FULL : v6 ? ENTRY_V6 : ENTRY_V4;
     const ans = this.roundTrip();
     expect(ans.reqId).toBe(reqId);
     expect(ans.u8[ans.at + AnnounceAnswer.KIND]).toBe(KIND_ANNOUNCE);
@@ -618,6 +622,59 @@ describe('ShardLogic announce basics', () => {
     expect(s4.peers.map(v4Bytes).sort()).toEqual([[10, 0, 0, 22, 0, 23], [9, 9, 9, 9, 0, 1]].sort());
     expect(h.store.ctl[ShardControl.PEER_LIVE]).toBe(5);
     checkCounts(h, [IH]);
+  });
+});
+
+describe('ShardLogic WebSocket peers', () => {
+  const sock = (p: Peer) => ((p.ip[0]! << 24) | (p.ip[1]! << 16) | (p.ip[2]! << 8) | p.ip[3]!) >>> 0;
+
+  it('answers WebSocket peers to one another only (their socket ids), counting every peer of the swarm', () => {
+    const h = new Harness();
+    h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 1, left: 0 }); // HTTP seeder
+    h.announce({ ih: IH, pid: peerId(2), ip: ip4(1, 1, 1, 2), port: 0, left: 0, ws: 0x01020304 }); // browser seeder
+    h.announce({ ih: IH, pid: peerId(3), ip: ip6(3), port: 0, left: 5, ws: 7 }); // browser leecher (over IPv6)
+    const w = h.announce({ ih: IH, pid: peerId(4), ip: ip4(1, 1, 1, 4), port: 0, left: 5, ws: 0xfffffffe });
+    expect(w).toMatchObject({ seeders: 2, leechers: 2 });
+    expect(w.peers.map(sock).sort((x, y) => x - y)).toEqual([7, 0x01020304]);
+    const t = h.announce({ ih: IH, pid: peerId(5), ip: ip4(1, 1, 1, 5), port: 5, left: 5 }); // HTTP leecher
+    expect(t).toMatchObject({ seeders: 2, leechers: 3 });
+    expect(t.peers.map((p) => p.port)).toEqual([1]); // the HTTP seeder only
+    expect(h.store.ctl[ShardControl.PEERS_WS]).toBe(3);
+    expect(h.store.ctl[ShardControl.PEERS_V6]).toBe(0); // (peer 3's address is not its entry)
+    // a peer_id moving from the browser to HTTP changes family, and back
+    h.announce({ ih: IH, pid: peerId(2), ip: ip4(1, 1, 1, 2), port: 2, left: 0 });
+    expect(h.store.ctl[ShardControl.PEERS_WS]).toBe(2);
+    expect(h.announce({ ih: IH, pid: peerId(6), ip: ip4(1, 1, 1, 6), port: 6, left: 5 }).peers.map((p) => p.port).sort()).toEqual([1, 2, 5]);
+    h.announce({ ih: IH, pid: peerId(2), ip: ip4(1, 1, 1, 2), port: 0, left: 0, ws: 9 });
+    expect(h.store.ctl[ShardControl.PEERS_WS]).toBe(3);
+    expect(h.scrape([IH]).files).toEqual([[2, 0, 4]]);
+    expect([h.store.ctl[ShardControl.SEEDERS], h.store.ctl[ShardControl.LEECHERS], h.store.ctl[ShardControl.PEER_LIVE]]).toEqual([2, 4, 6]);
+  });
+
+  it('stops a peer whose socket closed at the totals it last reported: no delta, no backwards counters', () => {
+    const h = new Harness(LIMITS, { peerTimeout: 3600, ledger: true });
+    h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 0, left: 5, user: 3, torrent: 2, uploaded: 500, ws: 1 });
+    h.now += 10;
+    h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 0, left: 5, user: 3, torrent: 2, event: EVENT_STOPPED, gone: true, ws: 1 });
+    expect(h.announce({ ih: IH, pid: peerId(2), ip: ip4(1, 1, 1, 2), port: 2, left: 5 })).toMatchObject({ seeders: 0, leechers: 1 });
+    const ring = h.accounting!;
+    ring.w.commit();
+    const flags: number[][] = [];
+    for (let r = ring.r.next(); r >= 0; r = ring.r.next()) {
+      flags.push([ring.r.u8[r + AccountingRecord.FLAGS]!, ring.r.u8[r + AccountingRecord.CHEATS]!, ring.r.u8[r + AccountingRecord.FLAGS2]!, ring.r.dv.getFloat64(r + AccountingRecord.TOTAL_UP, true)]);
+    }
+    // the browser's announce is marked (replayed as its departure at a restart); a stop is a stop
+    expect(flags).toEqual([[0, 0, ACF2_WS, 500], [ACF_STOPPED, 0, 0, 500], [ACF_STATE, 0, 0, 0]]);
+  });
+
+  it('ignores a closed socket\'s stop for a peer that socket no longer holds', () => {
+    const h = new Harness();
+    h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 0, left: 5, ws: 1 });
+    h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 0, left: 5, ws: 2 }); // the same browser on a new socket
+    expect(h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 0, left: 5, event: EVENT_STOPPED, gone: true, ws: 1 })).toMatchObject({ leechers: 1 });
+    h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 6881, left: 5 }); // and now over HTTP
+    expect(h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 0, left: 5, event: EVENT_STOPPED, gone: true, ws: 2 })).toMatchObject({ leechers: 1 });
+    expect(h.announce({ ih: IH, pid: peerId(2), ip: ip4(1, 1, 1, 2), port: 2, left: 5 }).peers.map((p) => p.port)).toEqual([6881]);
   });
 });
 

@@ -1,7 +1,7 @@
-import { AnnounceAnswer, AF_COMPACT, AF_HAS_KEY, AF_RESTORE, AF_V6, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, ST_TOO_MANY_PEERS, ST_TOO_MANY_SWARMS, ST_TOO_SOON } from '../contract/requests.js';
-import { AccountingRecord, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_REFUSED, ACF_SEEDER, ACF_STATE, ACF_STOPPED, ACF_V6, CHEAT_BACKWARDS, CHEAT_NO_LEECHERS, CHEAT_OVER_RATE, CHEAT_TOO_MANY_PEERS } from '../contract/accounting.js';
+import { AnnounceAnswer, AF_COMPACT, AF_GONE, AF_HAS_KEY, AF_RESTORE, AF_V6, AF_WS, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, ST_TOO_MANY_PEERS, ST_TOO_MANY_SWARMS, ST_TOO_SOON } from '../contract/requests.js';
+import { AccountingRecord, ACF2_WS, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_REFUSED, ACF_SEEDER, ACF_STATE, ACF_STOPPED, ACF_V6, CHEAT_BACKWARDS, CHEAT_NO_LEECHERS, CHEAT_OVER_RATE, CHEAT_TOO_MANY_PEERS } from '../contract/accounting.js';
 import { OwnerCounts } from './owner-counts.js';
-import { PF2_REPEATED, PF_COMPLETED, PF_FRESH, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_RESTORED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord, ShardControl } from './memory-layout.js';
+import { PF2_REPEATED, PF2_WS, PF_COMPLETED, PF_FRESH, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_RESTORED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord, ShardControl } from './memory-layout.js';
 import type { ByteRing } from '../contract/ring.js';
 import type { SwarmStore } from './swarm-store.js';
 
@@ -101,8 +101,10 @@ export class ShardLogic {
     const store = this.store;
     const flags = q[off + AnnounceRequest.FLAGS];
     const event = q[off + AnnounceRequest.EVENT];
-    const v6 = (flags & AF_V6) !== 0;
-    const entry = flags & AF_COMPACT ? (v6 ? ENTRY_V6 : ENTRY_V4) : ENTRY_FULL;
+    // a WebSocket peer's entry is its socket id, answered to WebSocket peers only (always 6 bytes)
+    const ws = (flags & AF_WS) !== 0;
+    const v6 = (flags & AF_V6) !== 0 && !ws;
+    const entry = ws ? ENTRY_V4 : flags & AF_COMPACT ? (v6 ? ENTRY_V6 : ENTRY_V4) : ENTRY_FULL;
     const numwant = event === EVENT_STOPPED ? 0 : qdv.getUint16(off + AnnounceRequest.NUMWANT, true);
     const at = out.reserve(AnnounceAnswer.PEERS + numwant * entry);
     if (at < 0) throw new Error('answer ring full: the drain loop checks hasRoom(maxAnswerBytes) first');
@@ -127,7 +129,8 @@ export class ShardLogic {
       this.fail(at, out, ST_PEER_ID_IN_USE);
       return;
     }
-    if (peer >= 0 && this.rules.minInterval > 0 && (flags & AF_RESTORE) === 0) {
+    // (not WebSocket peers: ws.interval is shorter, and their socket's message rate bounds them)
+    if (peer >= 0 && this.rules.minInterval > 0 && (flags & (AF_RESTORE | AF_WS)) === 0) {
       const pat = peer * PeerRecord.SIZE;
       const pdv = store.peers.dv;
       const pflags = store.peers.u8[pat + PeerRecord.FLAGS];
@@ -137,6 +140,7 @@ export class ShardLogic {
       // and is answered.
       const exempt =
         event === EVENT_STOPPED ||
+        (store.peers.u8[pat + PeerRecord.FLAGS2] & PF2_WS) !== 0 || // a browser's peer_id now announced over HTTP: not a repeat
         (event === EVENT_COMPLETED && !(pflags & (PF_COMPLETED | PF_SEEDER)) && qdv.getFloat64(off + AnnounceRequest.LEFT, true) === 0) ||
         (pflags & PF_RESTORED) !== 0;
       const elapsed = now - pdv.getUint32(pat + PeerRecord.LAST_SEEN, true);
@@ -162,6 +166,8 @@ export class ShardLogic {
     // Accounting only where it can be accounted (a user's peer on a registered torrent, with
     // a ledger); every other change as a peer's state, where checkpoints are kept.
     const accounted = this.accounting !== null && (flags & AF_RESTORE) === 0 && this.rules.ledger && user !== 0 && qdv.getUint32(off + AnnounceRequest.TORRENT, true) !== 0;
+    // (a WebSocket peer's too: replayed as its departure, its socket not outliving the process,
+    // which removes an older copy of its peer_id a checkpoint may hold)
     const journalled = accounted || (this.accounting !== null && (flags & AF_RESTORE) === 0 && this.rules.states);
     const stateOnly = accounted ? 0 : ACF_STATE;
     if (accounted && peer >= 0) this.hadLeechers = this.otherLeechers(swarm, peer, user);
@@ -169,6 +175,19 @@ export class ShardLogic {
     const oldFlags = peer >= 0 ? store.peers.u8[peer * PeerRecord.SIZE + PeerRecord.FLAGS] : 0;
     const wasLeecher = peer >= 0 && (oldFlags & PF_SEEDER) === 0;
     if (event === EVENT_STOPPED) {
+      if (flags & AF_GONE && peer >= 0 && !store.arrays.isSocket(peer, qdv.getUint32(off + AnnounceRequest.SOCKET, true))) {
+        // that socket no longer holds the peer (its peer_id announced since over HTTP, or on
+        // another socket): nothing to stop
+        this.counts(at, adv, swarm, 0);
+        return;
+      }
+      if (flags & AF_GONE && peer >= 0) {
+        // its socket closed: the stop carries the totals it last reported (nothing more to count)
+        const pat = peer * PeerRecord.SIZE;
+        qdv.setFloat64(off + AnnounceRequest.UPLOADED, store.peers.dv.getFloat64(pat + PeerRecord.UPLOADED, true), true);
+        qdv.setFloat64(off + AnnounceRequest.DOWNLOADED, store.peers.dv.getFloat64(pat + PeerRecord.DOWNLOADED, true), true);
+        qdv.setFloat64(off + AnnounceRequest.LEFT, store.peers.dv.getFloat64(pat + PeerRecord.LEFT, true), true);
+      }
       if (journalled && (accounted || peer >= 0)) this.account(q, qdv, off, peer, ACF_STOPPED | stateOnly, now, oldFlags);
       if (peer >= 0) store.departPeer(peer, now);
       this.counts(at, adv, swarm, 0);
@@ -182,20 +201,32 @@ export class ShardLogic {
     const wantsSeeders = !seeder && event !== EVENT_PAUSED;
     let n = 0;
     if (numwant > 0) {
+      const fam = store.arrays.family(ws ? 2 : v6 ? 1 : 0);
       const peersAt = at + AnnounceAnswer.PEERS;
-      if (wantsSeeders) n = store.arrays.copyPeers(swarm, v6, true, peer, numwant, a, peersAt, entry);
-      if (n < numwant) n += store.arrays.copyPeers(swarm, v6, false, peer, numwant - n, a, peersAt + n * entry, entry);
+      if (wantsSeeders) n = store.arrays.copyPeers(swarm, fam, true, peer, numwant, a, peersAt, entry);
+      if (n < numwant) n += store.arrays.copyPeers(swarm, fam, false, peer, numwant - n, a, peersAt + n * entry, entry);
     }
 
-    // The peer's address in wire form (compact: ip4 or ip16, then the port big-endian).
+    // The peer's entry in wire form (compact: ip4 or ip16, then the port big-endian; a
+    // WebSocket peer's socket id, big-endian, then two zero bytes).
     const w = this.wire;
-    const ipAt = off + AnnounceRequest.IP;
-    const port = qdv.getUint16(off + AnnounceRequest.PORT, true);
-    let wlen = 0;
-    if (v6) for (; wlen < 16; wlen++) w[wlen] = q[ipAt + wlen];
-    else for (; wlen < 4; wlen++) w[wlen] = q[ipAt + 12 + wlen];
-    w[wlen] = port >>> 8;
-    w[wlen + 1] = port & 0xff;
+    if (ws) {
+      const id = qdv.getUint32(off + AnnounceRequest.SOCKET, true);
+      w[0] = id >>> 24;
+      w[1] = (id >>> 16) & 0xff;
+      w[2] = (id >>> 8) & 0xff;
+      w[3] = id & 0xff;
+      w[4] = 0;
+      w[5] = 0;
+    } else {
+      const ipAt = off + AnnounceRequest.IP;
+      const port = qdv.getUint16(off + AnnounceRequest.PORT, true);
+      let wlen = 0;
+      if (v6) for (; wlen < 16; wlen++) w[wlen] = q[ipAt + wlen];
+      else for (; wlen < 4; wlen++) w[wlen] = q[ipAt + 12 + wlen];
+      w[wlen] = port >>> 8;
+      w[wlen + 1] = port & 0xff;
+    }
 
     const isNew = peer < 0;
     if (isNew) {
@@ -245,12 +276,14 @@ export class ShardLogic {
     }
     // Same segment and family: rewrite the address in place. Otherwise move the peer to its
     // new segment or family array, which keeps the counts right.
-    if (!isNew && (oldFlags & (PF_SEEDER | PF_V6)) === (newFlags & (PF_SEEDER | PF_V6))) {
+    const wasWs = !isNew && (pu8[pat + PeerRecord.FLAGS2] & PF2_WS) !== 0;
+    if (!isNew && (oldFlags & (PF_SEEDER | PF_V6)) === (newFlags & (PF_SEEDER | PF_V6)) && wasWs === ws) {
       pu8[pat + PeerRecord.FLAGS] = newFlags;
       store.arrays.setAddress(peer, w, 0);
     } else {
       if (!isNew) store.arrays.displace(peer); // reads the old flags
       pu8[pat + PeerRecord.FLAGS] = newFlags;
+      pu8[pat + PeerRecord.FLAGS2] = ws ? pu8[pat + PeerRecord.FLAGS2] | PF2_WS : pu8[pat + PeerRecord.FLAGS2] & ~PF2_WS;
       if (!store.arrays.place(peer, w, 0)) {
         store.freePeer(peer);
         return this.tableFull(at, out);
@@ -389,6 +422,8 @@ export class ShardLogic {
     if (event === EVENT_PAUSED) acFlags |= ACF_PAUSED;
     u8[r + AccountingRecord.FLAGS] = acFlags;
     u8[r + AccountingRecord.CHEATS] = cheats;
+    // (a stop is replayed as one whatever it came over: it only ever removes the peer)
+    u8[r + AccountingRecord.FLAGS2] = flags & AF_WS && !(acFlags & ACF_STOPPED) ? ACF2_WS : 0;
     dv.setUint16(r + AccountingRecord.PORT, qdv.getUint16(off + AnnounceRequest.PORT, true), true);
     dv.setUint32(r + AccountingRecord.USER, qdv.getUint32(off + AnnounceRequest.USER, true), true);
     dv.setUint32(r + AccountingRecord.TORRENT, qdv.getUint32(off + AnnounceRequest.TORRENT, true), true);

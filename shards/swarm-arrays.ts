@@ -1,11 +1,12 @@
 import { MIN_CLASS, PeerArena, classEntries } from './arena.js';
-import { ADDR4, ADDR6, PF_SEEDER, PF_V6, PeerRecord, ShardControl, SwarmRecord } from './memory-layout.js';
+import { ADDR4, ADDR6, ADDRW, PF_SEEDER, PF_V6, PF2_WS, PeerRecord, ShardControl, SwarmRecord } from './memory-layout.js';
 import { ENTRY_FULL } from '../contract/requests.js';
 import type { Slab } from './table.js';
 
 // Each swarm keeps, per address family, one contiguous array of wire-form addresses
 // partitioned [seeders | leechers] in a peer arena (arena.ts), with the owning peer slot of
-// every entry alongside. A peer's record knows its position (PeerRecord.POS); moves keep it
+// every entry alongside. WebSocket peers (PF2_WS) are a third family, W, whose entry is the
+// acceptor's socket id: they are answered only to one another. A peer's record knows its position (PeerRecord.POS); moves keep it
 // current. Answers copy runs of consecutive entries: no pointer chasing through scattered
 // records. An array moves to the next power-of-two block when full and to a smaller one
 // when a quarter full.
@@ -23,6 +24,9 @@ export interface Family {
 export class SwarmArrays {
   readonly fam4: Family;
   readonly fam6: Family;
+  readonly famW: Family;
+  /** The families of peers with an address (in checkpoints, in HTTP and UDP answers). */
+  readonly addressed: Family[];
 
   constructor(
     private readonly ctl: Int32Array,
@@ -30,25 +34,36 @@ export class SwarmArrays {
     private readonly peers: Slab,
     arena4: PeerArena,
     arena6: PeerArena,
+    arenaW: PeerArena,
   ) {
     this.fam4 = { arena: arena4, seed: SwarmRecord.SEED4, leech: SwarmRecord.LEECH4, block: SwarmRecord.BLOCK4, cls: SwarmRecord.CLASS4, bytes: ADDR4 };
     this.fam6 = { arena: arena6, seed: SwarmRecord.SEED6, leech: SwarmRecord.LEECH6, block: SwarmRecord.BLOCK6, cls: SwarmRecord.CLASS6, bytes: ADDR6 };
+    this.famW = { arena: arenaW, seed: SwarmRecord.SEEDW, leech: SwarmRecord.LEECHW, block: SwarmRecord.BLOCKW, cls: SwarmRecord.CLASSW, bytes: ADDRW };
+    this.addressed = [this.fam4, this.fam6];
   }
 
-  private famOf(flags: number): Family {
-    return flags & PF_V6 ? this.fam6 : this.fam4;
+  /** The family of the peer record at `pat`. */
+  private famOf(pat: number): Family {
+    const u8 = this.peers.u8;
+    if (u8[pat + PeerRecord.FLAGS2] & PF2_WS) return this.famW;
+    return u8[pat + PeerRecord.FLAGS] & PF_V6 ? this.fam6 : this.fam4;
+  }
+
+  /** A family by kind: 0 IPv4, 1 IPv6, 2 WebSocket. */
+  family(kind: number): Family {
+    return kind === 2 ? this.famW : kind === 1 ? this.fam6 : this.fam4;
   }
 
   /**
-   * Put a live peer (PF_V6 and PF_SEEDER already set in its flags) into its swarm's array
-   * with the wire-form address at src[off] (6 or 18 bytes). Returns false when the arena
+   * Put a live peer (PF_V6 or PF2_WS, and PF_SEEDER, already set in its flags) into its
+   * swarm's array with the wire-form entry at src[off] (6 or 18 bytes). Returns false when the arena
    * reservation is exhausted (the caller frees the peer).
    */
   place(slot: number, src: Uint8Array, off: number): boolean {
     const pdv = this.peers.dv;
     const pat = slot * PeerRecord.SIZE;
     const flags = this.peers.u8[pat + PeerRecord.FLAGS];
-    const f = this.famOf(flags);
+    const f = this.famOf(pat);
     const sdv = this.swarms.dv;
     const sat = pdv.getUint32(pat + PeerRecord.SWARM, true) * SwarmRecord.SIZE;
     const S = sdv.getUint32(sat + f.seed, true);
@@ -67,7 +82,8 @@ export class SwarmArrays {
       sdv.setUint32(sat + f.leech, L + 1, true);
       this.ctl[ShardControl.LEECHERS]++;
     }
-    if (flags & PF_V6) this.ctl[ShardControl.PEERS_V6]++;
+    if (f === this.fam6) this.ctl[ShardControl.PEERS_V6]++;
+    else if (f === this.famW) this.ctl[ShardControl.PEERS_WS]++;
     this.writeEntry(f, blk + pos, slot, src, off);
     pdv.setUint32(pat + PeerRecord.POS, pos, true);
     return true;
@@ -78,7 +94,7 @@ export class SwarmArrays {
     const pdv = this.peers.dv;
     const pat = slot * PeerRecord.SIZE;
     const flags = this.peers.u8[pat + PeerRecord.FLAGS];
-    const f = this.famOf(flags);
+    const f = this.famOf(pat);
     const sdv = this.swarms.dv;
     const sat = pdv.getUint32(pat + PeerRecord.SWARM, true) * SwarmRecord.SIZE;
     const S = sdv.getUint32(sat + f.seed, true);
@@ -96,18 +112,29 @@ export class SwarmArrays {
       sdv.setUint32(sat + f.leech, L - 1, true);
       this.ctl[ShardControl.LEECHERS]--;
     }
-    if (flags & PF_V6) this.ctl[ShardControl.PEERS_V6]--;
+    if (f === this.fam6) this.ctl[ShardControl.PEERS_V6]--;
+    else if (f === this.famW) this.ctl[ShardControl.PEERS_WS]--;
     const n = S + L - 1;
     const cls = this.swarms.u8[sat + f.cls];
     if (n === 0) this.freeBlock(sat, f);
     else if (cls > MIN_CLASS && n <= classEntries(cls) >> 2) this.resize(sat, f, cls - 1, n);
   }
 
+  /** Is the peer in `slot` a WebSocket peer on socket `id` (its W entry)? */
+  isSocket(slot: number, id: number): boolean {
+    const pat = slot * PeerRecord.SIZE;
+    if (!(this.peers.u8[pat + PeerRecord.FLAGS2] & PF2_WS)) return false;
+    const f = this.famW;
+    const sat = this.peers.dv.getUint32(pat + PeerRecord.SWARM, true) * SwarmRecord.SIZE;
+    const e = (this.swarms.dv.getUint32(sat + f.block, true) + this.peers.dv.getUint32(pat + PeerRecord.POS, true)) * f.bytes;
+    const a = f.arena.addr.u8;
+    return ((a[e] << 24) | (a[e + 1] << 16) | (a[e + 2] << 8) | a[e + 3]) >>> 0 === id;
+  }
+
   /** Overwrite a placed peer's address (same family). */
   setAddress(slot: number, src: Uint8Array, off: number): void {
     const pat = slot * PeerRecord.SIZE;
-    const flags = this.peers.u8[pat + PeerRecord.FLAGS];
-    const f = this.famOf(flags);
+    const f = this.famOf(pat);
     const sat = this.peers.dv.getUint32(pat + PeerRecord.SWARM, true) * SwarmRecord.SIZE;
     const e = (this.swarms.dv.getUint32(sat + f.block, true) + this.peers.dv.getUint32(pat + PeerRecord.POS, true)) * f.bytes;
     const a = f.arena.addr.u8;
@@ -166,8 +193,8 @@ export class SwarmArrays {
     const sdv = this.swarms.dv;
     const pdv = this.peers.dv;
     const sat = swarm * SwarmRecord.SIZE;
-    for (let k = 0; k < 2; k++) {
-      const f = k === 0 ? this.fam4 : this.fam6;
+    for (let k = 0; k < 3; k++) {
+      const f = this.family(k);
       const S = sdv.getUint32(sat + f.seed, true);
       const L = sdv.getUint32(sat + f.leech, true);
       const slots = f.arena.slots.i32;
@@ -180,7 +207,8 @@ export class SwarmArrays {
   }
 
   /**
-   * Visit up to `max` peers of a swarm, seeders first, IPv4 then IPv6: the peer slot and
+   * Visit up to `max` peers of a swarm that have an address (not WebSocket peers), seeders
+   * first, IPv4 then IPv6: the peer slot and
    * its wire-form address (`bytes` long at addr[at]). Read-only, for inspection from
    * another thread (the admin API), which may catch a peer mid-move: slots out of range
    * are skipped, nothing is written.
@@ -191,7 +219,7 @@ export class SwarmArrays {
     // bounded by the views this store was built with, whatever torn values it reads
     const high = Math.min(this.ctl[ShardControl.PEER_HIGH], Math.floor(this.peers.u8.length / PeerRecord.SIZE));
     let n = 0;
-    for (const f of [this.fam4, this.fam6]) {
+    for (const f of this.addressed) {
       const S = sdv.getUint32(sat + f.seed, true);
       const L = sdv.getUint32(sat + f.leech, true);
       const blk = sdv.getUint32(sat + f.block, true);
@@ -210,13 +238,12 @@ export class SwarmArrays {
   }
 
   /**
-   * Copy up to `max` peers of one segment (seeders or leechers) of the swarm's array for
-   * the family `v6` into `out` at `to`, never `self`. Entries are `entry` bytes: the
-   * compact form (6 or 18) or ENTRY_FULL (ip16, port, peer_id). Starts at the swarm's
+   * Copy up to `max` peers of one segment (seeders or leechers) of the swarm's array of
+   * family `f` into `out` at `to`, never `self`. Entries are `entry` bytes: the compact form
+   * (6 or 18; a WebSocket peer's socket id) or ENTRY_FULL (ip16, port, peer_id). Starts at the swarm's
    * rotation counter, so successive answers walk the whole segment.
    */
-  copyPeers(swarm: number, v6: boolean, seeders: boolean, self: number, max: number, out: Uint8Array, to: number, entry: number): number {
-    const f = v6 ? this.fam6 : this.fam4;
+  copyPeers(swarm: number, f: Family, seeders: boolean, self: number, max: number, out: Uint8Array, to: number, entry: number): number {
     const sdv = this.swarms.dv;
     const sat = swarm * SwarmRecord.SIZE;
     const S = sdv.getUint32(sat + f.seed, true);
@@ -240,7 +267,7 @@ export class SwarmArrays {
       const src = e * b;
       let dst = to + n * entry;
       if (entry === ENTRY_FULL) {
-        if (!v6) {
+        if (f !== this.fam6) {
           for (let k = 0; k < 10; k++) out[dst + k] = 0;
           out[dst + 10] = 0xff;
           out[dst + 11] = 0xff;

@@ -1,6 +1,6 @@
 import { PeerArena } from './arena.js';
 import { hash20, equal20 } from './hash.js';
-import { ADDR4, ADDR6, ShardControl, GlobalBlock, INITIAL_ARENA_ENTRIES, INITIAL_PEERS, INITIAL_SWARMS, NIL, PF_LIVE, PF_SEEDER, PeerRecord, SwarmRecord, SWF_LIVE } from './memory-layout.js';
+import { ADDR4, ADDR6, ADDRW, ShardControl, GlobalBlock, INITIAL_ARENA_ENTRIES, INITIAL_PEERS, INITIAL_SWARMS, NIL, PF_LIVE, PF_SEEDER, PeerRecord, SwarmRecord, SWF_LIVE } from './memory-layout.js';
 import { recover } from './recovery.js';
 import { SwarmArrays } from './swarm-arrays.js';
 import { HashIndex, Slab, type KeyMatcher } from './table.js';
@@ -19,6 +19,9 @@ export interface SwarmBuffers {
   addr6: SharedArrayBuffer;
   slots6: SharedArrayBuffer;
   marks6: SharedArrayBuffer;
+  addrW: SharedArrayBuffer;
+  slotsW: SharedArrayBuffer;
+  marksW: SharedArrayBuffer;
 }
 
 /** Twice an index's capacity, or 0 when its reservation cannot hold that many entries. */
@@ -49,6 +52,7 @@ export class SwarmStore {
   readonly peerIndex: HashIndex;
   readonly arena4: PeerArena;
   readonly arena6: PeerArena;
+  readonly arenaW: PeerArena;
   /** The swarms' peer arrays: place, displace, copy out. */
   readonly arrays: SwarmArrays;
   private readonly seed: number;
@@ -68,7 +72,8 @@ export class SwarmStore {
     this.peerIndex = new HashIndex(bufs.peerIndex);
     this.arena4 = new PeerArena(bufs.addr4, bufs.slots4, bufs.marks4, ADDR4, this.ctl, ShardControl.ARENA4_TOP, ShardControl.FREE4);
     this.arena6 = new PeerArena(bufs.addr6, bufs.slots6, bufs.marks6, ADDR6, this.ctl, ShardControl.ARENA6_TOP, ShardControl.FREE6);
-    this.arrays = new SwarmArrays(this.ctl, this.swarms, this.peers, this.arena4, this.arena6);
+    this.arenaW = new PeerArena(bufs.addrW, bufs.slotsW, bufs.marksW, ADDRW, this.ctl, ShardControl.ARENAW_TOP, ShardControl.FREEW);
+    this.arrays = new SwarmArrays(this.ctl, this.swarms, this.peers, this.arena4, this.arena6, this.arenaW);
     this.seed = Atomics.load(this.global, GlobalBlock.HASH_SEED);
     const swarms = this.swarms;
     const peers = this.peers;
@@ -83,7 +88,7 @@ export class SwarmStore {
   }
 
   /** Sizes of the buffers for a fresh shard. */
-  static initialBytes(): Record<'swarms' | 'swarmIndex' | 'peers' | 'peerIndex' | 'addr4' | 'slots4' | 'marks4' | 'addr6' | 'slots6' | 'marks6', number> {
+  static initialBytes(): Record<'swarms' | 'swarmIndex' | 'peers' | 'peerIndex' | 'addr4' | 'slots4' | 'marks4' | 'addr6' | 'slots6' | 'marks6' | 'addrW' | 'slotsW' | 'marksW', number> {
     return {
       swarms: INITIAL_SWARMS * SwarmRecord.SIZE,
       swarmIndex: HashIndex.bytesFor(INITIAL_SWARMS * 2),
@@ -95,6 +100,9 @@ export class SwarmStore {
       addr6: 1024 * ADDR6,
       slots6: 1024 * 4,
       marks6: 1024,
+      addrW: 1024 * ADDRW,
+      slotsW: 1024 * 4,
+      marksW: 1024,
     };
   }
 
@@ -112,6 +120,7 @@ export class SwarmStore {
     c[ShardControl.PEER_INDEX_CAP] = this.peerIndex.capacity;
     this.arena4.init();
     this.arena6.init();
+    this.arenaW.init();
   }
 
   /**
@@ -166,6 +175,7 @@ export class SwarmStore {
     this.swarmIndex.remove(hash20(u8, at + SwarmRecord.INFO_HASH, this.seed), slot);
     this.arrays.freeBlock(at, this.arrays.fam4);
     this.arrays.freeBlock(at, this.arrays.fam6);
+    this.arrays.freeBlock(at, this.arrays.famW);
     u8[at + SwarmRecord.FLAGS] = 0;
     this.swarms.dv.setInt32(at + SwarmRecord.LAST_ACTIVE, this.ctl[ShardControl.SWARM_FREE], true);
     this.ctl[ShardControl.SWARM_FREE] = slot;
@@ -175,13 +185,13 @@ export class SwarmStore {
   seeders(swarm: number): number {
     const dv = this.swarms.dv;
     const at = swarm * SwarmRecord.SIZE;
-    return dv.getUint32(at + SwarmRecord.SEED4, true) + dv.getUint32(at + SwarmRecord.SEED6, true);
+    return dv.getUint32(at + SwarmRecord.SEED4, true) + dv.getUint32(at + SwarmRecord.SEED6, true) + dv.getUint32(at + SwarmRecord.SEEDW, true);
   }
 
   leechers(swarm: number): number {
     const dv = this.swarms.dv;
     const at = swarm * SwarmRecord.SIZE;
-    return dv.getUint32(at + SwarmRecord.LEECH4, true) + dv.getUint32(at + SwarmRecord.LEECH6, true);
+    return dv.getUint32(at + SwarmRecord.LEECH4, true) + dv.getUint32(at + SwarmRecord.LEECH6, true) + dv.getUint32(at + SwarmRecord.LEECHW, true);
   }
 
   /** Rebuild the swarm index from the slab with room for `entries` (recovery uses it too). */

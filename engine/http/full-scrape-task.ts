@@ -38,9 +38,9 @@ export function buildFullScrape(task: FullScrapeTask): FullScrapeResult {
       const at = slot * SwarmRecord.SIZE;
       if (!(u8[at + SwarmRecord.FLAGS] & SWF_LIVE)) continue;
       hashes.set(u8.subarray(at + SwarmRecord.INFO_HASH, at + SwarmRecord.INFO_HASH + 20), n * 20);
-      counts[n * 3] = dv.getUint32(at + SwarmRecord.SEED4, true) + dv.getUint32(at + SwarmRecord.SEED6, true);
+      counts[n * 3] = dv.getUint32(at + SwarmRecord.SEED4, true) + dv.getUint32(at + SwarmRecord.SEED6, true) + dv.getUint32(at + SwarmRecord.SEEDW, true);
       counts[n * 3 + 1] = dv.getUint32(at + SwarmRecord.COMPLETED, true);
-      counts[n * 3 + 2] = dv.getUint32(at + SwarmRecord.LEECH4, true) + dv.getUint32(at + SwarmRecord.LEECH6, true);
+      counts[n * 3 + 2] = dv.getUint32(at + SwarmRecord.LEECH4, true) + dv.getUint32(at + SwarmRecord.LEECH6, true) + dv.getUint32(at + SwarmRecord.LEECHW, true);
       n++;
     }
   }

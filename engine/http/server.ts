@@ -7,7 +7,8 @@ import type { Logger } from '../../contract/log.js';
 import type { Config } from '../config.js';
 import { PROTO_HTTP, type TrackerCounters } from '../counters.js';
 import { FAILURE_BODIES, failureBody, type FailureCode } from '../errors.js';
-import { CidrList, clientAddressFromForwarded, fromRemoteAddress, parseIp } from '../net/ip.js';
+import { CidrList } from '../net/ip.js';
+import { clientAddress } from './client-address.js';
 import { assertPortFree } from '../net/port.js';
 import { SCRAPE_TAG, type Dispatch, type Frontend, type ScrapeJob } from '../dispatch.js';
 import { announceFailure, failureDetail } from '../answer-status.js';
@@ -42,7 +43,8 @@ export class HttpFrontend implements Frontend {
   get app(): HyperExpress.Server {
     return this.server;
   }
-  private readonly uws: TemplatedApp;
+  /** The uWS app under hyper-express: the WebSocket tracker (engine/ws) registers on it too. */
+  readonly uws: TemplatedApp;
   private readonly parser: AnnounceParser;
   private readonly scrapeParser: ScrapeParser;
   private readonly sorter: HashSorter;
@@ -54,8 +56,7 @@ export class HttpFrontend implements Frontend {
   private readonly writer: BencodeWriter;
   private readonly trusted: CidrList;
   private readonly iv: Intervals;
-  private readonly addr = new Uint8Array(16);
-  private readonly scrapeAddr = new Uint8Array(16); // not `addr`: clientAddress() uses that as scratch
+  private readonly scrapeAddr = new Uint8Array(16);
   private port = 0;
 
   constructor(
@@ -148,12 +149,7 @@ export class HttpFrontend implements Frontend {
 
   /** The client's address into `out`: the socket's, or a trusted proxy's forwarded one. */
   private clientAddress(res: HttpResponse, req: HttpRequest, out: Uint8Array, off: number): void {
-    fromRemoteAddress(res.getRemoteAddress(), out, off);
-    if (this.trusted.size === 0 || !this.trusted.has(out, off)) return;
-    const xff = req.getHeader('x-forwarded-for');
-    if (xff !== '' && clientAddressFromForwarded(xff, this.trusted, out, off)) return;
-    const real = req.getHeader('x-real-ip');
-    if (real !== '' && parseIp(real.trim(), this.addr, 0)) out.set(this.addr, off);
+    clientAddress(res, req, this.trusted, out, off);
   }
 
   private onAnnounce(res: HttpResponse, req: HttpRequest, keyed: boolean): void {

@@ -1,0 +1,78 @@
+// WebSocket tracker load (bench/run-ws.sh): `--sockets` browser peers, each on its own
+// socket, `--swarm` peers to a swarm; every peer announces with `--offers` made-up WebRTC
+// offers (300-byte SDP) and announces again as soon as its answer comes (closed loop).
+// Counts announces answered, offers relayed to the peers, and announce latency; prints
+// one JSON line. With --idle: connect and announce once without offers, then hold the
+// sockets for --duration seconds (the memory per connected peer is read meanwhile).
+//
+//   node bench/ws-load.mjs --url ws://127.0.0.1:18600/announce [--sockets 2000] [--swarm 10]
+//        [--offers 5] [--duration 10] [--warmup 2] [--idle]
+import { randomBytes } from 'node:crypto';
+
+const a = { url: '', sockets: '2000', swarm: '10', offers: '5', duration: '10', warmup: '2', idle: false };
+const argv = process.argv.slice(2);
+for (let k = 0; k < argv.length; k++) {
+  const key = argv[k].replace(/^--/, '');
+  if (key === 'idle') a.idle = true;
+  else a[key] = argv[++k];
+}
+const N = Number(a.sockets);
+const SWARM = Number(a.swarm);
+const OFFERS = Number(a.offers);
+const sdp = 'v=0\r\n' + 'a=fake-sdp-line\r\n'.repeat(17); // ~300 bytes, as small browser offers are
+const hashes = Array.from({ length: Math.ceil(N / SWARM) }, () => randomBytes(20).toString('latin1'));
+
+let answered = 0;
+let relayed = 0;
+let failures = 0;
+let measuring = false;
+const lat = [];
+const peers = [];
+
+function announce(p, event) {
+  const offers = a.idle ? undefined : Array.from({ length: OFFERS }, () => ({ offer: { type: 'offer', sdp }, offer_id: randomBytes(20).toString('latin1') }));
+  p.sent = performance.now();
+  p.ws.send(JSON.stringify({ action: 'announce', info_hash: p.ih, peer_id: p.id, uploaded: 0, downloaded: 0, left: 1000, event, numwant: OFFERS, offers }));
+}
+
+await Promise.all(
+  Array.from({ length: N }, (_, i) => new Promise((resolve, reject) => {
+    const p = { ws: new WebSocket(a.url), ih: hashes[Math.floor(i / SWARM)], id: randomBytes(20).toString('latin1'), sent: 0, started: false };
+    peers.push(p);
+    p.ws.onopen = () => resolve();
+    p.ws.onerror = () => reject(new Error(`socket ${i} failed`));
+    p.ws.onmessage = (e) => {
+      const m = JSON.parse(String(e.data));
+      if (m.offer) {
+        if (measuring) relayed++;
+        return;
+      }
+      if (m['failure reason']) failures++;
+      if (!p.started) {
+        p.started = true;
+        return;
+      }
+      if (measuring) {
+        answered++;
+        lat.push(performance.now() - p.sent);
+      }
+      if (!a.idle) announce(p);
+    };
+  })),
+);
+// every peer in its swarm first, then the closed loop
+for (const p of peers) announce(p, 'started');
+await new Promise((r) => setTimeout(r, 1000));
+for (const p of peers) p.started = true;
+if (!a.idle) for (const p of peers) announce(p);
+await new Promise((r) => setTimeout(r, Number(a.warmup) * 1000));
+measuring = true;
+const t0 = performance.now();
+await new Promise((r) => setTimeout(r, Number(a.duration) * 1000));
+measuring = false;
+const secs = (performance.now() - t0) / 1000;
+lat.sort((x, y) => x - y);
+const q = (f) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(f * lat.length))] : 0);
+console.log(JSON.stringify({ sockets: N, swarm: SWARM, offers: OFFERS, announces_per_s: answered / secs, offers_relayed_per_s: relayed / secs, failures, p50_ms: q(0.5), p99_ms: q(0.99) }));
+for (const p of peers) p.ws.close();
+setTimeout(() => process.exit(0), 200);
