@@ -29,13 +29,13 @@ declare -A PORT=([shardtrack]=$BASE_PORT [bittorrent-tracker]=$((BASE_PORT + 1))
 start() { # name port
   local name=$1 port=$2
   case $name in
-    shardtrack*)
+    *shardtrack*)
       taskset -c "$SCPU" env "${NO_LIMITS[@]}" SHARDTRACK_TRACKER__PRIVATE=false SHARDTRACK_HTTP__PORT="$port" SHARDTRACK_HTTP__HOST=127.0.0.1 \
         SHARDTRACK_UDP__PORT=0 SHARDTRACK_SHARDS__COUNT=1 SHARDTRACK_REGISTRY__FILE= SHARDTRACK_DATABASE__ENABLED=false SHARDTRACK_ADMIN__ENABLED=false \
         SHARDTRACK_DATABASE__DATA_DIR="$WORK/$name-data" SHARDTRACK_WS__MESSAGES_PER_SECOND=10000 "$NODE" "$ROOT/dist/engine/main.js" >"$OUT/$name.log" 2>&1 &
       ;;
-    bittorrent-tracker*) taskset -c "$SCPU" "$NODE" bench/ws-servers.mjs bt "$port" >"$OUT/$name.log" 2>&1 & ;;
-    relay*) taskset -c "$SCPU" "$NODE" bench/ws-servers.mjs relay "$port" >"$OUT/$name.log" 2>&1 & ;;
+    *bittorrent-tracker*) taskset -c "$SCPU" "$NODE" bench/ws-servers.mjs bt "$port" >"$OUT/$name.log" 2>&1 & ;;
+    *relay*) taskset -c "$SCPU" "$NODE" bench/ws-servers.mjs relay "$port" >"$OUT/$name.log" 2>&1 & ;;
   esac
   PID[$name]=$!
   for _ in $(seq 100); do
@@ -80,11 +80,11 @@ const fs=require('fs');const rs=fs.readFileSync('$OUT/results.jsonl','utf8').tri
 const mem=fs.readFileSync('$OUT/memory.jsonl','utf8').trim().split('\n').filter(Boolean).map(JSON.parse);
 const med=(a)=>{a=[...a].sort((x,y)=>x-y);return a[Math.floor(a.length/2)]};
 const relay=med(rs.filter(r=>r.target==='relay').map(r=>r.announces_per_s));
-const out=['| server | announces/s (median) | ÷ minimal relay | offers relayed/s | p50 ms | p99 ms | server CPU (whole run) | memory per connected peer |','|---|---:|---:|---:|---:|---:|---:|---:|'];
+const out=['| server | announces/s (median) | ÷ minimal relay | offers relayed/s | p50 ms | p99 ms | server CPU (whole run) | server CPU µs / announce | memory per connected peer |','|---|---:|---:|---:|---:|---:|---:|---:|---:|'];
 for (const t of ['shardtrack','bittorrent-tracker','relay']) {
   const x=rs.filter(r=>r.target===t); if(!x.length) continue;
   const a=med(x.map(r=>r.announces_per_s)); const m=mem.find(r=>r.target===t);
-  out.push('| '+t+' | '+Math.round(a).toLocaleString('en')+' | '+(a/relay).toFixed(2)+' | '+Math.round(med(x.map(r=>r.offers_relayed_per_s))).toLocaleString('en')+' | '+med(x.map(r=>r.p50_ms)).toFixed(1)+' | '+med(x.map(r=>r.p99_ms)).toFixed(1)+' | '+Math.round(med(x.map(r=>r.server_cpu_pct)))+'% | '+(m?Math.round(m.bytes_per_peer).toLocaleString('en')+' B':'?')+' |');
+  out.push('| '+t+' | '+Math.round(a).toLocaleString('en')+' | '+(a/relay).toFixed(2)+' | '+Math.round(med(x.map(r=>r.offers_relayed_per_s))).toLocaleString('en')+' | '+med(x.map(r=>r.p50_ms)).toFixed(1)+' | '+med(x.map(r=>r.p99_ms)).toFixed(1)+' | '+Math.round(med(x.map(r=>r.server_cpu_pct)))+'% | '+med(x.map(r=>r.server_cpu_pct/100/r.announces_per_s*1e6)).toFixed(1)+' | '+(m?Math.round(m.bytes_per_peer).toLocaleString('en')+' B':'?')+' |');
 }
 fs.writeFileSync('$OUT/report.md',out.join('\n')+'\n');console.log(out.join('\n'));
 "

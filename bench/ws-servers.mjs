@@ -57,7 +57,7 @@ if (mode === 'relay') {
   });
   process.on('SIGTERM', () => process.exit(0));
 } else if (mode === 'bt') {
-  const { Server } = await import('bittorrent-tracker');
+  const { default: Server } = await import('bittorrent-tracker/server'); // (not the index: it loads the client's WebRTC)
   const server = new Server({ udp: false, http: false, ws: true, stats: false, trustProxy: false });
   server.on('warning', () => {});
   server.on('error', (e) => process.stderr.write(`bittorrent-tracker error: ${e.message}\n`));
