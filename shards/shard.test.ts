@@ -656,6 +656,8 @@ describe('ShardLogic WebSocket peers', () => {
     h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 0, left: 5, user: 3, torrent: 2, uploaded: 500, ws: 1 });
     h.now += 10;
     h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 0, left: 5, user: 3, torrent: 2, event: EVENT_STOPPED, gone: true, ws: 1 });
+    // the same stop again (a close racing an explicit stop): the peer is gone, nothing is recorded
+    h.announce({ ih: IH, pid: peerId(1), ip: ip4(1, 1, 1, 1), port: 0, left: 0, user: 3, torrent: 2, event: EVENT_STOPPED, gone: true, ws: 1 });
     expect(h.announce({ ih: IH, pid: peerId(2), ip: ip4(1, 1, 1, 2), port: 2, left: 5 })).toMatchObject({ seeders: 0, leechers: 1 });
     const ring = h.accounting!;
     ring.w.commit();

@@ -175,9 +175,9 @@ export class ShardLogic {
     const oldFlags = peer >= 0 ? store.peers.u8[peer * PeerRecord.SIZE + PeerRecord.FLAGS] : 0;
     const wasLeecher = peer >= 0 && (oldFlags & PF_SEEDER) === 0;
     if (event === EVENT_STOPPED) {
-      if (flags & AF_GONE && peer >= 0 && !store.arrays.isSocket(peer, qdv.getUint32(off + AnnounceRequest.SOCKET, true))) {
-        // that socket no longer holds the peer (its peer_id announced since over HTTP, or on
-        // another socket): nothing to stop
+      if (flags & AF_GONE && (peer < 0 || !store.arrays.isSocket(peer, qdv.getUint32(off + AnnounceRequest.SOCKET, true)))) {
+        // that socket no longer holds the peer (gone already, or its peer_id announced since
+        // over HTTP or on another socket): nothing to stop, nothing to record
         this.counts(at, adv, swarm, 0);
         return;
       }

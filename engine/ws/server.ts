@@ -39,13 +39,15 @@ interface Offer {
   offer_id: string;
 }
 
-/** An announce waiting on its shard (null: a closed socket's stop, answered to nobody). */
+/** An announce waiting on its shard. */
 interface Pending {
   socket: SocketData;
   infoHash: string;
   peerId: string;
   offers: Offer[] | null;
   stopped: boolean;
+  /** A closed socket's stop, answered to nobody. */
+  gone: boolean;
 }
 
 /** What /metrics shows (admin/metrics.ts). */
@@ -286,8 +288,8 @@ export class WsFrontend implements Frontend {
       d.user = dv.getUint32(AnnounceRequest.USER, true);
       if (this.admission.busy()) return this.refuse(ws!, 'announce', 'address_busy', ih);
     }
-    const item: Pending = { socket: d, infoHash: ih, peerId: pid, offers, stopped: event === EVENT_STOPPED };
-    const slot = this.dispatch.submitAnnounce(rec, dv, gone ? null : item, 0, this.owner, gone ? -1 : this.admission.clientEntry);
+    const item: Pending = { socket: d, infoHash: ih, peerId: pid, offers, stopped: event === EVENT_STOPPED, gone };
+    const slot = this.dispatch.submitAnnounce(rec, dv, item, 0, this.owner, gone ? -1 : this.admission.clientEntry);
     if (slot < 0 && !gone) this.refuse(ws!, 'announce', 'tracker_busy', ih);
     // (a closed socket's stop that finds the tracker saturated: the peer times out instead)
   }
@@ -296,8 +298,8 @@ export class WsFrontend implements Frontend {
     const failure = announceFailure(ring, off);
     const pending = this.dispatch.pending;
     this.counters.announced(PROTO_WS, pending.events[slot], failure, pending.since[slot]);
-    if (item === null) return; // a closed socket's stop
     const p = item as Pending;
+    if (p.gone) return; // a closed socket's stop
     const d = p.socket;
     const ws = this.sockets.get(d.id);
     if (ws === undefined || ws.getUserData() !== d) {
@@ -395,7 +397,8 @@ export class WsFrontend implements Frontend {
       this.admission.refused(err);
       return this.refuse(ws, 'scrape', err, undefined, this.admission.detail);
     }
-    if (this.dispatch.submitScrape(hashes, list.length, d, this.owner) === null) this.refuse(ws, 'scrape', 'tracker_busy');
+    if (this.admission.busy()) return this.refuse(ws, 'scrape', 'address_busy');
+    if (this.dispatch.submitScrape(hashes, list.length, d, this.owner, this.admission.clientEntry) === null) this.refuse(ws, 'scrape', 'tracker_busy');
   }
 
   scraped(job: ScrapeJob): void {
@@ -419,9 +422,19 @@ export class WsFrontend implements Frontend {
       return this.counters.scrapeFailed(PROTO_WS, 'shard_restarted');
     }
     this.counters.announceFailed(PROTO_WS, this.dispatch.pending.events[slot], 'shard_restarted');
-    if (item === null) return;
+    // The shard died with it, and may have applied it (its tables outlive it): a stop is
+    // sent again, a peer kept track of so its socket's close stops it.
     const p = item as Pending;
-    const ws = this.sockets.get(p.socket.id);
-    if (ws !== undefined && ws.getUserData() === p.socket) ws.send(JSON.stringify({ action: 'announce', 'failure reason': failureText('shard_restarted', null), info_hash: p.infoHash }));
+    const d = p.socket;
+    const ws = this.sockets.get(d.id);
+    const open = ws !== undefined && ws.getUserData() === d;
+    if (p.gone || (!open && !p.stopped)) return this.submit(d, p.infoHash, p.peerId, EVENT_STOPPED, 0, 0, 0, null, true);
+    if (!open) return;
+    const key = p.infoHash + p.peerId;
+    if (!p.stopped && !d.swarms.includes(key) && d.swarms.length < this.cfg.ws.max_swarms_per_socket) {
+      d.swarms.push(key);
+      this.peers.set(key, d.id);
+    }
+    ws.send(JSON.stringify({ action: 'announce', 'failure reason': failureText('shard_restarted', null), info_hash: p.infoHash }));
   }
 }
