@@ -33,7 +33,7 @@ describe('loadConfig', () => {
   it('runs with zero configuration', () => {
     const c = load();
     expect(c.http).toEqual({ host: '::', port: 8080, max_query_bytes: 8192, max_inflight: 65536 });
-    expect(c.udp).toEqual({ host: '::', port: 6969 });
+    expect(c.udp).toEqual({ host: '::', port: 6969, connection_id_secret: '' });
     expect(c.tracker).toEqual({
       private: true,
       require_registered_torrents: false,
@@ -304,6 +304,15 @@ describe('printConfig', () => {
     expect(load({ argv: ['--config', tomlFile(printConfig(c))] })).toEqual(c);
   });
 
+  it('never prints a token or a secret whole', () => {
+    const secret = 'S'.repeat(40);
+    const token = 'T'.repeat(40);
+    const text = printConfig(load({ overrides: { udp: { connection_id_secret: secret }, admin: { metrics_token: token } } }));
+    expect(text).not.toContain(secret);
+    expect(text).not.toContain(token);
+    expect(text).toContain('SSSS… (40 characters, not shown)');
+  });
+
   it('precedes every key with its comment, grouped by table', () => {
     const lines = printConfig(load()).split('\n');
     const tables = lines.filter((l) => l.startsWith('['));
@@ -324,7 +333,7 @@ describe('configDocs', () => {
     const docs = configDocs();
     expect(docs.map((d) => d.key)).toEqual([
       'http.host', 'http.port', 'http.max_query_bytes', 'http.max_inflight',
-      'udp.host', 'udp.port',
+      'udp.host', 'udp.port', 'udp.connection_id_secret',
       'ws.enabled', 'ws.interval', 'ws.max_message_bytes', 'ws.max_offers', 'ws.max_swarms_per_socket', 'ws.messages_per_second', 'ws.idle_timeout_seconds', 'ws.max_backpressure_bytes',
       'tracker.private', 'tracker.require_registered_torrents', 'tracker.interval', 'tracker.min_interval',
       'tracker.interval_jitter', 'tracker.peer_timeout', 'tracker.numwant_default', 'tracker.numwant_max',

@@ -83,6 +83,7 @@ const Tables = v.strictObject({
   udp: table({
     host: str('::', 'listen address for UDP announce/scrape (BEP 15); "::" is dual stack'),
     port: int(6969, 0, 65535, 'listen port for UDP announce/scrape; 0 disables UDP'),
+    connection_id_secret: str('', 'shared by every node behind one UDP address: connection ids one node issues are valid on all (at least 32 characters; clocks in step within 2 minutes); empty = keys of this process alone'),
   }),
   ws: table({
     enabled: bool(true, 'WebSocket tracker (WebTorrent, WebRTC signalling) on the HTTP port: /announce and /<passkey>/announce upgrade'),
@@ -179,6 +180,14 @@ const Schema = v.pipe(
       (issue) => `must not exceed tracker.interval (${issue.input.tracker.interval})`,
     ),
     ['tracker', 'min_interval'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['udp', 'connection_id_secret']],
+      (c) => c.udp.connection_id_secret === '' || c.udp.connection_id_secret.length >= 32,
+      () => 'must be empty or at least 32 characters (a guessable secret lets anyone forge connection ids)',
+    ),
+    ['udp', 'connection_id_secret'],
   ),
   v.forward(
     v.partialCheck(
@@ -469,6 +478,8 @@ export function printConfig(config: Config): string {
     table = header;
     let value: unknown = config;
     for (const p of leaf.path) value = (value as Record<string, unknown>)[p];
+    // (tokens and secrets are not printed whole: the output ends up in terminals and tickets)
+    if (/_(token|secret)$/.test(leaf.key) && typeof value === 'string' && value !== '') value = `${value.slice(0, 4)}… (${value.length} characters, not shown)`;
     lines.push(`# ${leaf.doc}`, stringifyToml({ [leaf.path.at(-1)!]: value }).trimEnd());
   }
   return `${lines.join('\n')}\n`;

@@ -216,3 +216,32 @@ describe('UDP tracker, private mode (BEP 41)', () => {
     expect(errorText(await c.request(b))).toMatch(/scrape over HTTP/);
   });
 });
+
+describe('UDP connection ids shared by nodes (udp.connection_id_secret)', () => {
+  it('accepts on one tracker the connection id another issued, and only with the same secret', async () => {
+    const secret = randomBytes(24).toString('hex');
+    const a = await startTestTracker({ udp: { port: await freeUdpPort(), connection_id_secret: secret } });
+    const b = await startTestTracker({ udp: { port: await freeUdpPort(), connection_id_secret: secret } });
+    const other = await startTestTracker({ udp: { port: await freeUdpPort() } });
+    const ca = new UdpClient('127.0.0.1', a.udpPort);
+    const cb = new UdpClient('127.0.0.1', b.udpPort);
+    const co = new UdpClient('127.0.0.1', other.udpPort);
+    try {
+      for (const c of [ca, cb, co]) await c.open();
+      const conn = await ca.connect(); // from node A
+      const ih = hash();
+      // a load balancer sends the next packet to node B: the id holds there
+      expect(parseAnnounce(await cb.request(announcePacket({ conn, infoHash: ih, peerId: peerId(), port: 7301, left: 0 })))).toMatchObject({ seeders: 1 });
+      expect(parseAnnounce(await ca.request(announcePacket({ conn, infoHash: ih, peerId: peerId(), port: 7302, left: 0 })))).toMatchObject({ seeders: 1 });
+      // a node without the secret refuses it
+      expect(errorText(await co.request(announcePacket({ conn, infoHash: ih, peerId: peerId(), port: 7303, left: 0 })))).toMatch(/connection/i);
+    } finally {
+      for (const c of [ca, cb, co]) c.close();
+      for (const t of [a, b, other]) await t.close();
+    }
+  });
+
+  it('refuses a secret too short to be one', async () => {
+    await expect(startTestTracker({ udp: { port: 0, connection_id_secret: 'short' } })).rejects.toThrow(/at least 32 characters/);
+  });
+});

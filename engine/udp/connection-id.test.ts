@@ -287,3 +287,22 @@ describe('ConnectionIds: keys', () => {
     }
   });
 });
+
+describe('ConnectionIds with a shared secret (nodes behind one UDP address)', () => {
+  const SECRET = 'x'.repeat(16) + 'shared-by-every-node';
+  const T = 1_800_000_000; // unix seconds: windows on the wall clock
+
+  it('accepts on one node the ids another issued, in its window, the previous one and the next (clock skew)', () => {
+    forced.next = () => 7; // the random source plays no part
+    const a = new ConnectionIds(120, SECRET);
+    const b = new ConnectionIds(120, SECRET);
+    const id = issue(a, T, V4);
+    expect(check(b, T, V4, id)).toBe(true);
+    expect(check(new ConnectionIds(120, SECRET), T + 120, V4, id)).toBe(true); // the window after: still valid
+    expect(check(new ConnectionIds(120, SECRET), T - 120, V4, id)).toBe(true); // a node whose clock is a window behind
+    expect(check(new ConnectionIds(120, SECRET), T + 240, V4, id)).toBe(false); // two windows on: expired
+    expect(check(b, T, V6, id)).toBe(false); // bound to the address, as ever
+    expect(check(new ConnectionIds(120, `${SECRET}!`), T, V4, id)).toBe(false); // another secret
+    expect(check(new ConnectionIds(120), T, V4, id)).toBe(false); // a node with keys of its own
+  });
+});

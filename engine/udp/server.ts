@@ -44,7 +44,9 @@ export class UdpFrontend implements Frontend {
   private socket: dgram.Socket | undefined;
   private readonly owner: number;
   private readonly admission: Admission;
-  private readonly ids = new ConnectionIds();
+  private readonly ids: ConnectionIds;
+  /** The clock connection ids go by: the wall clock when nodes share them (udp.connection_id_secret). */
+  private readonly idClock: () => number;
   private readonly parser: UdpAnnounceParser;
   private readonly packet = new Uint8Array(MAX_PACKET);
   private readonly pdv = new DataView(this.packet.buffer);
@@ -63,12 +65,15 @@ export class UdpFrontend implements Frontend {
   constructor(
     private readonly cfg: Config,
     private readonly dispatch: Dispatch,
-    private readonly pool: ShardPool,
+    pool: ShardPool,
     registry: Registry,
     private readonly counters: TrackerCounters,
   ) {
     this.owner = dispatch.register(this);
     this.admission = new Admission(cfg, registry, dispatch.limits);
+    const secret = cfg.udp.connection_id_secret;
+    this.ids = new ConnectionIds(120, secret);
+    this.idClock = secret !== '' ? () => Math.floor(Date.now() / 1000) : () => pool.now();
     this.parser = new UdpAnnounceParser(announceOptions(cfg));
     const n = dispatch.pending.capacity;
     this.tids = new Uint32Array(n);
@@ -132,7 +137,7 @@ export class UdpFrontend implements Frontend {
       return;
     }
     const tid = dv.getUint32(12, false);
-    const now = this.pool.now();
+    const now = this.idClock();
     if (kind === Kind.Connect) {
       const o = this.nextOut();
       const len = writeConnect(this.outViews[o], tid);
