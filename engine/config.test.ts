@@ -334,7 +334,7 @@ describe('configDocs', () => {
     expect(docs.map((d) => d.key)).toEqual([
       'http.host', 'http.port', 'http.max_query_bytes', 'http.max_inflight',
       'udp.host', 'udp.port', 'udp.connection_id_secret',
-      'ws.enabled', 'ws.interval', 'ws.max_message_bytes', 'ws.max_offers', 'ws.max_swarms_per_socket', 'ws.messages_per_second', 'ws.idle_timeout_seconds', 'ws.max_backpressure_bytes',
+      'ws.enabled', 'ws.interval', 'ws.max_message_bytes', 'ws.max_offers', 'ws.max_swarms_per_socket', 'ws.max_sockets_per_address', 'ws.messages_per_second', 'ws.idle_timeout_seconds', 'ws.max_backpressure_bytes',
       'tracker.private', 'tracker.require_registered_torrents', 'tracker.interval', 'tracker.min_interval',
       'tracker.interval_jitter', 'tracker.peer_timeout', 'tracker.numwant_default', 'tracker.numwant_max',
       'tracker.scrape_max_hashes', 'tracker.full_scrape', 'tracker.full_scrape_cache_seconds', 'tracker.allow_client_ip',

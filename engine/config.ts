@@ -91,6 +91,7 @@ const Tables = v.strictObject({
     max_message_bytes: int(65536, 1024, 1048576, 'longer WebSocket messages close the socket (1009)'),
     max_offers: int(10, 0, 50, 'most offers one announce may carry; each goes to one WebSocket peer of the swarm'),
     max_swarms_per_socket: int(100, 1, 10000, 'most swarms one WebSocket may announce in'),
+    max_sockets_per_address: int(64, 1, 100000, 'most WebSockets open at once from one client address (a browser needs one per tracker); beyond, the upgrade is refused (429)'),
     messages_per_second: int(50, 1, 10000, 'messages one WebSocket may send per second (a burst of twice that); beyond, a failure reason, and a close after many'),
     idle_timeout_seconds: int(120, 8, 960, 'a WebSocket silent this long is closed (the server pings it before)'),
     max_backpressure_bytes: int(262144, 1024, 67108864, 'a socket with this much unsent gets no more relays (dropped and counted)'),

@@ -48,6 +48,7 @@ export const FAILURES = {
   ws_invalid_answer: 'an answer needs an answer object, and to_peer_id and offer_id of 20 bytes',
   ws_too_many_swarms: 'this WebSocket is in too many swarms',
   ws_rate_limited: 'too many messages on this WebSocket',
+  ws_too_many_sockets: 'too many WebSockets open from your address',
 } as const;
 
 export type FailureCode = keyof typeof FAILURES;

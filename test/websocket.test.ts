@@ -165,6 +165,19 @@ describe('WebSocket tracker, private', () => {
   });
 });
 
+describe('WebSocket tracker, sockets per address', () => {
+  it('refuses an upgrade past ws.max_sockets_per_address, and takes one again once a socket closed', async () => {
+    const t = await start({ ws: { max_sockets_per_address: 3 } });
+    const open = [await socket(t), await socket(t), await socket(t)];
+    await expect(socket(t)).rejects.toThrow(/did not open/);
+    open[0].ws.close();
+    await open[0].closed;
+    await until('the count back under the cap', () => t.ws!.stats.sockets === 2, 5_000);
+    const again = await socket(t);
+    for (const s of [open[1], open[2], again]) s.ws.close();
+  });
+});
+
 describe('WebSocket tracker, accounted', () => {
   it('credits WebSocket announces like HTTP ones, and a closed socket adds nothing', async () => {
     const db = await testSchema();

@@ -82,6 +82,11 @@ function putBin(s: string, out: Uint8Array, at: number): void {
   for (let i = 0; i < s.length; i++) out[at + i] = s.charCodeAt(i);
 }
 
+/** A 16-byte address as a Map key. */
+function addressKey(ip: Uint8Array): string {
+  return Buffer.from(ip.buffer, ip.byteOffset, 16).toString('latin1');
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -105,6 +110,8 @@ export class WsFrontend implements Frontend {
   private readonly sockets = new Map<number, WebSocket<SocketData>>();
   /** (info_hash + peer_id) → the socket id that announced it last. */
   private readonly peers = new Map<string, number>();
+  /** Open sockets per client address (its 16 bytes as a latin1 key): ws.max_sockets_per_address. */
+  private readonly perAddress = new Map<string, number>();
   private nextId = 0;
   private closing = false;
 
@@ -131,8 +138,11 @@ export class WsFrontend implements Frontend {
       closeOnBackpressureLimit: false,
       upgrade: (res: HttpResponse, req: HttpRequest, ctx: us_socket_context_t) => this.upgrade(res, req, ctx, keyed),
       open: (ws: WebSocket<SocketData>) => {
-        this.sockets.set(ws.getUserData().id, ws);
+        const d = ws.getUserData();
+        this.sockets.set(d.id, ws);
         this.stats.sockets++;
+        const addr = addressKey(d.ip);
+        this.perAddress.set(addr, (this.perAddress.get(addr) ?? 0) + 1);
       },
       message: (ws: WebSocket<SocketData>, msg: ArrayBuffer, isBinary: boolean) => this.message(ws, msg, isBinary),
       close: (ws: WebSocket<SocketData>) => this.closed(ws.getUserData()),
@@ -154,7 +164,10 @@ export class WsFrontend implements Frontend {
     const ip = new Uint8Array(16);
     clientAddress(res, req, this.trusted, ip, 0);
     const passkey = keyed ? (req.getParameter(0) ?? null) : null;
-    const err = this.closing ? 'tracker_busy' : (this.admission.client(ip, 0) ?? this.admission.scrape(passkey, ip, 0));
+    const open = this.perAddress.get(addressKey(ip)) ?? 0;
+    const err = this.closing
+      ? 'tracker_busy'
+      : (this.admission.client(ip, 0) ?? this.admission.scrape(passkey, ip, 0) ?? (open >= this.cfg.ws.max_sockets_per_address ? 'ws_too_many_sockets' : null));
     if (err !== null) {
       this.admission.refused(err);
       this.stats.refused++;
@@ -171,6 +184,10 @@ export class WsFrontend implements Frontend {
   private closed(d: SocketData): void {
     this.sockets.delete(d.id);
     this.stats.sockets--;
+    const addr = addressKey(d.ip);
+    const n = (this.perAddress.get(addr) ?? 1) - 1;
+    if (n > 0) this.perAddress.set(addr, n);
+    else this.perAddress.delete(addr);
     for (const key of d.swarms) {
       if (this.peers.get(key) !== d.id) continue; // (another socket took that peer_id over)
       this.peers.delete(key);
