@@ -17,6 +17,8 @@ export interface ShardStats {
   readonly seeders: number;
   readonly leechers: number;
   readonly peersV6: number;
+  /** WebSocket (browser) peers; absent where a test's figures have none */
+  readonly peersWs?: number;
   readonly queuedRequestBytes: number;
   readonly queuedAnswerBytes: number;
   /** int32 words that wrap (readers total the differences) */

@@ -104,6 +104,7 @@ describe('metrics exposition', () => {
       { SEEDERS: 0, LEECHERS: 7, PEERS_V6: 7, SWARM_LIVE: 2, PEER_LIVE: 7 },
       { SEEDERS: 4, LEECHERS: 0, PEERS_V6: 0, SWARM_LIVE: 1, PEER_LIVE: 4 },
     ];
+    pool.shards[0].ctl[ShardControl.PEERS_WS] = 4; // browsers: split 1 : 3 as well
     words.forEach((w, i) => {
       for (const [k, v] of Object.entries(w)) pool.shards[i].ctl[ShardControl[k as keyof typeof w]] = v;
     });
@@ -119,7 +120,9 @@ describe('metrics exposition', () => {
     expect(m.sum('shardtrack_peers', { kind: 'seeder' })).toBe(14);
     expect(m.sum('shardtrack_peers', { kind: 'leecher' })).toBe(37);
     expect(m.sum('shardtrack_peers', { family: 'ipv6' })).toBe(15);
-    expect(m.sum('shardtrack_peers', { family: 'ipv4' })).toBe(36);
+    expect(m.sum('shardtrack_peers', { family: 'ipv4' })).toBe(32);
+    expect(m.sum('shardtrack_peers', { family: 'websocket' })).toBe(4);
+    expect(m.value('shardtrack_peers', { family: 'websocket', kind: 'seeder' })).toBe(1);
     // within a family: shard 0's 8 IPv6 peers split 2 : 6 by its 1 : 3 ratio; shard 1 has only leechers
     expect(m.value('shardtrack_peers', { family: 'ipv6', kind: 'seeder' })).toBe(2);
     expect(m.value('shardtrack_peers', { family: 'ipv6', kind: 'leecher' })).toBe(13);

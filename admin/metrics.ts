@@ -80,24 +80,32 @@ export function createMetrics(src: MetricsSource): Metrics {
 
   // ----- swarms, from each shard's control words
 
-  // The shards count seeders, leechers and IPv6 peers, not IPv6 seeders: the seeder/leecher
-  // split within each family is apportioned by the shard's overall ratio. Sums over either
-  // label are exact (per shard); only the family × kind cells are estimates.
-  gauge(reg, 'peers', 'Peers in the swarms by address family and kind. Totals by family and by kind are exact; the kind split within a family is estimated from each shard\'s seeder ratio.', ['family', 'kind'], (emit) => {
-    let s4 = 0, l4 = 0, s6 = 0, l6 = 0;
-    for (const { seeders, leechers, peersV6 } of shardStats()) {
+  // The shards count seeders, leechers, IPv6 and WebSocket peers, not IPv6 or WebSocket
+  // seeders: the seeder/leecher split within those families is apportioned by the shard's
+  // overall ratio. Sums over either label are exact (per shard); only the family × kind
+  // cells are estimates.
+  gauge(reg, 'peers', 'Peers in the swarms by family (ipv4, ipv6, websocket) and kind. Totals by family and by kind are exact; the kind split within a family is estimated from each shard\'s seeder ratio.', ['family', 'kind'], (emit) => {
+    let s4 = 0, l4 = 0, s6 = 0, l6 = 0, sw = 0, lw = 0;
+    for (const { seeders, leechers, peersV6, peersWs = 0 } of shardStats()) {
       const all = seeders + leechers;
       const v6 = Math.min(all, peersV6);
+      const ws = Math.min(all - v6, peersWs);
       const v6Seeders = all === 0 ? 0 : Math.round((v6 * seeders) / all); // ≤ seeders, and v6 - v6Seeders ≤ leechers
+      // (within what is left of each kind once IPv6 took its share)
+      const wsSeeders = all === 0 ? 0 : Math.min(seeders - v6Seeders, Math.max(ws - (leechers - (v6 - v6Seeders)), Math.round((ws * seeders) / all)));
       s6 += v6Seeders;
       l6 += v6 - v6Seeders;
-      s4 += seeders - v6Seeders;
-      l4 += leechers - (v6 - v6Seeders);
+      sw += wsSeeders;
+      lw += ws - wsSeeders;
+      s4 += seeders - v6Seeders - wsSeeders;
+      l4 += leechers - (v6 - v6Seeders) - (ws - wsSeeders);
     }
     emit({ family: 'ipv4', kind: 'seeder' }, s4);
     emit({ family: 'ipv4', kind: 'leecher' }, l4);
     emit({ family: 'ipv6', kind: 'seeder' }, s6);
     emit({ family: 'ipv6', kind: 'leecher' }, l6);
+    emit({ family: 'websocket', kind: 'seeder' }, sw);
+    emit({ family: 'websocket', kind: 'leecher' }, lw);
   });
   gauge(reg, 'swarms', 'Live swarms (torrents with at least one peer, or recently active).', [], (emit) => {
     let n = 0;

@@ -35,6 +35,7 @@ export interface ShardStats {
   seeders: number;
   leechers: number;
   peersV6: number;
+  peersWs: number;
   queuedRequestBytes: number;
   queuedAnswerBytes: number;
   /** int32 words that wrap: readers total the differences */
@@ -379,6 +380,7 @@ export class ShardPool {
       seeders: Math.max(0, Atomics.load(c, ShardControl.SEEDERS)),
       leechers: Math.max(0, Atomics.load(c, ShardControl.LEECHERS)),
       peersV6: Math.max(0, Atomics.load(c, ShardControl.PEERS_V6)),
+      peersWs: Math.max(0, Atomics.load(c, ShardControl.PEERS_WS)),
       queuedRequestBytes: s.requests.depth(),
       queuedAnswerBytes: s.answers.depth(),
       busyMs: Atomics.load(c, ShardControl.BUSY_MS),
