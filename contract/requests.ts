@@ -75,6 +75,21 @@ export const AnnounceAnswer = {
   PEERS: 24,
 } as const;
 export const ENTRY_V4 = 6;
+
+// A WebSocket peer's entry (AF_WS), in the swarm's W array and in answers to WebSocket
+// announces: the acceptor's socket id, big-endian, then two zero bytes (ENTRY_V4 long).
+export function writeSocketEntry(id: number, out: Uint8Array, at: number): void {
+  out[at] = id >>> 24;
+  out[at + 1] = (id >>> 16) & 0xff;
+  out[at + 2] = (id >>> 8) & 0xff;
+  out[at + 3] = id & 0xff;
+  out[at + 4] = 0;
+  out[at + 5] = 0;
+}
+
+export function readSocketEntry(u8: Uint8Array, at: number): number {
+  return ((u8[at] << 24) | (u8[at + 1] << 16) | (u8[at + 2] << 8) | u8[at + 3]) >>> 0;
+}
 export const ENTRY_V6 = 18;
 export const ENTRY_FULL = 38;
 

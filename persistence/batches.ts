@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { AccountingRecord, ACF_STATE, CHEAT_KINDS } from '../contract/accounting.js';
+import { AccountingRecord, CHEAT_KINDS } from '../contract/accounting.js';
 import type { Logger } from '../contract/log.js';
 import { PersistenceStats } from '../contract/persistence-stats.js';
 import type { Multipliers } from '../contract/registry.js';
@@ -8,7 +8,7 @@ import type { Database } from './database.js';
 import type { Journal } from './journal.js';
 import { APPLIED_DAYS, flushBatch } from './ledger.js';
 import type postgres from 'postgres';
-import { credit, decode } from './records.js';
+import { credit, decode, owesLedger } from './records.js';
 
 // Accounting from the shards' rings into batches: each batch is made durable in the journal
 // before the ring space is given back (a record is never in neither place), then committed
@@ -168,11 +168,12 @@ export class Batches {
         const src = off >> 2;
         const dst = n * WORDS;
         for (let w = 0; w < WORDS; w++) to[dst + w] = from[src + w];
-        if (!(this.scratch[dst * 4 + AccountingRecord.FLAGS] & ACF_STATE)) owed = true;
         n++;
       }
       if (n === 0) continue;
-      chunks.push({ epoch: this.settings.epoch, data: this.scratch.slice(0, n * AccountingRecord.SIZE), v: RECORD_FORMAT, run: this.run });
+      const data = this.scratch.slice(0, n * AccountingRecord.SIZE);
+      owed ||= owesLedger(data);
+      chunks.push({ epoch: this.settings.epoch, data, v: RECORD_FORMAT, run: this.run });
       count += n;
     }
     return { chunks, count, owed };
@@ -197,7 +198,7 @@ export class Batches {
    */
   settleStates(): void {
     for (const id of this.journal.pendingIds()) {
-      if (this.journal.read(id).every((c) => decode(c.data, c.epoch, (c.v ?? 1) >= 2).length === 0)) this.acked(id);
+      if (!this.journal.read(id).some((c) => owesLedger(c.data))) this.acked(id);
     }
     this.publish();
   }

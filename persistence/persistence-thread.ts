@@ -100,8 +100,6 @@ class Persister {
   private restoring: Promise<void> = Promise.resolve();
   private clearing: Promise<void> | undefined;
   private legacyWarned = 0;
-  /** The swarms came from a checkpoint tied to no journal: the next start could not complete it. */
-  private untied = false;
 
   constructor() {
     lockDataDir(data.dataDir); // the journal, the registry snapshot, credentials: this user's only, and this tracker's
@@ -125,10 +123,11 @@ class Persister {
 
   /**
    * The swarms as the newest checkpoint this journal can complete and the journal's batches
-   * from its tail on hold them (persistence/restore.ts). False when there is none (nothing
-   * sent to the shards).
+   * from its tail on hold them (persistence/restore.ts). 'none' when there is none (nothing
+   * sent to the shards); 'partial' when the journal did not hold its whole tail (without a
+   * database only: the next start could not complete it either).
    */
-  private async restoreCheckpoint(out: RestoreBatches): Promise<boolean> {
+  private async restoreCheckpoint(out: RestoreBatches): Promise<'none' | 'whole' | 'partial'> {
     const j = this.batches.journal;
     const held = j.tail();
     const cp = newestCheckpoint(data.dataDir, (file, why) => log(`checkpoint ${file} ignored: ${why}`, 'warn'), (c) => {
@@ -140,20 +139,19 @@ class Persister {
       if (!j.holdsFrom(c.from)) return `the journal no longer holds its tail from batch ${c.from} (it holds ${held[0] ?? j.lastBatchId + 1}…${j.lastBatchId})`;
       return undefined;
     });
-    if (cp === undefined) return false;
+    if (cp === undefined) return 'none';
     const now = Date.now() / 1000;
     const old = await out.checkpoint(cp, now, data.peerTimeout);
     const whole = this.tiedHere(cp);
     const tail = whole ? held.filter((id) => id >= cp.from) : [];
     // (a start checkpoint then makes it whole again)
     if (!whole) log(cp.from === 0 ? 'the checkpoint was written by an older release, without a journal: loaded alone' : `the journal does not hold the checkpoint's tail (from batch ${cp.from}): peers that changed after it come back as it holds them`, 'warn');
-    this.untied = !whole;
     await this.replay(out, tail, now);
     log(
       `restoring the swarms: the checkpoint written ${Math.round(now - cp.writtenAt)} s ago (${cp.peers - old} peers; ${old} had timed out meanwhile), ` +
         `then the journal's ${tail.length} batches after it`,
     );
-    return true;
+    return whole ? 'whole' : 'partial';
   }
 
   /**
@@ -279,7 +277,8 @@ class Persister {
     const registryLoad = this.db.sql === undefined || data.url === '' ? undefined : this.db.guarded(this.registry.reload(), REGISTRY_TIMEOUT_MS);
     registryLoad?.catch(() => {}); // (awaited below)
     const restoring = data.checkpoints && trusted;
-    const fromCheckpoint = restoring && (await this.restoreCheckpoint(out));
+    const restored = restoring ? await this.restoreCheckpoint(out) : 'none';
+    const fromCheckpoint = restored !== 'none';
     let loaded = false;
     let legacy = 0;
     if (this.db.sql !== undefined) {
@@ -312,7 +311,7 @@ class Persister {
     }
     // swarms put back from something other than a checkpoint of this journal: a checkpoint
     // now is the base of the next start (and lets the batches kept meanwhile go)
-    let unbased = this.untied;
+    let unbased = restored === 'partial';
     if (restoring && !fromCheckpoint) {
       // no checkpoint: the swarms as the journal's tail holds them (any run of batches up
       // to the last is safe: each peer ends with its last journalled state)

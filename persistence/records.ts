@@ -43,6 +43,12 @@ export function credit(buf: Uint8Array, count: number, epoch: number, terms: (to
   }
 }
 
+/** Does the chunk hold a record the ledger is owed (not a peer's state alone, ACF_STATE)? */
+export function owesLedger(buf: Uint8Array): boolean {
+  for (let r = 0; r + AccountingRecord.SIZE <= buf.byteLength; r += AccountingRecord.SIZE) if (!(buf[r + AccountingRecord.FLAGS] & ACF_STATE)) return true;
+  return false;
+}
+
 /**
  * Decode a binary batch for the ledger (state-only records, ACF_STATE, are not the ledger's:
  * left out). `epoch` turns the tracker clock into unix seconds; `withCheats`: the records

@@ -1,4 +1,4 @@
-import { AnnounceAnswer, AF_COMPACT, AF_GONE, AF_HAS_KEY, AF_RESTORE, AF_V6, AF_WS, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, ST_TOO_MANY_PEERS, ST_TOO_MANY_SWARMS, ST_TOO_SOON } from '../contract/requests.js';
+import { AnnounceAnswer, writeSocketEntry, AF_COMPACT, AF_GONE, AF_HAS_KEY, AF_RESTORE, AF_V6, AF_WS, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, ST_TOO_MANY_PEERS, ST_TOO_MANY_SWARMS, ST_TOO_SOON } from '../contract/requests.js';
 import { AccountingRecord, ACF2_WS, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_REFUSED, ACF_SEEDER, ACF_STATE, ACF_STOPPED, ACF_V6, CHEAT_BACKWARDS, CHEAT_NO_LEECHERS, CHEAT_OVER_RATE, CHEAT_TOO_MANY_PEERS } from '../contract/accounting.js';
 import { OwnerCounts } from './owner-counts.js';
 import { PF2_REPEATED, PF2_WS, PF_COMPLETED, PF_FRESH, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_RESTORED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord, ShardControl } from './memory-layout.js';
@@ -175,13 +175,13 @@ export class ShardLogic {
     const oldFlags = peer >= 0 ? store.peers.u8[peer * PeerRecord.SIZE + PeerRecord.FLAGS] : 0;
     const wasLeecher = peer >= 0 && (oldFlags & PF_SEEDER) === 0;
     if (event === EVENT_STOPPED) {
-      if (flags & AF_GONE && (peer < 0 || !store.arrays.isSocket(peer, qdv.getUint32(off + AnnounceRequest.SOCKET, true)))) {
-        // that socket no longer holds the peer (gone already, or its peer_id announced since
-        // over HTTP or on another socket): nothing to stop, nothing to record
-        this.counts(at, adv, swarm, 0);
-        return;
-      }
-      if (flags & AF_GONE && peer >= 0) {
+      if (flags & AF_GONE) {
+        if (peer < 0 || !store.arrays.isSocket(peer, qdv.getUint32(off + AnnounceRequest.SOCKET, true))) {
+          // that socket no longer holds the peer (gone already, or its peer_id announced since
+          // over HTTP or on another socket): nothing to stop, nothing to record
+          this.counts(at, adv, swarm, 0);
+          return;
+        }
         // its socket closed: the stop carries the totals it last reported (nothing more to count)
         const pat = peer * PeerRecord.SIZE;
         qdv.setFloat64(off + AnnounceRequest.UPLOADED, store.peers.dv.getFloat64(pat + PeerRecord.UPLOADED, true), true);
@@ -210,15 +210,8 @@ export class ShardLogic {
     // The peer's entry in wire form (compact: ip4 or ip16, then the port big-endian; a
     // WebSocket peer's socket id, big-endian, then two zero bytes).
     const w = this.wire;
-    if (ws) {
-      const id = qdv.getUint32(off + AnnounceRequest.SOCKET, true);
-      w[0] = id >>> 24;
-      w[1] = (id >>> 16) & 0xff;
-      w[2] = (id >>> 8) & 0xff;
-      w[3] = id & 0xff;
-      w[4] = 0;
-      w[5] = 0;
-    } else {
+    if (ws) writeSocketEntry(qdv.getUint32(off + AnnounceRequest.SOCKET, true), w, 0);
+    else {
       const ipAt = off + AnnounceRequest.IP;
       const port = qdv.getUint16(off + AnnounceRequest.PORT, true);
       let wlen = 0;

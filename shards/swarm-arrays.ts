@@ -1,6 +1,6 @@
 import { MIN_CLASS, PeerArena, classEntries } from './arena.js';
 import { ADDR4, ADDR6, ADDRW, PF_SEEDER, PF_V6, PF2_WS, PeerRecord, ShardControl, SwarmRecord } from './memory-layout.js';
-import { ENTRY_FULL } from '../contract/requests.js';
+import { ENTRY_FULL, readSocketEntry } from '../contract/requests.js';
 import type { Slab } from './table.js';
 
 // Each swarm keeps, per address family, one contiguous array of wire-form addresses
@@ -127,8 +127,7 @@ export class SwarmArrays {
     const f = this.famW;
     const sat = this.peers.dv.getUint32(pat + PeerRecord.SWARM, true) * SwarmRecord.SIZE;
     const e = (this.swarms.dv.getUint32(sat + f.block, true) + this.peers.dv.getUint32(pat + PeerRecord.POS, true)) * f.bytes;
-    const a = f.arena.addr.u8;
-    return ((a[e] << 24) | (a[e + 1] << 16) | (a[e + 2] << 8) | a[e + 3]) >>> 0 === id;
+    return readSocketEntry(f.arena.addr.u8, e) === id;
   }
 
   /** Overwrite a placed peer's address (same family). */

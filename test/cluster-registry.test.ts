@@ -4,39 +4,31 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Tracker } from '../dist/engine/tracker.js';
 import { announcePath, failure, get, peerId, until } from './helpers.js';
 import { seedRegistry } from './support/ledger-sim.js';
-import { LedgerTrackers } from './support/ledger-trackers.js';
-import { testSchema, type TestSchema } from './support/pg.js';
+import { perTestLedger } from './support/ledger-trackers.js';
 
-let db: TestSchema;
-const trackers = new LedgerTrackers();
-beforeEach(async () => {
-  db = await testSchema();
-});
-afterEach(async () => {
-  await trackers.closeAll();
-  await db?.drop();
-});
+const ledger = perTestLedger();
+const trackers = ledger.trackers;
 
-const node = (): Promise<Tracker> => trackers.start(db.name, mkdtempSync(join(tmpdir(), 'shardtrack-node-')));
+const node = (): Promise<Tracker> => trackers.start(ledger.db.name, mkdtempSync(join(tmpdir(), 'shardtrack-node-')));
 
 describe('registry changes across nodes sharing one database', () => {
   it('reach every node: a new user, a ban and its lifting, a disabled user', async () => {
     const a = await node();
     const b = await node(); // each with its own data directory and journal
-    const { users, torrents } = await seedRegistry(db.sql, 1, 1);
+    const { users, torrents } = await seedRegistry(ledger.db.sql, 1, 1);
     const path = () => announcePath({ infoHash: torrents[0].infoHash, peerId: peerId(), port: 7000, left: 10 }, `/${users[0].passkey}`);
     const answer = async (t: Tracker) => failure((await get(t.httpPort, path())).body) ?? 'ok';
     const everywhere = (what: string, want: string) => until(`${what} on both nodes`, async () => (await answer(a)) === want && (await answer(b)) === want, 5_000);
     await everywhere('the new user', 'ok');
-    await db.sql`INSERT INTO bans (network, reason) VALUES ('127.0.0.0/8', 'test')`;
+    await ledger.db.sql`INSERT INTO bans (network, reason) VALUES ('127.0.0.0/8', 'test')`;
     await everywhere('the ban', 'your IP address is banned from this tracker');
-    await db.sql`DELETE FROM bans`;
+    await ledger.db.sql`DELETE FROM bans`;
     await everywhere('the lifted ban', 'ok');
-    await db.sql`UPDATE users SET enabled = false WHERE id = ${users[0].id}`;
+    await ledger.db.sql`UPDATE users SET enabled = false WHERE id = ${users[0].id}`;
     await everywhere('the disabled user', 'unknown passkey');
     expect(a.registry.userCount).toBe(b.registry.userCount);
   }, 60_000);

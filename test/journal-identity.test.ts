@@ -4,27 +4,20 @@
 import { cpSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AccountingRecord } from '../dist/contract/accounting.js';
 import type { Tracker } from '../dist/engine/tracker.js';
 import { Journal } from '../dist/persistence/journal.js';
 import { spawnTracker, until } from './helpers.js';
-import { LedgerTrackers } from './support/ledger-trackers.js';
+import { perTestLedger } from './support/ledger-trackers.js';
 import { LedgerSim, ledgerTotals, nonZero, seedRegistry } from './support/ledger-sim.js';
-import { PG_URL, testSchema, type TestSchema } from './support/pg.js';
+import { PG_URL } from './support/pg.js';
 import { prng } from './support/prng.js';
 
-let db: TestSchema;
-const trackers = new LedgerTrackers();
-beforeEach(async () => {
-  db = await testSchema();
-});
-afterEach(async () => {
-  await trackers.closeAll();
-  await db?.drop();
-});
+const ledger = perTestLedger();
+const trackers = ledger.trackers;
 
-const start = (dataDir: string): Promise<Tracker> => trackers.start(db.name, dataDir);
+const start = (dataDir: string): Promise<Tracker> => trackers.start(ledger.db.name, dataDir);
 const stop = (t: Tracker): Promise<void> => trackers.stop(t);
 
 describe('journal identity', () => {
@@ -32,7 +25,7 @@ describe('journal identity', () => {
     const dir = mkdtempSync(join(tmpdir(), 'shardtrack-orig-'));
     let t = await start(dir);
     const want = t.registry.userCount + 4;
-    const { users, torrents } = await seedRegistry(db.sql, 4, 3);
+    const { users, torrents } = await seedRegistry(ledger.db.sql, 4, 3);
     await until('the registry', () => t.registry.userCount === want);
     // every session stops at each finish: the copy, behind the ledger once the original went
     // on, starts its swarms empty (test/checkpoint-journal.test.ts), and no delta hangs on it
@@ -49,12 +42,12 @@ describe('journal identity', () => {
       await sim.finish(t.httpPort);
       await stop(t);
     }
-    expect(await ledgerTotals(db.sql).then(nonZero)).toEqual(nonZero(sim.totals()));
+    expect(await ledgerTotals(ledger.db.sql).then(nonZero)).toEqual(nonZero(sim.totals()));
   }, 90_000);
 
   it('keeps a second tracker off a data directory in use', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'shardtrack-lock-'));
-    const env = { SHARDTRACK_DATABASE__URL: PG_URL, SHARDTRACK_DATABASE__SCHEMA: db.name, SHARDTRACK_DATABASE__DATA_DIR: dir };
+    const env = { SHARDTRACK_DATABASE__URL: PG_URL, SHARDTRACK_DATABASE__SCHEMA: ledger.db.name, SHARDTRACK_DATABASE__DATA_DIR: dir };
     const first = await spawnTracker(env);
     try {
       await expect(spawnTracker(env)).rejects.toThrow(new RegExp(`the data directory ${dir} is in use by process ${first.pid}`));

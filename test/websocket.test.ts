@@ -15,8 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeRawKeys, get, hexKey, pct, startTestTracker, until } from './helpers.js';
 import { seedRegistry } from './support/ledger-sim.js';
-import { LedgerTrackers } from './support/ledger-trackers.js';
-import { testSchema } from './support/pg.js';
+import { perTestLedger } from './support/ledger-trackers.js';
 
 /** A stand-in for simple-peer: records what it is signalled, answers an offer with a made-up answer. */
 class FakePeer extends EventEmitter {
@@ -92,8 +91,9 @@ async function socket(t: Tracker, path = '/announce'): Promise<{ ws: WebSocket; 
 
 const bin = (b: Buffer) => b.toString('latin1');
 
-async function httpScrape(t: Tracker, ih: Buffer): Promise<[number, number]> {
-  const files = (decodeRawKeys((await get(t.httpPort, `/scrape?info_hash=${pct(ih)}`)).body) as Map<string, unknown>).get(hexKey('files')) as Map<string, Map<string, number>>;
+/** [complete, incomplete] of `ih` by an HTTP scrape (with the passkey in private mode). */
+async function httpScrape(t: Tracker, ih: Buffer, passkey?: string): Promise<[number, number]> {
+  const files = (decodeRawKeys((await get(t.httpPort, `${passkey === undefined ? '' : `/${passkey}`}/scrape?info_hash=${pct(ih)}`)).body) as Map<string, unknown>).get(hexKey('files')) as Map<string, Map<string, number>>;
   const f = files.get(ih.toString('hex'))!;
   return [f.get(hexKey('complete'))!, f.get(hexKey('incomplete'))!];
 }
@@ -179,46 +179,36 @@ describe('WebSocket tracker, sockets per address', () => {
 });
 
 describe('WebSocket tracker, accounted', () => {
+  const ledger = perTestLedger();
+  const trackers = ledger.trackers;
   it('credits WebSocket announces like HTTP ones, and a closed socket adds nothing', async () => {
-    const db = await testSchema();
-    const trackers = new LedgerTrackers();
-    try {
-      const t = await trackers.start(db.name, mkdtempSync(join(tmpdir(), 'shardtrack-ws-db-')));
-      const { users, torrents } = await seedRegistry(db.sql, 2, 1);
-      await until('the registry reload', () => t.registry.registeredTorrents === 1 && t.registry.userCount >= 3, 15_000);
-      const ih = bin(Buffer.from(torrents[0].infoHash));
-      const seeder = await socket(t, `/${users[0].passkey}/announce`);
-      const leecher = await socket(t, `/${users[1].passkey}/announce`);
-      const send = (s: { ws: WebSocket }, pid: string, o: object) => s.ws.send(JSON.stringify({ action: 'announce', info_hash: ih, peer_id: pid, ...o }));
-      const S = bin(randomBytes(20));
-      const L = bin(randomBytes(20));
-      send(leecher, L, { uploaded: 0, downloaded: 0, left: 1000, event: 'started' });
-      await until('the leecher in', () => leecher.got.length === 1, 5_000);
-      send(seeder, S, { uploaded: 0, downloaded: 0, left: 0, event: 'started' });
-      await until('the seeder in', () => seeder.got.length === 1, 5_000);
-      await new Promise((r) => setTimeout(r, 2100)); // (deltas within one tracker second wait for the next announce)
-      send(seeder, S, { uploaded: 500, downloaded: 0, left: 0 });
-      await until('the seeder again', () => seeder.got.length === 2, 5_000);
-      expect(seeder.got[1]).toMatchObject({ complete: 1, incomplete: 1 });
-      seeder.ws.close(); // its peer stops at the totals it last reported
-      await (seeder.closed);
-      await until('the seeder gone', async () => JSON.stringify(await httpScrapeKeyed(t, Buffer.from(torrents[0].infoHash), users[1].passkey)) === '[0,1]', 5_000);
-      await trackers.stop(t);
-      const [h] = await db.sql`SELECT uploaded, uploaded_credited FROM history WHERE user_id = ${users[0].id} AND torrent_id = ${torrents[0].id}`;
-      expect([Number(h.uploaded), Number(h.uploaded_credited)]).toEqual([500, 1000]); // (its upload multiplier is 2)
-      expect(await db.sql`SELECT kind FROM cheat_flags`).toEqual([]);
-    } finally {
-      await trackers.closeAll();
-      await db.drop();
-    }
+    const db = ledger.db;
+    const t = await trackers.start(db.name, mkdtempSync(join(tmpdir(), 'shardtrack-ws-db-')));
+    const { users, torrents } = await seedRegistry(db.sql, 2, 1);
+    await until('the registry reload', () => t.registry.registeredTorrents === 1 && t.registry.userCount >= 3, 15_000);
+    const ih = bin(Buffer.from(torrents[0].infoHash));
+    const seeder = await socket(t, `/${users[0].passkey}/announce`);
+    const leecher = await socket(t, `/${users[1].passkey}/announce`);
+    const send = (s: { ws: WebSocket }, pid: string, o: object) => s.ws.send(JSON.stringify({ action: 'announce', info_hash: ih, peer_id: pid, ...o }));
+    const S = bin(randomBytes(20));
+    const L = bin(randomBytes(20));
+    send(leecher, L, { uploaded: 0, downloaded: 0, left: 1000, event: 'started' });
+    await until('the leecher in', () => leecher.got.length === 1, 5_000);
+    send(seeder, S, { uploaded: 0, downloaded: 0, left: 0, event: 'started' });
+    await until('the seeder in', () => seeder.got.length === 1, 5_000);
+    await new Promise((r) => setTimeout(r, 2100)); // (deltas within one tracker second wait for the next announce)
+    send(seeder, S, { uploaded: 500, downloaded: 0, left: 0 });
+    await until('the seeder again', () => seeder.got.length === 2, 5_000);
+    expect(seeder.got[1]).toMatchObject({ complete: 1, incomplete: 1 });
+    seeder.ws.close(); // its peer stops at the totals it last reported
+    await seeder.closed;
+    await until('the seeder gone', async () => JSON.stringify(await httpScrape(t, Buffer.from(torrents[0].infoHash), users[1].passkey)) === '[0,1]', 5_000);
+    await trackers.stop(t);
+    const [h] = await db.sql`SELECT uploaded, uploaded_credited FROM history WHERE user_id = ${users[0].id} AND torrent_id = ${torrents[0].id}`;
+    expect([Number(h.uploaded), Number(h.uploaded_credited)]).toEqual([500, 1000]); // (its upload multiplier is 2)
+    expect(await db.sql`SELECT kind FROM cheat_flags`).toEqual([]);
   }, 60_000);
 });
-
-async function httpScrapeKeyed(t: Tracker, ih: Buffer, passkey: string): Promise<[number, number]> {
-  const files = (decodeRawKeys((await get(t.httpPort, `/${passkey}/scrape?info_hash=${pct(ih)}`)).body) as Map<string, unknown>).get(hexKey('files')) as Map<string, Map<string, number>>;
-  const f = files.get(ih.toString('hex'))!;
-  return [f.get(hexKey('complete'))!, f.get(hexKey('incomplete'))!];
-}
 
 describe('WebSocket tracker, bad input', () => {
   it('answers each malformed message with a failure reason, closes on binary and oversized frames, and serves everyone else', async () => {

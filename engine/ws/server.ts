@@ -1,5 +1,5 @@
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
-import { AF_COMPACT, AF_GONE, AF_WS, AnnounceAnswer, AnnounceRequest, ENTRY_V4, EVENT_COMPLETED, EVENT_NONE, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE } from '../../contract/requests.js';
+import { AF_COMPACT, AF_GONE, AF_WS, readSocketEntry, AnnounceAnswer, AnnounceRequest, ENTRY_V4, EVENT_COMPLETED, EVENT_NONE, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE } from '../../contract/requests.js';
 import type { ByteRing } from '../../contract/ring.js';
 import { announceFailure, failureDetail } from '../answer-status.js';
 import type { Config } from '../config.js';
@@ -196,6 +196,18 @@ export class WsFrontend implements Frontend {
     d.swarms.length = 0;
   }
 
+  /** The socket of `d`, unless it has closed (an id is only reused after 2^32 sockets: checked anyway). */
+  private openSocket(d: SocketData): WebSocket<SocketData> | undefined {
+    const ws = this.sockets.get(d.id);
+    return ws !== undefined && ws.getUserData() === d ? ws : undefined;
+  }
+
+  /** The peer `key` (info_hash + peer_id) is socket `d`'s: relays to it go there, its close stops it. */
+  private track(d: SocketData, key: string): void {
+    this.peers.set(key, d.id);
+    if (!d.swarms.includes(key)) d.swarms.push(key);
+  }
+
   /** One message allowed by the socket's budget (messages_per_second, a burst of twice that)? */
   private allowed(d: SocketData): boolean {
     const now = Date.now();
@@ -318,8 +330,8 @@ export class WsFrontend implements Frontend {
     const p = item as Pending;
     if (p.gone) return; // a closed socket's stop
     const d = p.socket;
-    const ws = this.sockets.get(d.id);
-    if (ws === undefined || ws.getUserData() !== d) {
+    const ws = this.openSocket(d);
+    if (ws === undefined) {
       // it closed while this was in flight: its close did not know this peer yet
       if (failure === null && !p.stopped) this.submit(d, p.infoHash, p.peerId, EVENT_STOPPED, 0, 0, 0, null, true);
       return;
@@ -334,10 +346,7 @@ export class WsFrontend implements Frontend {
       if (this.peers.get(key) === d.id) this.peers.delete(key);
       const i = d.swarms.indexOf(key);
       if (i >= 0) d.swarms.splice(i, 1);
-    } else {
-      this.peers.set(key, d.id);
-      if (!d.swarms.includes(key)) d.swarms.push(key);
-    }
+    } else this.track(d, key);
     d.strikes = 0;
     const dv = ring.dv;
     ws.send(
@@ -354,8 +363,7 @@ export class WsFrontend implements Frontend {
     const n = Math.min(dv.getUint16(off + AnnounceAnswer.COUNT, true), offers.length);
     const u8 = ring.u8;
     for (let i = 0; i < n; i++) {
-      const e = off + AnnounceAnswer.PEERS + i * ENTRY_V4;
-      const id = ((u8[e] << 24) | (u8[e + 1] << 16) | (u8[e + 2] << 8) | u8[e + 3]) >>> 0;
+      const id = readSocketEntry(u8, off + AnnounceAnswer.PEERS + i * ENTRY_V4);
       const o = offers[i];
       if (this.relay(id, { action: 'announce', offer: o.offer, offer_id: o.offer_id, peer_id: p.peerId, info_hash: p.infoHash })) this.stats.offersRelayed++;
     }
@@ -419,9 +427,8 @@ export class WsFrontend implements Frontend {
   }
 
   scraped(job: ScrapeJob): void {
-    const d = job.item as SocketData;
-    const ws = this.sockets.get(d.id);
-    if (ws === undefined || ws.getUserData() !== d) return;
+    const ws = this.openSocket(job.item as SocketData);
+    if (ws === undefined) return;
     const files: Record<string, { complete: number; incomplete: number; downloaded: number }> = {};
     for (let i = 0; i < job.count; i++) {
       const ih = String.fromCharCode(...job.hashes.subarray(i * 20, i * 20 + 20));
@@ -433,9 +440,7 @@ export class WsFrontend implements Frontend {
 
   lost(item: unknown, tag: number, slot: number): void {
     if (tag === SCRAPE_TAG) {
-      const d = item as SocketData;
-      const ws = this.sockets.get(d.id);
-      if (ws !== undefined && ws.getUserData() === d) ws.send(JSON.stringify({ action: 'scrape', 'failure reason': failureText('shard_restarted', null) }));
+      this.openSocket(item as SocketData)?.send(JSON.stringify({ action: 'scrape', 'failure reason': failureText('shard_restarted', null) }));
       return this.counters.scrapeFailed(PROTO_WS, 'shard_restarted');
     }
     this.counters.announceFailed(PROTO_WS, this.dispatch.pending.events[slot], 'shard_restarted');
@@ -443,15 +448,11 @@ export class WsFrontend implements Frontend {
     // sent again, a peer kept track of so its socket's close stops it.
     const p = item as Pending;
     const d = p.socket;
-    const ws = this.sockets.get(d.id);
-    const open = ws !== undefined && ws.getUserData() === d;
-    if (p.gone || (!open && !p.stopped)) return this.submit(d, p.infoHash, p.peerId, EVENT_STOPPED, 0, 0, 0, null, true);
-    if (!open) return;
+    const ws = this.openSocket(d);
+    if (p.gone || (ws === undefined && !p.stopped)) return this.submit(d, p.infoHash, p.peerId, EVENT_STOPPED, 0, 0, 0, null, true);
+    if (ws === undefined) return;
     const key = p.infoHash + p.peerId;
-    if (!p.stopped && !d.swarms.includes(key) && d.swarms.length < this.cfg.ws.max_swarms_per_socket) {
-      d.swarms.push(key);
-      this.peers.set(key, d.id);
-    }
+    if (!p.stopped && !d.swarms.includes(key) && d.swarms.length < this.cfg.ws.max_swarms_per_socket) this.track(d, key);
     ws.send(JSON.stringify({ action: 'announce', 'failure reason': failureText('shard_restarted', null), info_hash: p.infoHash }));
   }
 }

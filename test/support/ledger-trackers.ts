@@ -1,8 +1,9 @@
 // Private trackers on the ledger (a test's own PostgreSQL schema), started and stopped by a
 // test and closed after it whatever happened.
 import type { Tracker } from '../../dist/engine/tracker.js';
+import { afterEach, beforeEach } from 'vitest';
 import { startTestTracker } from '../helpers.js';
-import { PG_URL } from './pg.js';
+import { PG_URL, testSchema, type TestSchema } from './pg.js';
 
 export class LedgerTrackers {
   private readonly running: Tracker[] = [];
@@ -28,4 +29,26 @@ export class LedgerTrackers {
   async closeAll(): Promise<void> {
     for (const t of this.running.splice(0)) await t.close();
   }
+}
+
+/**
+ * For the tests of the enclosing file or describe: a schema of their own per test (`db`,
+ * set before each) and the trackers they start on it, both gone after each test.
+ */
+export function perTestLedger(): { readonly db: TestSchema; readonly trackers: LedgerTrackers } {
+  let db: TestSchema | undefined;
+  const trackers = new LedgerTrackers();
+  beforeEach(async () => {
+    db = await testSchema();
+  });
+  afterEach(async () => {
+    await trackers.closeAll();
+    await db?.drop();
+  });
+  return {
+    get db() {
+      return db!;
+    },
+    trackers,
+  };
 }
