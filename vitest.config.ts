@@ -8,7 +8,7 @@ export default defineConfig({
   resolve: { alias: { 'webrtc-polyfill': new URL('./test/support/webrtc-stub.ts', import.meta.url).pathname } },
   test: {
     server: { deps: { inline: ['bittorrent-tracker', '@thaunknown/simple-peer'] } },
-    include: ['contract/**/*.test.ts', 'engine/**/*.test.ts', 'shards/**/*.test.ts', 'persistence/**/*.test.ts', 'admin/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['contract/**/*.test.ts', 'engine/**/*.test.ts', 'shards/**/*.test.ts', 'persistence/**/*.test.ts', 'admin/**/*.test.ts', 'replication/**/*.test.ts', 'test/**/*.test.ts'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 30_000,

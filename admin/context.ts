@@ -19,6 +19,8 @@ export interface ShardStats {
   readonly peersV6: number;
   /** WebSocket (browser) peers; absent where a test's figures have none */
   readonly peersWs?: number;
+  /** other nodes' peers (replication); absent where a test's figures have none */
+  readonly remotePeers?: number;
   readonly queuedRequestBytes: number;
   readonly queuedAnswerBytes: number;
   /** int32 words that wrap (readers total the differences) */
@@ -98,6 +100,15 @@ export interface TrackerView {
   /** absent without a database (database.enabled = false) */
   readonly persistence: PersistenceView | undefined;
   readonly limits?: LimitsView;
+  /** absent without redis.url */
+  readonly replication?: ReplicationView;
+}
+
+/** The replication thread: its stats block (contract/replication.ts). */
+export interface ReplicationView {
+  readonly stats: Float64Array;
+  /** redis.unready_when_down: Redis away makes /ready fail, not just say degraded. */
+  readonly unreadyWhenDown: boolean;
 }
 
 /** The acceptor's limiter tables (engine/policy/limits.ts): automatic bans and their figures. */

@@ -1,6 +1,7 @@
 import client from 'prom-client';
 import { CHEAT_KINDS, KIND_DOWNLOAD_OVER_TWICE_SIZE } from '../contract/accounting.js';
 import { PersistenceStats } from '../contract/persistence-stats.js';
+import { LAG_BOUNDS, ReplicationStats } from '../contract/replication.js';
 import type { LimitsView, RegistryView, RequestCountersView, ShardStats, ShardsView } from './context.js';
 
 // Prometheus exposition of a running tracker. Everything is read when Prometheus scrapes,
@@ -25,6 +26,8 @@ export interface MetricsSource {
   limits: { maxPeers: number; maxSwarms: number };
   /** The uWebSockets.js build serving HTTP (absent in unit tests without one). */
   uws?: { version: string; package: string; binary: string };
+  /** The replication thread's stats block (contract/replication.ts); absent without redis.url. */
+  replication?: { readonly stats: Float64Array } | undefined;
   /** The WebSocket tracker's figures (absent with ws.enabled = false). */
   ws?: { readonly sockets: number; readonly offersRelayed: number; readonly answersRelayed: number; readonly relaysDropped: number; readonly relaysUnroutable: number };
 }
@@ -210,6 +213,28 @@ export function createMetrics(src: MetricsSource): Metrics {
     });
   }
 
+  // ----- replication thread (ReplicationStats block)
+
+  if (src.replication) {
+    const rs = src.replication.stats;
+    const stat = (kind: 'gauge' | 'counter', name: string, help: string, read: () => number): void =>
+      (kind === 'gauge' ? gauge : counter)(reg, name, help, [], (emit) => emit({}, read()));
+    stat('gauge', 'redis_up', '1 while the last Redis command succeeded.', () => rs[ReplicationStats.REDIS_UP]);
+    stat('gauge', 'replication_synced', '1 while other nodes peers are loaded and followed with no gap; 0 while joining or resynchronising.', () => rs[ReplicationStats.SYNCED]);
+    stat('gauge', 'replication_nodes', 'Other nodes with a live lease.', () => rs[ReplicationStats.NODES]);
+    gauge(reg, 'remote_peers', 'Peers of other nodes in this node\'s swarms (listed and counted, never accounted here).', [], (emit) => emit({}, shardStats().reduce((n, s) => n + (s.remotePeers ?? 0), 0)));
+    stat('counter', 'replication_published_total', 'Local peer changes published to Redis (a peer changed twice between publishes counts once).', () => rs[ReplicationStats.PUBLISHED]);
+    stat('counter', 'replication_merged_total', 'Other nodes peer changes applied to this node\'s swarms.', () => rs[ReplicationStats.MERGED]);
+    counter(reg, 'replication_forwards_total', 'Announces of a peer another node holds: sent to its node to account, or received from another node and accounted here.', ['direction'], (emit) => {
+      emit({ direction: 'sent' }, rs[ReplicationStats.FORWARDS_SENT]);
+      emit({ direction: 'received' }, rs[ReplicationStats.FORWARDS_RECEIVED]);
+    });
+    stat('counter', 'replication_resyncs_total', 'Full resynchronisations: at start, when Redis came back, after a gap or lost changes.', () => rs[ReplicationStats.RESYNCS]);
+    stat('counter', 'replication_errors_total', 'Failed Redis operations (each leads to a resynchronisation once Redis answers).', () => rs[ReplicationStats.ERRORS]);
+    stat('counter', 'replication_nodes_lapsed_total', 'Nodes whose lease lapsed: their peers were removed.', () => rs[ReplicationStats.NODES_LAPSED]);
+    new StatsHistogram(reg, 'replication_lag_seconds', 'From a change waiting to be published at its node to its being applied here (publish interval + Redis + polling).', rs, ReplicationStats.LAG_BUCKETS, LAG_BOUNDS, ReplicationStats.LAG_SUM, ReplicationStats.LAG_COUNT);
+  }
+
   // ----- the process: CPU, memory, handles, GC, and event-loop lag (nodejs_eventloop_lag_*)
   client.collectDefaultMetrics({ register: reg });
 
@@ -269,6 +294,36 @@ class Unwrap {
     this.total[i] += (raw - this.last[i]) >>> 0;
     this.last[i] = raw;
     return this.total[i];
+  }
+}
+
+/** A histogram another thread keeps in a stats block: cumulative bucket counts, sum, count. */
+class StatsHistogram extends client.Histogram {
+  constructor(
+    reg: client.Registry,
+    private readonly metric: string,
+    private readonly help: string,
+    private readonly stats: Float64Array,
+    private readonly buckets: number,
+    private readonly bounds: readonly number[],
+    private readonly sum: number,
+    private readonly count: number,
+  ) {
+    super({ name: P + metric, help, buckets: [...bounds], registers: [reg] });
+  }
+
+  override async get(): Promise<HistogramData> {
+    const name = P + this.metric;
+    const values: Array<{ labels: Labels; value: number; metricName: string }> = [];
+    this.bounds.forEach((b, i) => values.push({ labels: { le: String(b) }, value: this.stats[this.buckets + i], metricName: name + '_bucket' }));
+    values.push({ labels: { le: '+Inf' }, value: this.stats[this.count], metricName: name + '_bucket' });
+    values.push({ labels: {}, value: this.stats[this.sum], metricName: name + '_sum' });
+    values.push({ labels: {}, value: this.stats[this.count], metricName: name + '_count' });
+    return { name, help: this.help, type: 'histogram', values, aggregator: 'sum' } as unknown as HistogramData;
+  }
+
+  getForPromString(): Promise<HistogramData> {
+    return this.get();
   }
 }
 

@@ -3,6 +3,7 @@ import HyperExpress from 'hyper-express';
 import type postgres from 'postgres';
 import type { Logger } from '../contract/log.js';
 import { PersistenceStats } from '../contract/persistence-stats.js';
+import { ReplicationStats } from '../contract/replication.js';
 import { Api } from './api.js';
 import { bearerToken, hashToken, Tokens } from './auth.js';
 import type { AdminContext, TrackerView } from './context.js';
@@ -96,7 +97,9 @@ export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
   server.get('/health', (_req, res) => void res.json({ status: 'ok' }));
   server.get('/ready', (_req, res) => {
     const problems = readiness(o.view, o.readyHeartbeatSeconds);
-    res.status(problems.length ? 503 : 200).json({ status: problems.length ? 'unavailable' : 'ready', problems });
+    const degraded = degradations(o.view);
+    const status = problems.length ? 'unavailable' : degraded.length ? 'degraded' : 'ready';
+    res.status(problems.length ? 503 : 200).json({ status, problems, degraded });
   });
   const token = o.metricsToken ?? '';
   if (o.metrics && o.shared && token === '') {
@@ -131,6 +134,15 @@ export async function startAdmin(o: AdminOptions): Promise<AdminServer> {
   };
 }
 
+/** What the tracker serves without (it answers, with less): Redis away, a resync under way. */
+export function degradations(view: TrackerView): string[] {
+  const rs = view.replication?.stats;
+  if (!rs) return [];
+  if (rs[ReplicationStats.REDIS_UP] !== 1) return ['Redis unreachable: serving this node peers only, other nodes peers as last known'];
+  if (rs[ReplicationStats.JOINED] === 1 && rs[ReplicationStats.SYNCED] !== 1) return ['resynchronising with the other nodes'];
+  return [];
+}
+
 /** What keeps the tracker from serving properly; empty when ready. */
 export function readiness(view: TrackerView, heartbeatSeconds: number): string[] {
   const problems: string[] = [];
@@ -140,6 +152,9 @@ export function readiness(view: TrackerView, heartbeatSeconds: number): string[]
     else if (s.starting) problems.push(`shard ${i} is starting (recovering its tables)`);
     else if (s.heartbeatAge > heartbeatSeconds) problems.push(`shard ${i} has not turned its loop for ${s.heartbeatAge} s: it answers nothing`);
   }
+  const rs = view.replication?.stats;
+  if (rs && rs[ReplicationStats.REDIS_UP] === 1 && rs[ReplicationStats.JOINED] !== 1) problems.push('joining the cluster: loading the other nodes peers from Redis');
+  if (rs && view.replication!.unreadyWhenDown) problems.push(...degradations(view));
   const ps = view.persistence?.stats;
   if (ps && ps[PersistenceStats.DB_UP] !== 1 && ps[PersistenceStats.JOURNAL_BYTES] >= ps[PersistenceStats.JOURNAL_BUDGET] * READY_JOURNAL_SHARE) {
     problems.push(`database unreachable and the journal at ${Math.round((ps[PersistenceStats.JOURNAL_BYTES] / ps[PersistenceStats.JOURNAL_BUDGET]) * 100)}% of its budget`);

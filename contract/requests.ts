@@ -18,6 +18,13 @@ export const AF_HAS_KEY = 8; // the client sent `key`
 export const AF_RESTORE = 16; // a peer put back at start (checkpoint, journal): no answer, no accounting
 export const AF_WS = 32; // a WebSocket peer (engine/ws): its entry is SOCKET; answered WebSocket peers only
 export const AF_GONE = 64; // with EVENT_STOPPED: its socket closed, the client said nothing (its totals stay as last reported)
+export const AF_FORWARDED = 128; // received by another node for a peer of ours (shards/replica.ts): accounted here, answered there
+
+/** The shard of `n` owning the info_hash at `off`: its first 4 bytes (uniform SHA-1 output) modulo n. */
+export function shardIndex(u8: Uint8Array, off: number, n: number): number {
+  if (n === 1) return 0;
+  return (((u8[off] << 24) | (u8[off + 1] << 16) | (u8[off + 2] << 8) | u8[off + 3]) >>> 0) % n;
+}
 
 // Announce request record.
 export const AnnounceRequest = {
@@ -39,6 +46,7 @@ export const AnnounceRequest = {
   SOURCE: 104, // u32: secret tag of the address the request came from (engine/net/halfsip.ts AddressTags)
   RESTORE_AGE: 108, // u32: AF_RESTORE only: seconds since the peer's last announce before the restart
   SOCKET: 108, // u32: AF_WS only (never restored): the acceptor's id of the peer's WebSocket
+  FORWARDED_AT: 108, // u32: AF_FORWARDED only (never WebSocket or restored): when the other node received it (this process's clock)
   SIZE: 112,
 } as const;
 

@@ -12,6 +12,7 @@ import type { TrackerCounters } from './counters.js';
 import type { HttpFrontend } from './http/server.js';
 import type { UwsInfo } from './http/uws.js';
 import type { WsStats } from './ws/server.js';
+import type { Replication } from '../replication/replication.js';
 import { assertPortFree } from './net/port.js';
 import type { Registry } from './policy/registry.js';
 import { VERSION } from './version.js';
@@ -28,6 +29,7 @@ export interface AdminParts {
   uws: UwsInfo;
   limits: Limits;
   ws: WsStats | undefined;
+  replication: Replication | undefined;
 }
 
 export interface AdminSide {
@@ -47,7 +49,7 @@ export async function startAdminSide(config: Config, p: AdminParts, log: Logger)
   try {
     if (!shared && config.admin.port !== 0) await assertPortFree(config.admin.host, config.admin.port, 'admin');
     const server = await startAdmin({
-      view: { shards: p.pool, registry: p.registry, persistence: p.persistence, limits: p.limits },
+      view: { shards: p.pool, registry: p.registry, persistence: p.persistence, limits: p.limits, replication: p.replication && { stats: p.replication.stats, unreadyWhenDown: config.redis.unready_when_down } },
       host: config.admin.host,
       port: config.admin.port,
       shared,
@@ -63,6 +65,7 @@ export async function startAdminSide(config: Config, p: AdminParts, log: Logger)
         limits: { maxPeers: config.shards.max_peers, maxSwarms: config.shards.max_swarms },
         uws: p.uws,
         ws: p.ws,
+        replication: p.replication,
       }),
       metricsToken: config.admin.metrics_token,
       readyHeartbeatSeconds: config.shards.ready_heartbeat_seconds,

@@ -316,7 +316,7 @@ describe('printConfig', () => {
   it('precedes every key with its comment, grouped by table', () => {
     const lines = printConfig(load()).split('\n');
     const tables = lines.filter((l) => l.startsWith('['));
-    expect(tables).toEqual(['[http]', '[udp]', '[ws]', '[tracker]', '[limits]', '[shards]', '[net]', '[registry]', '[database]', '[accounting]', '[checkpoint]', '[persistence]', '[admin]', '[log]']);
+    expect(tables).toEqual(['[http]', '[udp]', '[ws]', '[tracker]', '[limits]', '[shards]', '[net]', '[registry]', '[database]', '[accounting]', '[checkpoint]', '[persistence]', '[admin]', '[redis]', '[log]']);
     const docs = configDocs();
     for (const { key, doc } of docs) {
       const name = key.split('.').at(-1)!;
@@ -348,7 +348,9 @@ describe('configDocs', () => {
       'accounting.max_upload_rate',
       'checkpoint.enabled', 'checkpoint.interval_seconds',
       'persistence.flush_interval_ms', 'persistence.flush_connections', 'persistence.journal_max_bytes',
-      'admin.enabled', 'admin.host', 'admin.port', 'admin.on_tracker_port', 'admin.metrics_token', 'log.level',
+      'admin.enabled', 'admin.host', 'admin.port', 'admin.on_tracker_port', 'admin.metrics_token',
+      'redis.url', 'redis.cluster', 'redis.prefix', 'redis.node_name', 'redis.publish_interval_ms', 'redis.node_lease', 'redis.unready_when_down',
+      'log.level',
     ]);
     const byKey = new Map(docs.map((d) => [d.key, d]));
     expect(byKey.get('http.port')).toMatchObject({ env: 'SHARDTRACK_HTTP__PORT', default: 8080 });

@@ -166,6 +166,19 @@ const Tables = v.strictObject({
     on_tracker_port: bool(false, 'serve the admin routes on the tracker\'s HTTP port instead of a listener of their own'),
     metrics_token: str('', 'bearer token /metrics requires (Prometheus: authorization.credentials); empty = none, and then /metrics is not served with on_tracker_port'),
   }),
+  redis: table({
+    url: str('', 'Redis URL (redis://[:password@]host:6379/0) through which nodes share their peers (README: scale-out); empty = this node alone'),
+    cluster: list([], 'Redis Cluster seed URLs, instead of url (keys are hash-tagged per slice of the info_hash space)'),
+    prefix: v.pipe(
+      v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,64}$/)), 'shardtrack'),
+      v.description('prefix of every Redis key: nodes sharing it share their peers (letters, digits, _ . -)'),
+      meta<string>({ kind: 'str', expected: 'letters, digits, _ . - (1 to 64)', hint: '' }),
+    ),
+    node_name: str('', 'this node in the cluster (its log lines, its ids in Redis); empty = the host name'),
+    publish_interval_ms: int(200, 10, 500, 'local peer changes are published at least this often, in one batch per slice'),
+    node_lease: int(10, 2, 300, 'seconds: a node that stops renewing its lease (it died, or lost Redis) has its peers removed everywhere within this'),
+    unready_when_down: bool(false, '/ready answers 503 while Redis is unreachable (default: 200 with the state degraded, since every node loses Redis at once)'),
+  }),
   log: table({
     level: oneOf('info', ['error', 'warn', 'info', 'debug'], 'least severe log level written'),
   }),
@@ -481,9 +494,17 @@ export function printConfig(config: Config): string {
     for (const p of leaf.path) value = (value as Record<string, unknown>)[p];
     // (tokens and secrets are not printed whole: the output ends up in terminals and tickets)
     if (/_(token|secret)$/.test(leaf.key) && typeof value === 'string' && value !== '') value = `${value.slice(0, 4)}… (${value.length} characters, not shown)`;
+    else if (typeof value === 'string') value = withoutPassword(value);
+    else if (Array.isArray(value)) value = value.map((x) => (typeof x === 'string' ? withoutPassword(x) : x));
     lines.push(`# ${leaf.doc}`, stringifyToml({ [leaf.path.at(-1)!]: value }).trimEnd());
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** A URL's password replaced by *** (database and Redis URLs); anything else as it is. */
+function withoutPassword(value: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\/[^/]*:[^/@]*@/i.test(value)) return value;
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@]*:)[^/@]*@/i, '$1***@');
 }
 
 /** Every key with its environment variable, default and comment (for the README). */

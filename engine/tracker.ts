@@ -15,6 +15,7 @@ import { UdpFrontend } from './udp/server.js';
 import { attachRegistryFile } from './policy/registry-file.js';
 import { Checkpoints } from './checkpoints.js';
 import { WsFrontend } from './ws/server.js';
+import { Replication } from '../replication/replication.js';
 import { PersistenceStats } from '../contract/persistence-stats.js';
 import { Limits } from './policy/limits.js';
 import { Registry } from './policy/registry.js';
@@ -46,6 +47,8 @@ export interface Tracker {
   readonly journal: Persistence | undefined;
   /** Peers put back into their swarms at start, from the database or (without one) the checkpoint. */
   readonly restoredPeers: number;
+  /** The replication thread (peers shared with other nodes through Redis), with redis.url or redis.cluster. */
+  readonly replication: Replication | undefined;
   /** The admin listener (API, health, metrics), unless admin.enabled is false. */
   readonly admin: AdminServer | undefined;
   /** Stop listening, let the shards answer what they hold, commit the ledger, stop. */
@@ -56,6 +59,7 @@ export interface Tracker {
 const RING_REQUESTS = 8 << 20; // 8 MiB: ~80k announce records queued per shard
 const RING_ANSWERS = 16 << 20;
 const RING_ACCOUNTING = 16 << 20; // ~130k records per shard: seconds of full load between cuts
+const RING_REPLICATION = 4 << 20; // each way: ~50k peer changes queued per shard
 const DRAIN_MS = 3000; // at shutdown, how long requests already queued may take to be answered
 
 /**
@@ -79,6 +83,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
   // Every change to a swarm is journalled where the swarms are kept across restarts (the
   // checkpoints' tails); with a database, the accounting too.
   const journalled = db.enabled || (config.checkpoint.enabled && Checkpoints.usable(db.data_dir, log));
+  const replicated = config.redis.url !== '' || config.redis.cluster.length > 0;
   const pool = new ShardPool({
     count: config.shards.count,
     maxPeers: config.shards.max_peers,
@@ -87,6 +92,8 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
     answerRingBytes: RING_ANSWERS,
     accountingRingBytes: journalled ? RING_ACCOUNTING : 4096,
     accounting: journalled,
+    replication: replicated,
+    replicationRingBytes: replicated ? RING_REPLICATION : undefined,
     rules: {
       peerTimeout: config.tracker.peer_timeout,
       maxUploadRate: config.accounting.max_upload_rate,
@@ -120,6 +127,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
   let httpPort: number;
   let udpPort = 0;
   let checkpoints: Checkpoints | undefined;
+  let replication: Replication | undefined;
   try {
     if (journalled) {
       const restarts = () => Array.from({ length: pool.count }, (_, i) => pool.stats(i).restarts).reduce((a, b) => a + b, 0);
@@ -166,11 +174,17 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
         if (wanted) thread.onCheckpointWanted();
       }
     }
+    // after the restore: its first dump publishes the peers put back
+    if (replicated) {
+      const r = config.redis;
+      const settings = { url: r.url, cluster: r.cluster, prefix: r.prefix, nodeName: r.node_name, publishIntervalMs: r.publish_interval_ms, leaseSeconds: r.node_lease };
+      replication = Replication.start(pool.replicationBuffers(), pool.epoch, settings, log);
+    }
     if (config.tracker.private && registry.userCount === 0) {
       log('private mode with no users: every announce will be refused until users are added', 'warn');
     }
     if (config.admin.enabled) {
-      adminSide = await startAdminSide(config, { pool, registry, counters, persistence, http, uws, limits, ws: ws?.stats }, log);
+      adminSide = await startAdminSide(config, { pool, registry, counters, persistence, http, uws, limits, ws: ws?.stats, replication }, log);
       admin = adminSide.server;
       if (admin.firstToken) {
         const file = saveCredential(db.data_dir, 'first_admin_token', admin.firstToken);
@@ -185,6 +199,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
     udp?.close();
     await adminSide?.close();
     await checkpoints?.abandon();
+    await replication?.close();
     await pool.close();
     await journal?.close();
     stopWatching();
@@ -203,6 +218,7 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
     ws,
     persistence,
     journal,
+    replication,
     restoredPeers,
     admin,
     async close() {
@@ -215,6 +231,8 @@ export async function startTracker(config: Config, log: Logger = () => {}, onFat
       // then the persistence thread takes the last records.
       const until = Date.now() + DRAIN_MS;
       while (dispatch.pending.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+      // this node leaves the cluster: the others drop its peers now, not at its lease's end
+      await replication?.close();
       // nothing is served any more: the swarms as they are now are the last checkpoint
       await checkpoints?.close().catch((e: Error) => log(`last checkpoint not written: ${e.message}`, 'error'));
       await pool.close();

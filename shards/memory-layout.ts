@@ -1,3 +1,5 @@
+import { ShardWords } from '../contract/replication.js';
+
 // The shard's own memory: its control block, the block every shard shares with the acceptor,
 // and its swarm and peer tables (SharedArrayBuffers the acceptor allocates and keeps, so a
 // respawned shard thread resumes on them). All multi-byte fields little-endian.
@@ -6,7 +8,7 @@
 export const SHARD_CONTROL_WORDS = 256;
 export const ShardControl = {
   // line 0: written by the acceptor
-  DOORBELL: 0, // bumped + notified when requests were queued
+  DOORBELL: ShardWords.DOORBELL, // bumped + notified when requests (or replication records) were queued
   CHECKPOINT: 1, // sequence number of the checkpoint asked for (shards/snapshot.ts)
   // line 1: written by the shard
   HEARTBEAT: 16, // bumped by every turn of the drain loop, at least 4 times a second (wraps): liveness
@@ -36,6 +38,12 @@ export const ShardControl = {
   ARENA6_TOP: 49,
   ARENAW_TOP: 50, // arena W: WebSocket peers (their entry is the acceptor's socket id)
   PEERS_WS: 51,
+  // replication (redis.url): written by the replication thread, then by the shard
+  REPL_ON: ShardWords.REPL_ON,
+  CHANGES_LOST: ShardWords.CHANGES_LOST,
+  REMOTE_PEERS: 54, // peers of other nodes in this shard's swarms
+  FORWARDED: 55, // announces of other nodes' peers handed to their node (wraps)
+  REMOTE_FULL: 56, // other nodes' peers not taken: max_peers/max_swarms reached
   FREE4: 64, // MAX_CLASS words: heads of arena 4's free lists by class (NIL = -1)
   FREE6: 96, // MAX_CLASS words: same for arena 6
   FREEW: 128, // MAX_CLASS words: same for arena W
@@ -117,6 +125,12 @@ export const PF_RESTORED = 64; // reloaded at start: its next announce's interva
 export const PF_FRESH = 128; // every announce of this peer so far came within FRESH_SECONDS of the one before (a stop then earns no upload)
 export const PF2_REPEATED = 1; // a repeat of its previous announce passed min interval since the last announce that passed it by time
 export const PF2_WS = 2; // a WebSocket peer: lives in the W array (its entry: the socket id), never in a checkpoint
+// Another node's peer (replication/): listed and counted, never accounted, expired or
+// checkpointed; KEY holds its node (REMOTE_NODE), UPLOADED's first word the sync that last
+// confirmed it (REMOTE_EPOCH), LAST_SEEN its last announce (on this process's clock).
+export const PF2_REMOTE = 4;
+export const REMOTE_NODE = PeerRecord.KEY;
+export const REMOTE_EPOCH = PeerRecord.UPLOADED;
 
 // Peer arenas: per family, the address entries (compact wire form) and, in a parallel
 // region with the same entry index, the peer slot of each entry (u32).

@@ -10,6 +10,8 @@ export interface ShardMemory extends SwarmBuffers {
   requests: SharedArrayBuffer; // acceptor → shard ring
   answers: SharedArrayBuffer; // shard → acceptor ring
   accounting: SharedArrayBuffer; // shard → persistence ring (AccountingRecord records)
+  changes: SharedArrayBuffer; // shard → replication ring (contract/replication.ts)
+  remote: SharedArrayBuffer; // replication → shard ring
 }
 
 export interface ShardLimits {
@@ -18,6 +20,7 @@ export interface ShardLimits {
   requestRingBytes: number; // power of two
   answerRingBytes: number; // power of two
   accountingRingBytes?: number; // power of two; default a minimal ring (accounting off)
+  replicationRingBytes?: number; // power of two, each way; default a minimal ring (replication off)
 }
 
 function pow2AtLeast(n: number): number {
@@ -59,6 +62,8 @@ export function allocateShardMemory(global: SharedArrayBuffer, limits: ShardLimi
     requests: committed(new SharedArrayBuffer(ringBytes(limits.requestRingBytes))),
     answers: committed(new SharedArrayBuffer(ringBytes(limits.answerRingBytes))),
     accounting: committed(new SharedArrayBuffer(ringBytes(limits.accountingRingBytes ?? 4096))),
+    changes: committed(new SharedArrayBuffer(ringBytes(limits.replicationRingBytes ?? 4096))),
+    remote: committed(new SharedArrayBuffer(ringBytes(limits.replicationRingBytes ?? 4096))),
   };
 }
 

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { ShardControl, GlobalBlock } from './memory-layout.js';
-import { KIND_ANNOUNCE, KIND_SCRAPE } from '../contract/requests.js';
+import { KIND_ANNOUNCE, KIND_SCRAPE, shardIndex } from '../contract/requests.js';
 import { allocateGlobal, allocateShardMemory, type ShardLimits, type ShardMemory } from './memory.js';
 import { ByteRing } from '../contract/ring.js';
 import type { ShardWorkerData } from './shard-thread.js';
@@ -36,6 +36,7 @@ export interface ShardStats {
   leechers: number;
   peersV6: number;
   peersWs: number;
+  remotePeers: number;
   queuedRequestBytes: number;
   queuedAnswerBytes: number;
   /** int32 words that wrap: readers total the differences */
@@ -61,6 +62,8 @@ export interface PoolOptions extends ShardLimits {
   scrapeMaxHashes: number;
   /** Shards write accounting records for the persistence thread. */
   accounting: boolean;
+  /** Shards exchange peers with other nodes through the replication thread (replication/). */
+  replication?: boolean;
   /** A shard whose drain loop has not turned for this long is terminated and respawned (0: never). */
   watchdogSeconds: number;
   log: Logger;
@@ -197,6 +200,7 @@ export class ShardPool {
       numwantMax: this.opts.numwantMax,
       scrapeMaxHashes: this.opts.scrapeMaxHashes,
       accounting: this.opts.accounting,
+      replication: this.opts.replication === true,
     };
     // its start-up counts against the watchdog
     Atomics.store(shard.ctl, ShardControl.RUNNING, 0);
@@ -285,9 +289,7 @@ export class ShardPool {
 
   /** Shard owning an info_hash: its first 4 bytes (uniform SHA-1 output) modulo N. */
   shardOf(u8: Uint8Array, off: number): number {
-    const n = this.shards.length;
-    if (n === 1) return 0;
-    return (((u8[off] << 24) | (u8[off + 1] << 16) | (u8[off + 2] << 8) | u8[off + 3]) >>> 0) % n;
+    return shardIndex(u8, off, this.shards.length);
   }
 
   /**
@@ -299,6 +301,11 @@ export class ShardPool {
     const s = this.shards[shard];
     if (s.worker === undefined) return -1;
     return s.requests.reserve(len);
+  }
+
+  /** Each shard's control block and replication rings, for the replication thread. */
+  replicationBuffers(): Array<{ ctl: SharedArrayBuffer; changes: SharedArrayBuffer; remote: SharedArrayBuffer }> {
+    return this.shards.map((s) => ({ ctl: s.memory.ctl, changes: s.memory.changes, remote: s.memory.remote }));
   }
 
   /** The accounting rings (one per shard), for the persistence thread. */
@@ -381,6 +388,7 @@ export class ShardPool {
       leechers: Math.max(0, Atomics.load(c, ShardControl.LEECHERS)),
       peersV6: Math.max(0, Atomics.load(c, ShardControl.PEERS_V6)),
       peersWs: Math.max(0, Atomics.load(c, ShardControl.PEERS_WS)),
+      remotePeers: Math.max(0, Atomics.load(c, ShardControl.REMOTE_PEERS)),
       queuedRequestBytes: s.requests.depth(),
       queuedAnswerBytes: s.answers.depth(),
       busyMs: Atomics.load(c, ShardControl.BUSY_MS),

@@ -1,5 +1,5 @@
 import { classEntries } from './arena.js';
-import { NIL, PF_LIVE, PF_SEEDER, PF_V6, PF2_WS, PeerRecord, ShardControl, SwarmRecord, SWF_LIVE } from './memory-layout.js';
+import { NIL, PF_LIVE, PF_SEEDER, PF_V6, PF2_REMOTE, PF2_WS, PeerRecord, ShardControl, SwarmRecord, SWF_LIVE } from './memory-layout.js';
 import type { SwarmStore } from './swarm-store.js';
 
 // A shard thread that dies is respawned on the same memory: its tables survive, but the
@@ -38,6 +38,7 @@ export function recover(store: SwarmStore): void {
   c[ShardControl.LEECHERS] = 0;
   c[ShardControl.PEERS_V6] = 0;
   c[ShardControl.PEERS_WS] = 0;
+  c[ShardControl.REMOTE_PEERS] = 0;
   for (let s = c[ShardControl.SWARM_HIGH] - 1; s >= 0; s--) {
     const sat = s * SwarmRecord.SIZE;
     if (!(su8[sat + SwarmRecord.FLAGS] & SWF_LIVE)) {
@@ -79,6 +80,7 @@ export function recover(store: SwarmStore): void {
         }
         pu8[pat + PeerRecord.FLAGS] = flags;
         pdv.setUint32(pat + PeerRecord.POS, kept, true);
+        if (pu8[pat + PeerRecord.FLAGS2] & PF2_REMOTE) c[ShardControl.REMOTE_PEERS]++;
         kept++;
       }
       sdv.setUint32(sat + f.seed, keptSeeders, true);

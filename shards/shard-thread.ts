@@ -9,6 +9,8 @@ import type { ShardMemory } from './memory.js';
 import { ByteRing } from '../contract/ring.js';
 import { ShardLogic, maxAnswerBytes, type ShardRules } from './shard.js';
 import { Snapshotter } from './snapshot.js';
+import { ChangeWriter } from './changes.js';
+import { Replica } from './replica.js';
 import type { SnapshotMessage } from './pool.js';
 import { SwarmStore } from './swarm-store.js';
 
@@ -18,11 +20,13 @@ export interface ShardWorkerData {
   recover: boolean; // respawned on memory a previous thread was using
   rules: ShardRules;
   accounting: boolean; // write accounting records (the persistence thread drains them)
+  replication: boolean; // exchange peers with other nodes through the changes and remote rings
   numwantMax: number;
   scrapeMaxHashes: number;
 }
 
 const BATCH = 256; // requests per published batch
+const REMOTE_BATCH = 1024; // other nodes' records applied per turn, at most
 const IDLE_WAIT_MS = 250;
 const FULL_SWEEP_SECONDS = 60; // every slot is visited by expiry at least this often
 
@@ -34,6 +38,13 @@ function run(data: ShardWorkerData): void {
   const answers = new ByteRing(mem.answers);
   const accounting = data.accounting ? new ByteRing(mem.accounting) : null;
   const logic = new ShardLogic(store, accounting, data.rules);
+  let replica: Replica | null = null;
+  let changes: ChangeWriter | null = null;
+  if (data.replication) {
+    changes = new ChangeWriter(store, new ByteRing(mem.changes));
+    logic.replicate(changes);
+    replica = new Replica(store, logic, changes, new ByteRing(mem.remote), ByteRing.create(1 << 20));
+  }
   const snapshots = new Snapshotter(store, (seq, chunk, peers, last) => {
     const m: SnapshotMessage = { type: 'snapshot', seq, chunk, peers, last };
     parentPort!.postMessage(m, [chunk]);
@@ -58,6 +69,11 @@ function run(data: ShardWorkerData): void {
     // Liveness for the pool's watchdog and /ready: a turn at least every IDLE_WAIT_MS.
     ctl[ShardControl.HEARTBEAT] = (ctl[ShardControl.HEARTBEAT] + 1) | 0;
     snapshots.turn(); // a checkpoint's next few swarms, when one was asked for
+    // other nodes' peers, and announces forwarded to us (they write accounting records too)
+    if (replica !== null) {
+      if (replica.turn(now, REMOTE_BATCH, acctRoom) > 0) accounting?.commit();
+      changes!.commit(); // (a dump writes without records to apply)
+    }
 
     const t0 = performance.now();
     let handled = 0;
@@ -84,6 +100,7 @@ function run(data: ShardWorkerData): void {
     if (handled > 0) {
       // Accounting first: once a client has its answer, its record is already on its way.
       accounting?.commit();
+      changes?.commit();
       answers.commit();
       requests.release();
       Atomics.add(global, GlobalBlock.MAIN_BELL, 1);
@@ -105,7 +122,7 @@ function run(data: ShardWorkerData): void {
     // wait return at once).
     const bell = Atomics.load(ctl, ShardControl.DOORBELL);
     Atomics.store(ctl, ShardControl.SLEEPING, 1);
-    if (requests.isEmpty() && !snapshots.writing) Atomics.wait(ctl, ShardControl.DOORBELL, bell, IDLE_WAIT_MS);
+    if (requests.isEmpty() && !snapshots.writing && (replica === null || replica.idle)) Atomics.wait(ctl, ShardControl.DOORBELL, bell, IDLE_WAIT_MS);
     Atomics.store(ctl, ShardControl.SLEEPING, 0);
   }
 }

@@ -7,6 +7,10 @@ import { ByteRing } from '../contract/ring.js';
 import { maxAnswerBytes, ShardLogic, type ShardRules } from './shard.js';
 import { AccountingRecord, ACF2_WS, ACF_SEEDER, ACF_STATE, ACF_STOPPED } from '../contract/accounting.js';
 import { SwarmStore } from './swarm-store.js';
+import { ChangeWriter } from './changes.js';
+import { Replica } from './replica.js';
+import type { ShardMemory } from './memory.js';
+import { ALL_NODES, CH_FORWARD, CH_REMOVE, CH_UPSERT, ChangeRecord, REMOTE_ANNOUNCE, RemoteRecord, RF_SEEDER, RF_WINS_TIE, RM_ANNOUNCE, RM_REMOVE, RM_SWEEP, RM_UPSERT } from '../contract/replication.js';
 
 const LIMITS: ShardLimits = { maxPeers: 50_000, maxSwarms: 10_000, requestRingBytes: 1 << 16, answerRingBytes: 1 << 16 };
 
@@ -53,6 +57,7 @@ interface Ann {
   torrent?: number;
   ws?: number; // a WebSocket peer on this socket id (AF_WS)
   gone?: boolean; // AF_GONE (with a stop: its socket closed)
+  forwardedAt?: number; // AnnounceRequest.FORWARDED_AT (forwarded announces)
 }
 
 interface Peer {
@@ -73,6 +78,34 @@ interface Answer {
   peers: Peer[];
 }
 
+/** Write announce `a` as a request record at `at` of `q`; whether its address is IPv6. */
+function fillAnnounce(q: Uint8Array, dv: DataView, at: number, a: Ann, reqId: number): boolean {
+  q.fill(0xee, at, at + AnnounceRequest.SIZE); // garbage in padding and unused fields
+  const v6 = !(a.ip.length === 16 && a.ip.subarray(0, 12).every((b, i) => b === (i >= 10 ? 0xff : 0)));
+  const flags =
+    (a.compact === false ? 0 : AF_COMPACT) | (a.noPeerId ? AF_NO_PEER_ID : 0) | (v6 && a.ws === undefined ? AF_V6 : 0) | (a.key !== undefined ? AF_HAS_KEY : 0) |
+    (a.ws !== undefined ? AF_WS : 0) | (a.gone ? AF_GONE : 0);
+  q[at + AnnounceRequest.KIND] = KIND_ANNOUNCE;
+  q[at + AnnounceRequest.EVENT] = a.event ?? EVENT_NONE;
+  q[at + AnnounceRequest.FLAGS] = flags;
+  dv.setUint32(at + AnnounceRequest.REQ_ID, reqId, true);
+  dv.setUint32(at + AnnounceRequest.USER, a.user ?? 0, true);
+  dv.setUint32(at + AnnounceRequest.TORRENT, a.torrent ?? 0, true);
+  q.set(a.ih, at + AnnounceRequest.INFO_HASH);
+  q.set(a.pid, at + AnnounceRequest.PEER_ID);
+  q.set(a.ip, at + AnnounceRequest.IP);
+  dv.setUint16(at + AnnounceRequest.PORT, a.port, true);
+  dv.setUint16(at + AnnounceRequest.NUMWANT, a.numwant ?? 50, true);
+  dv.setUint32(at + AnnounceRequest.KEY, a.key ?? 0, true);
+  dv.setUint32(at + AnnounceRequest.SOURCE, a.source ?? 1, true);
+  dv.setFloat64(at + AnnounceRequest.UPLOADED, a.uploaded ?? 0, true);
+  dv.setFloat64(at + AnnounceRequest.DOWNLOADED, a.downloaded ?? 0, true);
+  dv.setFloat64(at + AnnounceRequest.LEFT, a.left, true);
+  if (a.ws !== undefined) dv.setUint32(at + AnnounceRequest.SOCKET, a.ws, true);
+  if (a.forwardedAt !== undefined) dv.setUint32(at + AnnounceRequest.FORWARDED_AT, a.forwardedAt, true);
+  return v6;
+}
+
 /**
  * A shard without a thread: request records go through a real request ring, ShardLogic
  * answers into a real answer ring, and the answer is read back the way the acceptor does.
@@ -90,8 +123,13 @@ class Harness {
   /** The accounting ring's writing (the shard's) and reading sides, when `rules` were given. */
   readonly accounting: { w: ByteRing; r: ByteRing } | undefined;
 
+  /** With replicate(): the other ends of the shard's replication rings, and what applies remote records. */
+  private repl: { writer: ChangeWriter; changes: ByteRing; remote: ByteRing; replica: Replica } | undefined;
+  private readonly mem: ShardMemory;
+
   constructor(limits: ShardLimits = LIMITS, rules?: Partial<ShardRules>) {
-    const mem = allocateShardMemory(allocateGlobal(), rules ? { ...limits, accountingRingBytes: 1 << 16 } : limits);
+    const mem = allocateShardMemory(allocateGlobal(), { ...limits, accountingRingBytes: rules ? 1 << 16 : undefined, replicationRingBytes: 1 << 16 });
+    this.mem = mem;
     this.store = new SwarmStore(mem);
     if (rules) this.accounting = { w: new ByteRing(mem.accounting), r: new ByteRing(mem.accounting) };
     this.logic = new ShardLogic(this.store, this.accounting?.w ?? null, rules);
@@ -104,31 +142,8 @@ class Harness {
   announce(a: Ann): Answer {
     const at = this.reqP.reserve(AnnounceRequest.SIZE);
     expect(at).toBeGreaterThan(0);
-    const q = this.reqP.u8;
-    const dv = this.reqP.dv;
-    q.fill(0xee, at, at + AnnounceRequest.SIZE); // garbage in padding and unused fields
-    const v6 = !(a.ip.length === 16 && a.ip.subarray(0, 12).every((b, i) => b === (i >= 10 ? 0xff : 0)));
-    const flags =
-      (a.compact === false ? 0 : AF_COMPACT) | (a.noPeerId ? AF_NO_PEER_ID : 0) | (v6 && a.ws === undefined ? AF_V6 : 0) | (a.key !== undefined ? AF_HAS_KEY : 0) |
-      (a.ws !== undefined ? AF_WS : 0) | (a.gone ? AF_GONE : 0);
     const reqId = this.reqId++;
-    q[at + AnnounceRequest.KIND] = KIND_ANNOUNCE;
-    q[at + AnnounceRequest.EVENT] = a.event ?? EVENT_NONE;
-    q[at + AnnounceRequest.FLAGS] = flags;
-    dv.setUint32(at + AnnounceRequest.REQ_ID, reqId, true);
-    dv.setUint32(at + AnnounceRequest.USER, a.user ?? 0, true);
-    dv.setUint32(at + AnnounceRequest.TORRENT, a.torrent ?? 0, true);
-    q.set(a.ih, at + AnnounceRequest.INFO_HASH);
-    q.set(a.pid, at + AnnounceRequest.PEER_ID);
-    q.set(a.ip, at + AnnounceRequest.IP);
-    dv.setUint16(at + AnnounceRequest.PORT, a.port, true);
-    dv.setUint16(at + AnnounceRequest.NUMWANT, a.numwant ?? 50, true);
-    dv.setUint32(at + AnnounceRequest.KEY, a.key ?? 0, true);
-    dv.setUint32(at + AnnounceRequest.SOURCE, a.source ?? 1, true);
-    dv.setFloat64(at + AnnounceRequest.UPLOADED, a.uploaded ?? 0, true);
-    dv.setFloat64(at + AnnounceRequest.DOWNLOADED, a.downloaded ?? 0, true);
-    dv.setFloat64(at + AnnounceRequest.LEFT, a.left, true);
-    if (a.ws !== undefined) dv.setUint32(at + AnnounceRequest.SOCKET, a.ws, true);
+    const v6 = fillAnnounce(this.reqP.u8, this.reqP.dv, at, a, reqId);
     const entry = a.ws !== undefined ? ENTRY_V4 : a.compact === false ? ENTRY_FULL : v6 ? ENTRY_V6 : ENTRY_V4;
     const ans = this.roundTrip();
     expect(ans.reqId).toBe(reqId);
@@ -196,6 +211,46 @@ class Harness {
     const len = this.ansC.len;
     expect(this.ansC.next()).toBe(-1); // exactly one answer per request
     return { u8: this.ansC.u8, dv: this.ansC.dv, at, len, reqId: this.ansC.dv.getUint32(at + AnnounceAnswer.REQ_ID, true) };
+  }
+
+  /** Replicate: local changes into the changes ring (read back by changes()), remote records applied by remote(). */
+  replicate(): void {
+    const writer = new ChangeWriter(this.store, new ByteRing(this.mem.changes));
+    this.logic.replicate(writer);
+    this.store.ctl[ShardControl.REPL_ON] = 1;
+    this.repl = { writer, changes: new ByteRing(this.mem.changes), remote: new ByteRing(this.mem.remote), replica: new Replica(this.store, this.logic, writer, new ByteRing(this.mem.remote), ByteRing.create(1 << 16)) };
+  }
+
+  /** Apply one remote record (fields as in RemoteRecord; announce: a forwarded AnnounceRequest). */
+  remote(r: { op: number; node?: number; epoch?: number; flags?: number; user?: number; ih?: Uint8Array; pid?: Uint8Array; addr?: number[]; seen?: number; announce?: Ann }): void {
+    const ring = this.repl!.remote;
+    const at = ring.reserve(RemoteRecord.SIZE + (r.announce ? AnnounceRequest.SIZE : 0));
+    if (r.announce) fillAnnounce(ring.u8, ring.dv, at + REMOTE_ANNOUNCE, { forwardedAt: this.now, ...r.announce }, 0);
+    ring.u8[at + RemoteRecord.OP] = r.op;
+    ring.u8[at + RemoteRecord.FLAGS] = r.flags ?? 0;
+    ring.dv.setUint32(at + RemoteRecord.NODE, r.node ?? 1, true);
+    ring.dv.setUint32(at + RemoteRecord.EPOCH, r.epoch ?? 1, true);
+    ring.dv.setUint32(at + RemoteRecord.USER, r.user ?? 0, true);
+    if (r.ih) ring.u8.set(r.ih, at + RemoteRecord.INFO_HASH);
+    if (r.pid) ring.u8.set(r.pid, at + RemoteRecord.PEER_ID);
+    ring.u8.set(r.addr ?? [10, 0, 0, 9, 0x1b, 0x58], at + RemoteRecord.ADDR);
+    ring.dv.setUint32(at + RemoteRecord.SEEN, r.seen ?? this.now, true);
+    ring.commit();
+    expect(this.repl!.replica.turn(this.now, 100, () => true)).toBe(1);
+    this.accounting?.w.commit();
+  }
+
+  /** The change records written since the last call: [op, port or forwarded node] each. */
+  changes(): Array<[number, number]> {
+    const { writer, changes } = this.repl!;
+    writer.commit(); // (the shard's loop commits once per batch)
+    const out: Array<[number, number]> = [];
+    for (let off = changes.next(); off >= 0; off = changes.next()) {
+      const op = changes.u8[off + ChangeRecord.OP];
+      out.push([op, op === CH_FORWARD ? changes.dv.getUint32(off + ChangeRecord.NODE, true) : (changes.u8[off + ChangeRecord.ADDR + 4] << 8) | changes.u8[off + ChangeRecord.ADDR + 5]]);
+    }
+    changes.release();
+    return out;
   }
 
   peerSlot(ih: Uint8Array, pid: Uint8Array): number {
@@ -1100,5 +1155,148 @@ describe('ShardLogic randomized against a model', () => {
         return [s, sw.completed, sw.peers.size - s];
       }),
     );
+  });
+});
+
+describe('ShardLogic with other nodes (replication)', () => {
+  const remotePid = peerId(900);
+  const upsert = (h: Harness, extra: object = {}) => h.remote({ op: RM_UPSERT, ih: IH, pid: remotePid, node: 7, ...extra });
+  const ip = ip4(10, 0, 0, 1);
+
+  it('lists and counts other nodes peers, never expires them, and removes them only for their node', () => {
+    const h = new Harness(LIMITS, { peerTimeout: 60 });
+    h.replicate();
+    upsert(h, { flags: RF_SEEDER });
+    const a = h.announce({ ih: IH, pid: peerId(1), ip, port: 6001, left: 10 });
+    expect([a.seeders, a.leechers, ports(a)]).toEqual([1, 1, [7000]]);
+    expect(h.scrape([IH]).files).toEqual([[1, 0, 1]]);
+    expect(h.store.ctl[ShardControl.REMOTE_PEERS]).toBe(1);
+    h.now += 1000;
+    h.store.expire(h.now, 60, 1 << 20);
+    expect(h.scrape([IH]).files).toEqual([[1, 0, 0]]); // the local one expired, the remote one stays
+    h.remote({ op: RM_REMOVE, ih: IH, pid: remotePid, node: 8 }); // another node cannot remove it
+    expect(h.scrape([IH]).files).toEqual([[1, 0, 0]]);
+    h.remote({ op: RM_REMOVE, ih: IH, pid: remotePid, node: 7 });
+    expect(h.scrape([IH]).files).toEqual([[0, 0, 0]]);
+    expect(h.store.ctl[ShardControl.REMOTE_PEERS]).toBe(0);
+  });
+
+  it('sweeps the peers of a node, or those older than a sync', () => {
+    const h = new Harness();
+    h.replicate();
+    upsert(h, { epoch: 1 });
+    h.remote({ op: RM_UPSERT, ih: IH, pid: peerId(2), node: 8, epoch: 2 });
+    h.remote({ op: RM_SWEEP, node: ALL_NODES, epoch: 2 });
+    expect(h.scrape([IH]).files).toEqual([[0, 0, 1]]);
+    h.remote({ op: RM_SWEEP, node: 8, epoch: 0xffffffff });
+    expect(h.scrape([IH]).files).toEqual([[0, 0, 0]]);
+  });
+
+  it('writes a change only when what others see changes, and a removal when a local peer leaves', () => {
+    const h = new Harness();
+    h.replicate();
+    const p = { ih: IH, pid: peerId(1), ip, port: 6001, left: 10 };
+    h.announce(p);
+    expect(h.changes()).toEqual([[CH_UPSERT, 6001]]);
+    h.now += 100;
+    h.announce({ ...p, uploaded: 100 });
+    expect(h.changes()).toEqual([]); // nothing others see
+    h.announce({ ...p, port: 6002 });
+    h.announce({ ...p, port: 6002, left: 0 });
+    expect(h.changes()).toEqual([[CH_UPSERT, 6002], [CH_UPSERT, 6002]]);
+    h.announce({ ...p, left: 0, event: EVENT_STOPPED });
+    expect(h.changes().map(([op]) => op)).toEqual([CH_REMOVE]);
+  });
+
+  it('keeps a local peer newer than another node copy (and says so), and lets an older one go', () => {
+    const h = new Harness();
+    h.replicate();
+    h.announce({ ih: IH, pid: remotePid, ip, port: 6001, left: 10 });
+    h.changes();
+    upsert(h, { seen: h.now - 10 }); // older: ours stays, published again
+    expect(h.changes()).toEqual([[CH_UPSERT, 6001]]);
+    expect(h.store.ctl[ShardControl.REMOTE_PEERS]).toBe(0);
+    upsert(h, { seen: h.now, flags: RF_WINS_TIE }); // as new, and the other node wins ties: it moved there
+    expect(h.changes().map(([op]) => op)).toEqual([CH_REMOVE]);
+    expect(h.store.ctl[ShardControl.REMOTE_PEERS]).toBe(1);
+  });
+
+  it('counts other nodes peers for their user (the cap), through replacement, sweep and takeover', () => {
+    const h = new Harness();
+    h.replicate();
+    const swarmOf = () => h.store.findSwarm(IH, 0);
+    upsert(h, { user: 5, node: 7 });
+    expect(h.logic.owners.get(5, swarmOf())).toBe(1);
+    upsert(h, { user: 5, node: 8, seen: h.now + 1 }); // the peer moved to a third node
+    expect(h.logic.owners.get(5, swarmOf())).toBe(1);
+    upsert(h, { user: 5, node: 7, seen: h.now }); // the first node's older copy: ignored
+    expect(h.peerSlot(IH, remotePid) >= 0 && h.store.peers.dv.getUint32(h.peerSlot(IH, remotePid) * PeerRecord.SIZE + PeerRecord.KEY, true)).toBe(8);
+    h.remote({ op: RM_UPSERT, ih: IH, pid: peerId(2), node: 8, user: 0 }); // open mode: not counted (address tags are per node)
+    h.remote({ op: RM_SWEEP, node: 8, epoch: 0xffffffff });
+    expect(h.logic.owners.get(5, swarmOf())).toBe(0);
+    expect(h.store.ctl[ShardControl.REMOTE_PEERS]).toBe(0);
+    upsert(h, { user: 5 });
+    h.store.ctl[ShardControl.REPL_ON] = 0; // replication cut off: a local announce takes it over
+    h.announce({ ih: IH, pid: remotePid, ip, port: 6001, left: 10, user: 5 });
+    expect([h.logic.owners.get(5, swarmOf()), h.store.ctl[ShardControl.REMOTE_PEERS]]).toEqual([1, 0]);
+  });
+
+  it('in open mode, forwards too, and applies a forwarded announce only with the key the peer proved itself with', () => {
+    const h = new Harness();
+    h.replicate();
+    h.announce({ ih: IH, pid: peerId(1), ip, port: 6001, left: 10, key: 42 });
+    h.announce({ ih: IH, pid: peerId(2), ip, port: 6002, left: 10 });
+    h.changes();
+    const fwd = (pid: Uint8Array, key: number | undefined, port: number) => h.remote({ op: RM_ANNOUNCE, announce: { ih: IH, pid, ip, port, left: 10, key, source: 0 } });
+    fwd(peerId(1), 7, 7001); // wrong key: dropped
+    fwd(peerId(2), undefined, 7002); // no key to prove it: dropped
+    expect(h.changes()).toEqual([]);
+    fwd(peerId(1), 42, 7001);
+    expect(h.changes()).toEqual([[CH_UPSERT, 7001]]);
+    // and another node's peer announced here is forwarded, not taken over
+    upsert(h, { flags: RF_SEEDER });
+    h.announce({ ih: IH, pid: remotePid, ip, port: 7000, left: 0 });
+    expect(h.changes()).toEqual([[CH_FORWARD, 7]]);
+  });
+
+  it('drops a forwarded announce older than the peer last announce here', () => {
+    const h = new Harness();
+    h.replicate();
+    const p = { ih: IH, pid: peerId(1), ip, port: 6001, left: 10, user: 3 };
+    h.announce(p);
+    h.changes();
+    h.remote({ op: RM_ANNOUNCE, announce: { ...p, port: 6009, event: EVENT_STOPPED, forwardedAt: h.now - 5 } });
+    expect(h.changes()).toEqual([]);
+    expect(h.scrape([IH]).files).toEqual([[0, 0, 1]]);
+    h.remote({ op: RM_ANNOUNCE, announce: { ...p, port: 6009, forwardedAt: h.now } });
+    expect(h.changes()).toEqual([[CH_UPSERT, 6009]]);
+  });
+
+  it('forwards a ledger announce of another node peer to its node (answered here, not accounted), refuses another user its peer_id', () => {
+    const h = new Harness(LIMITS, { ledger: true });
+    h.replicate();
+    upsert(h, { user: 5, flags: RF_SEEDER });
+    h.announce({ ih: IH, pid: peerId(3), ip, port: 6003, left: 10, user: 6, torrent: 1 });
+    h.changes();
+    const drain = () => {
+      const out: number[] = [];
+      for (let off = h.accounting!.r.next(); off >= 0; off = h.accounting!.r.next()) out.push(h.accounting!.r.u8[off + AccountingRecord.FLAGS]);
+      h.accounting!.r.release();
+      return out;
+    };
+    h.accounting!.w.commit();
+    drain();
+    const a = h.announce({ ih: IH, pid: remotePid, ip, port: 7000, left: 0, user: 5, torrent: 1, uploaded: 100 });
+    expect([a.status, a.seeders, a.leechers, ports(a)]).toEqual([ST_OK, 1, 1, [6003]]);
+    expect(h.changes()).toEqual([[CH_FORWARD, 7]]);
+    h.accounting!.w.commit();
+    expect(drain()).toEqual([]);
+    expect(h.announce({ ih: IH, pid: remotePid, ip, port: 7000, left: 0, user: 9, torrent: 1 }).status).toBe(ST_PEER_ID_IN_USE);
+    // a node takes an announce forwarded to it as its own, accounted, even for a peer it has
+    // as another node's (both took it for the other's): it becomes local, never sent back
+    h.remote({ op: RM_ANNOUNCE, announce: { ih: IH, pid: remotePid, ip, port: 7000, left: 0, user: 5, torrent: 1, uploaded: 100 } });
+    expect(h.store.ctl[ShardControl.REMOTE_PEERS]).toBe(0);
+    expect(h.changes()).toEqual([[CH_UPSERT, 7000]]);
+    expect(drain()).toEqual([ACF_SEEDER]); // its baseline here
   });
 });

@@ -1,7 +1,8 @@
-import { AnnounceAnswer, writeSocketEntry, AF_COMPACT, AF_GONE, AF_HAS_KEY, AF_RESTORE, AF_V6, AF_WS, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, ST_TOO_MANY_PEERS, ST_TOO_MANY_SWARMS, ST_TOO_SOON } from '../contract/requests.js';
+import { AnnounceAnswer, writeSocketEntry, AF_COMPACT, AF_FORWARDED, AF_GONE, AF_HAS_KEY, AF_RESTORE, AF_V6, AF_WS, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, ST_TOO_MANY_PEERS, ST_TOO_MANY_SWARMS, ST_TOO_SOON } from '../contract/requests.js';
 import { AccountingRecord, ACF2_WS, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_REFUSED, ACF_SEEDER, ACF_STATE, ACF_STOPPED, ACF_V6, CHEAT_BACKWARDS, CHEAT_NO_LEECHERS, CHEAT_OVER_RATE, CHEAT_TOO_MANY_PEERS } from '../contract/accounting.js';
 import { OwnerCounts } from './owner-counts.js';
-import { PF2_REPEATED, PF2_WS, PF_COMPLETED, PF_FRESH, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_RESTORED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord, ShardControl } from './memory-layout.js';
+import type { ChangeWriter } from './changes.js';
+import { PF2_REMOTE, PF2_REPEATED, PF2_WS, REMOTE_NODE, PF_COMPLETED, PF_FRESH, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_RESTORED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord, ShardControl } from './memory-layout.js';
 import type { ByteRing } from '../contract/ring.js';
 import type { SwarmStore } from './swarm-store.js';
 
@@ -48,6 +49,8 @@ export class ShardLogic {
   private hadLeechers = false;
   /** Peers per (user, swarm), or per (0, source address) in open mode: the caps. */
   readonly owners = new OwnerCounts();
+  /** With replication: where local peers' changes and forwarded announces go (shards/changes.ts). */
+  private changes: ChangeWriter | null = null;
 
   /**
    * `accounting` receives one AccountingRecord per announce that changes a swarm (the drain
@@ -59,8 +62,17 @@ export class ShardLogic {
     rules: Partial<ShardRules> = {},
   ) {
     this.rules = { peerTimeout: 0, maxUploadRate: Number.MAX_VALUE, minInterval: 0, maxPeersPerUser: 0, maxPeersPerAddress: 0, ledger: true, states: true, ...rules };
-    store.onFree = (slot) => this.uncount(slot);
+    store.onFree = (slot) => {
+      this.count(slot, -1);
+      if (store.peers.u8[slot * PeerRecord.SIZE + PeerRecord.FLAGS2] & PF2_REMOTE) store.ctl[ShardControl.REMOTE_PEERS]--;
+      else this.changes?.remove(slot);
+    };
     this.recount();
+  }
+
+  /** Replicate: local peers' changes, and announces of other nodes' peers, to `changes`. */
+  replicate(changes: ChangeWriter): void {
+    this.changes = changes;
   }
 
   /** The owner key of a peer: (user, swarm) for a user's peer, (0, source address) in open mode. */
@@ -68,18 +80,19 @@ export class ShardLogic {
     return user !== 0 ? swarm : source;
   }
 
-  /** Count the peer in `slot` for its owner (+1) or no longer (-1), from its record. */
-  private countSlot(slot: number, by: 1 | -1): void {
+  /**
+   * Count the peer in `slot` for its owner (+1) or no longer (-1), from its record. Another
+   * node's peer counts for its user (the cap is cluster-wide), not for an address (whose
+   * tags are this process's own).
+   */
+  count(slot: number, by: 1 | -1): void {
     const pdv = this.store.peers.dv;
     const at = slot * PeerRecord.SIZE;
     const user = pdv.getUint32(at + PeerRecord.USER, true);
+    if (user === 0 && this.store.peers.u8[at + PeerRecord.FLAGS2] & PF2_REMOTE) return;
     const b = this.ownerB(user, pdv.getUint32(at + PeerRecord.SWARM, true), pdv.getUint32(at + PeerRecord.SOURCE, true));
     if (by > 0) this.owners.add(user, b);
     else this.owners.remove(user, b);
-  }
-
-  private uncount(slot: number): void {
-    this.countSlot(slot, -1);
   }
 
   /** Count every live peer's owner (a thread starting on tables a previous one filled). */
@@ -87,7 +100,7 @@ export class ShardLogic {
     this.owners.clear();
     const u8 = this.store.peers.u8;
     const high = this.store.ctl[ShardControl.PEER_HIGH];
-    for (let p = 0; p < high; p++) if (u8[p * PeerRecord.SIZE + PeerRecord.FLAGS] & PF_LIVE) this.countSlot(p, 1);
+    for (let p = 0; p < high; p++) if (u8[p * PeerRecord.SIZE + PeerRecord.FLAGS] & PF_LIVE) this.count(p, 1);
   }
 
   /** Handle one request record at `off` of `q`, appending its answer to `out`. */
@@ -125,6 +138,35 @@ export class ShardLogic {
     const key = qdv.getUint32(off + AnnounceRequest.KEY, true);
     const source = qdv.getUint32(off + AnnounceRequest.SOURCE, true);
     let peer = store.findPeer(swarm, q, off + AnnounceRequest.PEER_ID);
+    // Another node's peer: a peer_id is one user's across the cluster. Its announce is
+    // answered here and handed to its node (forwarded, shards/replica.ts), which checks it
+    // as its own (ownership, min interval) and accounts it from the peer's baseline. Only
+    // an announce forwarded to us (its node has it no longer), a browser's or one put back
+    // at start, or one while replication is cut off, makes it local here; its other node
+    // lets go of it when it sees ours, newer.
+    let forwardTo = 0;
+    if (peer >= 0 && store.peers.u8[peer * PeerRecord.SIZE + PeerRecord.FLAGS2] & PF2_REMOTE) {
+      const owner = store.peers.dv.getUint32(peer * PeerRecord.SIZE + PeerRecord.USER, true);
+      if (user !== 0 && owner !== user) return this.fail(at, out, ST_PEER_ID_IN_USE);
+      if (this.changes !== null && this.changes.on && (flags & (AF_FORWARDED | AF_WS | AF_RESTORE)) === 0) {
+        forwardTo = store.peers.dv.getUint32(peer * PeerRecord.SIZE + REMOTE_NODE, true);
+      } else {
+        store.removePeer(peer);
+        peer = -1;
+      }
+    } else if (peer >= 0 && flags & AF_FORWARDED && store.peers.dv.getUint32(peer * PeerRecord.SIZE + PeerRecord.LAST_SEEN, true) > qdv.getUint32(off + AnnounceRequest.FORWARDED_AT, true)) {
+      // the peer announced here directly since: this older announce would undo it
+      return this.fail(at, out, ST_TOO_SOON);
+    }
+    if (forwardTo !== 0) {
+      store.swarms.dv.setUint32(swarm * SwarmRecord.SIZE + SwarmRecord.LAST_ACTIVE, now, true);
+      qdv.setUint32(off + AnnounceRequest.FORWARDED_AT, now, true);
+      this.changes!.forward(q, off, forwardTo);
+      const n = this.answerPeers(swarm, peer, ws, v6, qdv.getFloat64(off + AnnounceRequest.LEFT, true) === 0 || event === EVENT_PAUSED, numwant, a, at, entry);
+      this.counts(at, adv, swarm, n);
+      out.shrinkLast(AnnounceAnswer.PEERS + n * entry);
+      return;
+    }
     if (peer >= 0 && !this.ownsPeer(peer, user, key, (flags & AF_HAS_KEY) !== 0, source)) {
       this.fail(at, out, ST_PEER_ID_IN_USE);
       return;
@@ -198,14 +240,7 @@ export class ShardLogic {
     const seeder = left === 0;
     // Build the answer before touching the asking peer: it is skipped by slot if known,
     // and a new peer is not in the arrays yet.
-    const wantsSeeders = !seeder && event !== EVENT_PAUSED;
-    let n = 0;
-    if (numwant > 0) {
-      const fam = store.arrays.family(ws ? 2 : v6 ? 1 : 0);
-      const peersAt = at + AnnounceAnswer.PEERS;
-      if (wantsSeeders) n = store.arrays.copyPeers(swarm, fam, true, peer, numwant, a, peersAt, entry);
-      if (n < numwant) n += store.arrays.copyPeers(swarm, fam, false, peer, numwant - n, a, peersAt + n * entry, entry);
-    }
+    const n = this.answerPeers(swarm, peer, ws, v6, seeder || event === EVENT_PAUSED, numwant, a, at, entry);
 
     // The peer's entry in wire form (compact: ip4 or ip16, then the port big-endian; a
     // WebSocket peer's socket id, big-endian, then two zero bytes).
@@ -240,7 +275,7 @@ export class ShardLogic {
       this.owners.add(user, ownerB);
     } else if (user === 0 && store.peers.dv.getUint32(peer * PeerRecord.SIZE + PeerRecord.SOURCE, true) !== source) {
       // open mode: the peer moved address (it proved its key): its count moves with it
-      this.uncount(peer);
+      this.count(peer, -1);
       store.peers.dv.setUint32(peer * PeerRecord.SIZE + PeerRecord.SOURCE, source, true);
       this.owners.add(0, source);
     }
@@ -270,10 +305,13 @@ export class ShardLogic {
     // Same segment and family: rewrite the address in place. Otherwise move the peer to its
     // new segment or family array, which keeps the counts right.
     const wasWs = !isNew && (pu8[pat + PeerRecord.FLAGS2] & PF2_WS) !== 0;
+    // (other nodes learn of it when what they see changes: address, family, segment, paused)
+    let changed = true;
     if (!isNew && (oldFlags & (PF_SEEDER | PF_V6)) === (newFlags & (PF_SEEDER | PF_V6)) && wasWs === ws) {
       pu8[pat + PeerRecord.FLAGS] = newFlags;
-      store.arrays.setAddress(peer, w, 0);
+      changed = store.arrays.setAddress(peer, w, 0) || (oldFlags & PF_PAUSED) !== (newFlags & PF_PAUSED);
     } else {
+      if (!isNew && ws && !wasWs) this.changes?.remove(peer); // now a browser: other nodes no longer list it
       if (!isNew) store.arrays.displace(peer); // reads the old flags
       pu8[pat + PeerRecord.FLAGS] = newFlags;
       pu8[pat + PeerRecord.FLAGS2] = ws ? pu8[pat + PeerRecord.FLAGS2] | PF2_WS : pu8[pat + PeerRecord.FLAGS2] & ~PF2_WS;
@@ -296,9 +334,24 @@ export class ShardLogic {
       pdv.setFloat64(pat + PeerRecord.DOWNLOADED, qdv.getFloat64(off + AnnounceRequest.DOWNLOADED, true), true);
     }
     pdv.setFloat64(pat + PeerRecord.LEFT, left, true);
+    if (changed) this.changes?.upsert(peer);
 
     this.counts(at, adv, swarm, n);
     out.shrinkLast(AnnounceAnswer.PEERS + n * entry);
+  }
+
+  /**
+   * Copy up to `numwant` peers of the asker's family into the answer at `at`: seeders first
+   * unless it is one (or paused), skipping the asker's own slot (`peer`, -1 when new).
+   */
+  private answerPeers(swarm: number, peer: number, ws: boolean, v6: boolean, noSeeders: boolean, numwant: number, a: Uint8Array, at: number, entry: number): number {
+    if (numwant === 0) return 0;
+    const arrays = this.store.arrays;
+    const fam = arrays.family(ws ? 2 : v6 ? 1 : 0);
+    const peersAt = at + AnnounceAnswer.PEERS;
+    let n = noSeeders ? 0 : arrays.copyPeers(swarm, fam, true, peer, numwant, a, peersAt, entry);
+    if (n < numwant) n += arrays.copyPeers(swarm, fam, false, peer, numwant - n, a, peersAt + n * entry, entry);
+    return n;
   }
 
   /**

@@ -1,6 +1,6 @@
 import { AF_COMPACT, AF_HAS_KEY, AF_RESTORE, AF_V6, AnnounceRequest, EVENT_NONE, EVENT_PAUSED, KIND_ANNOUNCE } from '../contract/requests.js';
 import { CHECKPOINT_RECORD, CheckpointRecord } from '../contract/checkpoint.js';
-import { PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_V6, PeerRecord, ShardControl, SwarmRecord, SWF_LIVE } from './memory-layout.js';
+import { PF2_REMOTE, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_V6, PeerRecord, ShardControl, SwarmRecord, SWF_LIVE } from './memory-layout.js';
 import type { SwarmStore } from './swarm-store.js';
 
 // A shard writes its peers out for a checkpoint (contract/checkpoint.ts) from its own
@@ -75,7 +75,7 @@ export class Snapshotter {
     store.arrays.forEachPeer(s, max, (p, addr, a, bytes) => {
       const pat = p * PeerRecord.SIZE;
       const flags = pu8[pat + PeerRecord.FLAGS];
-      if (!(flags & PF_LIVE)) return;
+      if (!(flags & PF_LIVE) || pu8[pat + PeerRecord.FLAGS2] & PF2_REMOTE) return; // other nodes' peers are theirs to keep
       const r = (first + i) * CHECKPOINT_RECORD;
       const q = r + CheckpointRecord.ANNOUNCE;
       dv.setUint32(r + CheckpointRecord.LAST_SEEN, pdv.getUint32(pat + PeerRecord.LAST_SEEN, true), true);

@@ -130,14 +130,32 @@ export class SwarmArrays {
     return readSocketEntry(f.arena.addr.u8, e) === id;
   }
 
-  /** Overwrite a placed peer's address (same family). */
-  setAddress(slot: number, src: Uint8Array, off: number): void {
+  /** Overwrite a placed peer's address (same family). Returns whether it changed. */
+  setAddress(slot: number, src: Uint8Array, off: number): boolean {
+    const f = this.famOf(slot * PeerRecord.SIZE);
+    const e = this.addressAt(slot);
+    const a = f.arena.addr.u8;
+    let changed = false;
+    for (let i = 0; i < f.bytes; i++) {
+      if (a[e + i] !== src[off + i]) {
+        a[e + i] = src[off + i];
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  /** Byte offset of a placed peer's entry in its family's arena (arenaOf). */
+  addressAt(slot: number): number {
     const pat = slot * PeerRecord.SIZE;
     const f = this.famOf(pat);
     const sat = this.peers.dv.getUint32(pat + PeerRecord.SWARM, true) * SwarmRecord.SIZE;
-    const e = (this.swarms.dv.getUint32(sat + f.block, true) + this.peers.dv.getUint32(pat + PeerRecord.POS, true)) * f.bytes;
-    const a = f.arena.addr.u8;
-    for (let i = 0; i < f.bytes; i++) a[e + i] = src[off + i];
+    return (this.swarms.dv.getUint32(sat + f.block, true) + this.peers.dv.getUint32(pat + PeerRecord.POS, true)) * f.bytes;
+  }
+
+  /** The arena bytes a placed peer's entry is in (at addressAt(slot)). */
+  arenaOf(slot: number): Uint8Array {
+    return this.famOf(slot * PeerRecord.SIZE).arena.addr.u8;
   }
 
   private writeEntry(f: Family, entry: number, slot: number, src: Uint8Array, off: number): void {

@@ -1,6 +1,6 @@
 import { PeerArena } from './arena.js';
 import { hash20, equal20 } from './hash.js';
-import { ADDR4, ADDR6, ADDRW, ShardControl, GlobalBlock, INITIAL_ARENA_ENTRIES, INITIAL_PEERS, INITIAL_SWARMS, NIL, PF_LIVE, PF_SEEDER, PeerRecord, SwarmRecord, SWF_LIVE } from './memory-layout.js';
+import { ADDR4, ADDR6, ADDRW, ShardControl, GlobalBlock, INITIAL_ARENA_ENTRIES, INITIAL_PEERS, INITIAL_SWARMS, NIL, PF2_REMOTE, PF_LIVE, PF_SEEDER, PeerRecord, SwarmRecord, SWF_LIVE } from './memory-layout.js';
 import { recover } from './recovery.js';
 import { SwarmArrays } from './swarm-arrays.js';
 import { HashIndex, Slab, type KeyMatcher } from './table.js';
@@ -314,7 +314,8 @@ export class SwarmStore {
     for (let n = 0; n < budget && high > 0; n++) {
       if (p >= high) p = 0;
       const at = p * PeerRecord.SIZE;
-      if (pu8[at + PeerRecord.FLAGS] & PF_LIVE && now - pdv.getUint32(at + PeerRecord.LAST_SEEN, true) > timeout) {
+      // (another node's peer leaves when its node says so, or when that node's lease lapses)
+      if (pu8[at + PeerRecord.FLAGS] & PF_LIVE && !(pu8[at + PeerRecord.FLAGS2] & PF2_REMOTE) && now - pdv.getUint32(at + PeerRecord.LAST_SEEN, true) > timeout) {
         this.departPeer(p, now);
         removed++;
       }

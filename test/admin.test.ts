@@ -214,7 +214,7 @@ describe('admin API', () => {
     expect(await (await fetch(`${base}/health`)).json()).toEqual({ status: 'ok' });
     const ready = await fetch(`${base}/ready`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', problems: [] });
+    expect(await ready.json()).toEqual({ status: 'ready', problems: [], degraded: [] });
   });
 });
 

@@ -10,7 +10,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /**
  * Which folders each folder's code may import. contract/ is what the threads share (record
- * layouts, rings, shared counters, message types); shards/, persistence/ and admin/ see only
+ * layouts, rings, shared counters, message types); shards/, persistence/, replication/ and admin/ see only
  * it; engine/ is the acceptor and the assembly of the whole program, so it may import all.
  */
 const MAY_IMPORT: Record<string, readonly string[]> = {
@@ -18,7 +18,8 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   shards: ['contract'],
   persistence: ['contract'],
   admin: ['contract'],
-  engine: ['contract', 'shards', 'persistence', 'admin'],
+  replication: ['contract'],
+  engine: ['contract', 'shards', 'persistence', 'admin', 'replication'],
 };
 
 /** Within engine/: the acceptor's modules never import the assembly. */

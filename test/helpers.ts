@@ -208,6 +208,13 @@ export function decodeRawKeys(buf: Buffer): unknown {
 
 export const hexKey = (s: string): string => Buffer.from(s).toString('hex');
 
+/** [complete, incomplete] of one info_hash, scraped over HTTP (with a passkey in private mode). */
+export async function scrapeCounts(port: number, ih: Uint8Array, passkey?: string): Promise<[number, number]> {
+  const files = (decodeRawKeys((await get(port, `${passkey === undefined ? '' : `/${passkey}`}/scrape?info_hash=${pct(ih)}`)).body) as Map<string, unknown>).get(hexKey('files')) as Map<string, Map<string, number>>;
+  const f = files.get(Buffer.from(ih).toString('hex'));
+  return f === undefined ? [0, 0] : [f.get(hexKey('complete'))!, f.get(hexKey('incomplete'))!];
+}
+
 /** A tracker run as operators run it: `node dist/engine/main.js`, configured by environment. */
 export interface TrackerProcess {
   readonly port: number;

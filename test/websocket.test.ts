@@ -13,7 +13,7 @@ import type { Tracker } from '../dist/engine/tracker.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeRawKeys, get, hexKey, pct, startTestTracker, until } from './helpers.js';
+import { decodeRawKeys, get, hexKey, pct, scrapeCounts, startTestTracker, until } from './helpers.js';
 import { seedRegistry } from './support/ledger-sim.js';
 import { perTestLedger } from './support/ledger-trackers.js';
 
@@ -92,11 +92,7 @@ async function socket(t: Tracker, path = '/announce'): Promise<{ ws: WebSocket; 
 const bin = (b: Buffer) => b.toString('latin1');
 
 /** [complete, incomplete] of `ih` by an HTTP scrape (with the passkey in private mode). */
-async function httpScrape(t: Tracker, ih: Buffer, passkey?: string): Promise<[number, number]> {
-  const files = (decodeRawKeys((await get(t.httpPort, `${passkey === undefined ? '' : `/${passkey}`}/scrape?info_hash=${pct(ih)}`)).body) as Map<string, unknown>).get(hexKey('files')) as Map<string, Map<string, number>>;
-  const f = files.get(ih.toString('hex'))!;
-  return [f.get(hexKey('complete'))!, f.get(hexKey('incomplete'))!];
-}
+const httpScrape = (t: Tracker, ih: Buffer, passkey?: string): Promise<[number, number]> => scrapeCounts(t.httpPort, ih, passkey);
 
 describe('WebSocket tracker with the bittorrent-tracker client', () => {
   it('relays an offer and its answer between two clients of a swarm, and scrape counts them', async () => {

@@ -1,6 +1,7 @@
 // Private trackers on the ledger (a test's own PostgreSQL schema), started and stopped by a
 // test and closed after it whatever happened.
 import type { Tracker } from '../../dist/engine/tracker.js';
+import type { ConfigOverrides } from '../../dist/engine/config.js';
 import { afterEach, beforeEach } from 'vitest';
 import { startTestTracker } from '../helpers.js';
 import { PG_URL, testSchema, type TestSchema } from './pg.js';
@@ -9,12 +10,13 @@ export class LedgerTrackers {
   private readonly running: Tracker[] = [];
 
   /** A private tracker writing its ledger into `schema`, its journal under `dataDir`. */
-  async start(schema: string, dataDir: string): Promise<Tracker> {
+  async start(schema: string, dataDir: string, extra: ConfigOverrides = {}): Promise<Tracker> {
     const t = await startTestTracker({
       tracker: { private: true },
       database: { enabled: true, url: PG_URL, schema, data_dir: dataDir },
       persistence: { flush_interval_ms: 50 },
       checkpoint: { enabled: true, interval_seconds: 0 }, // at shutdown: the swarms come back from it and the journal
+      ...extra,
     });
     this.running.push(t);
     return t;
