@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Replication through Redis (README: scale-out), three figures:
 #   1. announces/s and CPU per announce of one node with replication on ÷ off, HTTP keep-alive
-#      (wrk), on two workloads: "steady" (re-announces of 200,000 known peers: nothing others
-#      see changes, nothing is published) and "churn" (half the announces move a peer to
-#      another port: each of those is published). The replicated node has a second node on
-#      the same Redis merging what it publishes.
+#      (wrk), on three workloads: "steady" (re-announces of 200,000 known peers: nothing others
+#      see changes, nothing is published), "churn" (half the announces move a peer to
+#      another port: each of those is published) and "forwarded" (announces of 200,000 peers
+#      the second node holds: each is answered here and forwarded there to be accounted;
+#      without replication they are the node's own). The replicated node has a second node
+#      on the same Redis merging what it publishes and taking what it forwards.
 #   2. cross-node visibility lag under load: bench/cluster-lag.mjs (announce at A, presence
 #      in an answer at B) while wrk drives A with the churn workload.
 #   3. Redis memory per replicated peer: a fresh node filled with BENCH_MEM_PEERS distinct
@@ -78,6 +80,11 @@ start_node b "$P_B" "$LCPU" bench || exit 1
 for p in "$P_OFF" "$P_ON"; do
   timeout 200 taskset -c "$LCPU" "$NODE" bench/prefill.mjs --url "http://127.0.0.1:$p" --time-limit 180 2>&1 | tail -1 | tee -a "$OUT/run.log" >&2
 done
+# another pool, whose peers the second node holds (the replicated node as its remote peers)
+"$NODE" bench/pool.mjs --seed remote --paths "$WORK/forwarded.txt" 2>&1 | tee -a "$OUT/run.log" >&2 || exit 1
+for p in "$P_B" "$P_OFF"; do
+  timeout 200 taskset -c "$LCPU" "$NODE" bench/prefill.mjs --seed remote --url "http://127.0.0.1:$p" --time-limit 180 2>&1 | tail -1 | tee -a "$OUT/run.log" >&2
+done
 sleep 2
 
 measure() { # target workload round
@@ -95,7 +102,7 @@ measure() { # target workload round
 
 for ((r = 1; r <= ROUNDS; r++)); do
   log "---- round $r/$ROUNDS ----"
-  for w in steady churn; do
+  for w in steady churn forwarded; do
     if ((r % 2)); then order="off on"; else order="on off"; fi
     for t in $order; do measure "$t" "$w" "$r"; done
   done
@@ -138,7 +145,7 @@ fi
   const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l));
   const med = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN; };
   const out = ["| workload | off announces/s | on announces/s | on ÷ off | CPU µs/announce off | on |", "| --- | ---: | ---: | ---: | ---: | ---: |"];
-  for (const w of ["steady", "churn"]) {
+  for (const w of ["steady", "churn", "forwarded"]) {
     const pick = (t, k) => med(rows.filter((r) => r.target === t && r.workload === w).map((r) => r[k]));
     const off = pick("off", "rps"), on = pick("on", "rps");
     out.push(`| ${w} | ${Math.round(off)} | ${Math.round(on)} | ${(on / off).toFixed(3)} | ${pick("off", "cpu_us_per_announce").toFixed(1)} | ${pick("on", "cpu_us_per_announce").toFixed(1)} |`);

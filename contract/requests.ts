@@ -46,7 +46,7 @@ export const AnnounceRequest = {
   SOURCE: 104, // u32: secret tag of the address the request came from (engine/net/halfsip.ts AddressTags)
   RESTORE_AGE: 108, // u32: AF_RESTORE only: seconds since the peer's last announce before the restart
   SOCKET: 108, // u32: AF_WS only (never restored): the acceptor's id of the peer's WebSocket
-  FORWARDED_AT: 108, // u32: AF_FORWARDED only (never WebSocket or restored): when the other node received it (this process's clock)
+  FORWARDED_AT: 108, // u32: AF_FORWARDED only (never WebSocket or restored): when the other node received it (this process's clock; in Redis unix seconds, the milliseconds in SOURCE)
   SIZE: 112,
 } as const;
 

@@ -53,7 +53,11 @@ const READ_COUNT = 256;
 /** Seconds a log keeps its entries: a node further behind than this loads everything again. */
 const LOG_RETENTION_SECONDS = 60;
 /** How long the shards may take to write every local peer out for a reset. */
-const DUMP_TIMEOUT_MS = 30_000;
+const DUMP_TIMEOUT_MS = 30_000; // (without progress: a dump of millions of peers takes as long as it takes)
+/** A Redis command not answered within this fails (a stalled server, a half-open connection). */
+const COMMAND_TIMEOUT_MS = 5_000;
+/** The loop made no progress for this long: a shard not taking records, Redis not answering. */
+const STALL_MS = 10_000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -101,6 +105,8 @@ class Replicator {
   private closing = false;
   private lastPublish = 0;
   private lastCheck = 0;
+  /** When the loop last got something done (renew() stops renewing a lease for a stuck loop). */
+  private progress = Date.now();
   private renewing = false;
   private readonly renewal: NodeJS.Timeout;
   private lastPoll = Date.now();
@@ -110,12 +116,22 @@ class Replicator {
   constructor(private readonly data: ReplicationWorkerData) {
     this.keys = new Keys(data.prefix);
     this.stats = new Float64Array(data.stats);
-    this.epochBase = Math.floor(data.clockEpoch);
+    this.epochBase = data.clockEpoch;
     this.shards = data.shards.map((s) => ({ ctl: new Int32Array(s.ctl), changes: new ByteRing(s.changes), remote: new ByteRing(s.remote), dirty: false }));
     this.changesLost = this.shards.map((s) => Atomics.load(s.ctl, ShardWords.CHANGES_LOST));
     // Commands fail at once while disconnected (no offline queue): announces never wait on
     // Redis, and a failure is a reset once it is back.
-    const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 5000, retryStrategy: (n: number) => Math.min(200 * n, 2000) };
+    // Nor resent after a reconnect (a batch applied twice would look like a gap to the
+    // others; the reset after a reconnect publishes everything anyway), nor waited on forever.
+    const options = {
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 5000,
+      commandTimeout: COMMAND_TIMEOUT_MS,
+      keepAlive: 10_000,
+      retryStrategy: (n: number) => Math.min(200 * n, 2000),
+    };
     this.redis =
       data.cluster.length > 0
         ? new Cluster(
@@ -148,6 +164,7 @@ class Replicator {
     const tick = Math.max(10, Math.min(50, this.data.publishIntervalMs >> 1));
     let failing = false;
     while (!this.closing) {
+      this.progress = Date.now();
       try {
         if (this.needReset) await this.reset();
         this.drainChanges();
@@ -190,7 +207,7 @@ class Replicator {
     this.seqOut.fill(0);
     this.inboxCursor = '0-0';
     this.accepting = true;
-    await this.dump();
+    await this.dump(downs);
     await this.publish();
     // every earlier incarnation (a failed reset's too): the other nodes drop what it had
     for (const old of this.mine) {
@@ -219,11 +236,12 @@ class Replicator {
   }
 
   /** Every local peer into the pending maps, from a dump each shard writes into its changes ring. */
-  private async dump(): Promise<void> {
+  private async dump(downs: number): Promise<void> {
     const seq = ++this.dumpSeq;
     this.dumped.clear();
     for (let i = 0; i < this.shards.length; i++) {
       const s = this.shards[i];
+      if (this.downs !== downs) throw new Error('Redis connection lost during the resynchronisation');
       Atomics.store(s.ctl, ShardWords.REPL_ON, 1);
       this.changesLost[i] = Atomics.load(s.ctl, ShardWords.CHANGES_LOST);
       const at = await this.reserveRemote(i, RemoteRecord.SIZE);
@@ -232,12 +250,12 @@ class Replicator {
       s.dirty = true;
     }
     this.flushRemote();
-    const until = Date.now() + DUMP_TIMEOUT_MS;
+    let until = Date.now() + DUMP_TIMEOUT_MS;
     while (this.dumped.size < this.shards.length) {
-      // (a shard respawned meanwhile forgot the dump it was asked for)
-      if (this.closing || Date.now() > until) throw new Error('the shards did not finish writing their peers out');
+      // (a shard respawned meanwhile forgot the dump it was asked for; Redis lost: start again)
+      if (this.closing || this.downs !== downs || Date.now() > until) throw new Error('the shards did not finish writing their peers out');
       await sleep(2);
-      this.drainChanges();
+      if (this.drainChanges() > 0) until = Date.now() + DUMP_TIMEOUT_MS;
     }
   }
 
@@ -270,6 +288,7 @@ class Replicator {
         break;
       }
       this.drainChanges(); // (announces go on meanwhile)
+      this.progress = Date.now();
     }
     for (let i = 0; i < this.shards.length; i++) await this.sweep(i, ALL_NODES, epoch);
     this.flushRemote();
@@ -298,7 +317,8 @@ class Replicator {
    */
   private async renew(): Promise<void> {
     const id = this.nodeId;
-    if (id === '' || this.renewing) return;
+    // (a loop stuck for a lease must let it lapse: the other nodes then drop what it holds)
+    if (id === '' || this.renewing || Date.now() - this.progress > this.data.leaseSeconds * 1000) return;
     this.renewing = true;
     try {
       const leaseMs = this.data.leaseSeconds * 1000;
@@ -370,13 +390,27 @@ class Replicator {
 
   // ---------------------------------------------------------------- local changes → Redis
 
-  private drainChanges(): void {
+  /** The shards' clock (seconds) as unix seconds, and back (each node's clock starts at its own time). */
+  private toUnix(clock: number): number {
+    return Math.floor(this.epochBase + clock);
+  }
+
+  private toClock(unix: number): number {
+    return Math.max(0, Math.floor(unix - this.epochBase));
+  }
+
+  /** Take every change the shards wrote; returns how many. */
+  private drainChanges(): number {
+    let all = 0;
     for (let i = 0; i < this.shards.length; i++) {
       const ring = this.shards[i].changes;
       let n = 0;
       for (let off = ring.next(); off >= 0; off = ring.next(), n++) this.change(i, ring.u8, ring.dv, off);
       if (n > 0) ring.release();
+      all += n;
     }
+    if (all > 0) this.progress = Date.now();
+    return all;
   }
 
   private change(shard: number, u8: Uint8Array, dv: DataView, off: number): void {
@@ -392,7 +426,12 @@ class Replicator {
       let list = this.forwards.get(node);
       if (list === undefined) this.forwards.set(node, (list = []));
       const a = Buffer.from(u8.subarray(off + FORWARD_ANNOUNCE, off + FORWARD_ANNOUNCE + AnnounceRequest.SIZE));
-      a.writeUInt32LE(this.epochBase + a.readUInt32LE(AnnounceRequest.FORWARDED_AT), AnnounceRequest.FORWARDED_AT); // (unix seconds in Redis)
+      // When it was received, to the millisecond (the shards' clock ticks whole seconds, and
+      // the peer's node places it among its direct announces by it): unix seconds, and the
+      // milliseconds in SOURCE (an address tag of this node, meaningless there)
+      const ms = Date.now() + this.clockSkew;
+      a.writeUInt32LE(Math.floor(ms / 1000), AnnounceRequest.FORWARDED_AT);
+      a.writeUInt32LE(ms % 1000, AnnounceRequest.SOURCE);
       list.push(a);
       return;
     }
@@ -411,7 +450,7 @@ class Replicator {
     e.set(u8.subarray(off + ChangeRecord.INFO_HASH, off + ChangeRecord.INFO_HASH + KEY_BYTES), 0);
     e[KEY_BYTES] = flags;
     e.writeUInt32LE(dv.getUint32(off + ChangeRecord.USER, true), KEY_BYTES + 1);
-    e.writeUInt32LE(this.epochBase + dv.getUint32(off + ChangeRecord.SEQ, true), KEY_BYTES + 5);
+    e.writeUInt32LE(this.toUnix(dv.getUint32(off + ChangeRecord.SEQ, true)), KEY_BYTES + 5);
     e.set(u8.subarray(off + ChangeRecord.ADDR, off + ChangeRecord.ADDR + alen), KEY_BYTES + ENTRY_HEAD);
     pending.set(key, e);
   }
@@ -478,6 +517,7 @@ class Replicator {
     }
     this.forwards.clear();
     await Promise.all(jobs);
+    this.progress = Date.now();
     this.stats[ReplicationStats.PUBLISHED] += published;
   }
 
@@ -525,6 +565,7 @@ class Replicator {
     if (this.gone.has(node)) return true;
     const seqKey = `${b.n}/${s}`;
     const last = this.lastSeq.get(seqKey);
+    if (last !== undefined && b.q <= last) return true; // (already applied)
     this.lastSeq.set(seqKey, b.q);
     if (last !== undefined && b.q !== last + 1) {
       this.log(`a gap in node ${b.n} changes (batch ${last} then ${b.q}): loading every peer again`, 'warn');
@@ -567,7 +608,7 @@ class Replicator {
     dv.setUint32(off + RemoteRecord.EPOCH, epoch, true);
     const edv = new DataView(e.buffer, e.byteOffset + at + KEY_BYTES);
     dv.setUint32(off + RemoteRecord.USER, edv.getUint32(1, true), true);
-    dv.setUint32(off + RemoteRecord.SEEN, Math.max(0, edv.getUint32(5, true) - this.epochBase), true);
+    dv.setUint32(off + RemoteRecord.SEEN, this.toClock(edv.getUint32(5, true)), true);
     u8.set(e.subarray(at, at + KEY_BYTES), off + RemoteRecord.INFO_HASH);
     u8.set(e.subarray(at + KEY_BYTES + ENTRY_HEAD, at + KEY_BYTES + ENTRY_HEAD + addrBytes(flags)), off + RemoteRecord.ADDR);
   }
@@ -584,9 +625,9 @@ class Replicator {
       ring.u8[off + RemoteRecord.OP] = RM_ANNOUNCE;
       const q = off + REMOTE_ANNOUNCE;
       ring.u8.set(a.subarray(at, at + AnnounceRequest.SIZE), q);
-      // its address tag was the other node's (ownership here: the user, or in open mode the key)
-      ring.dv.setUint32(q + AnnounceRequest.SOURCE, 0, true);
-      ring.dv.setUint32(q + AnnounceRequest.FORWARDED_AT, Math.max(0, ring.dv.getUint32(q + AnnounceRequest.FORWARDED_AT, true) - this.epochBase), true);
+      const unix = ring.dv.getUint32(q + AnnounceRequest.FORWARDED_AT, true) + ring.dv.getUint32(q + AnnounceRequest.SOURCE, true) / 1000;
+      ring.dv.setUint32(q + AnnounceRequest.FORWARDED_AT, this.toClock(unix - this.clockSkew / 1000), true);
+      ring.dv.setUint32(q + AnnounceRequest.SOURCE, 0, true); // (ownership here: the user, or in open mode the key)
       this.stats[ReplicationStats.FORWARDS_RECEIVED]++;
     }
   }
@@ -611,9 +652,11 @@ class Replicator {
     const s = this.shards[shard];
     s.dirty = true;
     let at = s.remote.reserve(len);
+    const until = Date.now() + STALL_MS;
     while (at < 0) {
       // the shard applies remote records only with room to write changes: keep taking them
       if (this.closing) throw new Error('closing');
+      if (Date.now() > until) throw new Error(`shard ${shard} takes no records from Redis`);
       this.flushRemote();
       this.drainChanges();
       await sleep(1);
@@ -641,6 +684,11 @@ class Replicator {
     await Promise.race([this.running, sleep(2000)]); // (a publish under way must not put the keys back after)
     for (const s of this.shards) Atomics.store(s.ctl, ShardWords.REPL_ON, 0);
     try {
+      if (this.nodeId !== '' && this.stats[ReplicationStats.REDIS_UP] === 1 && !this.needReset) {
+        // the last announces forwarded to other nodes (the shards answered everything before)
+        this.drainChanges();
+        await this.publish();
+      }
       if (this.nodeId !== '' && this.stats[ReplicationStats.REDIS_UP] === 1) await this.retire(this.nodeId);
     } catch {
       // (its lease lapses instead)

@@ -71,9 +71,13 @@ export class ChangeWriter {
     }
   }
 
-  /** An announce of another node's peer (the request record at `off` of `q`), for that node to account. */
+  /**
+   * An announce of another node's peer (the request record at `off` of `q`), for that node
+   * to account. One that finds the ring full is dropped (the peer's next announce carries
+   * its bytes: totals are cumulative), not counted lost: it needs no republishing.
+   */
   forward(q: Uint8Array, off: number, node: number): void {
-    const at = this.reserve(FORWARD_ANNOUNCE + AnnounceRequest.SIZE);
+    const at = this.ring.reserve(FORWARD_ANNOUNCE + AnnounceRequest.SIZE);
     if (at < 0) return;
     this.ring.u8[at + ChangeRecord.OP] = CH_FORWARD;
     this.ring.dv.setUint32(at + ChangeRecord.NODE, node, true);

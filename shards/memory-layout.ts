@@ -127,10 +127,12 @@ export const PF2_REPEATED = 1; // a repeat of its previous announce passed min i
 export const PF2_WS = 2; // a WebSocket peer: lives in the W array (its entry: the socket id), never in a checkpoint
 // Another node's peer (replication/): listed and counted, never accounted, expired or
 // checkpointed; KEY holds its node (REMOTE_NODE), UPLOADED's first word the sync that last
-// confirmed it (REMOTE_EPOCH), LAST_SEEN its last announce (on this process's clock).
+// confirmed it (REMOTE_EPOCH), DOWNLOADED's first word when this node last forwarded an
+// announce of it (REMOTE_FORWARDED), LAST_SEEN its last announce (on this process's clock).
 export const PF2_REMOTE = 4;
 export const REMOTE_NODE = PeerRecord.KEY;
 export const REMOTE_EPOCH = PeerRecord.UPLOADED;
+export const REMOTE_FORWARDED = PeerRecord.DOWNLOADED; // u32: when this node last forwarded an announce of it (min interval here too)
 
 // Peer arenas: per family, the address entries (compact wire form) and, in a parallel
 // region with the same entry index, the peer slot of each entry (u32).

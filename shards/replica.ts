@@ -6,6 +6,9 @@ import { PF2_REMOTE, PF2_WS, PF_LIVE, PF_PAUSED, PF_SEEDER, PF_V6, PeerRecord, R
 import type { ShardLogic } from './shard.js';
 import type { SwarmStore } from './swarm-store.js';
 
+/** Seconds a forwarded announce may date back (when its node received it), at most. */
+const FORWARD_AGE_MAX = 60;
+
 /** Local peers a dump writes per turn of the shard's loop, at most. */
 const DUMP_TURN = 4096;
 
@@ -44,7 +47,8 @@ export class Replica {
     let n = 0;
     const q = this.remote.u8;
     const qdv = this.remote.dv;
-    while (n < budget && room() && this.changes.hasRoom(2)) {
+    // (room for the changes a record may cause, unless nothing is written now: replication cut off)
+    while (n < budget && room() && (this.changes.hasRoom(2) || !this.changes.on)) {
       const off = this.remote.next();
       if (off < 0) break;
       switch (q[off + RemoteRecord.OP]) {
@@ -68,8 +72,11 @@ export class Replica {
           if (q[a + AnnounceRequest.KIND] !== KIND_ANNOUNCE) break;
           q[a + AnnounceRequest.FLAGS] = (q[a + AnnounceRequest.FLAGS] & ~(AF_WS | AF_GONE | AF_RESTORE)) | AF_FORWARDED;
           qdv.setUint16(a + AnnounceRequest.NUMWANT, 0, true); // (its answer went from the other node)
+          // it happened when the other node received it (its interval, its place among the
+          // peer's direct announces here), within reason
+          const when = Math.max(now - FORWARD_AGE_MAX, Math.min(now, qdv.getUint32(a + AnnounceRequest.FORWARDED_AT, true)));
           const mark = this.scratch.mark();
-          this.logic.handle(q, qdv, a, this.scratch, now);
+          this.logic.handle(q, qdv, a, this.scratch, when);
           this.scratch.rewind(mark);
           break;
         }
@@ -112,8 +119,8 @@ export class Replica {
           this.changes.upsert(peer); // ours is newer: the other node learns it and lets go
           return;
         }
-      } else if (store.peers.dv.getUint32(pat + REMOTE_NODE, true) !== qdv.getUint32(off + RemoteRecord.NODE, true) && held > seen) {
-        return; // a third node's copy is newer: this one is stale (its node lets go when it sees that one)
+      } else if (store.peers.dv.getUint32(pat + REMOTE_NODE, true) !== qdv.getUint32(off + RemoteRecord.NODE, true) && held > seen && store.peers.dv.getUint32(pat + REMOTE_EPOCH, true) >= qdv.getUint32(off + RemoteRecord.EPOCH, true)) {
+        return; // a third node's copy, newer and as confirmed: this one is stale (its node lets go when it sees that one)
       }
       // the other node's copy replaces ours (the peer moved there: not a departure), or an
       // older remote one, placed afresh below (its user, family and segment may all differ);
@@ -159,6 +166,10 @@ export class Replica {
 
   /** The next local peers of the dump asked for, as much as the changes ring takes. */
   private dumpTurn(): void {
+    if (!this.changes.on) {
+      this.dumpSeq = 0; // replication cut off: the next reset asks again
+      return;
+    }
     const store = this.store;
     const high = store.ctl[ShardControl.PEER_HIGH];
     let p = this.dumpCursor;

@@ -64,7 +64,7 @@ function run(data: ShardWorkerData): void {
     if (now !== lastTick) {
       lastTick = now;
       const budget = Math.max(1024, Math.ceil(Math.max(ctl[ShardControl.PEER_HIGH], ctl[ShardControl.SWARM_HIGH]) / FULL_SWEEP_SECONDS));
-      store.expire(now, data.rules.peerTimeout, budget);
+      store.expire(now, data.rules.peerTimeout, budget, changes !== null && !changes.on);
     }
     // Liveness for the pool's watchdog and /ready: a turn at least every IDLE_WAIT_MS.
     ctl[ShardControl.HEARTBEAT] = (ctl[ShardControl.HEARTBEAT] + 1) | 0;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { AnnounceAnswer, AF_COMPACT, AF_GONE, AF_HAS_KEY, AF_NO_PEER_ID, AF_V6, AF_WS, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_NONE, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL } from '../contract/requests.js';
+import { AnnounceAnswer, AF_COMPACT, AF_GONE, AF_HAS_KEY, AF_NO_PEER_ID, AF_V6, AF_WS, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_NONE, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, ST_TOO_SOON } from '../contract/requests.js';
 import { ADDR4, ADDR6, ShardControl, PF_COMPLETED, PF_FRESH, PF_LIVE, PF_PAUSED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord } from './memory-layout.js';
 import { allocateGlobal, allocateShardMemory, type ShardLimits } from './memory.js';
 import { ByteRing } from '../contract/ring.js';
@@ -1257,6 +1257,28 @@ describe('ShardLogic with other nodes (replication)', () => {
     upsert(h, { flags: RF_SEEDER });
     h.announce({ ih: IH, pid: remotePid, ip, port: 7000, left: 0 });
     expect(h.changes()).toEqual([[CH_FORWARD, 7]]);
+    // forwarded to a node that no longer has it, or has it as a third node's: nothing proves who sent it
+    fwd(peerId(5), 1, 7005);
+    fwd(remotePid, 1, 7000);
+    expect(h.changes()).toEqual([]);
+    expect(h.store.ctl[ShardControl.REMOTE_PEERS]).toBe(1);
+    // replication cut off: answered, not taken over (the peer stays its node's)
+    h.store.ctl[ShardControl.REPL_ON] = 0;
+    const a = h.announce({ ih: IH, pid: remotePid, ip, port: 7000, left: 0 });
+    expect(a.status).toBe(ST_OK);
+    expect(h.store.ctl[ShardControl.REMOTE_PEERS]).toBe(1);
+  });
+
+  it('holds a client going from node to node to min interval where its announces are forwarded', () => {
+    const h = new Harness(LIMITS, { minInterval: 300 });
+    h.replicate();
+    upsert(h, { user: 5 });
+    const p = { ih: IH, pid: remotePid, ip, port: 7000, left: 10, user: 5 };
+    expect(h.announce(p).status).toBe(ST_OK);
+    h.now += 10;
+    expect(h.announce(p).status).toBe(ST_TOO_SOON);
+    expect(h.announce({ ...p, event: EVENT_STOPPED }).status).toBe(ST_OK); // (a stop always passes)
+    expect(h.changes().map(([op]) => op)).toEqual([CH_FORWARD, CH_FORWARD]);
   });
 
   it('drops a forwarded announce older than the peer last announce here', () => {
@@ -1268,7 +1290,12 @@ describe('ShardLogic with other nodes (replication)', () => {
     h.remote({ op: RM_ANNOUNCE, announce: { ...p, port: 6009, event: EVENT_STOPPED, forwardedAt: h.now - 5 } });
     expect(h.changes()).toEqual([]);
     expect(h.scrape([IH]).files).toEqual([[0, 0, 1]]);
-    h.remote({ op: RM_ANNOUNCE, announce: { ...p, port: 6009, forwardedAt: h.now } });
+    // received in the same second as the direct one, but reporting less: older too
+    h.now += 10;
+    h.announce({ ...p, uploaded: 500 });
+    h.remote({ op: RM_ANNOUNCE, announce: { ...p, port: 6009, uploaded: 400, forwardedAt: h.now } });
+    expect(h.changes()).toEqual([]);
+    h.remote({ op: RM_ANNOUNCE, announce: { ...p, port: 6009, uploaded: 600, forwardedAt: h.now } });
     expect(h.changes()).toEqual([[CH_UPSERT, 6009]]);
   });
 

@@ -2,7 +2,7 @@ import { AnnounceAnswer, writeSocketEntry, AF_COMPACT, AF_FORWARDED, AF_GONE, AF
 import { AccountingRecord, ACF2_WS, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_REFUSED, ACF_SEEDER, ACF_STATE, ACF_STOPPED, ACF_V6, CHEAT_BACKWARDS, CHEAT_NO_LEECHERS, CHEAT_OVER_RATE, CHEAT_TOO_MANY_PEERS } from '../contract/accounting.js';
 import { OwnerCounts } from './owner-counts.js';
 import type { ChangeWriter } from './changes.js';
-import { PF2_REMOTE, PF2_REPEATED, PF2_WS, REMOTE_NODE, PF_COMPLETED, PF_FRESH, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_RESTORED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord, ShardControl } from './memory-layout.js';
+import { PF2_REMOTE, PF2_REPEATED, PF2_WS, REMOTE_FORWARDED, REMOTE_NODE, PF_COMPLETED, PF_FRESH, PF_HAS_KEY, PF_LIVE, PF_PAUSED, PF_RESTORED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord, ShardControl } from './memory-layout.js';
 import type { ByteRing } from '../contract/ring.js';
 import type { SwarmStore } from './swarm-store.js';
 
@@ -28,6 +28,11 @@ export interface ShardRules {
   /** Checkpoints are kept: announces without accounting leave their state (ACF_STATE) for the checkpoints' tails. */
   states: boolean;
 }
+
+/** remoteTarget's answers besides a node to forward to (> 0) or 0 (answer only). */
+const REMOTE_TAKE = -1;
+const REMOTE_DROP = -2;
+const REMOTE_IN_USE = -3;
 
 /** Seconds of leeway on min interval: the clock ticks whole seconds and clients round. */
 export const MIN_INTERVAL_SLACK = 2;
@@ -138,36 +143,41 @@ export class ShardLogic {
     const key = qdv.getUint32(off + AnnounceRequest.KEY, true);
     const source = qdv.getUint32(off + AnnounceRequest.SOURCE, true);
     let peer = store.findPeer(swarm, q, off + AnnounceRequest.PEER_ID);
-    // Another node's peer: a peer_id is one user's across the cluster. Its announce is
-    // answered here and handed to its node (forwarded, shards/replica.ts), which checks it
-    // as its own (ownership, min interval) and accounts it from the peer's baseline. Only
-    // an announce forwarded to us (its node has it no longer), a browser's or one put back
-    // at start, or one while replication is cut off, makes it local here; its other node
-    // lets go of it when it sees ours, newer.
-    let forwardTo = 0;
+    // Another node's peer (shards/replica.ts): answered here, handed to its node, taken
+    // over, or refused (remoteTarget).
     if (peer >= 0 && store.peers.u8[peer * PeerRecord.SIZE + PeerRecord.FLAGS2] & PF2_REMOTE) {
-      const owner = store.peers.dv.getUint32(peer * PeerRecord.SIZE + PeerRecord.USER, true);
-      if (user !== 0 && owner !== user) return this.fail(at, out, ST_PEER_ID_IN_USE);
-      if (this.changes !== null && this.changes.on && (flags & (AF_FORWARDED | AF_WS | AF_RESTORE)) === 0) {
-        forwardTo = store.peers.dv.getUint32(peer * PeerRecord.SIZE + REMOTE_NODE, true);
-      } else {
+      const to = this.remoteTarget(peer, qdv, off, user, flags);
+      if (to === REMOTE_IN_USE) return this.fail(at, out, ST_PEER_ID_IN_USE);
+      if (to === REMOTE_DROP) return this.fail(at, out, ST_TOO_SOON);
+      if (to === REMOTE_TAKE) {
         store.removePeer(peer);
         peer = -1;
+      } else {
+        if (to > 0) {
+          // min interval here too: a client going from node to node is held to it as well
+          const pdv = store.peers.dv;
+          const last = pdv.getUint32(peer * PeerRecord.SIZE + REMOTE_FORWARDED, true);
+          const exempt = event === EVENT_STOPPED || (event === EVENT_COMPLETED && qdv.getFloat64(off + AnnounceRequest.LEFT, true) === 0);
+          if (this.rules.minInterval > 0 && !exempt && last !== 0 && now - last + MIN_INTERVAL_SLACK < this.rules.minInterval) {
+            this.fail(at, out, ST_TOO_SOON);
+            adv.setUint32(at + AnnounceAnswer.WAIT, this.rules.minInterval - (now - last), true);
+            return;
+          }
+          pdv.setUint32(peer * PeerRecord.SIZE + REMOTE_FORWARDED, now, true);
+          this.changes!.forward(q, off, to); // (the replication thread stamps FORWARDED_AT, to the millisecond)
+        }
+        store.swarms.dv.setUint32(swarm * SwarmRecord.SIZE + SwarmRecord.LAST_ACTIVE, now, true);
+        const n = this.answerPeers(swarm, peer, ws, v6, qdv.getFloat64(off + AnnounceRequest.LEFT, true) === 0 || event === EVENT_PAUSED, numwant, a, at, entry);
+        this.counts(at, adv, swarm, n);
+        out.shrinkLast(AnnounceAnswer.PEERS + n * entry);
+        return;
       }
-    } else if (peer >= 0 && flags & AF_FORWARDED && store.peers.dv.getUint32(peer * PeerRecord.SIZE + PeerRecord.LAST_SEEN, true) > qdv.getUint32(off + AnnounceRequest.FORWARDED_AT, true)) {
-      // the peer announced here directly since: this older announce would undo it
+    } else if (flags & AF_FORWARDED && (peer >= 0 ? this.staleForward(peer, q, qdv, off) : user === 0)) {
+      // older than what the peer announced here since; or, in open mode, a peer that left
+      // this node already (nothing to account, and nothing here proves who sent it)
       return this.fail(at, out, ST_TOO_SOON);
     }
-    if (forwardTo !== 0) {
-      store.swarms.dv.setUint32(swarm * SwarmRecord.SIZE + SwarmRecord.LAST_ACTIVE, now, true);
-      qdv.setUint32(off + AnnounceRequest.FORWARDED_AT, now, true);
-      this.changes!.forward(q, off, forwardTo);
-      const n = this.answerPeers(swarm, peer, ws, v6, qdv.getFloat64(off + AnnounceRequest.LEFT, true) === 0 || event === EVENT_PAUSED, numwant, a, at, entry);
-      this.counts(at, adv, swarm, n);
-      out.shrinkLast(AnnounceAnswer.PEERS + n * entry);
-      return;
-    }
-    if (peer >= 0 && !this.ownsPeer(peer, user, key, (flags & AF_HAS_KEY) !== 0, source)) {
+    if (peer >= 0 && !this.ownsPeer(peer, user, key, (flags & AF_HAS_KEY) !== 0, flags & AF_FORWARDED ? -1 : source)) {
       this.fail(at, out, ST_PEER_ID_IN_USE);
       return;
     }
@@ -273,7 +283,7 @@ export class ShardLogic {
       store.peers.dv.setUint32(peer * PeerRecord.SIZE + PeerRecord.USER, user, true);
       store.peers.dv.setUint32(peer * PeerRecord.SIZE + PeerRecord.SOURCE, source, true);
       this.owners.add(user, ownerB);
-    } else if (user === 0 && store.peers.dv.getUint32(peer * PeerRecord.SIZE + PeerRecord.SOURCE, true) !== source) {
+    } else if (user === 0 && !(flags & AF_FORWARDED) && store.peers.dv.getUint32(peer * PeerRecord.SIZE + PeerRecord.SOURCE, true) !== source) {
       // open mode: the peer moved address (it proved its key): its count moves with it
       this.count(peer, -1);
       store.peers.dv.setUint32(peer * PeerRecord.SIZE + PeerRecord.SOURCE, source, true);
@@ -325,7 +335,7 @@ export class ShardLogic {
     const rebase = journalled ? this.account(q, qdv, off, isNew ? -1 : peer, acFlags | stateOnly, now, oldFlags) : true;
     pdv.setUint32(pat + PeerRecord.USER, user, true);
     pdv.setUint32(pat + PeerRecord.KEY, key, true);
-    pdv.setUint32(pat + PeerRecord.SOURCE, source, true);
+    if (!(flags & AF_FORWARDED)) pdv.setUint32(pat + PeerRecord.SOURCE, source, true); // (the other node's tag means nothing here)
     if (rebase) {
       // a peer put back after a restart keeps the time of its last announce (it expires on time)
       const age = flags & AF_RESTORE ? Math.min(qdv.getUint32(off + AnnounceRequest.RESTORE_AGE, true), now) : 0;
@@ -338,6 +348,42 @@ export class ShardLogic {
 
     this.counts(at, adv, swarm, n);
     out.shrinkLast(AnnounceAnswer.PEERS + n * entry);
+  }
+
+  /**
+   * What an announce does with another node's copy of its peer: REMOTE_IN_USE (another
+   * user's), REMOTE_DROP, REMOTE_TAKE (the peer becomes local here), or a node to forward
+   * it to (answered here, accounted there from the peer's baseline), 0 to answer it only.
+   * - Forwarded to us while we hold a third node's copy: a copy newer than the announce
+   *   stays (dropped); in open mode nothing here proves it is the same client (dropped).
+   * - Put back at start: ours again (the other copy, if newer, wins when it is published).
+   * - Replication on: forwarded (never a browser's: WebSocket peers stay where they are).
+   * - A browser, or replication cut off: a user's peer moves here (its baseline starts
+   *   again); in open mode nothing proves it is the same client: answered only.
+   */
+  private remoteTarget(peer: number, qdv: DataView, off: number, user: number, flags: number): number {
+    const pdv = this.store.peers.dv;
+    const pat = peer * PeerRecord.SIZE;
+    if (user !== 0 && pdv.getUint32(pat + PeerRecord.USER, true) !== user) return REMOTE_IN_USE;
+    if (flags & AF_FORWARDED) return user === 0 || pdv.getUint32(pat + PeerRecord.LAST_SEEN, true) > qdv.getUint32(off + AnnounceRequest.FORWARDED_AT, true) ? REMOTE_DROP : REMOTE_TAKE;
+    if (flags & AF_RESTORE) return REMOTE_TAKE;
+    if (this.changes !== null && this.changes.on && !(flags & AF_WS)) return pdv.getUint32(pat + REMOTE_NODE, true);
+    return user === 0 ? 0 : REMOTE_TAKE;
+  }
+
+  /**
+   * Is this announce, received by another node and forwarded here, older than what the peer
+   * announced here directly since? Then it would undo that (a late `stopped` ending a newer
+   * session, totals going backwards): its bytes are in the newer totals already. Received
+   * before the peer's last announce here, or reporting less upload than its baseline (a
+   * client that restarted says `started`).
+   */
+  private staleForward(peer: number, q: Uint8Array, qdv: DataView, off: number): boolean {
+    const pdv = this.store.peers.dv;
+    const pat = peer * PeerRecord.SIZE;
+    if (pdv.getUint32(pat + PeerRecord.LAST_SEEN, true) > qdv.getUint32(off + AnnounceRequest.FORWARDED_AT, true)) return true;
+    // (upload only: libtorrent lowers `downloaded` by pieces that failed their hash check)
+    return q[off + AnnounceRequest.EVENT] !== EVENT_STARTED && qdv.getFloat64(off + AnnounceRequest.UPLOADED, true) < pdv.getFloat64(pat + PeerRecord.UPLOADED, true);
   }
 
   /**
@@ -365,11 +411,12 @@ export class ShardLogic {
    * on the move changes address.
    */
   private ownsPeer(peer: number, user: number, key: number, hasKey: boolean, source: number): boolean {
+    // (source -1: an announce another node received, whose address tag is that node's: the key alone can prove it)
     const pdv = this.store.peers.dv;
     const pat = peer * PeerRecord.SIZE;
     if (pdv.getUint32(pat + PeerRecord.USER, true) !== user) return false;
     if (user !== 0) return true;
-    if (pdv.getUint32(pat + PeerRecord.SOURCE, true) === source) return true;
+    if (source >= 0 && pdv.getUint32(pat + PeerRecord.SOURCE, true) === source) return true;
     return hasKey && (this.store.peers.u8[pat + PeerRecord.FLAGS] & PF_HAS_KEY) !== 0 && pdv.getUint32(pat + PeerRecord.KEY, true) === key;
   }
 

@@ -304,7 +304,7 @@ export class SwarmStore {
    * as long. Visits at most `budget` slots of each slab, continuing where the last call
    * stopped, so one call never stalls the shard.
    */
-  expire(now: number, timeout: number, budget: number): number {
+  expire(now: number, timeout: number, budget: number, remoteToo = false): number {
     const c = this.ctl;
     const pu8 = this.peers.u8;
     const pdv = this.peers.dv;
@@ -314,8 +314,9 @@ export class SwarmStore {
     for (let n = 0; n < budget && high > 0; n++) {
       if (p >= high) p = 0;
       const at = p * PeerRecord.SIZE;
-      // (another node's peer leaves when its node says so, or when that node's lease lapses)
-      if (pu8[at + PeerRecord.FLAGS] & PF_LIVE && !(pu8[at + PeerRecord.FLAGS2] & PF2_REMOTE) && now - pdv.getUint32(at + PeerRecord.LAST_SEEN, true) > timeout) {
+      // (another node's peer leaves when its node says so, or when that node's lease lapses;
+      // with replication cut off, `remoteToo`, when its node would have expired it)
+      if (pu8[at + PeerRecord.FLAGS] & PF_LIVE && (remoteToo || !(pu8[at + PeerRecord.FLAGS2] & PF2_REMOTE)) && now - pdv.getUint32(at + PeerRecord.LAST_SEEN, true) > timeout) {
         this.departPeer(p, now);
         removed++;
       }

@@ -11,7 +11,8 @@ import type { ConfigOverrides } from '../dist/engine/config.js';
 import type { Tracker } from '../dist/engine/tracker.js';
 import { ReplicationStats } from '../dist/contract/replication.js';
 import { announcePath, decode, failure, get, hash, peerId, scrapeCounts, spawnTracker, startTestTracker, until, type AnnounceParams, type TrackerProcess } from './helpers.js';
-import { seedRegistry } from './support/ledger-sim.js';
+import { LedgerSim, ledgerTotals, nonZero, seedRegistry } from './support/ledger-sim.js';
+import { prng } from './support/prng.js';
 import { perTestLedger } from './support/ledger-trackers.js';
 import { hasRedisServer, machineRedis, OwnRedis, ownCluster, freeTcpPort, REDIS_URL } from './support/redis.js';
 
@@ -216,7 +217,9 @@ describe('the ledger across nodes', () => {
     await announce(a, { infoHash: ih, peerId: S, port: 7401, left: 0, uploaded: 3000 }, seeder.passkey);
     await sleep(1100);
     await announce(b, { infoHash: ih, peerId: S, port: 7401, left: 0, uploaded: 3500, event: 'stopped' }, seeder.passkey);
-    await until('the forwarded stop applied everywhere', () => [a, b].every((t) => same(ports(t, ih), [7402])), 5_000);
+    await until('the forwarded stop applied everywhere', () => [a, b].every((t) => same(ports(t, ih), [7402])), 5_000).catch((e) => {
+      throw new Error(`${e.message}: a ${ports(a, ih)} b ${ports(b, ih)} sent ${b.replication!.stats[ReplicationStats.FORWARDS_SENT]} received ${a.replication!.stats[ReplicationStats.FORWARDS_RECEIVED]} a-now ${a.pool.now()} b-now ${b.pool.now()} epochs ${a.pool.epoch} ${b.pool.epoch}`);
+    });
     expect([b.replication!.stats[ReplicationStats.FORWARDS_SENT], a.replication!.stats[ReplicationStats.FORWARDS_RECEIVED]]).toEqual([2, 2]);
 
     // a second client of the leecher's user at a: one peer per user and torrent, cluster-wide
@@ -229,4 +232,31 @@ describe('the ledger across nodes', () => {
     expect([Number(h.uploaded), Number(h.uploaded_credited)]).toEqual([3500, 3500 * torrents[0].up]);
     expect(await db.sql`SELECT kind FROM cheat_flags WHERE user_id = ${seeder.id}`).toEqual([]);
   }, 60_000);
+
+  it('keeps the ledger exact through a mixed run: every announce at either node', async () => {
+    const db = ledger.db;
+    const prefix = redis.prefix();
+    const start = (name: string) => ledger.trackers.start(db.name, mkdtempSync(join(tmpdir(), `shardtrack-mixed-${name}-`)), replication(prefix, name));
+    const a = await start('a');
+    const b = await start('b');
+    const { users, torrents } = await seedRegistry(db.sql, 4, 3);
+    await until('the registry on both nodes, both in sync', () => [a, b].every((t) => t.registry.registeredTorrents === 3 && synced(t)), 15_000);
+    const sim = new LedgerSim(prng(61), users, torrents, 30);
+    const pick = prng(62);
+    const port = () => (pick() < 0.5 ? a : b).httpPort;
+    // waves a replication lag apart (a new peer's second announce at the other node within
+    // the lag would start a new baseline there: README, scale-out)
+    for (let wave = 0; wave < 12; wave++) {
+      await Promise.all(sim.peers.map((_, i) => get(port(), sim.next(i))));
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    await sim.finish(a.httpPort);
+    await new Promise((r) => setTimeout(r, 500)); // (the last forwards published)
+    const received = () => a.replication!.stats[ReplicationStats.FORWARDS_RECEIVED] + b.replication!.stats[ReplicationStats.FORWARDS_RECEIVED];
+    const sent = () => a.replication!.stats[ReplicationStats.FORWARDS_SENT] + b.replication!.stats[ReplicationStats.FORWARDS_SENT];
+    await until('every forwarded announce applied', () => sent() > 0 && received() === sent(), 10_000);
+    await ledger.trackers.stop(a);
+    await ledger.trackers.stop(b);
+    expect(await ledgerTotals(db.sql).then(nonZero)).toEqual(nonZero(sim.totals()));
+  }, 90_000);
 });
