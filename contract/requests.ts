@@ -66,6 +66,7 @@ export const ST_TABLE_FULL = 1; // max_swarms / max_peers reached
 export const ST_PEER_ID_IN_USE = 2; // another client holds this peer_id in the swarm (shard.ts ownsPeer)
 export const ST_TOO_SOON = 3; // announced within min interval: AnnounceAnswer.WAIT says how long is left
 export const ST_TOO_MANY_PEERS = 4; // the user has tracker.max_peers_per_user_torrent peers in the swarm already
+export const ST_BUSY = 6; // an announce of another node's peer found no room to be forwarded (the replication thread is behind)
 export const ST_TOO_MANY_SWARMS = 5; // open mode: the address is in limits.max_swarms_per_address swarms (this shard's share)
 
 // Announce answer: header then COUNT peer entries. Entry size depends on the request:

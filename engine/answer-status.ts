@@ -1,4 +1,4 @@
-import { AnnounceAnswer, ST_OK, ST_PEER_ID_IN_USE, ST_TOO_MANY_PEERS, ST_TOO_MANY_SWARMS, ST_TOO_SOON } from '../contract/requests.js';
+import { AnnounceAnswer, ST_BUSY, ST_OK, ST_PEER_ID_IN_USE, ST_TOO_MANY_PEERS, ST_TOO_MANY_SWARMS, ST_TOO_SOON } from '../contract/requests.js';
 import type { ByteRing } from '../contract/ring.js';
 import type { FailureCode } from './errors.js';
 
@@ -7,6 +7,7 @@ const BY_STATUS: Record<number, FailureCode> = {
   [ST_TOO_SOON]: 'announce_too_soon',
   [ST_TOO_MANY_PEERS]: 'too_many_peers',
   [ST_TOO_MANY_SWARMS]: 'too_many_swarms',
+  [ST_BUSY]: 'tracker_busy',
 };
 
 /** The failure an announce answer record carries, or null when it carries peers. */

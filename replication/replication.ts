@@ -60,7 +60,7 @@ export class Replication {
         clearTimeout(timer);
         void this.worker.terminate().then(() => resolve());
       };
-      const timer = setTimeout(done, 3000);
+      const timer = setTimeout(done, 15_000); // (its loop, a last publish and its retirement: a few Redis timeouts at worst)
       this.worker.on('message', (m: FromReplication) => m.type === 'closed' && done());
       this.worker.on('exit', done);
       const m: ToReplication = { type: 'close' };

@@ -91,6 +91,7 @@ class Replicator {
   private readonly pendingSince: number[] = new Array(SLICES).fill(0);
   private readonly forwards = new Map<string, Buffer[]>();
   private dumpSeq = 0;
+  private dumpRecords = 0;
   private readonly dumped = new Set<number>();
   private changesLost: number[];
   private needReset = true;
@@ -164,7 +165,6 @@ class Replicator {
     const tick = Math.max(10, Math.min(50, this.data.publishIntervalMs >> 1));
     let failing = false;
     while (!this.closing) {
-      this.progress = Date.now();
       try {
         if (this.needReset) await this.reset();
         this.drainChanges();
@@ -173,10 +173,18 @@ class Replicator {
         if (now - this.lastPublish >= this.data.publishIntervalMs) await this.publish();
         await this.poll();
         if (now - this.lastCheck >= (this.data.leaseSeconds * 1000) / 3) await this.checkNodes();
+        this.progress = Date.now(); // (a whole turn: the lease is renewed for a node that works)
         if (failing) this.log('Redis answers again: in sync');
         failing = false;
       } catch (e) {
         if (this.closing) break;
+        if (e instanceof ShardStalled && !this.needReset) {
+          // not Redis: keep the node's place (nothing is lost: what was not applied is read again)
+          this.log(`${e.message}: retrying`, 'warn');
+          this.flushRemote();
+          await sleep(500);
+          continue;
+        }
         this.stats[ReplicationStats.ERRORS]++;
         if (!failing) this.log(`${(e as Error).message}: serving local peers, retrying`, 'warn');
         failing = true;
@@ -197,6 +205,7 @@ class Replicator {
     await this.redis.ping();
     const downs = this.downs;
     this.stats[ReplicationStats.REDIS_UP] = 1;
+    if (this.closing) throw new Error('closing');
     const id = `${this.data.nodeName}-${randomBytes(4).toString('hex')}`;
     this.mine.add(id);
     await this.register(id);
@@ -241,7 +250,7 @@ class Replicator {
     this.dumped.clear();
     for (let i = 0; i < this.shards.length; i++) {
       const s = this.shards[i];
-      if (this.downs !== downs) throw new Error('Redis connection lost during the resynchronisation');
+      if (this.downs !== downs || this.closing) throw new Error('Redis connection lost during the resynchronisation');
       Atomics.store(s.ctl, ShardWords.REPL_ON, 1);
       this.changesLost[i] = Atomics.load(s.ctl, ShardWords.CHANGES_LOST);
       const at = await this.reserveRemote(i, RemoteRecord.SIZE);
@@ -251,11 +260,17 @@ class Replicator {
     }
     this.flushRemote();
     let until = Date.now() + DUMP_TIMEOUT_MS;
+    const latest = Date.now() + 20 * DUMP_TIMEOUT_MS; // (whatever the traffic of the other shards)
     while (this.dumped.size < this.shards.length) {
       // (a shard respawned meanwhile forgot the dump it was asked for; Redis lost: start again)
-      if (this.closing || this.downs !== downs || Date.now() > until) throw new Error('the shards did not finish writing their peers out');
+      if (this.closing || this.downs !== downs || Date.now() > Math.min(until, latest)) throw new Error('the shards did not finish writing their peers out');
       await sleep(2);
-      if (this.drainChanges() > 0) until = Date.now() + DUMP_TIMEOUT_MS;
+      const before = this.dumpRecords;
+      this.drainChanges();
+      if (this.dumpRecords !== before) {
+        until = Date.now() + DUMP_TIMEOUT_MS;
+        this.progress = Date.now();
+      }
     }
   }
 
@@ -409,7 +424,6 @@ class Replicator {
       if (n > 0) ring.release();
       all += n;
     }
-    if (all > 0) this.progress = Date.now();
     return all;
   }
 
@@ -419,6 +433,7 @@ class Replicator {
       if (dv.getUint32(off + ChangeRecord.SEQ, true) === this.dumpSeq) this.dumped.add(shard);
       return;
     }
+    if (!this.dumped.has(shard)) this.dumpRecords++; // (a dump's progress: records of shards not done)
     if (!this.accepting) return; // the next reset's dump will say it all
     if (op === CH_FORWARD) {
       const node = this.nodeNames[dv.getUint32(off + ChangeRecord.NODE, true)];
@@ -541,13 +556,15 @@ class Replicator {
       if (r === null || r.length === 0) continue;
       for (const [id, fields] of r[0][1]) {
         const m = fieldOf(fields, 'm');
+        // (the cursor moves once an entry is applied whole: one cut short by a stalled shard
+        // is read again, its upserts and removes alike, its forwards dropped as stale then)
         if (s === SLICES) {
-          this.inboxCursor = id.toString();
           if (m !== undefined) await this.forwarded(m);
+          this.inboxCursor = id.toString();
           continue;
         }
-        this.cursors[s] = id.toString();
         if (m !== undefined && !(await this.batch(s, m))) return;
+        this.cursors[s] = id.toString();
       }
     }
     this.flushRemote();
@@ -566,7 +583,6 @@ class Replicator {
     const seqKey = `${b.n}/${s}`;
     const last = this.lastSeq.get(seqKey);
     if (last !== undefined && b.q <= last) return true; // (already applied)
-    this.lastSeq.set(seqKey, b.q);
     if (last !== undefined && b.q !== last + 1) {
       this.log(`a gap in node ${b.n} changes (batch ${last} then ${b.q}): loading every peer again`, 'warn');
       this.needReset = true;
@@ -589,6 +605,7 @@ class Replicator {
       ring.dv.setUint32(off + RemoteRecord.NODE, node, true);
       ring.u8.set(r.subarray(at, at + KEY_BYTES), off + RemoteRecord.INFO_HASH);
     }
+    this.lastSeq.set(seqKey, b.q);
     this.stats[ReplicationStats.MERGED] += Math.floor(n);
     this.lag((Date.now() + this.clockSkew - b.t) / 1000);
     return true;
@@ -656,7 +673,7 @@ class Replicator {
     while (at < 0) {
       // the shard applies remote records only with room to write changes: keep taking them
       if (this.closing) throw new Error('closing');
-      if (Date.now() > until) throw new Error(`shard ${shard} takes no records from Redis`);
+      if (Date.now() > until) throw new ShardStalled(shard);
       this.flushRemote();
       this.drainChanges();
       await sleep(1);
@@ -694,6 +711,13 @@ class Replicator {
       // (its lease lapses instead)
     }
     this.redis.disconnect();
+  }
+}
+
+/** A shard took no records for STALL_MS (it is stuck, or its accounting is): not a Redis failure. */
+class ShardStalled extends Error {
+  constructor(shard: number) {
+    super(`shard ${shard} takes no records from Redis`);
   }
 }
 

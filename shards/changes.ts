@@ -73,16 +73,17 @@ export class ChangeWriter {
 
   /**
    * An announce of another node's peer (the request record at `off` of `q`), for that node
-   * to account. One that finds the ring full is dropped (the peer's next announce carries
-   * its bytes: totals are cumulative), not counted lost: it needs no republishing.
+   * to account. False when the ring is full (the replication thread is behind): the
+   * announce is refused (try again), never dropped after being answered.
    */
-  forward(q: Uint8Array, off: number, node: number): void {
+  forward(q: Uint8Array, off: number, node: number): boolean {
     const at = this.ring.reserve(FORWARD_ANNOUNCE + AnnounceRequest.SIZE);
-    if (at < 0) return;
+    if (at < 0) return false;
     this.ring.u8[at + ChangeRecord.OP] = CH_FORWARD;
     this.ring.dv.setUint32(at + ChangeRecord.NODE, node, true);
     this.ring.u8.set(q.subarray(off, off + AnnounceRequest.SIZE), at + FORWARD_ANNOUNCE);
     this.store.ctl[ShardControl.FORWARDED] = (this.store.ctl[ShardControl.FORWARDED] + 1) | 0;
+    return true;
   }
 
   /** Every local peer of dump `seq` has been written. */

@@ -2,7 +2,7 @@ import { AF_FORWARDED, AF_GONE, AF_RESTORE, AF_WS, AnnounceRequest, KIND_ANNOUNC
 import { ALL_NODES, REMOTE_ANNOUNCE, RemoteRecord, RF_PAUSED, RF_SEEDER, RF_V6, RF_WINS_TIE, RM_ANNOUNCE, RM_DUMP, RM_REMOVE, RM_SWEEP, RM_UPSERT } from '../contract/replication.js';
 import type { ByteRing } from '../contract/ring.js';
 import type { ChangeWriter } from './changes.js';
-import { PF2_REMOTE, PF2_WS, PF_LIVE, PF_PAUSED, PF_SEEDER, PF_V6, PeerRecord, REMOTE_EPOCH, REMOTE_NODE, ShardControl } from './memory-layout.js';
+import { PF2_REMOTE, PF2_WS, PF_LIVE, PF_PAUSED, PF_SEEDER, PF_V6, PeerRecord, REMOTE_EPOCH, REMOTE_FORWARDED, REMOTE_NODE, ShardControl } from './memory-layout.js';
 import type { ShardLogic } from './shard.js';
 import type { SwarmStore } from './swarm-store.js';
 
@@ -109,6 +109,7 @@ export class Replica {
     const rflags = q[off + RemoteRecord.FLAGS];
     const seen = qdv.getUint32(off + RemoteRecord.SEEN, true);
     let peer = store.findPeer(swarm, q, off + RemoteRecord.PEER_ID);
+    let forwarded = 0; // (min interval of the announces this node forwards: kept across updates)
     if (peer >= 0) {
       const pat = peer * PeerRecord.SIZE;
       const f2 = store.peers.u8[pat + PeerRecord.FLAGS2];
@@ -125,6 +126,7 @@ export class Replica {
       // the other node's copy replaces ours (the peer moved there: not a departure), or an
       // older remote one, placed afresh below (its user, family and segment may all differ);
       // a remote leecher turned seeder is a leecher that left (the no-leechers rule)
+      if (f2 & PF2_REMOTE) forwarded = store.peers.dv.getUint32(pat + REMOTE_FORWARDED, true);
       if (f2 & PF2_REMOTE && !(store.peers.u8[pat + PeerRecord.FLAGS] & PF_SEEDER) && rflags & RF_SEEDER) store.departPeer(peer, now);
       else store.removePeer(peer);
     }
@@ -139,6 +141,7 @@ export class Replica {
     pdv.setUint32(pat + PeerRecord.USER, qdv.getUint32(off + RemoteRecord.USER, true), true);
     pdv.setUint32(pat + REMOTE_NODE, qdv.getUint32(off + RemoteRecord.NODE, true), true);
     pdv.setUint32(pat + REMOTE_EPOCH, qdv.getUint32(off + RemoteRecord.EPOCH, true), true);
+    pdv.setUint32(pat + REMOTE_FORWARDED, forwarded, true);
     pdv.setUint32(pat + PeerRecord.LAST_SEEN, seen, true);
     pu8[pat + PeerRecord.FLAGS] = PF_LIVE | (rflags & RF_SEEDER ? PF_SEEDER : 0) | (rflags & RF_V6 ? PF_V6 : 0) | (rflags & RF_PAUSED ? PF_PAUSED : 0);
     pu8[pat + PeerRecord.FLAGS2] = PF2_REMOTE;

@@ -57,6 +57,7 @@ function run(data: ShardWorkerData): void {
   const q = requests.u8;
   const qdv = requests.dv;
   let lastTick = -1;
+  let cutOffSince = 0; // when replication was found cut off (0: it is not)
   Atomics.store(ctl, ShardControl.RUNNING, 1);
 
   for (;;) {
@@ -64,7 +65,8 @@ function run(data: ShardWorkerData): void {
     if (now !== lastTick) {
       lastTick = now;
       const budget = Math.max(1024, Math.ceil(Math.max(ctl[ShardControl.PEER_HIGH], ctl[ShardControl.SWARM_HIGH]) / FULL_SWEEP_SECONDS));
-      store.expire(now, data.rules.peerTimeout, budget, changes !== null && !changes.on);
+      if (changes !== null) cutOffSince = changes.on ? 0 : cutOffSince || now;
+      store.expire(now, data.rules.peerTimeout, budget, cutOffSince);
     }
     // Liveness for the pool's watchdog and /ready: a turn at least every IDLE_WAIT_MS.
     ctl[ShardControl.HEARTBEAT] = (ctl[ShardControl.HEARTBEAT] + 1) | 0;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { AnnounceAnswer, AF_COMPACT, AF_GONE, AF_HAS_KEY, AF_NO_PEER_ID, AF_V6, AF_WS, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_NONE, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, ST_TOO_SOON } from '../contract/requests.js';
+import { AnnounceAnswer, AF_COMPACT, AF_GONE, AF_HAS_KEY, AF_NO_PEER_ID, AF_V6, AF_WS, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_NONE, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_BUSY, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, ST_TOO_SOON } from '../contract/requests.js';
 import { ADDR4, ADDR6, ShardControl, PF_COMPLETED, PF_FRESH, PF_LIVE, PF_PAUSED, PF_SEEDER, PF_V6, PeerRecord, SwarmRecord } from './memory-layout.js';
 import { allocateGlobal, allocateShardMemory, type ShardLimits } from './memory.js';
 import { ByteRing } from '../contract/ring.js';
@@ -1236,9 +1236,15 @@ describe('ShardLogic with other nodes (replication)', () => {
     expect(h.logic.owners.get(5, swarmOf())).toBe(0);
     expect(h.store.ctl[ShardControl.REMOTE_PEERS]).toBe(0);
     upsert(h, { user: 5 });
-    h.store.ctl[ShardControl.REPL_ON] = 0; // replication cut off: a local announce takes it over
+    h.store.ctl[ShardControl.REPL_ON] = 0; // replication cut off: answered, not taken over (its node accounts it)
+    expect(h.announce({ ih: IH, pid: remotePid, ip, port: 6001, left: 10, user: 5 }).status).toBe(ST_OK);
+    expect([h.logic.owners.get(5, swarmOf()), h.store.ctl[ShardControl.REMOTE_PEERS]]).toEqual([1, 1]);
+    // until its node would have expired it: then it is no longer there, and becomes local
+    h.now += 100;
+    h.store.expire(h.now, 60, 1 << 20, h.now - 100);
+    expect(h.store.ctl[ShardControl.REMOTE_PEERS]).toBe(0);
     h.announce({ ih: IH, pid: remotePid, ip, port: 6001, left: 10, user: 5 });
-    expect([h.logic.owners.get(5, swarmOf()), h.store.ctl[ShardControl.REMOTE_PEERS]]).toEqual([1, 0]);
+    expect(h.logic.owners.get(5, swarmOf())).toBe(1);
   });
 
   it('in open mode, forwards too, and applies a forwarded announce only with the key the peer proved itself with', () => {
@@ -1247,6 +1253,7 @@ describe('ShardLogic with other nodes (replication)', () => {
     h.announce({ ih: IH, pid: peerId(1), ip, port: 6001, left: 10, key: 42 });
     h.announce({ ih: IH, pid: peerId(2), ip, port: 6002, left: 10 });
     h.changes();
+    h.now += 5; // (forwards received after those announces)
     const fwd = (pid: Uint8Array, key: number | undefined, port: number) => h.remote({ op: RM_ANNOUNCE, announce: { ih: IH, pid, ip, port, left: 10, key, source: 0 } });
     fwd(peerId(1), 7, 7001); // wrong key: dropped
     fwd(peerId(2), undefined, 7002); // no key to prove it: dropped
@@ -1281,6 +1288,36 @@ describe('ShardLogic with other nodes (replication)', () => {
     expect(h.changes().map(([op]) => op)).toEqual([CH_FORWARD, CH_FORWARD]);
   });
 
+  it('keeps the two latest leecher departures in order when one comes late (as of when another node received it)', () => {
+    const h = new Harness();
+    h.announce({ ih: IH, pid: peerId(1), ip, port: 6001, left: 10, user: 1 });
+    h.announce({ ih: IH, pid: peerId(2), ip, port: 6002, left: 10, user: 2 });
+    h.announce({ ih: IH, pid: peerId(3), ip, port: 6003, left: 10, user: 3 });
+    const [p1, p2, p3] = [1, 2, 3].map((i) => h.peerSlot(IH, peerId(i)));
+    const sat = h.store.findSwarm(IH, 0) * SwarmRecord.SIZE;
+    const read = () => [SwarmRecord.LEECHER_AT, SwarmRecord.LEECHER_USER, SwarmRecord.LEECHER_AT2, SwarmRecord.LEECHER_USER2].map((f) => h.store.swarms.dv.getUint32(sat + f, true));
+    h.store.leecherLeft(p1, 1000);
+    h.store.leecherLeft(p2, 960); // late: second place
+    expect(read()).toEqual([1000, 1, 960, 2]);
+    h.store.leecherLeft(p1, 900); // the same user's, older: nothing moves back
+    h.store.leecherLeft(p3, 950); // older than both: kept out
+    expect(read()).toEqual([1000, 1, 960, 2]);
+    h.store.leecherLeft(p3, 1010);
+    expect(read()).toEqual([1010, 3, 1000, 1]);
+  });
+
+  it('refuses (busy), never drops, an announce it cannot forward: the replication thread is behind', () => {
+    const h = new Harness();
+    h.replicate();
+    upsert(h, { user: 5 });
+    const statuses = new Set<number>();
+    for (let i = 0; i < 1000; i++) statuses.add(h.announce({ ih: IH, pid: remotePid, ip, port: 7000, left: 10, user: 5 }).status);
+    expect([...statuses].sort()).toEqual([ST_OK, ST_BUSY]);
+    const forwarded = h.changes().length; // each one answered OK went
+    expect(forwarded).toBeGreaterThan(100);
+    expect(h.announce({ ih: IH, pid: remotePid, ip, port: 7000, left: 10, user: 5 }).status).toBe(ST_OK); // room again
+  });
+
   it('drops a forwarded announce older than the peer last announce here', () => {
     const h = new Harness();
     h.replicate();
@@ -1290,13 +1327,25 @@ describe('ShardLogic with other nodes (replication)', () => {
     h.remote({ op: RM_ANNOUNCE, announce: { ...p, port: 6009, event: EVENT_STOPPED, forwardedAt: h.now - 5 } });
     expect(h.changes()).toEqual([]);
     expect(h.scrape([IH]).files).toEqual([[0, 0, 1]]);
-    // received in the same second as the direct one, but reporting less: older too
+    // received in the same second as the direct one: older as far as anyone can tell
     h.now += 10;
     h.announce({ ...p, uploaded: 500 });
-    h.remote({ op: RM_ANNOUNCE, announce: { ...p, port: 6009, uploaded: 400, forwardedAt: h.now } });
-    expect(h.changes()).toEqual([]);
     h.remote({ op: RM_ANNOUNCE, announce: { ...p, port: 6009, uploaded: 600, forwardedAt: h.now } });
+    expect(h.changes()).toEqual([]);
+    // received later, but reporting less upload than the baseline: older too
+    h.now += 1;
+    h.remote({ op: RM_ANNOUNCE, announce: { ...p, port: 6009, uploaded: 400 } });
+    expect(h.changes()).toEqual([]);
+    h.remote({ op: RM_ANNOUNCE, announce: { ...p, port: 6009, uploaded: 600 } });
     expect(h.changes()).toEqual([[CH_UPSERT, 6009]]);
+    // a late one for a peer that left (stopped here since): not brought back; a new session is
+    h.announce({ ...p, port: 6009, uploaded: 600, event: EVENT_STOPPED });
+    h.changes();
+    h.now += 1;
+    h.remote({ op: RM_ANNOUNCE, announce: { ...p, uploaded: 700 } });
+    expect(h.scrape([IH]).files).toEqual([[0, 0, 0]]);
+    h.remote({ op: RM_ANNOUNCE, announce: { ...p, event: EVENT_STARTED } });
+    expect(h.scrape([IH]).files).toEqual([[0, 0, 1]]);
   });
 
   it('forwards a ledger announce of another node peer to its node (answered here, not accounted), refuses another user its peer_id', () => {

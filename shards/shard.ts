@@ -1,4 +1,4 @@
-import { AnnounceAnswer, writeSocketEntry, AF_COMPACT, AF_FORWARDED, AF_GONE, AF_HAS_KEY, AF_RESTORE, AF_V6, AF_WS, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, ST_TOO_MANY_PEERS, ST_TOO_MANY_SWARMS, ST_TOO_SOON } from '../contract/requests.js';
+import { AnnounceAnswer, writeSocketEntry, AF_COMPACT, AF_FORWARDED, AF_GONE, AF_HAS_KEY, AF_RESTORE, AF_V6, AF_WS, AnnounceRequest, ENTRY_FULL, ENTRY_V4, ENTRY_V6, EVENT_COMPLETED, EVENT_PAUSED, EVENT_STARTED, EVENT_STOPPED, KIND_ANNOUNCE, KIND_SCRAPE, ScrapeAnswer, SCRAPE_ENTRY, ScrapeRequest, ST_BUSY, ST_OK, ST_PEER_ID_IN_USE, ST_TABLE_FULL, ST_TOO_MANY_PEERS, ST_TOO_MANY_SWARMS, ST_TOO_SOON } from '../contract/requests.js';
 import { AccountingRecord, ACF2_WS, ACF_COMPLETED, ACF_HAS_KEY, ACF_PAUSED, ACF_REFUSED, ACF_SEEDER, ACF_STATE, ACF_STOPPED, ACF_V6, CHEAT_BACKWARDS, CHEAT_NO_LEECHERS, CHEAT_OVER_RATE, CHEAT_TOO_MANY_PEERS } from '../contract/accounting.js';
 import { OwnerCounts } from './owner-counts.js';
 import type { ChangeWriter } from './changes.js';
@@ -163,8 +163,9 @@ export class ShardLogic {
             adv.setUint32(at + AnnounceAnswer.WAIT, this.rules.minInterval - (now - last), true);
             return;
           }
+          // (the replication thread stamps FORWARDED_AT, to the millisecond)
+          if (!this.changes!.forward(q, off, to)) return this.fail(at, out, ST_BUSY);
           pdv.setUint32(peer * PeerRecord.SIZE + REMOTE_FORWARDED, now, true);
-          this.changes!.forward(q, off, to); // (the replication thread stamps FORWARDED_AT, to the millisecond)
         }
         store.swarms.dv.setUint32(swarm * SwarmRecord.SIZE + SwarmRecord.LAST_ACTIVE, now, true);
         const n = this.answerPeers(swarm, peer, ws, v6, qdv.getFloat64(off + AnnounceRequest.LEFT, true) === 0 || event === EVENT_PAUSED, numwant, a, at, entry);
@@ -172,9 +173,10 @@ export class ShardLogic {
         out.shrinkLast(AnnounceAnswer.PEERS + n * entry);
         return;
       }
-    } else if (flags & AF_FORWARDED && (peer >= 0 ? this.staleForward(peer, q, qdv, off) : user === 0)) {
-      // older than what the peer announced here since; or, in open mode, a peer that left
-      // this node already (nothing to account, and nothing here proves who sent it)
+    } else if (flags & AF_FORWARDED && (peer >= 0 ? this.staleForward(peer, q, qdv, off) : user === 0 || event !== EVENT_STARTED)) {
+      // older than what the peer announced here since; or a peer that left this node
+      // already (stopped or expired: a late announce must not bring it back; in open mode
+      // nothing here proves who sent it); a new session (`started`) is one
       return this.fail(at, out, ST_TOO_SOON);
     }
     if (peer >= 0 && !this.ownsPeer(peer, user, key, (flags & AF_HAS_KEY) !== 0, flags & AF_FORWARDED ? -1 : source)) {
@@ -358,8 +360,10 @@ export class ShardLogic {
    *   stays (dropped); in open mode nothing here proves it is the same client (dropped).
    * - Put back at start: ours again (the other copy, if newer, wins when it is published).
    * - Replication on: forwarded (never a browser's: WebSocket peers stay where they are).
-   * - A browser, or replication cut off: a user's peer moves here (its baseline starts
-   *   again); in open mode nothing proves it is the same client: answered only.
+   * - A browser, or replication cut off: answered only (its node keeps accounting it: two
+   *   nodes crediting one client from two baselines would count bytes twice; in open mode
+   *   nothing here proves it is the same client). Once its node has let it go (or, cut
+   *   off, when its node would have expired it), it becomes local here.
    */
   private remoteTarget(peer: number, qdv: DataView, off: number, user: number, flags: number): number {
     const pdv = this.store.peers.dv;
@@ -368,20 +372,22 @@ export class ShardLogic {
     if (flags & AF_FORWARDED) return user === 0 || pdv.getUint32(pat + PeerRecord.LAST_SEEN, true) > qdv.getUint32(off + AnnounceRequest.FORWARDED_AT, true) ? REMOTE_DROP : REMOTE_TAKE;
     if (flags & AF_RESTORE) return REMOTE_TAKE;
     if (this.changes !== null && this.changes.on && !(flags & AF_WS)) return pdv.getUint32(pat + REMOTE_NODE, true);
-    return user === 0 ? 0 : REMOTE_TAKE;
+    return 0;
   }
 
   /**
    * Is this announce, received by another node and forwarded here, older than what the peer
    * announced here directly since? Then it would undo that (a late `stopped` ending a newer
    * session, totals going backwards): its bytes are in the newer totals already. Received
-   * before the peer's last announce here, or reporting less upload than its baseline (a
-   * client that restarted says `started`).
+   * before the peer's last announce here (or in the same second), or reporting less upload
+   * than its baseline (a client that restarted says `started`).
    */
   private staleForward(peer: number, q: Uint8Array, qdv: DataView, off: number): boolean {
     const pdv = this.store.peers.dv;
     const pat = peer * PeerRecord.SIZE;
-    if (pdv.getUint32(pat + PeerRecord.LAST_SEEN, true) > qdv.getUint32(off + AnnounceRequest.FORWARDED_AT, true)) return true;
+    // (a tie is stale too: the clocks tick whole seconds, and a client announcing at two nodes
+    // within one second gains nothing from the second but what its next announce carries)
+    if (pdv.getUint32(pat + PeerRecord.LAST_SEEN, true) >= qdv.getUint32(off + AnnounceRequest.FORWARDED_AT, true)) return true;
     // (upload only: libtorrent lowers `downloaded` by pieces that failed their hash check)
     return q[off + AnnounceRequest.EVENT] !== EVENT_STARTED && qdv.getFloat64(off + AnnounceRequest.UPLOADED, true) < pdv.getFloat64(pat + PeerRecord.UPLOADED, true);
   }

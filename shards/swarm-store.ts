@@ -268,13 +268,21 @@ export class SwarmStore {
     const sdv = this.swarms.dv;
     const sat = this.peers.dv.getUint32(pat + PeerRecord.SWARM, true) * SwarmRecord.SIZE;
     const user = this.peers.dv.getUint32(pat + PeerRecord.USER, true);
-    if (sdv.getUint32(sat + SwarmRecord.LEECHER_USER, true) !== user) {
-      // another user's departure moves to second place; the same user's is just updated
-      sdv.setUint32(sat + SwarmRecord.LEECHER_AT2, sdv.getUint32(sat + SwarmRecord.LEECHER_AT, true), true);
+    // (a departure may come late, as of when another node received it: keep the two latest
+    // of two different users in order, never moving one back in time)
+    const at1 = sdv.getUint32(sat + SwarmRecord.LEECHER_AT, true);
+    if (sdv.getUint32(sat + SwarmRecord.LEECHER_USER, true) === user) {
+      sdv.setUint32(sat + SwarmRecord.LEECHER_AT, Math.max(at1, now), true);
+    } else if (now >= at1) {
+      // another user's departure moves to second place
+      sdv.setUint32(sat + SwarmRecord.LEECHER_AT2, at1, true);
       sdv.setUint32(sat + SwarmRecord.LEECHER_USER2, sdv.getUint32(sat + SwarmRecord.LEECHER_USER, true), true);
       sdv.setUint32(sat + SwarmRecord.LEECHER_USER, user, true);
+      sdv.setUint32(sat + SwarmRecord.LEECHER_AT, now, true);
+    } else if (sdv.getUint32(sat + SwarmRecord.LEECHER_USER2, true) === user || now > sdv.getUint32(sat + SwarmRecord.LEECHER_AT2, true)) {
+      sdv.setUint32(sat + SwarmRecord.LEECHER_USER2, user, true);
+      sdv.setUint32(sat + SwarmRecord.LEECHER_AT2, Math.max(now, sdv.getUint32(sat + SwarmRecord.LEECHER_AT2, true)), true);
     }
-    sdv.setUint32(sat + SwarmRecord.LEECHER_AT, now, true);
   }
 
   /** After a thread died on these tables: put them back in order (recovery.ts). */
@@ -304,7 +312,7 @@ export class SwarmStore {
    * as long. Visits at most `budget` slots of each slab, continuing where the last call
    * stopped, so one call never stalls the shard.
    */
-  expire(now: number, timeout: number, budget: number, remoteToo = false): number {
+  expire(now: number, timeout: number, budget: number, cutOffSince = 0): number {
     const c = this.ctl;
     const pu8 = this.peers.u8;
     const pdv = this.peers.dv;
@@ -315,8 +323,10 @@ export class SwarmStore {
       if (p >= high) p = 0;
       const at = p * PeerRecord.SIZE;
       // (another node's peer leaves when its node says so, or when that node's lease lapses;
-      // with replication cut off, `remoteToo`, when its node would have expired it)
-      if (pu8[at + PeerRecord.FLAGS] & PF_LIVE && (remoteToo || !(pu8[at + PeerRecord.FLAGS2] & PF2_REMOTE)) && now - pdv.getUint32(at + PeerRecord.LAST_SEEN, true) > timeout) {
+      // with replication cut off since `cutOffSince`, a timeout after that at the earliest:
+      // its last announce may be later than its last published change)
+      const remote = (pu8[at + PeerRecord.FLAGS2] & PF2_REMOTE) !== 0;
+      if (pu8[at + PeerRecord.FLAGS] & PF_LIVE && (!remote || cutOffSince > 0) && now - Math.max(pdv.getUint32(at + PeerRecord.LAST_SEEN, true), remote ? cutOffSince : 0) > timeout) {
         this.departPeer(p, now);
         removed++;
       }
