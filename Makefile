@@ -20,7 +20,7 @@ endif
 export NODE
 NPM_STAMP := node_modules/.stamp
 
-.PHONY: run test test-deps build bench bench-udp bench-ledger clean
+.PHONY: run test test-deps build bench bench-udp bench-ledger check-deploy clean
 
 # No install scripts: nothing we run needs one (uWebSockets.js ships its binaries, msgpackr
 # falls back to JavaScript), and the test-only WebRTC module under bittorrent-tracker would
@@ -48,6 +48,11 @@ test-deps:
 
 test: build test-deps
 	$(NODE) node_modules/vitest/vitest.mjs run
+
+# The deployment files (Dockerfile, docker-compose.yml, Caddyfile, systemd unit) checked
+# with the validators this machine can run (deploy/check.sh); .ci/run runs it after make test.
+check-deploy:
+	bash deploy/check.sh
 
 # Benchmarks (see bench/README.md for what they run and how to read them).
 bench: build

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# `make check-deploy`: the deployment files, checked with the tools that can run here
+# (images cannot be pulled on this machine): docker-compose's own parser on the compose
+# file with a generated .env, `caddy validate` on the Caddyfile, `systemd-analyze verify`
+# on the unit, and the rules the Dockerfile must keep. Missing tools are installed when
+# we may (root with apt), else named and failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+fail=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fail=1; }
+
+need() { # command package
+  command -v "$1" >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get install -y -qq "$2" >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "$2" >/dev/null 2>&1; }
+  fi
+  command -v "$1" >/dev/null 2>&1 || { bad "$1 is missing (apt-get install -y $2)"; return 1; }
+}
+
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+ENV_FILE=$T/.env SECRETS_DIR=$T/secrets bash deploy/gen-env.sh tracker.example.org >/dev/null || bad "deploy/gen-env.sh"
+[ "$(stat -c %a "$T/.env")" = 600 ] && ok ".env is 0600" || bad ".env is not 0600"
+
+if need docker-compose docker-compose; then
+  if out=$(docker-compose --env-file "$T/.env" -f docker-compose.yml config 2>&1); then
+    ok "docker-compose config"
+    # the databases and admin listeners stay inside the compose network
+    for svc in postgres redis prometheus; do
+      block=$(printf '%s\n' "$out" | awk -v s="  $svc:" '$0 == s {on=1; next} on && /^  [a-z]/ {on=0} on')
+      if printf '%s\n' "$block" | grep -q '^    ports:'; then bad "$svc publishes ports"; else ok "$svc publishes no ports"; fi
+    done
+    printf '%s\n' "$out" | grep -q 'published: 8081\|8081:8081' && bad "an admin listener is published" || ok "no admin listener published"
+    printf '%s\n' "$out" | grep -q '127.0.0.1:3000:3000\|host_ip: 127.0.0.1' && ok "grafana on loopback only" || bad "grafana is not bound to loopback"
+  else
+    bad "docker-compose config: $out"
+  fi
+fi
+
+if need caddy caddy; then
+  if out=$(SHARDTRACK_DOMAIN=tracker.example.org caddy validate --config deploy/caddy/Caddyfile --adapter caddyfile 2>&1); then ok "caddy validate"; else bad "caddy validate: $(printf '%s' "$out" | tail -3)"; fi
+fi
+
+if command -v systemd-analyze >/dev/null 2>&1; then
+  # (the unit names /opt/shardtrack and /usr/bin/node, which this machine may not have)
+  out=$(systemd-analyze verify deploy/systemd/shardtrack.service 2>&1 | grep -v -e 'is not executable' -e 'No such file or directory' -e '^$')
+  if [ -z "$out" ]; then ok "systemd-analyze verify"; else bad "systemd-analyze verify: $out"; fi
+else
+  bad "systemd-analyze is missing (systemd)"
+fi
+
+# the Dockerfile's rules (no Dockerfile linter is packaged for Debian 12 or npm)
+grep -q '^USER node$' Dockerfile && ok "Dockerfile runs as the node user" || bad "Dockerfile does not drop root"
+grep -q '^HEALTHCHECK ' Dockerfile && ok "Dockerfile has a health check" || bad "Dockerfile has no HEALTHCHECK"
+if grep -E '^FROM ' Dockerfile | grep -qvE '^FROM [a-z0-9./-]+:[0-9]+\.[0-9]+\.[0-9]+-[a-z]+'; then bad "a FROM image is not pinned to a release"; else ok "FROM images pinned"; fi
+node_pin=$(grep -oE '^PIN=[0-9.]+' deploy/node-runtime.sh | cut -d= -f2)
+if [ -n "$node_pin" ] && ! grep -q "node:$node_pin-" Dockerfile; then bad "the image's Node is not deploy/node-runtime.sh's ($node_pin)"; else ok "the image's Node is the pinned one"; fi
+
+exit $fail
