@@ -19,7 +19,9 @@ RUN node node_modules/typescript/bin/tsc -p tsconfig.json \
  && cp -r persistence/migrations dist/persistence/ \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
-# ---- runtime: the compiled tracker and its production dependencies, as the unprivileged node user
+# ---- runtime: the compiled tracker and its production dependencies, as an unprivileged user
+# (these settings are environment variables: they outrank a --config file; override them in
+# the environment)
 FROM node:22.23.5-bookworm-slim
 ENV NODE_ENV=production \
     SHARDTRACK_DATABASE__DATA_DIR=/data \
@@ -30,9 +32,12 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-# the data directory (journal, checkpoints, embedded database, credentials): 0700, the node user's
-RUN mkdir -p /data && chown node:node /data && chmod 700 /data
-USER node
+# a user of its own, with a uid no host login has (uid 1000, the image's `node`, often does);
+# the data directory (journal, checkpoints, embedded database, credentials): 0700, its
+RUN groupadd --system --gid 10001 shardtrack \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin shardtrack \
+ && mkdir -p /data && chown shardtrack:shardtrack /data && chmod 700 /data
+USER 10001:10001
 VOLUME ["/data"]
 # HTTP and WebSocket announces, UDP announces, the admin listener (API, /health, /ready, /metrics)
 EXPOSE 8080 6969/udp 8081

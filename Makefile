@@ -4,8 +4,10 @@
 # NODE is the Node.js everything runs on: the `node` on the PATH when it is >= 22.12 and
 # the uWebSockets.js build loads on it, else a pinned Node 22 installed once into .runtime/
 # (deploy/node-runtime.sh). `make bench NODE=/usr/bin/node` runs on another one, unchecked.
+# (goals that run no Node: clean, check-deploy)
+NEEDS_NODE := $(if $(MAKECMDGOALS),$(filter-out clean check-deploy,$(MAKECMDGOALS)),all)
 ifeq ($(origin NODE),undefined)
-ifneq ($(MAKECMDGOALS),clean)
+ifneq ($(NEEDS_NODE),)
 NODE := $(shell sh deploy/node-runtime.sh)
 endif
 endif
@@ -14,7 +16,7 @@ endif
 NODE_BIN := $(shell p=$$(command -v "$(NODE)" 2>/dev/null) && [ "$$(printf %.1s "$$p")" = / ] && dirname "$$p")
 ifneq ($(NODE_BIN),)
 export PATH := $(NODE_BIN):$(PATH)
-else ifneq ($(MAKECMDGOALS),clean)
+else ifneq ($(NEEDS_NODE),)
 $(error no Node.js to run on ($(NODE)): see the line deploy/node-runtime.sh printed above)
 endif
 export NODE

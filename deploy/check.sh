@@ -31,8 +31,13 @@ if need docker-compose docker-compose; then
       block=$(printf '%s\n' "$out" | awk -v s="  $svc:" '$0 == s {on=1; next} on && /^  [a-z]/ {on=0} on')
       if printf '%s\n' "$block" | grep -q '^    ports:'; then bad "$svc publishes ports"; else ok "$svc publishes no ports"; fi
     done
-    printf '%s\n' "$out" | grep -q 'published: 8081\|8081:8081' && bad "an admin listener is published" || ok "no admin listener published"
-    printf '%s\n' "$out" | grep -q '127.0.0.1:3000:3000\|host_ip: 127.0.0.1' && ok "grafana on loopback only" || bad "grafana is not bound to loopback"
+    # the trackers publish UDP alone (HTTP goes through Caddy; the admin listener nowhere)
+    for svc in tracker-1 tracker-2; do
+      block=$(printf '%s\n' "$out" | awk -v s="  $svc:" '$0 == s {on=1; next} on && /^  [a-z]/ {on=0} on')
+      if printf '%s\n' "$block" | awk '/^    ports:/ {on=1; next} on && /^    [a-z]/ {on=0} on' | grep -q 'protocol: tcp\|/tcp'; then bad "$svc publishes a TCP port"; else ok "$svc publishes UDP only"; fi
+    done
+    block=$(printf '%s\n' "$out" | awk '$0 == "  grafana:" {on=1; next} on && /^  [a-z]/ {on=0} on')
+    printf '%s\n' "$block" | grep -q '127.0.0.1:3000:3000' && ok "grafana on loopback only" || bad "grafana is not bound to loopback"
   else
     bad "docker-compose config: $out"
   fi
@@ -51,7 +56,7 @@ else
 fi
 
 # the Dockerfile's rules (no Dockerfile linter is packaged for Debian 12 or npm)
-grep -q '^USER node$' Dockerfile && ok "Dockerfile runs as the node user" || bad "Dockerfile does not drop root"
+grep -qE '^USER [1-9][0-9]{3,}' Dockerfile && ok "Dockerfile runs as an unprivileged uid" || bad "Dockerfile does not drop root"
 grep -q '^HEALTHCHECK ' Dockerfile && ok "Dockerfile has a health check" || bad "Dockerfile has no HEALTHCHECK"
 if grep -E '^FROM ' Dockerfile | grep -qvE '^FROM [a-z0-9./-]+:[0-9]+\.[0-9]+\.[0-9]+-[a-z]+'; then bad "a FROM image is not pinned to a release"; else ok "FROM images pinned"; fi
 node_pin=$(grep -oE '^PIN=[0-9.]+' deploy/node-runtime.sh | cut -d= -f2)

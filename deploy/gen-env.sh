@@ -10,7 +10,12 @@ cd "$(dirname "$0")/.."
 ENV_FILE=${ENV_FILE:-.env}
 SECRETS_DIR=${SECRETS_DIR:-deploy/secrets}
 DOMAIN=${1:-localhost}
-if [ -e "$ENV_FILE" ]; then echo "$ENV_FILE exists: not overwriting its secrets (delete it first to start over)" >&2; exit 1; fi
+if [ -e "$ENV_FILE" ]; then
+  # (PostgreSQL takes its password at its first start: a new one would lock the trackers out
+  # of the existing volume; starting over means `docker compose down -v`, which deletes the data)
+  echo "$ENV_FILE exists: not overwriting its secrets" >&2
+  exit 1
+fi
 secret() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
 umask 077
 metrics=$(secret)
@@ -22,6 +27,8 @@ REDIS_PASSWORD=$(secret)
 UDP_CONNECTION_ID_SECRET=$(secret)
 METRICS_TOKEN=$metrics
 GRAFANA_ADMIN_PASSWORD=$(secret)
+# shard threads of each tracker node (two nodes share this host's cores)
+SHARDS_PER_NODE=1
 EOT
 mkdir -p "$SECRETS_DIR"
 chmod 700 "$SECRETS_DIR"
