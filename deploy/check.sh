@@ -23,21 +23,22 @@ trap 'rm -rf "$T"' EXIT
 ENV_FILE=$T/.env SECRETS_DIR=$T/secrets bash deploy/gen-env.sh tracker.example.org >/dev/null || bad "deploy/gen-env.sh"
 [ "$(stat -c %a "$T/.env")" = 600 ] && ok ".env is 0600" || bad ".env is not 0600"
 
+# The lines under `key:` at `indent` spaces, up to the next key at that indent, of stdin.
+section() { awk -v s="$1$2:" -v i="^$1[a-z]" '$0 == s {on=1; next} on && $0 ~ i {on=0} on'; }
+
 if need docker-compose docker-compose; then
   if out=$(docker-compose --env-file "$T/.env" -f docker-compose.yml config 2>&1); then
     ok "docker-compose config"
+    service() { printf '%s\n' "$out" | section '  ' "$1"; }
     # the databases and admin listeners stay inside the compose network
     for svc in postgres redis prometheus; do
-      block=$(printf '%s\n' "$out" | awk -v s="  $svc:" '$0 == s {on=1; next} on && /^  [a-z]/ {on=0} on')
-      if printf '%s\n' "$block" | grep -q '^    ports:'; then bad "$svc publishes ports"; else ok "$svc publishes no ports"; fi
+      if service "$svc" | grep -q '^    ports:'; then bad "$svc publishes ports"; else ok "$svc publishes no ports"; fi
     done
     # the trackers publish UDP alone (HTTP goes through Caddy; the admin listener nowhere)
     for svc in tracker-1 tracker-2; do
-      block=$(printf '%s\n' "$out" | awk -v s="  $svc:" '$0 == s {on=1; next} on && /^  [a-z]/ {on=0} on')
-      if printf '%s\n' "$block" | awk '/^    ports:/ {on=1; next} on && /^    [a-z]/ {on=0} on' | grep -q 'protocol: tcp\|/tcp'; then bad "$svc publishes a TCP port"; else ok "$svc publishes UDP only"; fi
+      if service "$svc" | section '    ' ports | grep -q 'protocol: tcp\|/tcp'; then bad "$svc publishes a TCP port"; else ok "$svc publishes UDP only"; fi
     done
-    block=$(printf '%s\n' "$out" | awk '$0 == "  grafana:" {on=1; next} on && /^  [a-z]/ {on=0} on')
-    printf '%s\n' "$block" | grep -q '127.0.0.1:3000:3000' && ok "grafana on loopback only" || bad "grafana is not bound to loopback"
+    service grafana | grep -q '127.0.0.1:3000:3000' && ok "grafana on loopback only" || bad "grafana is not bound to loopback"
   else
     bad "docker-compose config: $out"
   fi

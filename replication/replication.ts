@@ -48,12 +48,6 @@ export class Replication {
     return this.stats[ReplicationStats.SYNCED] === 1;
   }
 
-  /** Until the first sync, or Redis failing first; at most `ms`. */
-  async firstSync(ms: number): Promise<void> {
-    const until = Date.now() + ms;
-    while (!this.synced && this.stats[ReplicationStats.ERRORS] === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
-  }
-
   close(): Promise<void> {
     this.closed ??= new Promise<void>((resolve) => {
       const done = () => {

@@ -82,7 +82,6 @@ export class ChangeWriter {
     this.ring.u8[at + ChangeRecord.OP] = CH_FORWARD;
     this.ring.dv.setUint32(at + ChangeRecord.NODE, node, true);
     this.ring.u8.set(q.subarray(off, off + AnnounceRequest.SIZE), at + FORWARD_ANNOUNCE);
-    this.store.ctl[ShardControl.FORWARDED] = (this.store.ctl[ShardControl.FORWARDED] + 1) | 0;
     return true;
   }
 

@@ -42,7 +42,6 @@ export const ShardControl = {
   REPL_ON: ShardWords.REPL_ON,
   CHANGES_LOST: ShardWords.CHANGES_LOST,
   REMOTE_PEERS: 54, // peers of other nodes in this shard's swarms
-  FORWARDED: 55, // announces of other nodes' peers handed to their node (wraps)
   REMOTE_FULL: 56, // other nodes' peers not taken: max_peers/max_swarms reached
   FREE4: 64, // MAX_CLASS words: heads of arena 4's free lists by class (NIL = -1)
   FREE6: 96, // MAX_CLASS words: same for arena 6

@@ -10,11 +10,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigOverrides } from '../dist/engine/config.js';
 import type { Tracker } from '../dist/engine/tracker.js';
 import { ReplicationStats } from '../dist/contract/replication.js';
-import { announcePath, decode, failure, get, hash, peerId, scrapeCounts, spawnTracker, startTestTracker, until, type AnnounceParams, type TrackerProcess } from './helpers.js';
+import { announcePath, decode, failure, freeTcpPort, get, hash, peerId, scrapeCounts, spawnTracker, startTestTracker, until, type AnnounceParams, type TrackerProcess } from './helpers.js';
 import { LedgerSim, ledgerTotals, nonZero, seedRegistry } from './support/ledger-sim.js';
 import { prng } from './support/prng.js';
 import { perTestLedger } from './support/ledger-trackers.js';
-import { hasRedisServer, machineRedis, OwnRedis, ownCluster, freeTcpPort, REDIS_URL } from './support/redis.js';
+import { hasRedisServer, machineRedis, OwnRedis, ownCluster, REDIS_URL } from './support/redis.js';
 
 const redis = machineRedis();
 const running: Tracker[] = [];

@@ -56,6 +56,16 @@ export async function freeUdpPort(): Promise<number> {
   return port;
 }
 
+/** A TCP port nothing listens on right now on 127.0.0.1 (bound and released). */
+export async function freeTcpPort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
 export interface Reply {
   status: number;
   body: Buffer;

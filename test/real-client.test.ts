@@ -7,14 +7,13 @@ import bencode from 'bencode';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Tracker } from '../dist/engine/tracker.js';
 import { FAILURE_CODES, PROTO_HTTP, PROTO_UDP, TrackerCounters } from '../dist/engine/counters.js';
 import { EVENT_COMPLETED, EVENT_NONE, EVENT_STARTED, EVENT_STOPPED } from '../dist/contract/requests.js';
-import { decodeRawKeys, defaultLimits, freeUdpPort, get, hexKey, pct, startTestTracker, until } from './helpers.js';
+import { decodeRawKeys, defaultLimits, freeTcpPort, freeUdpPort, get, hexKey, pct, startTestTracker, until } from './helpers.js';
 
 const hasAria2 = spawnSync('aria2c', ['--version']).status === 0;
 const hasTransmission = spawnSync('transmission-daemon', ['-V']).status === 0;
@@ -177,15 +176,6 @@ async function setUp(proto: 'http' | 'udp'): Promise<Setup> {
       expect(failed).toEqual([]);
     },
   };
-}
-
-function freeTcpPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Transmission's JSON-RPC: the first call learns the CSRF session id from a 409. */
