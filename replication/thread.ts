@@ -256,7 +256,6 @@ class Replicator {
       const at = await this.reserveRemote(i, RemoteRecord.SIZE);
       s.remote.u8[at + RemoteRecord.OP] = RM_DUMP;
       s.remote.dv.setUint32(at + RemoteRecord.SEEN, seq, true);
-      s.dirty = true;
     }
     this.flushRemote();
     let until = Date.now() + DUMP_TIMEOUT_MS;
@@ -298,7 +297,7 @@ class Replicator {
         for (let i = 0; i < members.length; i++) {
           if (!live.has(members[i])) continue;
           const node = this.indexOf(members[i]);
-          for (const v of res[2 + i][1] as Buffer[]) await this.upsert(node, members[i], v, 0, epoch);
+          for (const v of res[2 + i][1] as Buffer[]) await this.upsert(node, members[i], v, epoch);
         }
         break;
       }
@@ -593,7 +592,7 @@ class Replicator {
     for (let at = 0; at + KEY_BYTES < u.length; n++) {
       const len = KEY_BYTES + entryBytes(u, at + KEY_BYTES);
       if (at + len > u.length) break;
-      await this.upsert(node, b.n, u.subarray(at, at + len), 0, this.syncEpoch);
+      await this.upsert(node, b.n, u.subarray(at, at + len), this.syncEpoch);
       at += len;
     }
     const r = b.r;
@@ -612,22 +611,22 @@ class Replicator {
   }
 
   /** One peer entry (key + entry, as in a node's hash) into its shard's remote ring. */
-  private async upsert(node: number, nodeId: string, e: Uint8Array, at: number, epoch: number): Promise<void> {
-    const shard = shardIndex(e, at, this.shards.length);
+  private async upsert(node: number, nodeId: string, e: Uint8Array, epoch: number): Promise<void> {
+    const shard = shardIndex(e, 0, this.shards.length);
     const off = await this.reserveRemote(shard, RemoteRecord.SIZE);
     const ring = this.shards[shard].remote;
     const u8 = ring.u8;
     const dv = ring.dv;
-    const flags = e[at + KEY_BYTES];
+    const flags = e[KEY_BYTES];
     u8[off + RemoteRecord.OP] = RM_UPSERT;
     u8[off + RemoteRecord.FLAGS] = (flags & 0x7f) | (nodeId > this.nodeId ? RF_WINS_TIE : 0);
     dv.setUint32(off + RemoteRecord.NODE, node, true);
     dv.setUint32(off + RemoteRecord.EPOCH, epoch, true);
-    const edv = new DataView(e.buffer, e.byteOffset + at + KEY_BYTES);
+    const edv = new DataView(e.buffer, e.byteOffset + KEY_BYTES);
     dv.setUint32(off + RemoteRecord.USER, edv.getUint32(1, true), true);
     dv.setUint32(off + RemoteRecord.SEEN, this.toClock(edv.getUint32(5, true)), true);
-    u8.set(e.subarray(at, at + KEY_BYTES), off + RemoteRecord.INFO_HASH);
-    u8.set(e.subarray(at + KEY_BYTES + ENTRY_HEAD, at + KEY_BYTES + ENTRY_HEAD + addrBytes(flags)), off + RemoteRecord.ADDR);
+    u8.set(e.subarray(0, KEY_BYTES), off + RemoteRecord.INFO_HASH);
+    u8.set(e.subarray(KEY_BYTES + ENTRY_HEAD, KEY_BYTES + ENTRY_HEAD + addrBytes(flags)), off + RemoteRecord.ADDR);
   }
 
   /** Announces other nodes received for our peers: accounted here. */
