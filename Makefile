@@ -4,8 +4,8 @@
 # NODE is the Node.js everything runs on: the `node` on the PATH when it is >= 22.12 and
 # the uWebSockets.js build loads on it, else a pinned Node 22 installed once into .runtime/
 # (deploy/node-runtime.sh). `make bench NODE=/usr/bin/node` runs on another one, unchecked.
-# (goals that run no Node: clean, check-deploy)
-NEEDS_NODE := $(if $(MAKECMDGOALS),$(filter-out clean check-deploy,$(MAKECMDGOALS)),all)
+# (goals that run no Node: clean)
+NEEDS_NODE := $(if $(MAKECMDGOALS),$(filter-out clean,$(MAKECMDGOALS)),all)
 ifeq ($(origin NODE),undefined)
 ifneq ($(NEEDS_NODE),)
 NODE := $(shell sh deploy/node-runtime.sh)
@@ -22,7 +22,7 @@ endif
 export NODE
 NPM_STAMP := node_modules/.stamp
 
-.PHONY: run test test-deps build bench bench-udp bench-ledger check-deploy clean
+.PHONY: run test test-deps build bench bench-deps bench-ledger check-deploy clean
 
 # No install scripts: nothing we run needs one (uWebSockets.js ships its binaries, msgpackr
 # falls back to JavaScript), and the test-only WebRTC module under bittorrent-tracker would
@@ -51,17 +51,26 @@ test-deps:
 test: build test-deps
 	$(NODE) node_modules/vitest/vitest.mjs run
 
-# The deployment files (Dockerfile, docker-compose.yml, Caddyfile, systemd unit) checked
-# with the validators this machine can run (deploy/check.sh); .ci/run runs it after make test.
-check-deploy:
+# The deployment files (Dockerfile, docker-compose.yml, Caddyfile, systemd unit, Kubernetes
+# manifests) checked with the validators this machine can run (deploy/check.sh); .ci/run runs
+# it after make test. The manifest check loads the tracker's own config module: it builds first.
+check-deploy: build
 	bash deploy/check.sh
 
-# Benchmarks (see bench/README.md for what they run and how to read them).
-bench: build
-	bash bench/run-http.sh
+# The benchmark suite (bench/suite.mjs; bench/README.md says what it runs and how to read it):
+# every protocol, the rivals (opentracker, bittorrent-tracker) and the scaling run, in about
+# 25 minutes. Options through BENCH_ARGS, e.g. make bench BENCH_ARGS="--quick" or
+# BENCH_ARGS="--target http://tracker.example:6969". Its tools (wrk, opentracker, redis-server)
+# are installed when missing and we may (root with apt); without them their rows are skipped.
+BENCH_TOOLS := wrk:wrk opentracker:opentracker redis-server:redis-server
+bench-deps:
+	@missing=$$(for c in $(BENCH_TOOLS); do command -v $${c%%:*} >/dev/null 2>&1 || echo $${c##*:}; done); \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get install -y -qq $$missing >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $$missing >/dev/null 2>&1) || true; \
+	fi
 
-bench-udp: build
-	bash bench/run-udp.sh
+bench: build bench-deps
+	$(NODE) bench/suite.mjs $(BENCH_ARGS)
 
 # Ledger flush capacity and announces/s with the ledger on vs off (local PostgreSQL).
 bench-ledger: build

@@ -12,8 +12,6 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-# shellcheck source=lib/no-limits.sh
-source "$ROOT/bench/lib/no-limits.sh"
 NODE=${NODE:-node}
 SECS=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -22,26 +20,21 @@ LCPU=${BENCH_LOAD_CPU:-1}
 OLD=${BENCH_OLD_MAIN:-}
 OUT=${BENCH_OUT:-bench/results/full-scrape-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d /tmp/shardtrack-fullscrape.XXXXXX)
-declare -A PID PORT MAIN CACHE
+# shellcheck source=lib/common.sh
+source "$ROOT/bench/lib/common.sh"
+declare -A PORT MAIN CACHE
 PORT=([cached]=18801 [rebuilt]=18802 [on-loop]=18803)
 MAIN=([cached]="$ROOT/dist/engine/main.js" [rebuilt]="$ROOT/dist/engine/main.js" [on-loop]="$OLD")
 CACHE=([cached]=30 [rebuilt]=1)
 TARGETS="cached rebuilt"
 [ -n "$OLD" ] && TARGETS="$TARGETS on-loop"
-cleanup() { for p in "${PID[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$WORK"; }
-trap cleanup EXIT
 
-"$NODE" bench/pool.mjs --paths "$WORK/paths.txt" --whitelist "$WORK/whitelist.txt" >/dev/null 2>&1 || exit 1
 for t in $TARGETS; do
   cache=() # (a tree from before has no such key)
   [ "$t" != on-loop ] && cache=(SHARDTRACK_TRACKER__FULL_SCRAPE_CACHE_SECONDS="${CACHE[$t]}")
-  env "${NO_LIMITS[@]}" SHARDTRACK_TRACKER__PRIVATE=false SHARDTRACK_TRACKER__FULL_SCRAPE=true "${cache[@]}" \
-    SHARDTRACK_HTTP__HOST=127.0.0.1 SHARDTRACK_HTTP__PORT="${PORT[$t]}" SHARDTRACK_UDP__PORT=0 SHARDTRACK_SHARDS__COUNT=1 \
-    SHARDTRACK_REGISTRY__FILE= SHARDTRACK_DATABASE__ENABLED=false SHARDTRACK_ADMIN__PORT=0 \
-    taskset -c "$SCPU" "$NODE" "${MAIN[$t]}" >"$OUT/$t.log" 2>&1 &
-  PID[$t]=$!
-  for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/${PORT[$t]}") 2>/dev/null && break; sleep 0.1; done
+  TRACKER_MAIN=${MAIN[$t]} start_tracker "$t" "${PORT[$t]}" "$SCPU" SHARDTRACK_TRACKER__FULL_SCRAPE=true "${cache[@]}" || exit 1
   # 1,000,000 peers in 50,000 swarms (bench/rss.mjs loads them and reports memory too)
   taskset -c "$LCPU" "$NODE" bench/rss.mjs --pid "${PID[$t]}" --url "http://127.0.0.1:${PORT[$t]}" --peers 1000000 --torrents 50000 --settle 1 2>&1 | grep bytes/peer | sed "s/^/$t: /"
 done
@@ -77,8 +70,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
         loop=$!
         sleep 1
       fi
-      taskset -c "$LCPU" "$NODE" bench/http-announce.mjs --url "http://127.0.0.1:${PORT[$t]}" --duration "$SECS" --warmup 1 \
-        --connections 50 --paths "$WORK/paths.txt" --json 2>/dev/null | grep '^ACJSON' | cut -d' ' -f2- >"$OUT/$t-$mode-r$r.json"
+      taskset -c "$LCPU" "$NODE" bench/http-load.mjs --url "http://127.0.0.1:${PORT[$t]}" --duration "$SECS" --warmup 1 \
+        --connections 50 2>/dev/null | grep '^RESULT' | cut -d' ' -f2- >"$OUT/$t-$mode-r$r.json"
       [ -n "$loop" ] && wait "$loop"
       echo "$t $mode r$r: $(cat "$OUT/$t-$mode-r$r.json" | cut -c1-160) $(cat "$OUT/$t-$mode-r$r.loop.json" 2>/dev/null)"
     done

@@ -211,10 +211,30 @@ export function getPaths(n, options = {}) {
     return out
   }
   const seen = options.started ? new Uint8Array(pool.peers) : null
-  for (let k = 0; k < n; k++) {
-    const i = rng.int(pool.peers)
+  for (const i of randomPeers(n, pool)) {
     if (seen && !seen[i]) { seen[i] = 1; out.push(pool.path(i, { event: 'started' })) } else out.push(pool.path(i))
   }
+  return out
+}
+
+/** The pool the command-line options describe (--seed --torrents --peers --skew --seeders --numwant). */
+export function poolFromArgs(a) {
+  const num = (v, d) => (v === undefined ? d : Number(v))
+  return createPool({
+    seed: a.seed ?? DEFAULTS.seed,
+    torrents: num(a.torrents, DEFAULTS.torrents),
+    peers: num(a.peers, DEFAULTS.peers),
+    skew: num(a.skew, DEFAULTS.skew),
+    seeders: num(a.seeders, DEFAULTS.seeders),
+    numwant: num(a.numwant, DEFAULTS.numwant),
+  })
+}
+
+/** The peers of getPaths(n) (without `all`): n peer indexes drawn uniformly at random. */
+export function randomPeers(n, pool) {
+  const rng = makeRng(`${pool.opts.seed}/paths/${n}/random`)
+  const out = new Int32Array(n)
+  for (let k = 0; k < n; k++) out[k] = rng.int(pool.peers)
   return out
 }
 
@@ -247,16 +267,8 @@ async function main() {
     process.exit(a.help ? 0 : 2)
   }
   const num = (v, d) => (v === undefined ? d : Number(v))
-  const opts = {
-    seed: a.seed ?? DEFAULTS.seed,
-    torrents: num(a.torrents, DEFAULTS.torrents),
-    peers: num(a.peers, DEFAULTS.peers),
-    skew: num(a.skew, DEFAULTS.skew),
-    seeders: num(a.seeders, DEFAULTS.seeders),
-    numwant: num(a.numwant, DEFAULTS.numwant),
-  }
   const t0 = Date.now()
-  const pool = createPool(opts)
+  const pool = poolFromArgs(a)
   if (a.whitelist) writeFileSync(a.whitelist, whitelistText(pool))
   if (a.paths) {
     const paths = getPaths(num(a.count, pool.peers), { pool, all: !!a.all, started: !!a.started })

@@ -35,7 +35,7 @@ NODE=${NODE:-node}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d /tmp/shardtrack-cluster.XXXXXX)
-LUA="$ROOT/bench/wrk-announce.lua"
+LUA="$ROOT/bench/wrk-paths.lua"
 # shellcheck source=lib/common.sh
 source "$ROOT/bench/lib/common.sh"
 
@@ -48,22 +48,10 @@ REDIS_URL="redis://127.0.0.1:$P_REDIS"
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}'; }
 rcli() { redis-cli -p "$P_REDIS" "$@"; }
 
-wait_port() { # name port
-  for _ in $(seq 200); do
-    kill -0 "${PID[$1]}" 2>/dev/null || { log "$1 exited at start:"; tail -5 "$OUT/$1.log" >&2; return 1; }
-    (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
 start_node() { # name port cpu [redis prefix]
-  local env=(env "${NO_LIMITS[@]}" SHARDTRACK_TRACKER__PRIVATE=false SHARDTRACK_HTTP__PORT="$2" SHARDTRACK_HTTP__HOST=127.0.0.1
-    SHARDTRACK_UDP__PORT=0 SHARDTRACK_SHARDS__COUNT=1 SHARDTRACK_REGISTRY__FILE= SHARDTRACK_DATABASE__ENABLED=false
-    SHARDTRACK_ADMIN__ENABLED=false SHARDTRACK_DATABASE__DATA_DIR="$WORK/$1-data" SHARDTRACK_TRACKER__PEER_TIMEOUT=3900)
-  [ -n "${4:-}" ] && env+=(SHARDTRACK_REDIS__URL="$REDIS_URL" SHARDTRACK_REDIS__PREFIX="$4" SHARDTRACK_REDIS__NODE_NAME="$1")
-  taskset -c "$3" "${env[@]}" "$NODE" "$ROOT/dist/engine/main.js" >"$OUT/$1.log" 2>&1 &
-  PID[$1]=$!
-  wait_port "$1" "$2"
+  local redis=()
+  [ -n "${4:-}" ] && redis=(SHARDTRACK_REDIS__URL="$REDIS_URL" SHARDTRACK_REDIS__PREFIX="$4" SHARDTRACK_REDIS__NODE_NAME="$1")
+  start_tracker "$1" "$2" "$3" SHARDTRACK_TRACKER__PEER_TIMEOUT=3900 "${redis[@]}"
 }
 
 # ---- workloads: the benchmark pool, and the same with every peer on a second port too ----
@@ -78,12 +66,12 @@ start_node off "$P_OFF" "$SCPU" || exit 1
 start_node on "$P_ON" "$SCPU" bench || exit 1
 start_node b "$P_B" "$LCPU" bench || exit 1
 for p in "$P_OFF" "$P_ON"; do
-  timeout 200 taskset -c "$LCPU" "$NODE" bench/prefill.mjs --url "http://127.0.0.1:$p" --time-limit 180 2>&1 | tail -1 | tee -a "$OUT/run.log" >&2
+  prefill "$p"
 done
 # another pool, whose peers the second node holds (the replicated node as its remote peers)
 "$NODE" bench/pool.mjs --seed remote --paths "$WORK/forwarded.txt" 2>&1 | tee -a "$OUT/run.log" >&2 || exit 1
 for p in "$P_B" "$P_OFF"; do
-  timeout 200 taskset -c "$LCPU" "$NODE" bench/prefill.mjs --seed remote --url "http://127.0.0.1:$p" --time-limit 180 2>&1 | tail -1 | tee -a "$OUT/run.log" >&2
+  prefill "$p" --seed remote
 done
 sleep 2
 

@@ -30,7 +30,7 @@ NODE=${NODE:-node}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d /tmp/shardtrack-limits.XXXXXX)
-LUA="$ROOT/bench/wrk-announce.lua"
+LUA="$ROOT/bench/wrk-paths.lua"
 PATHS="$WORK/paths.txt"
 # shellcheck source=lib/common.sh
 source "$ROOT/bench/lib/common.sh"
@@ -47,22 +47,17 @@ declare -A PORT=([off]=$BASE_PORT [on]=$((BASE_PORT + 1)) [db]=$((BASE_PORT + 2)
 start() { # target
   local t=$1 extra=()
   case $t in
-    off) extra=("${NO_LIMITS[@]}" SHARDTRACK_DATABASE__ENABLED=false) ;;
-    on) extra=("${ON[@]}" SHARDTRACK_DATABASE__ENABLED=false) ;;
-    db) extra=("${NO_LIMITS[@]}" SHARDTRACK_DATABASE__URL="$PG_URL" SHARDTRACK_DATABASE__SCHEMA="$SCHEMA" SHARDTRACK_DATABASE__DATA_DIR="$WORK/data-db") ;;
+    off) extra=("${NO_LIMITS[@]}") ;;
+    on) extra=("${ON[@]}") ;;
+    db) extra=(SHARDTRACK_DATABASE__ENABLED=true SHARDTRACK_DATABASE__URL="$PG_URL" SHARDTRACK_DATABASE__SCHEMA="$SCHEMA") ;;
   esac
-  env SHARDTRACK_TRACKER__PRIVATE=false SHARDTRACK_TRACKER__INTERVAL=10 SHARDTRACK_TRACKER__MIN_INTERVAL=5 SHARDTRACK_HTTP__HOST=127.0.0.1 \
-    SHARDTRACK_HTTP__PORT="${PORT[$t]}" SHARDTRACK_UDP__PORT=0 SHARDTRACK_SHARDS__COUNT=1 SHARDTRACK_REGISTRY__FILE= \
-    SHARDTRACK_ADMIN__ENABLED=false SHARDTRACK_LOG__LEVEL=warn "${extra[@]}" taskset -c "$SCPU" "$NODE" "$ROOT/dist/engine/main.js" >"$OUT/$t.log" 2>&1 &
-  PID[$t]=$!
-  for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/${PORT[$t]}") 2>/dev/null && return 0; sleep 0.1; done
-  log "$t did not start"; return 1
+  start_tracker "$t" "${PORT[$t]}" "$SCPU" SHARDTRACK_TRACKER__INTERVAL=10 SHARDTRACK_TRACKER__MIN_INTERVAL=5 "${extra[@]}" || { log "$t did not start"; return 1; }
 }
 
 "$NODE" bench/pool.mjs --paths "$PATHS" --whitelist "$WORK/whitelist.txt" >/dev/null 2>&1 || exit 1
 for t in $TARGETS; do
   start "$t" || exit 1
-  timeout 200 taskset -c "$LCPU" "$NODE" bench/prefill.mjs --url "http://127.0.0.1:${PORT[$t]}" --time-limit 180 >>"$OUT/run.log" 2>&1
+  prefill "${PORT[$t]}"
 done
 : >"$OUT/results.jsonl"
 read -ra LIST <<<"$TARGETS"

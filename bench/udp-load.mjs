@@ -8,6 +8,8 @@
 //   node bench/udp-load.mjs --port 6969 --probe 8 [--wait 20]   send 8 announces, exit 0 if all 8 were
 //                                                       answered (--wait: retry until then; a readiness check)
 //   node bench/udp-load.mjs --port 6969 --prefill        every pool peer once (event=started, numwant 0)
+//   node bench/udp-load.mjs --port 6969 --scrape         scrapes instead of announces (one info_hash each:
+//                                                       the torrent of the request's peer)
 //
 // Workload: the pool of bench/pool.mjs (10,000 torrents, 200,000 peer identities, ~30% seeders)
 // and the same sequence of peers as the HTTP paths file (`pool.mjs --paths`, i.e. getPaths(count)):
@@ -34,20 +36,22 @@
 // (18n over IPv6) with n ≤ num_want is an announce; action 3 is an error (counted separately,
 // the first messages are kept as samples); anything else is a bad answer.
 //
-// Output: one human line and `UDPJSON {...}` (--json only prints the latter on stdout):
-// announces/s, p50/p99 latency, loss, errors, this process's CPU use (process.cpuUsage over the
+// Output: one human line and `RESULT {...}` (--json only prints the latter on stdout, with the
+// MEASURE and PROGRESS lines of bench/lib/gen.mjs): announces/s, p50/p99/p99.9 latency, loss, errors, this process's CPU use (process.cpuUsage over the
 // measured wall time; ≥ 90% means the generator, not the server, is probably the limit), and
 // with --server-pid the server's CPU (all threads, from /proc) over the same window. Socket
 // receive-buffer drops (/proc/net/udp{,6}) are reported for the generator's sockets and the
 // server's port.
 
 import dgram from 'node:dgram'
-import { readFileSync, readdirSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
-import { createPool, makeRng, DEFAULTS } from './pool.mjs'
+import { poolFromArgs, randomPeers, DEFAULTS } from './pool.mjs'
+import { processCpu, coreTimes, coreDelta } from './lib/proc.mjs'
+import { printResult } from './lib/gen.mjs'
 
 // ---------------------------------------------------------------------------- options
-const FLAGS = new Set(['json', 'prefill', 'started', 'quiet', 'help'])
+const FLAGS = new Set(['json', 'prefill', 'started', 'quiet', 'scrape', 'help'])
 const a = {}
 const argv = process.argv.slice(2)
 for (let k = 0; k < argv.length; k++) {
@@ -78,6 +82,7 @@ const NUMWANT = PREFILL ? 0 : num(a.numwant, DEFAULTS.numwant)
 const SERVER_PID = a['server-pid']
 const QUIET = !!a.quiet
 const JSON_ONLY = !!a.json
+const SCRAPE = !!a.scrape && !PREFILL
 const SLOT_BITS = 12
 let WINDOW = num(a.window, PREFILL ? 256 : 512)
 if (PROBE) WINDOW = Math.min(WINDOW, PROBE)
@@ -91,13 +96,7 @@ const info = (s) => { if (!QUIET) process.stderr.write(s + '\n') }
 
 // ---------------------------------------------------------------------------- packets
 const t0 = performance.now()
-const pool = createPool({
-  seed: a.seed ?? DEFAULTS.seed,
-  torrents: num(a.torrents, DEFAULTS.torrents),
-  peers: num(a.peers, DEFAULTS.peers),
-  skew: num(a.skew, DEFAULTS.skew),
-  seeders: num(a.seeders, DEFAULTS.seeders),
-})
+const pool = poolFromArgs(a)
 const COUNT = PREFILL ? pool.peers : num(a.count, pool.peers)
 // the peer sequence: as getPaths(COUNT) (random peers), or every peer once in pool order (prefill)
 const order = new Int32Array(COUNT)
@@ -105,17 +104,16 @@ const events = new Uint8Array(COUNT) // BEP 15: 0 none, 1 completed, 2 started, 
 if (PREFILL) {
   for (let k = 0; k < COUNT; k++) { order[k] = k; events[k] = 2 }
 } else {
-  const rng = makeRng(`${pool.opts.seed}/paths/${COUNT}/random`)
   const seen = a.started ? new Uint8Array(pool.peers) : null
+  order.set(randomPeers(COUNT, pool))
   for (let k = 0; k < COUNT; k++) {
-    const i = rng.int(pool.peers)
-    order[k] = i
+    const i = order[k]
     if (seen && !seen[i]) { seen[i] = 1; events[k] = 2 }
   }
 }
 const URL_DATA = a.passkey ? Buffer.from(`/${a.passkey}/announce`, 'latin1') : null
 if (URL_DATA && URL_DATA.length > 255) { process.stderr.write('udp-load: passkey too long for one BEP 41 option\n'); process.exit(2) }
-const PKT = 98 + (URL_DATA ? 2 + URL_DATA.length : 0)
+const PKT = SCRAPE ? 36 : 98 + (URL_DATA ? 2 + URL_DATA.length : 0)
 const reqs = Buffer.alloc(COUNT * PKT)
 // uploaded/downloaded/left as pool.mjs put them into the peer's HTTP query
 const fields = new Float64Array(pool.peers * 3).fill(-1)
@@ -125,6 +123,11 @@ for (let k = 0; k < COUNT; k++) {
   const i = order[k]
   const t = pool.peerTorrent[i]
   const off = k * PKT
+  if (SCRAPE) { // action 2 and one info_hash (BEP 15 scrapes carry no URL data)
+    reqs.writeUInt32BE(2, off + 8)
+    pool.infoHashes.copy(reqs, off + 16, 20 * t, 20 * t + 20)
+    continue
+  }
   if (fields[3 * i] < 0) {
     const m = FIELDS_RE.exec(pool.path(i))
     fields[3 * i] = Number(m[1]); fields[3 * i + 1] = Number(m[2]); fields[3 * i + 2] = Number(m[3])
@@ -148,7 +151,7 @@ const views = new Array(COUNT)
 for (let k = 0; k < COUNT; k++) views[k] = reqs.subarray(k * PKT, k * PKT + PKT)
 if (!PREFILL && !PROBE && COUNT <= WINDOW) { process.stderr.write('udp-load: --count must exceed --window\n'); process.exit(2) }
 const LIMIT = PREFILL ? COUNT : PROBE ? Math.min(PROBE, COUNT) : Infinity
-info(`udp-load: ${COUNT} announce packets of ${PKT} bytes (pool ${pool.torrents} torrents, ${pool.peers} peers, ${pool.seeders} seeders) ` +
+info(`udp-load: ${COUNT} ${SCRAPE ? 'scrape' : 'announce'} packets of ${PKT} bytes (pool ${pool.torrents} torrents, ${pool.peers} peers, ${pool.seeders} seeders) ` +
   `built in ${Math.round(performance.now() - t0)} ms`)
 
 // ---------------------------------------------------------------------------- state
@@ -256,6 +259,11 @@ function onMessage(st, msg) {
   st.lastAnswer = now
   const us10 = ((now - sentAt[slot]) * 100) | 0
   hist[us10 < HN ? us10 : HN - 1]++
+  if (SCRAPE) {
+    if (action === 2 && len === 20) ok++
+    else if (action !== 3) { bad++; badSample ??= `scrape answer: action ${action}, ${len} bytes (want action 2, 20 bytes)` }
+    if (action !== 3) return send(slot)
+  }
   if (action === 1) {
     const n = (len - 20) / ENTRY
     if (len >= 20 && n === Math.floor(n) && n <= NUMWANT) { ok++; peersSum += n } else {
@@ -363,37 +371,6 @@ function snmp() {
   } catch { return { rcvbuf: NaN, sndbuf: NaN } }
 }
 
-/** CPU seconds of a process, all threads. schedstat (ns) where available, else stat (ticks). */
-function processCpu(pid) {
-  if (!pid) return NaN
-  try {
-    let ns = 0
-    for (const t of readdirSync(`/proc/${pid}/task`)) {
-      try { ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]) } catch { /* thread ended */ }
-    }
-    if (ns > 0) return ns / 1e9
-  } catch { /* fall through */ }
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/.*\) /, '').split(' ')
-    return (Number(f[11]) + Number(f[12])) / 100
-  } catch { return NaN }
-}
-
-/** Per-core jiffies from /proc/stat: [{ busy, softirq, total }] by core index. */
-function coreTimes() {
-  try {
-    return readFileSync('/proc/stat', 'utf8').split('\n').filter((l) => /^cpu\d/.test(l)).map((l) => {
-      const v = l.split(/\s+/).slice(1).map(Number) // user nice system idle iowait irq softirq steal
-      const total = v.slice(0, 8).reduce((x, y) => x + y, 0)
-      return { busy: total - v[3] - v[4], softirq: v[6], total }
-    })
-  } catch { return [] }
-}
-const coreDelta = (c0, c1) => c1.map((c, i) => {
-  const t = c.total - c0[i].total
-  return { core: i, busy_pct: t ? +(((c.busy - c0[i].busy) / t) * 100).toFixed(1) : null, softirq_pct: t ? +(((c.softirq - c0[i].softirq) / t) * 100).toFixed(1) : null }
-})
-
 // ---------------------------------------------------------------------------- run
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 for (const st of socks) {
@@ -442,16 +419,19 @@ if (PROBE || PREFILL) {
 } else {
   await sleep(WARMUP * 1000)
   resetCounters()
+  if (JSON_ONLY) process.stdout.write('MEASURE\n')
   drops0 = udpDrops(); snmp0 = snmp(); cores0 = coreTimes()
   const c0 = process.cpuUsage(), w0 = performance.now(), s0 = processCpu(SERVER_PID)
   let lastOk = 0
   const secTimer = setInterval(() => { perSec.push(ok - lastOk); lastOk = ok }, 1000)
+  const progress = JSON_ONLY ? setInterval(() => process.stdout.write(`PROGRESS ${ok}\n`), 500) : undefined
   await sleep(DURATION * 1000)
   const c = process.cpuUsage(c0)
   wall = (performance.now() - w0) / 1000
   srvCpu = processCpu(SERVER_PID) - s0
   sending = false
   clearInterval(secTimer)
+  clearInterval(progress)
   if (perSec.length < Math.floor(DURATION)) perSec.push(ok - lastOk) // the last second, if its timer lost the race
   cpu = c
   drops1 = udpDrops(); snmp1 = snmp(); cores1 = coreTimes()
@@ -466,11 +446,11 @@ const genCpu = ((cpu.user + cpu.system) / 1e6 / wall) * 100
 const r = {
   host: HOST, port: PORT, family: V6 ? 6 : 4, mode: PREFILL ? 'prefill' : PROBE ? 'probe' : 'load',
   ...(PROBE ? { probe_attempts: probeAttempts } : {}),
-  sockets: SOCKETS, window: WINDOW, timeout_ms: TIMEOUT, packet_bytes: PKT, passkey: !!URL_DATA, numwant: NUMWANT,
+  kind: SCRAPE ? 'scrape' : 'announce', sockets: SOCKETS, window: WINDOW, timeout_ms: TIMEOUT, packet_bytes: PKT, passkey: !!URL_DATA, numwant: NUMWANT,
   seconds: +wall.toFixed(3), sent, answered, announces: ok, rps: ok / wall, errors, bad, lost, late,
   in_flight_at_end: inFlight,
   loss_pct: answered + lost ? (lost / (answered + lost)) * 100 : 0,
-  p50_ms: percentile(0.5), p90_ms: percentile(0.9), p99_ms: percentile(0.99), max_ms: maxLatency(),
+  p50_ms: percentile(0.5), p90_ms: percentile(0.9), p99_ms: percentile(0.99), p999_ms: percentile(0.999), max_ms: maxLatency(),
   peers_per_answer: ok ? peersSum / ok : 0,
   error_messages: Object.fromEntries(errorMessages), bad_sample: badSample,
   connects, connect_timeouts: connectTimeouts, id_refused: idRefused, stall_reconnects: stallReconnects,
@@ -485,7 +465,7 @@ const r = {
 const f = (x, d = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '–')
 const errText = errors ? ` (${Object.entries(r.error_messages).map(([m, n]) => `${n}× "${m}"`).join(', ')})` : ''
 const line = `udp-load ${V6 ? `[${HOST}]` : HOST}:${PORT} ${r.mode}, ${SOCKETS} socket${SOCKETS > 1 ? 's' : ''}, window ${WINDOW}` +
-  `${URL_DATA ? ', BEP 41 passkey' : ''}: ${f(r.rps)} announces/s over ${f(wall, 1)} s, p50 ${f(r.p50_ms, 2)} ms, p99 ${f(r.p99_ms, 2)} ms, ` +
+  `${URL_DATA ? ', BEP 41 passkey' : ''}: ${f(r.rps)} ${SCRAPE ? 'scrapes' : 'announces'}/s over ${f(wall, 1)} s, p50 ${f(r.p50_ms, 2)} ms, p99 ${f(r.p99_ms, 2)} ms, ` +
   `loss ${f(r.loss_pct, 2)}% (${lost} of ${answered + lost}), late ${late}, errors ${errors}${errText}, bad ${bad}` +
   `${badSample ? ` (first: ${badSample})` : ''}, ${f(r.peers_per_answer, 1)} peers/answer; generator CPU ${f(genCpu)}% (${f(r.gen_us_per_answer, 1)} µs/answer)` +
   `${genCpu >= 90 && wall >= 1 ? ' ⚠ saturated: the generator, not the server, is probably the limit' : ''}` +
@@ -493,6 +473,6 @@ const line = `udp-load ${V6 ? `[${HOST}]` : HOST}:${PORT} ${r.mode}, ${SOCKETS} 
   `drops generator ${r.drops_generator} / server ${r.drops_server}${wall < 1 ? '' : `; cores busy ${r.cores.map((c) => `${c.core}: ${f(c.busy_pct)}% (softirq ${f(c.softirq_pct)}%)`).join(', ')}`}`
 if (!JSON_ONLY) process.stdout.write(line + '\n')
 else info(line)
-process.stdout.write('UDPJSON ' + JSON.stringify(r) + '\n')
+printResult(r)
 const failed = PROBE ? ok < LIMIT : PREFILL ? errors + bad > 0 || ok < LIMIT * 0.99 : ok === 0
 process.exit(failed ? 1 : 0)

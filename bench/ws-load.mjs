@@ -2,12 +2,13 @@
 // socket, `--swarm` peers to a swarm; every peer announces with `--offers` made-up WebRTC
 // offers (300-byte SDP) and announces again as soon as its answer comes (closed loop).
 // Counts announces answered, offers relayed to the peers, and announce latency; prints
-// one JSON line. With --idle: connect and announce once without offers, then hold the
+// the MEASURE/PROGRESS/RESULT lines of bench/lib/gen.mjs. With --idle: connect and announce once without offers, then hold the
 // sockets for --duration seconds (the memory per connected peer is read meanwhile).
 //
 //   node bench/ws-load.mjs --url ws://127.0.0.1:18600/announce [--sockets 2000] [--swarm 10]
 //        [--offers 5] [--duration 10] [--warmup 2] [--idle]
 import { randomBytes } from 'node:crypto';
+import { measuredWindow, printResult, quantiles } from './lib/gen.mjs';
 
 const a = { url: '', sockets: '2000', swarm: '10', offers: '5', duration: '10', warmup: '2', idle: false };
 const argv = process.argv.slice(2);
@@ -66,13 +67,12 @@ await new Promise((r) => setTimeout(r, 1000));
 for (const p of peers) p.started = true;
 if (!a.idle) for (const p of peers) announce(p);
 await new Promise((r) => setTimeout(r, Number(a.warmup) * 1000));
-measuring = true;
-const t0 = performance.now();
-await new Promise((r) => setTimeout(r, Number(a.duration) * 1000));
+const w = await measuredWindow(Number(a.duration), () => answered, () => (measuring = true));
 measuring = false;
-const secs = (performance.now() - t0) / 1000;
 lat.sort((x, y) => x - y);
-const q = (f) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(f * lat.length))] : 0);
-console.log(JSON.stringify({ sockets: N, swarm: SWARM, offers: OFFERS, announces_per_s: answered / secs, offers_relayed_per_s: relayed / secs, failures, p50_ms: q(0.5), p99_ms: q(0.99) }));
+printResult({
+  sockets: N, swarm: SWARM, offers: OFFERS, requests: answered, seconds: w.wall, rps: answered / w.wall,
+  offers_relayed_per_s: relayed / w.wall, errors: failures, ...quantiles(lat), gen_cpu_pct: w.gen_cpu_pct,
+});
 for (const p of peers) p.ws.close();
 setTimeout(() => process.exit(0), 200);

@@ -2,8 +2,9 @@
 # `make check-deploy`: the deployment files, checked with the tools that can run here
 # (images cannot be pulled on this machine): docker-compose's own parser on the compose
 # file with a generated .env, `caddy validate` on the Caddyfile, `systemd-analyze verify`
-# on the unit, and the rules the Dockerfile must keep. Missing tools are installed when
-# we may (root with apt), else named and failed.
+# on the unit, dockerfile-utils' lint and the rules the Dockerfile must keep, and the
+# Kubernetes manifests (deploy/check-manifests.mjs). Missing system tools are installed when
+# we may (root with apt), else named and failed; the npm ones come with `make build`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 fail=0
@@ -56,11 +57,37 @@ else
   bad "systemd-analyze is missing (systemd)"
 fi
 
-# the Dockerfile's rules (no Dockerfile linter is packaged for Debian 12 or npm)
+# The npm tools (devDependencies) run on make's NODE (`make check-deploy` builds first).
+node=${NODE:-node}
+npm_tools=
+if ! [ -d node_modules/dockerfile-utils ] || ! [ -d node_modules/kubernetes-models ] || ! [ -d node_modules/yaml ] || ! [ -d node_modules/typescript ]; then
+  bad "node_modules is missing or lacks the checkers (dockerfile-utils, kubernetes-models, yaml, typescript): run make build first"
+else
+  npm_tools=1
+fi
+
+# the Dockerfile: dockerfile-utils' lint (instructions, flags, ports, durations, casing, relative
+# WORKDIR...), whose warnings fail too (none stand today); and what it does not check
+if [ -n "$npm_tools" ]; then
+  if out=$("$node" node_modules/dockerfile-utils/bin/dockerfile-utils lint Dockerfile 2>&1) && [ -z "$out" ]; then
+    ok "dockerfile-utils lint"
+  else
+    bad "dockerfile-utils lint:"; printf '%s\n' "$out" | sed '/^$/d; s/^/     /'
+  fi
+fi
 grep -qE '^USER [1-9][0-9]{3,}' Dockerfile && ok "Dockerfile runs as an unprivileged uid" || bad "Dockerfile does not drop root"
 grep -q '^HEALTHCHECK ' Dockerfile && ok "Dockerfile has a health check" || bad "Dockerfile has no HEALTHCHECK"
 if grep -E '^FROM ' Dockerfile | grep -qvE '^FROM [a-z0-9./-]+:[0-9]+\.[0-9]+\.[0-9]+-[a-z]+'; then bad "a FROM image is not pinned to a release"; else ok "FROM images pinned"; fi
 node_pin=$(grep -oE '^PIN=[0-9.]+' deploy/node-runtime.sh | cut -d= -f2)
 if [ -n "$node_pin" ] && ! grep -q "node:$node_pin-" Dockerfile; then bad "the image's Node is not deploy/node-runtime.sh's ($node_pin)"; else ok "the image's Node is the pinned one"; fi
+
+# the Kubernetes manifests: each kind's schema and field names, and our rules (deploy/check-manifests.mjs)
+if [ -n "$npm_tools" ]; then
+  "$node" deploy/check-manifests.mjs || fail=1
+  # kustomize's own rendering of deploy/k8s, where kubectl is installed (no cluster needed)
+  if command -v kubectl >/dev/null 2>&1; then
+    if out=$(kubectl kustomize deploy/k8s 2>&1 >/dev/null); then ok "kubectl kustomize deploy/k8s"; else bad "kubectl kustomize deploy/k8s: $out"; fi
+  fi
+fi
 
 exit $fail

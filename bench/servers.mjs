@@ -1,9 +1,10 @@
-// WebSocket tracker servers to measure Shardtrack against (bench/run-ws.sh):
+// Tracker servers to measure Shardtrack against (bench/suite.mjs):
 //
-//   node bench/ws-servers.mjs relay PORT   a minimal uWebSockets.js relay: swarms as arrays of
+//   node bench/servers.mjs relay PORT   a minimal uWebSockets.js relay: swarms as arrays of
 //                                          sockets, each offer to a random other socket; the
 //                                          ceiling of what the generator can drive here
-//   node bench/ws-servers.mjs bt PORT      bittorrent-tracker's server (WebSocket only)
+//   node bench/servers.mjs bt PORT      bittorrent-tracker's server: HTTP, WebSocket and UDP,
+//                                          all on PORT (bench/suite.mjs's rival)
 //
 // Both stop on SIGTERM.
 import { createRequire } from 'node:module';
@@ -58,12 +59,12 @@ if (mode === 'relay') {
   process.on('SIGTERM', () => process.exit(0));
 } else if (mode === 'bt') {
   const { default: Server } = await import('bittorrent-tracker/server'); // (not the index: it loads the client's WebRTC)
-  const server = new Server({ udp: false, http: false, ws: true, stats: false, trustProxy: false });
+  const server = new Server({ udp: true, http: true, ws: true, stats: false, trustProxy: false });
   server.on('warning', () => {});
   server.on('error', (e) => process.stderr.write(`bittorrent-tracker error: ${e.message}\n`));
   server.listen(port, '127.0.0.1', () => process.stderr.write(`bittorrent-tracker listening on ${port}\n`));
   process.on('SIGTERM', () => server.close(() => process.exit(0)));
 } else {
-  process.stderr.write('usage: node bench/ws-servers.mjs relay|bt PORT\n');
+  process.stderr.write('usage: node bench/servers.mjs relay|bt PORT\n');
   process.exit(2);
 }

@@ -1,19 +1,19 @@
--- wrk script: one announce per request, each a random line of a paths file made by
+-- wrk script: one request per line of a paths file (announces or scrapes), picked at random; made by
 --   node bench/pool.mjs --paths FILE
 --
---   wrk -t1 -c100 -d10s -s bench/wrk-announce.lua http://127.0.0.1:8080 -- FILE [close] [validate]
+--   wrk -t1 -c100 -d10s -s bench/wrk-paths.lua http://127.0.0.1:8080 -- FILE [close] [validate]
 --   (or env WRK_PATHS=FILE WRK_CLOSE=1 WRK_VALIDATE=1)
 --
 -- close:    send `Connection: close` so a well-behaved server answers and closes; wrk then
 --           opens a new connection for the next request (one connection per request).
--- validate: check every answer is a bencoded dict with `peers` and no `failure reason`
+-- validate: check every answer is a bencoded dict with `peers` (or `files`) and no `failure reason`
 --           (defining response() makes wrk hand every body to Lua: slower, for checks only).
 -- A server that closes the connection without answering `Connection: close` shows up as one
 -- read error per request (wrk reads EOF, counts an error, reconnects): opentracker does this
 -- always, uWS and hyper-express do it when the request said `Connection: close`. The
 -- answers themselves are complete and counted; only the EOF is an "error".
 --
--- done() prints one line `WRKJSON {...}` that bench/run-http.sh parses.
+-- done() prints one line `WRKJSON {...}` that bench/suite.mjs parses.
 
 local paths_file = os.getenv("WRK_PATHS")
 -- globals (not locals) so done() can read the threads' values with thread:get()
@@ -57,6 +57,8 @@ function init(args)
   if close then headers["Connection"] = "close" end
   math.randomseed(os.time() + (id or 0) * 7919)
   if not validate then response = nil end
+  -- the measured window starts now (bench/suite.mjs reads the server's CPU from here)
+  if id == 1 then io.write("MEASURE\n"); io.flush() end
 end
 
 function request()
@@ -65,7 +67,7 @@ end
 
 function response(status, hdrs, body)
   checked = checked + 1
-  if status ~= 200 or body == nil or body:sub(1, 1) ~= "d" or not body:find("5:peers", 1, true)
+  if status ~= 200 or body == nil or body:sub(1, 1) ~= "d" or not (body:find("5:peers", 1, true) or body:find("5:files", 1, true))
      or body:find("14:failure reason", 1, true) then
     bad = bad + 1
     if first_bad == nil then first_bad = tostring(status) .. " " .. tostring(body):sub(1, 120) end
@@ -84,11 +86,12 @@ function done(summary, latency, requests)
   local e = summary.errors
   local secs = summary.duration / 1e6
   io.write(string.format(
-    'WRKJSON {"requests":%d,"seconds":%.3f,"rps":%.1f,"bytes":%d,"p50_ms":%.3f,"p90_ms":%.3f,"p99_ms":%.3f,' ..
+    'WRKJSON {"requests":%d,"seconds":%.3f,"rps":%.1f,"bytes":%d,"p50_ms":%.3f,"p90_ms":%.3f,"p99_ms":%.3f,"p999_ms":%.3f,' ..
     '"max_ms":%.3f,"err_connect":%d,"err_read":%d,"err_write":%d,"err_timeout":%d,"non2xx":%d,' ..
     '"checked":%d,"bad":%d,"close":%s}\n',
     summary.requests, secs, summary.requests / secs, summary.bytes,
-    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000, latency:percentile(99.9) / 1000, latency.max / 1000,
     e.connect, e.read, e.write, e.timeout, e.status, checked_all, bad_all, tostring(closing)))
   if first then io.write("WRK first bad answer: " .. first .. "\n") end
+  io.flush() -- while wrk still runs: the suite reads its CPU time when this line arrives
 end
