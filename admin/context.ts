@@ -21,6 +21,8 @@ export interface ShardStats {
   readonly peersWs?: number;
   /** other nodes' peers (replication); absent where a test's figures have none */
   readonly remotePeers?: number;
+  /** other nodes' peers refused at max_peers/max_swarms (int32 that wraps); absent where a test's figures have none */
+  readonly remoteFull?: number;
   readonly queuedRequestBytes: number;
   readonly queuedAnswerBytes: number;
   /** int32 words that wrap (readers total the differences) */

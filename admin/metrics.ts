@@ -223,6 +223,9 @@ export function createMetrics(src: MetricsSource): Metrics {
     stat('gauge', 'replication_synced', '1 while other nodes peers are loaded and followed with no gap; 0 while joining or resynchronising.', () => rs[ReplicationStats.SYNCED]);
     stat('gauge', 'replication_nodes', 'Other nodes with a live lease.', () => rs[ReplicationStats.NODES]);
     gauge(reg, 'remote_peers', 'Peers of other nodes in this node\'s swarms (listed and counted, never accounted here).', [], (emit) => emit({}, shardStats().reduce((n, s) => n + (s.remotePeers ?? 0), 0)));
+    const remoteFull = new Unwrap(shards.count);
+    counter(reg, 'remote_peers_refused_total', 'Peers of other nodes this node did not take: its shard was at max_peers or max_swarms (its answers miss them).', [], (emit) =>
+      emit({}, shardStats().reduce((n, s, i) => n + remoteFull.read(i, s.remoteFull ?? 0), 0)));
     stat('counter', 'replication_published_total', 'Local peer changes published to Redis (a peer changed twice between publishes counts once).', () => rs[ReplicationStats.PUBLISHED]);
     stat('counter', 'replication_merged_total', 'Other nodes peer changes applied to this node\'s swarms.', () => rs[ReplicationStats.MERGED]);
     counter(reg, 'replication_forwards_total', 'Announces of a peer another node holds: sent to its node to account, or received from another node and accounted here.', ['direction'], (emit) => {

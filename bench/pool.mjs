@@ -20,6 +20,7 @@
 import { writeFileSync, createWriteStream } from 'node:fs'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
+import { parseArgs } from './lib/gen.mjs'
 
 export const DEFAULTS = Object.freeze({
   seed: 'shardtrack',
@@ -135,7 +136,8 @@ export function createPool(options = {}) {
   const peerIds = Buffer.alloc(20 * P)
   const peerTorrent = new Int32Array(P)
   const peerPort = new Uint16Array(P)
-  const enc = new Array(P) // encoded "info_hash=…&peer_id=…&port=…&uploaded=…&downloaded=…&left=…"
+  const enc = new Array(P) // encoded "info_hash=…&peer_id=…&port=…"
+  const peerUploaded = new Float64Array(P), peerDownloaded = new Float64Array(P), peerLeft = new Float64Array(P)
   const clientCdf = []
   CLIENT_WEIGHTS.reduce((a, w, i) => (clientCdf[i] = a + w), 0)
   let seeders = 0
@@ -162,12 +164,15 @@ export function createPool(options = {}) {
       downloaded = size - left
       uploaded = Math.floor(downloaded * rng.float())
     }
-    enc[i] = `info_hash=${encHash[t]}&peer_id=${urlEncodeBytes(peerIds, 20 * i, 20)}&port=${peerPort[i]}` +
-      `&uploaded=${uploaded}&downloaded=${downloaded}&left=${left}`
+    enc[i] = `info_hash=${encHash[t]}&peer_id=${urlEncodeBytes(peerIds, 20 * i, 20)}&port=${peerPort[i]}`
+    peerUploaded[i] = uploaded
+    peerDownloaded[i] = downloaded
+    peerLeft[i] = left
   }
 
   const tail = `&compact=${o.compact}&numwant=${o.numwant}`
   const head = `${o.prefix}?`
+  const counters = (i) => `&uploaded=${peerUploaded[i]}&downloaded=${peerDownloaded[i]}&left=${peerLeft[i]}`
   return {
     opts: o,
     torrents: T,
@@ -177,12 +182,19 @@ export function createPool(options = {}) {
     peerIds,
     peerTorrent,
     peerPort,
+    /** the torrent's size, and each peer's uploaded / downloaded / left as its announces report them */
+    torrentSize,
+    peerUploaded,
+    peerDownloaded,
+    peerLeft,
+    /** "/announce?info_hash=…&peer_id=…&port=…" of peer i: its announce without the counters and options */
+    announceHead: (i) => head + enc[i],
     rng,
     /** Announce path of peer i. extra.event adds `&event=…`; extra.numwant overrides numwant. */
     path(i, extra) {
-      if (!extra) return head + enc[i] + tail
+      if (!extra) return head + enc[i] + counters(i) + tail
       const nw = extra.numwant ?? o.numwant
-      return head + enc[i] + `&compact=${o.compact}&numwant=${nw}` + (extra.event ? `&event=${extra.event}` : '')
+      return head + enc[i] + counters(i) + `&compact=${o.compact}&numwant=${nw}` + (extra.event ? `&event=${extra.event}` : '')
     },
     infoHashHex: (t) => infoHashes.toString('hex', 20 * t, 20 * t + 20),
     randomPeer: () => rng.int(P),
@@ -246,21 +258,9 @@ export function whitelistText(pool) {
 }
 
 // ---- CLI ----
-function parseArgs(argv) {
-  const a = {}
-  for (let k = 0; k < argv.length; k++) {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[k])
-    if (!m) throw new Error(`unexpected argument ${argv[k]}`)
-    const key = m[1]
-    if (m[2] !== undefined) a[key] = m[2]
-    else if (['all', 'started', 'stats', 'help'].includes(key)) a[key] = true
-    else a[key] = argv[++k]
-  }
-  return a
-}
 
 async function main() {
-  const a = parseArgs(process.argv.slice(2))
+  const a = parseArgs(process.argv.slice(2), ['all', 'started', 'stats', 'help'])
   if (a.help || (!a.paths && !a.whitelist && !a.stats)) {
     process.stderr.write('usage: node bench/pool.mjs [--paths FILE] [--whitelist FILE] [--stats] [--count N] [--all] [--started]\n' +
       '       [--seed S] [--torrents N] [--peers N] [--skew X] [--seeders F] [--numwant N]\n')

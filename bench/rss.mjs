@@ -24,21 +24,10 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createPool, whitelistText, DEFAULTS } from './pool.mjs'
 import { pipelinedLoad } from './lib/http-pipeline.mjs'
+import { parseArgs } from './lib/gen.mjs'
 
-function parseArgs(argv) {
-  const a = {}
-  const flags = ['close', 'json', 'help', 'print-probe']
-  for (let k = 0; k < argv.length; k++) {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[k])
-    if (!m) throw new Error(`unexpected argument ${argv[k]}`)
-    if (m[2] !== undefined) a[m[1]] = m[2]
-    else if (flags.includes(m[1])) a[m[1]] = true
-    else a[m[1]] = argv[++k]
-  }
-  return a
-}
 
-const a = parseArgs(process.argv.slice(2))
+const a = parseArgs(process.argv.slice(2), ['close', 'json', 'help', 'print-probe'])
 const log = (s) => process.stderr.write(s + '\n')
 if (a.help || (!a.pid && !a['write-whitelist'] && !a['print-probe'])) {
   log(readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).join('\n'))

@@ -7,7 +7,7 @@
 //   on:  the persistence thread on the local PostgreSQL (a scratch schema, dropped after),
 //        or with --embedded on the embedded database (PGlite, on the tracker's own core)
 //
-// The same 200,000-peer pool as bench/run-http.sh, each peer a user's (2,000 users, every
+// The same 200,000-peer pool as make bench (bench/pool.mjs), each peer a user's (2,000 users, every
 // torrent registered). Rounds alternate off/on; the report gives medians. For "on" it also
 // gives what the ledger committed while wrk ran (records per second, from the tracker's
 // /metrics) and the backlog when wrk stopped, i.e. whether accounting keeps up.
@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import { createPool, getPaths, whitelistText } from './pool.mjs'
+import { ledgerCounters } from './lib/ledger.mjs'
 import { migrate } from '../dist/persistence/migrate.js'
 import { embeddedClient, startEmbedded } from '../dist/persistence/embedded.js'
 
@@ -106,31 +107,24 @@ process.on('exit', () => child?.kill('SIGKILL'))
 process.on('SIGINT', () => process.exit(130))
 
 function wrk(seconds) {
-  const r = spawnSync('taskset', ['-c', LCPU, 'wrk', '-t1', '-c100', `-d${seconds}s`, '-s', 'bench/wrk-announce.lua', `http://127.0.0.1:${PORT}`, '--', pathsFile],
+  const r = spawnSync('taskset', ['-c', LCPU, 'wrk', '-t1', '-c100', `-d${seconds}s`, '-s', 'bench/wrk-paths.lua', `http://127.0.0.1:${PORT}`, '--', pathsFile],
     { encoding: 'utf8', env: { ...process.env, WRK_PATHS: pathsFile } })
   const m = /WRKJSON (\{.*\})/.exec(r.stdout)
   if (!m) throw new Error(`wrk: ${r.stdout}${r.stderr}`)
   return JSON.parse(m[1])
 }
 
-// The persistence thread's own counters (/metrics on the admin listener): records taken
-// into the journal and records committed, so the window's figures count exactly its records.
-async function ledgerCounters() {
-  const text = await (await fetch(`http://127.0.0.1:${PORT + 1}/metrics`)).text()
-  const read = (name) => Number(new RegExp(`^shardtrack_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
-  return { journalled: read('records_journalled_total'), committed: read('records_committed_total') }
-}
 const results = { off: [], on: [] }
 try {
   for (let round = 1; round <= ROUNDS; round++) {
     for (const mode of round % 2 ? ['off', 'on'] : ['on', 'off']) {
       await startTracker(mode)
       wrk(WARMUP)
-      const before = mode === 'on' ? await ledgerCounters() : undefined
+      const before = mode === 'on' ? await ledgerCounters(PORT + 1) : undefined
       const w = wrk(SECS)
       const r = { rps: w.rps, requests: w.requests, p99: w.p99_ms, errors: w.err_read + w.err_connect + w.err_timeout + w.non2xx }
       if (before) {
-        const after = await ledgerCounters()
+        const after = await ledgerCounters(PORT + 1)
         r.committedPerSec = (after.committed - before.committed) / SECS
         r.backlog = after.journalled - after.committed // journalled, not yet in the database
       }

@@ -59,10 +59,12 @@ if (mode === 'relay') {
   process.on('SIGTERM', () => process.exit(0));
 } else if (mode === 'bt') {
   const { default: Server } = await import('bittorrent-tracker/server'); // (not the index: it loads the client's WebRTC)
-  const server = new Server({ udp: true, http: true, ws: true, stats: false, trustProxy: false });
+  // peers kept for the whole run (its defaults, 20 minutes and 1,000 a swarm, would empty the
+  // swarms prefilled at the start before the last rounds)
+  const server = new Server({ udp: true, http: true, ws: true, stats: false, trustProxy: false, peersCacheTtl: 6 * 3600 * 1000, peersCacheLength: 1_000_000 });
   server.on('warning', () => {});
   server.on('error', (e) => process.stderr.write(`bittorrent-tracker error: ${e.message}\n`));
-  server.listen(port, '127.0.0.1', () => process.stderr.write(`bittorrent-tracker listening on ${port}\n`));
+  server.listen(port, { http: '127.0.0.1', udp: '127.0.0.1', udp6: '::1' }, () => process.stderr.write(`bittorrent-tracker listening on ${port}\n`));
   process.on('SIGTERM', () => server.close(() => process.exit(0)));
 } else {
   process.stderr.write('usage: node bench/servers.mjs relay|bt PORT\n');

@@ -26,14 +26,14 @@
 //       request: autocannon, a Node process on one core, tops out near 30,000 requests/s here,
 //       below what Shardtrack answers, so it would measure itself;
 //   autocannon (bench/http-load.mjs) for the mixed traffic, whose clients keep per-peer state
-//       (events and growing counters) that is JavaScript's to keep, and for every HTTP scenario
-//       when wrk is missing;
+//       (events and growing counters) that is JavaScript's to keep, and for keep-alive announces
+//       and scrapes when wrk is missing (one connection per request is then skipped);
 //   bench/udp-load.mjs and bench/ws-load.mjs: ours, since autocannon speaks neither UDP nor
 //       WebSocket (UDP: a closed window of connected sockets, prebuilt packets; WebSocket:
 //       thousands of browser-like peers each on its own socket, relaying offers).
 // Each figure is the median of the rounds; the server's CPU (all threads, /proc) and its peak
 // resident memory are read over the measured window. Every process started here is stopped by
-// its PID when the run ends, also on Ctrl-C. Load goes only to the targets (127.0.0.1 unless
+// its PID when the run ends, also on Ctrl-C (and only those). Load goes only to the targets (127.0.0.1 unless
 // --target). See bench/README.md for how to read the tables.
 
 import { spawn, spawnSync } from 'node:child_process'
@@ -44,10 +44,12 @@ import os from 'node:os'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
+import dgram from 'node:dgram'
 import { createPool, randomPeers, urlEncodeBytes, whitelistText, DEFAULTS } from './pool.mjs'
 import { processCpu, rssBytes } from './lib/proc.mjs'
 import { parseArgs } from './lib/gen.mjs'
-import { report } from './lib/suite-report.mjs'
+import { ledgerCounters } from './lib/ledger.mjs'
+import { report, fmt } from './lib/suite-report.mjs'
 
 const ROOT = resolve(new URL('..', import.meta.url).pathname)
 process.chdir(ROOT)
@@ -59,6 +61,9 @@ if (a.help) {
 const quick = !!a.quick
 const num = (k, d) => (a[k] === undefined ? d : Number(a[k]))
 const NPROC = os.availableParallelism()
+const LOAD_CORES = Math.max(1, Math.floor(NPROC / 4))
+/** Cores in a taskset list such as "0-2,5". */
+const cpuCount = (list) => String(list).split(',').reduce((n, p) => { const [x, y] = p.split('-').map(Number); return n + (Number.isInteger(x) ? (y === undefined ? 1 : Math.max(0, y - x + 1)) : 0) }, 0)
 const O = {
   duration: num('duration', quick ? 3 : 10),
   warmup: num('warmup', quick ? 1 : 2),
@@ -71,15 +76,17 @@ const O = {
   rssPeers: num('rss-peers', quick ? 100_000 : 1_000_000),
   users: num('users', 2000),
   scaling: a['no-scaling'] ? [] : (a.scaling ?? Array.from({ length: NPROC }, (_, i) => i + 1).join(',')).split(',').filter(Boolean).map(Number),
-  databaseUrl: a['database-url'] ?? 'postgres://postgres@127.0.0.1:5432/test',
-  // the servers on every core but the last, the generators on the last (one core each here)
-  serverCpus: a['server-cpus'] ?? (NPROC > 1 ? `0-${NPROC - 2}` : '0'),
-  loadCpus: a['load-cpus'] ?? String(NPROC - 1),
-  remote: [a.target].flat().filter(Boolean),
+  databaseUrl: a['database-url'] ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+  // the generators on the last quarter of the cores (the last one on up to 4 cores), the servers on the rest
+  serverCpus: a['server-cpus'] ?? (NPROC > 1 ? `0-${NPROC - 1 - LOAD_CORES}` : '0'),
+  loadCpus: a['load-cpus'] ?? (NPROC > 1 ? `${NPROC - LOAD_CORES}-${NPROC - 1}` : '0'),
+  remote: [a.target ?? []].flat(),
 }
 for (const k of ['duration', 'warmup', 'rounds', 'connections', 'shards', 'torrents', 'peers', 'wsSockets', 'rssPeers', 'users']) {
-  if (!Number.isFinite(O[k]) || O[k] < 0) { process.stderr.write(`suite: --${k} must be a number ≥ 0\n`); process.exit(2) }
+  const min = ['duration', 'warmup', 'rounds', 'connections', 'shards', 'torrents', 'peers'].includes(k) ? 1 : 0
+  if (!Number.isInteger(O[k]) || O[k] < min) { process.stderr.write(`suite: --${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} must be an integer ≥ ${min}\n`); process.exit(2) }
 }
+for (const k of ['server-cpus', 'load-cpus']) if (a[k] !== undefined && cpuCount(a[k]) === 0) { process.stderr.write(`suite: --${k}: a CPU list such as 0-2,5\n`); process.exit(2) }
 const poolArgs = ['--torrents', String(O.torrents), '--peers', String(O.peers)]
 const NODE = process.execPath
 const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
@@ -99,27 +106,42 @@ function log(line) {
   runLog.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`)
   process.stderr.write((TTY && status ? '\r\x1b[K' : '') + line + '\n' + (TTY && status ? status : ''))
 }
+let statusLogged = 0
+/** The status line: rewritten in place on a terminal; elsewhere (a log) a line every 5 s. */
 function setStatus(s) {
   status = s
   if (TTY) process.stderr.write('\r\x1b[K' + s)
+  else if (s && performance.now() - statusLogged >= 5000) { statusLogged = performance.now(); process.stderr.write(s + '\n') }
 }
-const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '–')
 
 // ---------------------------------------------------------------------------- processes
 const children = new Map() // name → ChildProcess (every process started here)
 function start(name, cmd, args, env = {}) {
   const logf = createWriteStream(join(OUT, `${name}.log`))
+  // (undefined values drop a variable: no SHARDTRACK_ or DATABASE_URL of the caller's reaches a tracker)
   const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   child.stdout.pipe(logf, { end: false })
   child.stderr.pipe(logf, { end: false })
   children.set(name, child)
-  child.once('exit', () => children.delete(name))
+  child.once('close', () => { children.delete(name); logf.end() })
   return child
+}
+/** Runs a helper to its end (not blocking the loop: the status line and Ctrl-C stay live); its
+ *  output is in OUT/<name>.log, its last stderr line and its stdout returned. */
+function run(name, cmd, args, limitSecs) {
+  return new Promise((res) => {
+    const child = start(name, cmd, args)
+    let out = '', err = ''
+    child.stdout.on('data', (d) => { out += d })
+    child.stderr.on('data', (d) => { err = (err + d).slice(-2000) })
+    const kill = setTimeout(() => { log(`${name}: still running after ${limitSecs} s: stopped`); child.kill('SIGKILL') }, limitSecs * 1000)
+    child.once('close', (code) => { clearTimeout(kill); res({ code, stdout: out, lastLine: err.trim().split('\n').pop() ?? '' }) })
+  })
 }
 async function stop(name) {
   const c = children.get(name)
   if (!c) return
-  const exited = new Promise((r) => c.once('exit', r))
+  const exited = new Promise((r) => c.once('close', r))
   c.kill('SIGTERM')
   if (await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)])) return
   log(`${name} (pid ${c.pid}) ignored SIGTERM for 10 s: SIGKILL`)
@@ -135,13 +157,19 @@ process.on('SIGINT', () => { log('interrupted'); process.exit(130) })
 process.on('SIGTERM', () => process.exit(143))
 
 /** A free port for TCP and UDP alike (the trackers listen on both with one number). */
+const portsGiven = new Set() // (a port just closed may come back from the kernel: never hand one out twice)
 async function freePort() {
   for (;;) {
     const port = await new Promise((res, rej) => {
       const s = net.createServer().once('error', rej).listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)) })
     })
-    const udpFree = spawnSync('ss', ['-lunH', `sport = :${port}`], { encoding: 'utf8' }).stdout.trim() === ''
-    if (udpFree) return port
+    // (ss where iproute2 is installed; else a bind test)
+    const ss = spawnSync('ss', ['-lunH', `sport = :${port}`], { encoding: 'utf8' })
+    const udpFree = ss.status === 0 ? ss.stdout.trim() === '' : await new Promise((res) => {
+      const u = dgram.createSocket('udp4').once('error', () => res(false))
+      u.bind(port, '127.0.0.1', () => u.close(() => res(true)))
+    })
+    if (udpFree && !portsGiven.has(port)) { portsGiven.add(port); return port }
   }
 }
 
@@ -163,8 +191,11 @@ writeFileSync(join(WORK, 'whitelist.txt'), whitelistText(pool))
 const announcePeers = randomPeers(O.peers, pool) // as getPaths(peers)
 const announcePaths = Array.from(announcePeers, (i) => pool.path(i))
 /** The wrk paths files of a target (under its base path): announces, and scrapes of one info_hash. */
-function pathsFiles(id, base = '') {
-  const ann = join(WORK, `${id}-announce.txt`), scr = join(WORK, `${id}-scrape.txt`)
+const pathsKeys = new Map()
+function pathsFiles(base = '') {
+  if (!pathsKeys.has(base)) pathsKeys.set(base, pathsKeys.size)
+  const id = pathsKeys.get(base)
+  const ann = join(WORK, `paths-${id}-announce.txt`), scr = join(WORK, `paths-${id}-scrape.txt`)
   if (!existsSync(ann)) {
     writeFileSync(ann, announcePaths.map((p) => base + p).join('\n') + '\n')
     writeFileSync(scr, Array.from(randomPeers(O.peers, pool), (i) => `${base}/scrape?info_hash=${urlEncodeBytes(pool.infoHashes, 20 * pool.peerTorrent[i], 20)}`).join('\n') + '\n')
@@ -191,11 +222,8 @@ const wanted = (s) => !only || only.has(s) // (and 'memory': the memory-per-peer
 const skipped = [] // { target, scenario?, reason }
 function skip(target, reason, scenario) { skipped.push({ target, scenario, reason }); log(`SKIP ${target}${scenario ? ` ${scenario}` : ''}: ${reason}`) }
 
-const NO_LIMITS = {
-  SHARDTRACK_LIMITS__ADDRESS_RATE: '0', SHARDTRACK_LIMITS__PASSKEY_RATE: '0', SHARDTRACK_LIMITS__ENFORCE_MIN_INTERVAL: 'false',
-  SHARDTRACK_LIMITS__MAX_SWARMS_PER_ADDRESS: '0', SHARDTRACK_LIMITS__MAX_INFLIGHT_PER_ADDRESS: '0', SHARDTRACK_LIMITS__AUTOBAN_FAILURES: '0',
-  SHARDTRACK_TRACKER__MAX_PEERS_PER_USER_TORRENT: '0', SHARDTRACK_WS__MESSAGES_PER_SECOND: '10000', SHARDTRACK_WS__MAX_SOCKETS_PER_ADDRESS: '100000',
-}
+// every per-address and per-passkey limit off (why: bench/lib/no-limits.env)
+const NO_LIMITS = Object.fromEntries(readFileSync('bench/lib/no-limits.env', 'utf8').split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split('=')))
 const targets = []
 if (O.remote.length) {
   const t = { id: 'remote', label: 'remote tracker', kind: 'remote', scenarios: [] }
@@ -203,7 +231,7 @@ if (O.remote.length) {
     const url = new URL(u)
     if (url.protocol === 'http:') { t.http = url; t.scenarios.push('announce', 'announce-close', 'scrape', 'mixed') }
     else if (url.protocol === 'udp:') { t.udp = url; t.scenarios.push('udp-announce', 'udp-scrape') }
-    else if (url.protocol === 'ws:') { t.ws = url; t.scenarios.push('ws') }
+    else if (url.protocol === 'ws:') { if (url.pathname === '/') url.pathname = '/announce'; t.ws = url; t.scenarios.push('ws') }
     else { process.stderr.write(`suite: --target ${u}: http://, udp:// or ws:// (TLS endpoints: measure the tracker behind the proxy)\n`); process.exit(2) }
   }
   targets.push(t)
@@ -274,15 +302,26 @@ async function startReplication(t) {
   const redisPort = await freePort()
   const [rc, ra] = pin(O.loadCpus, ['redis-server', '--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', WORK])
   start(`${t.id}-redis`, rc, ra)
+  t.aux = [`${t.id}-redis`]
   const redis = { SHARDTRACK_REDIS__URL: `redis://127.0.0.1:${redisPort}`, SHARDTRACK_REDIS__PREFIX: 'bench' }
   const peer = { id: `${t.id}-node-b`, kind: 'shardtrack', shards: 1, env: { ...redis, SHARDTRACK_REDIS__NODE_NAME: 'b' }, serverCpus: O.loadCpus }
+  t.aux.push(peer.id)
   if (!(await startTarget(peer))) { skip(t.id, 'its second node did not start'); return false }
   t.env = { ...redis, SHARDTRACK_REDIS__NODE_NAME: 'a' }
   return true
 }
 
 /** Starts target t and waits until it answers `probe` (an announce path) with peers. */
-async function startTarget(t, { probe = probePath, whitelist = join(WORK, 'whitelist.txt') } = {}) {
+async function startTarget(t, o = {}) {
+  try {
+    return await startTargetOnce(t, o)
+  } catch (e) {
+    skip(t.id, `could not start: ${e.message}`)
+    await stop(t.id)
+    return false
+  }
+}
+async function startTargetOnce(t, { probe = probePath, whitelist = join(WORK, 'whitelist.txt') } = {}) {
   if (t.replicated && !(await startReplication(t))) return false
   if (t.kind === 'remote') return true
   t.port = await freePort()
@@ -296,7 +335,9 @@ async function startTarget(t, { probe = probePath, whitelist = join(WORK, 'white
       ...NO_LIMITS, SHARDTRACK_HTTP__HOST: '127.0.0.1', SHARDTRACK_HTTP__PORT: String(t.port), SHARDTRACK_UDP__HOST: '127.0.0.1',
       SHARDTRACK_UDP__PORT: String(t.port), SHARDTRACK_SHARDS__COUNT: String(t.shards), SHARDTRACK_ADMIN__HOST: '127.0.0.1',
       SHARDTRACK_ADMIN__PORT: String(t.adminPort), SHARDTRACK_DATABASE__DATA_DIR: t.dataDir, SHARDTRACK_LOG__LEVEL: 'warn',
-      SHARDTRACK_REGISTRY__FILE: '',
+      SHARDTRACK_REGISTRY__FILE: '', DATABASE_URL: undefined,
+      // checkpoints only at shutdown: an idle target must not write one during another's window
+      SHARDTRACK_CHECKPOINT__INTERVAL_SECONDS: '0',
       ...(t.private ? { SHARDTRACK_TRACKER__PRIVATE: 'true', ...(await ledgerDatabase(t)) } : { SHARDTRACK_TRACKER__PRIVATE: 'false', SHARDTRACK_DATABASE__ENABLED: 'false' }),
       ...t.env,
     }
@@ -319,7 +360,7 @@ async function startTarget(t, { probe = probePath, whitelist = join(WORK, 'white
   } else if (t.kind === 'bt') {
     const [cmd, args] = pin(O.serverCpus, [NODE, 'bench/servers.mjs', 'bt', String(t.port)])
     child = start(t.id, cmd, args)
-    t.version = JSON.parse(readFileSync('node_modules/bittorrent-tracker/package.json', 'utf8')).version
+    try { t.version = JSON.parse(readFileSync('node_modules/bittorrent-tracker/package.json', 'utf8')).version } catch { t.version = '?' }
   }
   t.pid = child.pid
   t.base ??= ''
@@ -341,8 +382,9 @@ async function startTarget(t, { probe = probePath, whitelist = join(WORK, 'white
  * Runs one generator to its end, reading the MEASURE / PROGRESS / RESULT lines (bench/lib/gen.mjs):
  * the server's CPU over the window and its peak memory. `onTick(answers, seconds)` drives the status line.
  */
-function runGenerator(name, cmd, args, t, onTick, limitSecs) {
+function runGenerator(name, cmd, args, t, onTick, limitSecs, hooks = {}) {
   return new Promise((resolveRun) => {
+    let atStart, atEnd // (hooks.read(): a promise of extra readings at the window's start and end)
     const [c, ar] = pin(O.loadCpus, [cmd, ...args])
     const child = start(name, c, ar)
     // the server's and the generator's CPU over the window, from /proc (wrk reports none of its own)
@@ -355,16 +397,18 @@ function runGenerator(name, cmd, args, t, onTick, limitSecs) {
     }, 250)
     const kill = setTimeout(() => { log(`${name}: no result after ${limitSecs} s: stopped`); child.kill('SIGKILL') }, limitSecs * 1000)
     createInterface({ input: child.stdout }).on('line', (line) => {
-      if (line === 'MEASURE') { cpu0 = processCpu(t.pid); gen0 = processCpu(child.pid); t0 = performance.now() }
+      if (line === 'MEASURE') { cpu0 = processCpu(t.pid); gen0 = processCpu(child.pid); t0 = performance.now(); atStart = hooks.read?.() }
       else if (line.startsWith('PROGRESS ')) lastCount = Number(line.slice(9))
       else if (line.startsWith('RESULT ') || line.startsWith('WRKJSON ')) {
-        cpu1 = processCpu(t.pid); gen1 = processCpu(child.pid); t1 = performance.now()
-        result = JSON.parse(line.slice(line.indexOf(' ') + 1))
+        cpu1 = processCpu(t.pid); gen1 = processCpu(child.pid); t1 = performance.now(); atEnd = hooks.read?.()
+        try { result = JSON.parse(line.slice(line.indexOf(' ') + 1)) } catch { log(`${name}: unreadable result line: ${line.slice(0, 120)}`) }
       }
     })
-    child.once('exit', (code) => {
+    // 'close', not 'exit': every line of its output has been read by then
+    child.once('close', async (code) => {
       clearInterval(sampler); clearTimeout(kill)
       if (!result || t0 === undefined) return resolveRun({ error: `${name} exited with ${code} and no result (see ${join(OUT, name + '.log')})` })
+      if (atStart && atEnd) result.hooks = [await atStart.catch(() => null), await atEnd.catch(() => null)]
       const wall = (t1 - t0) / 1000
       result.requests ??= result.announces // (udp-load)
       result.server_cpu_pct = t.pid ? ((cpu1 - cpu0) / wall) * 100 : null
@@ -378,9 +422,9 @@ function runGenerator(name, cmd, args, t, onTick, limitSecs) {
 }
 
 function wrkArgs(t, sc, seconds, validate) {
-  const files = pathsFiles(t.id, t.kind === 'remote' ? t.http.pathname.replace(/\/$/, '') : t.base)
+  const files = pathsFiles(t.kind === 'remote' ? t.http.pathname.replace(/\/$/, '') : t.base)
   const host = t.kind === 'remote' ? t.http.origin : `http://127.0.0.1:${t.port}`
-  const threads = sc.id === 'scaling' ? Math.max(1, O.loadCpus.split(',').length) : 1
+  const threads = sc.id === 'scaling' ? cpuCount(O.loadCpus) : 1
   return ['-t' + threads, '-c' + O.connections, `-d${seconds}s`, '-s', 'bench/wrk-paths.lua', host, '--', files[sc.mode], ...(sc.close ? ['close'] : []), ...(validate ? ['validate'] : [])]
 }
 
@@ -402,9 +446,18 @@ async function measure(t, sc, r, onTick) {
   } else if (sc.gen === 'autocannon') {
     const url = t.kind === 'remote' ? t.http.href : `http://127.0.0.1:${t.port}`
     res = await runGenerator(tag, NODE, ['bench/http-load.mjs', '--url', url, '--mode', sc.mode, '--duration', String(O.duration), '--warmup', String(O.warmup),
-      '--connections', String(O.connections), ...poolArgs, ...(sc.private ? ['--passkeys', t.passkeysFile] : [])], t, onTick, limit)
+      '--connections', String(O.connections), ...poolArgs, ...(sc.private ? ['--passkeys', t.passkeysFile] : []),
+      // the peers' sessions carry on from round to round (counters never go back)
+      ...(sc.mode === 'mixed' ? ['--state', join(WORK, `${t.id}.mixed-state`)] : [])],
+    t, onTick, limit, sc.private && t.adminPort ? { read: () => ledgerCounters(t.adminPort) } : {})
+    if (res.hooks?.[0] && res.hooks[1]) {
+      const [before, after] = res.hooks
+      res.ledger_committed_per_s = (after.committed - before.committed) / res.seconds
+      res.ledger_backlog = after.journalled - after.committed
+    }
+    delete res.hooks
   } else if (sc.gen === 'udp') {
-    const host = t.kind === 'remote' ? t.udp.hostname : '127.0.0.1'
+    const host = t.kind === 'remote' ? t.udp.hostname.replace(/^\[|\]$/g, '') : '127.0.0.1'
     const port = t.kind === 'remote' ? t.udp.port : String(t.port)
     res = await runGenerator(tag, NODE, ['bench/udp-load.mjs', '--host', host, '--port', port, '--duration', String(O.duration), '--warmup', String(O.warmup),
       '--json', ...poolArgs, ...(sc.scrape ? ['--scrape'] : [])], t, onTick, limit)
@@ -420,7 +473,7 @@ async function measure(t, sc, r, onTick) {
 async function settle(t) {
   if (!t.private) return
   for (let k = 0; k < 120; k++) {
-    const c = await ledgerCounters(t)
+    const c = await ledgerCounters(t.adminPort)
     if (!(c.journalled > c.committed)) return
     setStatus(`[${elapsed()}] ${t.id}: the ledger commits its backlog (${fmt(c.journalled - c.committed)} records)`)
     await sleep(500)
@@ -428,11 +481,17 @@ async function settle(t) {
   log(`${t.id}: the ledger still had a backlog after a minute`)
 }
 
-/** The persistence thread's counters (admin /metrics): records journalled and committed. */
-async function ledgerCounters(t) {
-  const text = await get(t.adminPort, '/metrics')
-  const read = (name) => Number(new RegExp(`^shardtrack_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
-  return { journalled: read('records_journalled_total'), committed: read('records_committed_total') }
+
+/** A URL without its password and path (a passkey lives there): fit for the results. */
+function redact(u) {
+  try { const x = new URL(u); x.password = x.password && '***'; x.pathname = x.pathname.length > 1 ? '/…' : x.pathname; return x.href } catch { return '?' }
+}
+
+/** Stops what a target started besides itself (a replicated node's Redis and second node) and
+ *  drops its ledger schema. */
+async function stopAux(t) {
+  for (const name of t.aux ?? []) await stop(name)
+  await t.cleanupDb?.()
 }
 
 // ---------------------------------------------------------------------------- machine
@@ -456,16 +515,14 @@ const live = []
 for (const t of targets) {
   if (!t.scenarios.length) continue
   setStatus(`[${elapsed()}] starting ${t.id}`)
-  if (!(await startTarget(t))) continue
+  if (!(await startTarget(t))) { await stopAux(t); continue }
   // every peer of the pool announced once, so the measured runs see full swarms
   const url = t.kind === 'remote' ? t.http?.href : `http://127.0.0.1:${t.port}`
   if (url) {
     setStatus(`[${elapsed()}] ${t.id}: announcing ${fmt(O.peers)} peers (prefill)`)
-    {
-      const r = spawnSync(...pin(O.loadCpus, [NODE, 'bench/http-load.mjs', '--url', url, '--prefill', ...poolArgs,
-        ...(t.kind === 'opentracker' ? ['--close'] : []), ...(t.passkeysFile ? ['--passkeys', t.passkeysFile] : [])]), { encoding: 'utf8', timeout: 240_000 })
-      log(`${t.id}: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`)
-    }
+    const r = await run(`${t.id}.prefill`, ...pin(O.loadCpus, [NODE, 'bench/http-load.mjs', '--url', url, '--prefill', ...poolArgs,
+      ...(t.kind === 'opentracker' ? ['--close'] : []), ...(t.passkeysFile ? ['--passkeys', t.passkeysFile] : [])]), 240)
+    log(`${t.id}: ${r.lastLine}`)
   }
   await settle(t)
   live.push(t)
@@ -493,24 +550,18 @@ for (const { t, sc, r } of plan) {
     if (n !== null) last = { n, s }
     setStatus(`${head} · ${fmt(s, 1)}/${O.duration} s${Number.isFinite(rate) ? ` · ${fmt(rate)}/s` : ''}`)
   }
-  const before = sc.private && t.adminPort ? await ledgerCounters(t) : null
   const res = await measure(t, sc, r, onTick)
+  await settle(t)
   if (res.error) { log(`${t.id} ${sc.id} round ${r}: ${res.error}`); measurements.push({ target: t.id, scenario: sc.id, round: r, error: res.error }); continue }
-  if (before) {
-    const after = await ledgerCounters(t)
-    res.ledger_committed_per_s = (after.committed - before.committed) / res.seconds
-    res.ledger_backlog = after.journalled - after.committed
-    await settle(t)
-  }
   const m = { target: t.id, scenario: sc.id, round: r, generator: sc.gen, ...res }
   measurements.push(m)
   log(`${sc.id} · ${t.id} · round ${r}: ${fmt(m.rps)}/s, p50 ${fmt(m.p50_ms, 2)} ms, p99 ${fmt(m.p99_ms, 2)} ms, p99.9 ${fmt(m.p999_ms, 2)} ms, ` +
     `errors ${fmt(m.errors)}, bad ${fmt(m.bad)}/${fmt(m.checked)}` + (m.server_cpu_pct !== null ? `, server CPU ${fmt(m.server_cpu_pct)}% (${fmt(m.server_us_per_req, 1)} µs/request), RSS ${fmt(m.server_rss_mb)} MiB` : '') +
-    `, generator CPU ${fmt(m.gen_cpu_pct)}%` + (before ? `, ledger ${fmt(m.ledger_committed_per_s)} records/s committed, backlog ${fmt(m.ledger_backlog)}` : ''))
+    `, generator CPU ${fmt(m.gen_cpu_pct)}%` + (m.ledger_backlog !== undefined ? `, ledger ${fmt(m.ledger_committed_per_s)} records/s committed, backlog ${fmt(m.ledger_backlog)}` : ''))
 }
 for (const t of live) {
   await stop(t.id)
-  await t.cleanupDb?.()
+  await stopAux(t)
   const text = existsSync(join(OUT, `${t.id}.log`)) ? readFileSync(join(OUT, `${t.id}.log`), 'utf8') : ''
   const bad = text.split('\n').filter((l) => /crash|fatal|uncaught/i.test(l))
   if (bad.length) log(`NOTE ${t.id}.log: ${bad.length} lines mention crash/fatal/uncaught: ${bad[0].slice(0, 160)}`)
@@ -521,18 +572,18 @@ const memory = []
 if (!O.remote.length && O.rssPeers > 0 && wanted('memory')) {
   const rssTorrents = Math.max(1, Math.round(O.rssPeers / 20))
   const whitelist = join(WORK, 'rss-whitelist.txt')
-  spawnSync(NODE, ['bench/rss.mjs', '--write-whitelist', whitelist, '--peers', String(O.rssPeers), '--torrents', String(rssTorrents)])
-  const probe = spawnSync(NODE, ['bench/rss.mjs', '--print-probe', '--peers', String(O.rssPeers), '--torrents', String(rssTorrents)], { encoding: 'utf8' }).stdout.trim()
+  await run('memory-whitelist', NODE, ['bench/rss.mjs', '--write-whitelist', whitelist, '--peers', String(O.rssPeers), '--torrents', String(rssTorrents)], 120)
+  const probe = (await run('memory-probe', NODE, ['bench/rss.mjs', '--print-probe', '--peers', String(O.rssPeers), '--torrents', String(rssTorrents)], 120)).stdout.trim()
   for (const base of targets.filter((t) => (t.id === 'shardtrack' || t.kind === 'opentracker') && (!filterTargets || filterTargets.has(t.id)))) {
     const t = { ...base, id: `memory-${base.id}`, scenarios: [] }
     setStatus(`[${elapsed()}] memory: ${fmt(O.rssPeers)} peers into a fresh ${base.id}`)
     if (!(await startTarget(t, { probe, whitelist }))) continue
     await sleep(2000) // start-up allocations settle before the "before" reading
-    const r = spawnSync(...pin(O.loadCpus, [NODE, 'bench/rss.mjs', '--pid', String(t.pid), '--url', `http://127.0.0.1:${t.port}`, '--peers', String(O.rssPeers),
-      '--torrents', String(rssTorrents), '--time-limit', '300', '--json', ...(t.kind === 'opentracker' ? ['--close'] : [])]), { encoding: 'utf8', timeout: 400_000 })
+    const r = await run(`${t.id}.rss`, ...pin(O.loadCpus, [NODE, 'bench/rss.mjs', '--pid', String(t.pid), '--url', `http://127.0.0.1:${t.port}`, '--peers', String(O.rssPeers),
+      '--torrents', String(rssTorrents), '--time-limit', '300', '--json', ...(t.kind === 'opentracker' ? ['--close'] : [])]), 400)
     await stop(t.id)
-    const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('RSSJSON '))
-    if (!line) { skip(t.id, `no result (${(r.stderr ?? '').trim().split('\n').pop()})`); continue }
+    const line = r.stdout.split('\n').find((l) => l.startsWith('RSSJSON '))
+    if (!line) { skip(t.id, `no result (${r.lastLine})`); continue }
     const res = { target: base.id, ...JSON.parse(line.slice(8)) }
     memory.push(res)
     log(`memory · ${base.id}: ${fmt(res.bytes_per_peer, 1)} bytes per peer (${fmt(res.peers)} peers, RSS ${fmt(res.rss_before / 2 ** 20)} → ${fmt(res.rss_after / 2 ** 20)} MiB)`)
@@ -541,7 +592,7 @@ if (!O.remote.length && O.rssPeers > 0 && wanted('memory')) {
 
 setStatus('')
 const result = {
-  machine, options: { ...O, wrk: HAVE_WRK }, scenarios: SCENARIOS.map(({ id, label, gen }) => ({ id, label, generator: gen })),
+  machine, options: { ...O, wrk: HAVE_WRK, databaseUrl: redact(O.databaseUrl), remote: O.remote.map(redact) }, scenarios: SCENARIOS.map(({ id, label, gen }) => ({ id, label, generator: gen })),
   targets: targets.map(({ id, label, kind, shards, rival, scaling, version, database }) => ({ id, label, kind, shards, rival, scaling, version, database })),
   measurements, memory, skipped, seconds: Math.round((performance.now() - t00) / 1000),
 }
@@ -550,4 +601,5 @@ writeFileSync(`${OUT}.json`, JSON.stringify(result, null, 1) + '\n')
 writeFileSync(`${OUT}.md`, md)
 process.stdout.write('\n' + md)
 log(`results: ${OUT}.md and ${OUT}.json (raw logs in ${OUT}/), ${elapsed()} in all`)
-runLog.end()
+for (const name of [...children.keys()]) await stop(name) // (none should be left)
+runLog.end(() => process.exit(0))

@@ -48,17 +48,10 @@ import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { poolFromArgs, randomPeers, DEFAULTS } from './pool.mjs'
 import { processCpu, coreTimes, coreDelta } from './lib/proc.mjs'
-import { printResult } from './lib/gen.mjs'
+import { printResult, parseArgs } from './lib/gen.mjs'
 
 // ---------------------------------------------------------------------------- options
-const FLAGS = new Set(['json', 'prefill', 'started', 'quiet', 'scrape', 'help'])
-const a = {}
-const argv = process.argv.slice(2)
-for (let k = 0; k < argv.length; k++) {
-  const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[k])
-  if (!m) { process.stderr.write(`udp-load: unexpected argument ${argv[k]}\n`); process.exit(2) }
-  a[m[1]] = m[2] ?? (FLAGS.has(m[1]) ? true : argv[++k])
-}
+const a = parseArgs(process.argv.slice(2), ['json', 'prefill', 'started', 'quiet', 'scrape', 'help'])
 if (a.help || a.port === undefined) {
   process.stderr.write('usage: node bench/udp-load.mjs --port PORT [--host 127.0.0.1|::1] [--duration S] [--warmup S] [--window N]\n' +
     '       [--sockets N] [--timeout MS] [--passkey PK] [--numwant N] [--count N] [--reconnect S] [--started]\n' +
@@ -115,9 +108,6 @@ const URL_DATA = a.passkey ? Buffer.from(`/${a.passkey}/announce`, 'latin1') : n
 if (URL_DATA && URL_DATA.length > 255) { process.stderr.write('udp-load: passkey too long for one BEP 41 option\n'); process.exit(2) }
 const PKT = SCRAPE ? 36 : 98 + (URL_DATA ? 2 + URL_DATA.length : 0)
 const reqs = Buffer.alloc(COUNT * PKT)
-// uploaded/downloaded/left as pool.mjs put them into the peer's HTTP query
-const fields = new Float64Array(pool.peers * 3).fill(-1)
-const FIELDS_RE = /&uploaded=(\d+)&downloaded=(\d+)&left=(\d+)/
 const put64 = (off, x) => { reqs.writeUInt32BE(Math.floor(x / 2 ** 32), off); reqs.writeUInt32BE(x % 2 ** 32, off + 4) }
 for (let k = 0; k < COUNT; k++) {
   const i = order[k]
@@ -128,16 +118,12 @@ for (let k = 0; k < COUNT; k++) {
     pool.infoHashes.copy(reqs, off + 16, 20 * t, 20 * t + 20)
     continue
   }
-  if (fields[3 * i] < 0) {
-    const m = FIELDS_RE.exec(pool.path(i))
-    fields[3 * i] = Number(m[1]); fields[3 * i + 1] = Number(m[2]); fields[3 * i + 2] = Number(m[3])
-  }
   reqs.writeUInt32BE(1, off + 8) // action: announce (connection id at 0 and transaction id at 12 are set per send)
   pool.infoHashes.copy(reqs, off + 16, 20 * t, 20 * t + 20)
   pool.peerIds.copy(reqs, off + 36, 20 * i, 20 * i + 20)
-  put64(off + 56, fields[3 * i + 1]) // downloaded
-  put64(off + 64, fields[3 * i + 2]) // left
-  put64(off + 72, fields[3 * i]) // uploaded
+  put64(off + 56, pool.peerDownloaded[i])
+  put64(off + 64, pool.peerLeft[i])
+  put64(off + 72, pool.peerUploaded[i])
   reqs.writeUInt32BE(events[k], off + 80)
   // ip (84) stays 0: the sender's address
   reqs.writeUInt32BE(pool.peerIds.readUInt32BE(20 * i + 16), off + 88) // key: fixed per peer

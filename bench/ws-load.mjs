@@ -1,4 +1,4 @@
-// WebSocket tracker load (bench/run-ws.sh): `--sockets` browser peers, each on its own
+// WebSocket tracker load (bench/suite.mjs): `--sockets` browser peers, each on its own
 // socket, `--swarm` peers to a swarm; every peer announces with `--offers` made-up WebRTC
 // offers (300-byte SDP) and announces again as soon as its answer comes (closed loop).
 // Counts announces answered, offers relayed to the peers, and announce latency; prints
@@ -24,6 +24,7 @@ const sdp = 'v=0\r\n' + 'a=fake-sdp-line\r\n'.repeat(17); // ~300 bytes, as smal
 const hashes = Array.from({ length: Math.ceil(N / SWARM) }, () => randomBytes(20).toString('latin1'));
 
 let answered = 0;
+let startedAnswers = 0;
 let relayed = 0;
 let failures = 0;
 let measuring = false;
@@ -50,7 +51,9 @@ await Promise.all(
       }
       if (m['failure reason']) failures++;
       if (!p.started) {
-        p.started = true;
+        p.started = true; // the answer to its `started`: the closed loop begins once every peer has one
+        startedAnswers++;
+        if (p.loop && !a.idle) announce(p); // late: it joins the loop now
         return;
       }
       if (measuring) {
@@ -61,11 +64,13 @@ await Promise.all(
     };
   })),
 );
-// every peer in its swarm first, then the closed loop
+// every peer in its swarm first (each `started` answered, or 10 s), then the closed loop
 for (const p of peers) announce(p, 'started');
-await new Promise((r) => setTimeout(r, 1000));
-for (const p of peers) p.started = true;
-if (!a.idle) for (const p of peers) announce(p);
+for (let k = 0; k < 100 && startedAnswers < N; k++) await new Promise((r) => setTimeout(r, 100));
+if (startedAnswers < N) process.stderr.write(`ws-load: ${N - startedAnswers} of ${N} started announces unanswered after 10 s\n`);
+// (a peer whose `started` is still unanswered joins the loop when its answer comes)
+for (const p of peers) if (p.started && !a.idle) announce(p);
+for (const p of peers) p.loop = true;
 await new Promise((r) => setTimeout(r, Number(a.warmup) * 1000));
 const w = await measuredWindow(Number(a.duration), () => answered, () => (measuring = true));
 measuring = false;

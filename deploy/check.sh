@@ -39,6 +39,13 @@ if need docker-compose docker-compose; then
     for svc in tracker-1 tracker-2; do
       if service "$svc" | section '    ' ports | grep -q 'protocol: tcp\|/tcp'; then bad "$svc publishes a TCP port"; else ok "$svc publishes UDP only"; fi
     done
+    # the trackers and the proxy (the services facing clients) run without capabilities, read-only
+    for svc in tracker-1 tracker-2 caddy; do
+      if service "$svc" | section '    ' cap_drop | grep -q -- '- ALL' && service "$svc" | grep -q '^    read_only: true' &&
+        service "$svc" | section '    ' security_opt | grep -q 'no-new-privileges:true'; then
+        ok "$svc: every capability dropped (Caddy keeps NET_BIND_SERVICE), read-only root, no new privileges"
+      else bad "$svc keeps capabilities, a writable root or privilege gain"; fi
+    done
     service grafana | grep -q '127.0.0.1:3000:3000' && ok "grafana on loopback only" || bad "grafana is not bound to loopback"
   else
     bad "docker-compose config: $out"

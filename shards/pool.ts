@@ -37,6 +37,8 @@ export interface ShardStats {
   peersV6: number;
   peersWs: number;
   remotePeers: number;
+  /** other nodes' peers not taken (max_peers/max_swarms); an int32 that wraps */
+  remoteFull: number;
   queuedRequestBytes: number;
   queuedAnswerBytes: number;
   /** int32 words that wrap: readers total the differences */
@@ -389,6 +391,7 @@ export class ShardPool {
       peersV6: Math.max(0, Atomics.load(c, ShardControl.PEERS_V6)),
       peersWs: Math.max(0, Atomics.load(c, ShardControl.PEERS_WS)),
       remotePeers: Math.max(0, Atomics.load(c, ShardControl.REMOTE_PEERS)),
+      remoteFull: Atomics.load(c, ShardControl.REMOTE_FULL),
       queuedRequestBytes: s.requests.depth(),
       queuedAnswerBytes: s.answers.depth(),
       busyMs: Atomics.load(c, ShardControl.BUSY_MS),

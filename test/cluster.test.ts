@@ -83,6 +83,7 @@ describe('peers across nodes through Redis', () => {
     const metrics = (await get(nodes[0].admin!.port, '/metrics')).body.toString();
     expect(metrics).toMatch(/^shardtrack_redis_up 1$/m);
     expect(metrics).toMatch(/^shardtrack_remote_peers 1$/m);
+    expect(metrics).toMatch(/^shardtrack_remote_peers_refused_total 0$/m); // (the tables have room)
     expect(metrics).toMatch(/^shardtrack_replication_lag_seconds_count [1-9]/m);
     const ready = JSON.parse((await get(nodes[0].admin!.port, '/ready')).body.toString());
     expect(ready).toMatchObject({ status: 'ready', problems: [] });

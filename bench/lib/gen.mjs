@@ -2,7 +2,7 @@
 //   MEASURE            the measured window starts now (the suite reads the server's CPU)
 //   PROGRESS <n>       answers counted so far in the window (every half second: the live rate)
 //   RESULT {json}      the window is over: its figures (the suite reads the server's CPU again)
-// Generators run alone print the same lines; a person reads the RESULT.
+// (udp-load.mjs prints MEASURE and PROGRESS with --json only; RESULT always.)
 
 import { performance } from 'node:perf_hooks'
 
@@ -31,13 +31,15 @@ export function quantiles(sorted) {
   return { p50_ms: q(0.5), p99_ms: q(0.99), p999_ms: q(0.999), max_ms: sorted.length ? sorted[sorted.length - 1] : NaN }
 }
 
-/** `--key value`, `--key=value` and bare `--flag` options (flags listed in `flags`). */
+/** `--key value`, `--key=value` and bare `--flag` options (flags listed in `flags`); a key
+ *  given twice holds an array of its values. Exits with status 2 on anything else. */
 export function parseArgs(argv, flags = []) {
   const a = {}
   for (let k = 0; k < argv.length; k++) {
     const m = /^--([a-z0-9-]+)(?:=(.*))?$/.exec(argv[k])
-    if (!m) throw new Error(`unexpected argument ${argv[k]}`)
-    a[m[1]] = m[2] ?? (flags.includes(m[1]) ? true : argv[++k])
+    if (!m) { process.stderr.write(`unexpected argument ${argv[k]}\n`); process.exit(2) }
+    const v = m[2] ?? (flags.includes(m[1]) ? true : argv[++k])
+    a[m[1]] = m[1] in a ? [a[m[1]]].flat().concat(v) : v
   }
   return a
 }

@@ -1,6 +1,6 @@
 // Minimal, fast HTTP/1.1 GET loader: many keep-alive connections, each with up to `depth`
 // pipelined requests in flight. Used to push hundreds of thousands of distinct announces into
-// a tracker quickly (bench/rss.mjs, bench/prefill.mjs); not a latency tool.
+// a tracker quickly (bench/rss.mjs, bench/http-load.mjs --prefill); not a latency tool.
 //
 // Servers that close the connection after each answer (opentracker) are handled: unanswered
 // requests are re-sent on a new connection; give such servers depth 1 and close: true.

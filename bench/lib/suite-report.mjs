@@ -42,7 +42,7 @@ export function report(r) {
   for (const t of r.targets.filter((t) => t.version || t.database)) out.push(`- ${t.label}: ${t.version ? `version ${t.version}` : ''}${t.database ? `ledger on ${t.database}` : ''}`)
   out.push('')
 
-  out.push('| Scenario | Target | Generator | requests/s (median) | min – max | p50 ms | p99 ms | p99.9 ms | errors | bad / checked | server CPU | µs CPU / request | server RSS MiB | generator CPU |')
+  out.push('| Scenario | Target | Generator | requests/s (median) | min – max | p50 ms | p99 ms | p99.9 ms | errors (all rounds) | bad / checked (all rounds) | server CPU | µs CPU / request | server RSS MiB | generator CPU |')
   out.push('|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
   const extra = []
   for (const sc of r.scenarios) {
@@ -118,7 +118,7 @@ export function report(r) {
     '(UDP: error packets); bad: answers that are not a bencoded dictionary with peers (or files) or that carry a failure reason, of those checked ' +
     '(wrk: every answer of its warm-up; autocannon: every 1000th; UDP: every one). Server CPU: all its threads over the window (100% = one core); ' +
     'µs CPU / request = server CPU time ÷ answers, comparable even where the generator is the limit. ⚠: generator CPU ≥ 90%: the generator, ' +
-    'not the server, may be the limit of that row.')
+    'not the server, may be the limit of that row. autocannon rows count latency in whole milliseconds (wrk, UDP and WebSocket in microseconds).')
   return out.join('\n') + '\n'
 }
 
