@@ -213,6 +213,9 @@ export function createMetrics(src: MetricsSource): Metrics {
     });
   }
 
+  // (always exported, 0 for a node alone: the dashboard's distinct-peer count subtracts it)
+  gauge(reg, 'remote_peers', 'Peers of other nodes in this node\'s swarms (listed and counted, never accounted here).', [], (emit) => emit({}, shardStats().reduce((n, s) => n + (s.remotePeers ?? 0), 0)));
+
   // ----- replication thread (ReplicationStats block)
 
   if (src.replication) {
@@ -222,7 +225,6 @@ export function createMetrics(src: MetricsSource): Metrics {
     stat('gauge', 'redis_up', '1 while the last Redis command succeeded.', () => rs[ReplicationStats.REDIS_UP]);
     stat('gauge', 'replication_synced', '1 while other nodes peers are loaded and followed with no gap; 0 while joining or resynchronising.', () => rs[ReplicationStats.SYNCED]);
     stat('gauge', 'replication_nodes', 'Other nodes with a live lease.', () => rs[ReplicationStats.NODES]);
-    gauge(reg, 'remote_peers', 'Peers of other nodes in this node\'s swarms (listed and counted, never accounted here).', [], (emit) => emit({}, shardStats().reduce((n, s) => n + (s.remotePeers ?? 0), 0)));
     const remoteFull = new Unwrap(shards.count);
     counter(reg, 'remote_peers_refused_total', 'Peers of other nodes this node did not take: its shard was at max_peers or max_swarms (its answers miss them).', [], (emit) =>
       emit({}, shardStats().reduce((n, s, i) => n + remoteFull.read(i, s.remoteFull ?? 0), 0)));
